@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "dofs",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dofs", targets: ["dofs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries, each behind a tiny shim header (variadic calls, macros).
+        .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // Content IDs, pieces hash files, HashOfHashes, piece math, SHA-256.
+        .target(name: "DOCore", dependencies: ["COpenSSL"]),
+        // libcurl multi client: range GETs with timeouts, many transfers on one thread.
+        .target(name: "DOHTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
+        // Piece store -> scheduler -> sources -> verifier: everything between a read and the network.
+        .target(name: "DOEngine", dependencies: [
+            "DOCore", "DOHTTP", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The FUSE adapter: inodes, namespace, xattrs, async replies.
+        .target(name: "DOFS", dependencies: [
+            "CFuse3", "DOCore", "DOEngine", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "dofs", dependencies: [
+            "DOCore", "DOHTTP", "DOEngine", "DOFS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "DOCoreTests", dependencies: ["DOCore"]),
+        .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DOCore"], exclude: ["Fixtures"]),
+    ]
+)

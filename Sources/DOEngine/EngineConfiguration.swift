@@ -1,0 +1,21 @@
+/// Tunables of the piece engine, with the reason for each default.
+public struct EngineConfiguration: Sendable {
+    /// A read that cannot be served within this many seconds fails with EIO instead of hanging.
+    /// 60 s outlasts a slow origin's retries but not a dead one.
+    public var readDeadlineSeconds: Double = 60
+    /// Tries per piece across all sources before the read fails. Four rides out a restarting origin
+    /// (with the back-off below, about 2 s in all) without turning one bad source into minutes of waiting.
+    public var maxAttemptsPerPiece = 4
+    /// First back-off between tries of one piece, doubled each time up to `maxBackoffSeconds`.
+    public var initialBackoffSeconds = 0.25
+    public var maxBackoffSeconds = 5.0
+    /// Largest readahead window for a sequential reader, in pieces. 16 MiB in flight keeps a loopback or
+    /// LAN link busy while bounding memory (each in-flight piece is buffered once).
+    public var maxReadaheadPieces = 16
+    /// Window a sequential reader starts with; it doubles with every sequential read up to the maximum.
+    public var initialReadaheadPieces = 2
+    /// Largest pieces hash file accepted: 32 MiB holds ~700,000 piece hashes (a 700 GiB content).
+    public var maxPiecesHashFileBytes = 32 << 20
+
+    public init() {}
+}

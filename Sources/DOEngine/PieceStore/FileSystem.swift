@@ -1,0 +1,66 @@
+import Foundation
+
+/// Small POSIX helpers with errors that name the file and the reason.
+enum FileSystem {
+    static func makeDirectories(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw PieceStore.Failure.io(operation: "mkdir", path: path, errno: errno == 0 ? EIO : errno)
+        }
+    }
+
+    /// Deletes everything inside `dir`; returns how many entries went.
+    static func removeContents(of dir: String) throws -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        for n in names { unlink(dir + "/" + n) }
+        return names.count
+    }
+
+    static func regularFileSize(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(st.st_size)
+    }
+
+    /// Writes `bytes` to a new file at `path` and fsyncs it; removes the file on any failure (ENOSPC included).
+    static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw PieceStore.Failure.io(operation: "create", path: path, errno: errno) }
+        var failure: PieceStore.Failure?
+        bytes.withUnsafeBytes { buf in
+            var done = 0
+            while done < buf.count {
+                let n = write(fd, buf.baseAddress! + done, buf.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = .io(operation: "write", path: path, errno: errno)
+                    return
+                }
+                done += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = .io(operation: "fsync", path: path, errno: errno) }
+        if close(fd) != 0 && failure == nil { failure = .io(operation: "close", path: path, errno: errno) }
+        if let failure {
+            unlink(path)
+            throw failure
+        }
+    }
+
+    /// Atomically replaces `path` with `bytes` (temporary file in the same directory, fsync, rename).
+    static func replaceDurably(_ path: String, with bytes: [UInt8]) throws {
+        let tmp = path + ".tmp-" + UUID().uuidString
+        try writeDurably(bytes, to: tmp)
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw PieceStore.Failure.io(operation: "rename", path: path, errno: e)
+        }
+    }
+
+    static func readFile(_ path: String) -> [UInt8]? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return [UInt8](data)
+    }
+}

@@ -1,0 +1,190 @@
+/// One open content: its layout, its trust mode, its sources, and the pieces being fetched for it.
+///
+/// The read path lives here:
+///   read(offset, length) -> pieces covering it -> local piece store? -> reply
+///                                           \-> single flight per piece -> sources in turn
+///                                               -> verify (SHA-256 vs PHF) -> commit -> reply
+/// A piece is fetched at most once at a time however many readers wait for it (`PieceFlights`); a
+/// verified-mode piece is never handed out before its hash matched. Failed tries are retried on the
+/// next source with back-off, up to `maxAttemptsPerPiece`, and the reader gets the error after that.
+import DOCore
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+public final class ContentSession: Sendable {
+    public let url: String
+    public let layout: PieceLayout
+    public let mode: ContentMode
+    let sources: [any PieceSource]
+    let store: PieceStore
+    let config: EngineConfiguration
+    let logger: Logger
+    private let flights = PieceFlights()
+    private let bytesBySource = Mutex<[SourceKind: Int]>([:])
+
+    init(url: String, layout: PieceLayout, mode: ContentMode, sources: [any PieceSource],
+         store: PieceStore, config: EngineConfiguration, logger: Logger) {
+        self.url = url
+        self.layout = layout
+        self.mode = mode
+        self.sources = sources
+        self.store = store
+        self.config = config
+        self.logger = logger
+    }
+
+    public var contentId: ContentId? {
+        if case .verified(let phf) = mode { return phf.contentId }
+        return nil
+    }
+
+    public func key(ofPiece index: Int) -> PieceStore.Key {
+        switch mode {
+        case .verified(let phf): return .verified(phf.pieces[index])
+        case .simple(let content, _): return .unverified(content: content, index: index)
+        }
+    }
+
+    /// Pieces present in the local store.
+    public var havePieces: Int { store.count(of: (0..<layout.pieceCount).lazy.map(key(ofPiece:))) }
+
+    /// Bytes fetched per source kind since the mount started, as JSON (`user.dofs.sources`).
+    public var sourcesJSON: String {
+        let counts = bytesBySource.withLock { $0 }
+        let fields = SourceKind.allCases.map { "\"\($0.rawValue)\":\(counts[$0] ?? 0)" }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    // MARK: Reads
+
+    /// Serves a read from the piece store alone, without waiting: `nil` if any piece is missing.
+    public func readLocal(offset: Int, length: Int) -> [UInt8]? {
+        let end = min(offset + length, layout.contentLength)
+        guard offset < end else { return [] }
+        var out = [UInt8](repeating: 0, count: end - offset)
+        let complete = out.withUnsafeMutableBytes { buf -> Bool in
+            for index in layout.pieces(coveringOffset: offset, length: end - offset) {
+                let piece = layout.range(ofPiece: index)
+                let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
+                let slice = UnsafeMutableRawBufferPointer(rebasing: buf[(lo - offset)..<(hi - offset)])
+                guard store.read(key(ofPiece: index), offset: lo - piece.lowerBound, length: hi - lo, into: slice) else {
+                    return false
+                }
+            }
+            return true
+        }
+        return complete ? out : nil
+    }
+
+    /// Serves a read, fetching missing pieces; fails after the read deadline.
+    public func read(offset: Int, length: Int) async throws(FetchError) -> [UInt8] {
+        let end = min(offset + length, layout.contentLength)
+        guard offset < end else { return [] }
+        let indices = layout.pieces(coveringOffset: offset, length: end - offset)
+        // Start every missing piece before waiting for the first, so they come in parallel.
+        let pending = indices.map { index in (index, flight(for: index)) }
+        var out = [UInt8]()
+        out.reserveCapacity(end - offset)
+        for (index, flight) in pending {
+            let bytes = try await Deadline.wait(for: flight, seconds: config.readDeadlineSeconds)
+            let piece = layout.range(ofPiece: index)
+            let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
+            out.append(contentsOf: bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
+        }
+        return out
+    }
+
+    /// Starts fetching pieces that are neither stored nor in flight; returns at once.
+    public func prefetch(_ indices: Range<Int>) {
+        for index in indices.clamped(to: 0..<layout.pieceCount) where !store.contains(key(ofPiece: index)) {
+            _ = flight(for: index)
+        }
+    }
+
+    /// Reads the whole content through the engine (used by `dofs prefetch` style callers and tests).
+    public func piece(_ index: Int) async throws(FetchError) -> [UInt8] {
+        try await Deadline.wait(for: flight(for: index), seconds: config.readDeadlineSeconds)
+    }
+
+    // MARK: Fetching
+
+    private func flight(for index: Int) -> Task<[UInt8], any Error> {
+        flights.task(for: index) { [self] in
+            try await obtain(index)
+        }
+    }
+
+    /// The one fetch of a piece: from the store if it is there by now, else from the sources.
+    private func obtain(_ index: Int) async throws(FetchError) -> [UInt8] {
+        let key = key(ofPiece: index)
+        let length = layout.length(ofPiece: index)
+        if let bytes = store.readPiece(key, length: length) { return bytes }
+        let range = layout.range(ofPiece: index)
+        var last = "no source configured"
+        var backoff = config.initialBackoffSeconds
+        for attempt in 0..<config.maxAttemptsPerPiece {
+            if attempt > 0 {
+                try? await Task.sleep(for: .seconds(backoff))
+                backoff = min(backoff * 2, config.maxBackoffSeconds)
+            }
+            guard !sources.isEmpty else { break }
+            let source = sources[attempt % sources.count]
+            do {
+                let bytes = try await source.fetch(range: range)
+                if case .verified(let phf) = mode {
+                    let digest = SHA256.hash(bytes)
+                    guard digest == phf.pieces[index] else {
+                        let failure = FetchError.pieceFailedVerification(index: index, source: source.name)
+                        logger.error("\(failure) (expected \(phf.pieces[index]), got \(digest)); discarded, retrying")
+                        last = failure.description
+                        continue
+                    }
+                }
+                bytesBySource.withLock { $0[source.kind, default: 0] += bytes.count }
+                await commit(key, bytes: bytes)
+                return bytes
+            } catch {
+                last = error.description
+                logger.warning("piece \(index) of \(url) from \(source.name): \(error)")
+                if error.isPermanent { break }
+            }
+        }
+        let failure = FetchError.pieceUnavailable(index: index, attempts: config.maxAttemptsPerPiece, last: last)
+        logger.error("\(failure)")
+        throw failure
+    }
+
+    /// Stores a piece off the cooperative pool (the write ends in an fsync). A full or broken disk
+    /// costs the cache, not the read: the verified bytes are still served.
+    private func commit(_ key: PieceStore.Key, bytes: [UInt8]) async {
+        let store = self.store, logger = self.logger
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            BlockingIO.queue.async {
+                do {
+                    try store.commit(key, bytes: bytes)
+                } catch {
+                    logger.error("piece cache: cannot store a piece (\(error)); serving it uncached")
+                }
+                done.resume()
+            }
+        }
+    }
+}
+
+/// Where blocking file work (write + fsync) runs: Dispatch threads, never the Swift cooperative pool.
+enum BlockingIO {
+    static let queue = DispatchQueue(label: "dofs.blocking-io", qos: .userInitiated, attributes: .concurrent)
+}
+
+extension FetchError {
+    /// Failures that another try of the same request cannot fix.
+    var isPermanent: Bool {
+        switch self {
+        case .httpStatus(_, let s): return (400..<500).contains(s) && s != 408 && s != 429
+        case .noRangeSupport, .contentChanged, .transport(.invalidURL): return true
+        default: return false
+        }
+    }
+}

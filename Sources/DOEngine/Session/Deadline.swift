@@ -1,0 +1,39 @@
+import Synchronization
+
+/// Waits for a shared task with a time limit, without cancelling the task itself: other readers may
+/// still want its result, and a piece that arrives late still lands in the cache.
+enum Deadline {
+    static func wait(for task: Task<[UInt8], any Error>, seconds: Double) async throws(FetchError) -> [UInt8] {
+        let result: Result<[UInt8], FetchError> = await withCheckedContinuation { continuation in
+            let once = ResumeOnce(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                if !Task.isCancelled { once.resume(.failure(.deadlineExceeded(seconds: seconds))) }
+            }
+            Task {
+                let outcome = await task.result
+                timer.cancel()
+                switch outcome {
+                case .success(let bytes): once.resume(.success(bytes))
+                case .failure(let error as FetchError): once.resume(.failure(error))
+                case .failure(let error): once.resume(.failure(.pieceUnavailable(index: -1, attempts: 0, last: "\(error)")))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// A continuation that tolerates being resumed twice (the loser of a race is ignored).
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+
+    init(_ c: CheckedContinuation<T, Never>) { continuation = Mutex(c) }
+
+    func resume(_ value: T) {
+        continuation.withLock { c in
+            c?.resume(returning: value)
+            c = nil
+        }
+    }
+}

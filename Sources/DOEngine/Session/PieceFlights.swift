@@ -1,0 +1,23 @@
+import Synchronization
+
+/// Single flight: at most one task per piece index at a time, shared by every reader of that piece.
+///
+/// A task removes itself when it ends, success or failure, so a later read after a failure tries again,
+/// and a piece that has reached the store is served from there rather than from a retained buffer.
+final class PieceFlights: Sendable {
+    private let tasks = Mutex<[Int: Task<[UInt8], any Error>]>([:])
+
+    func task(for index: Int, _ work: @escaping @Sendable () async throws -> [UInt8]) -> Task<[UInt8], any Error> {
+        tasks.withLock { tasks in
+            if let existing = tasks[index] { return existing }
+            let task = Task { [self] in
+                defer { _ = self.tasks.withLock { $0.removeValue(forKey: index) } }
+                return try await work()
+            }
+            tasks[index] = task
+            return task
+        }
+    }
+
+    var inFlight: Int { tasks.withLock { $0.count } }
+}

@@ -1,0 +1,46 @@
+import DOCore
+import DOHTTP
+import Foundation
+
+/// Why a source could not deliver, or why a content could not be opened. Each says what to fix.
+public enum FetchError: Error, Sendable, CustomStringConvertible {
+    case transport(HTTPError)
+    case httpStatus(url: String, status: Int)
+    case noRangeSupport(url: String)
+    case unknownSize(url: String)
+    case wrongContentRange(url: String, expected: String, found: String)
+    case wrongLength(url: String, expected: Int, found: Int)
+    case contentChanged(url: String, detail: String)
+    case metadata(url: String, MetadataError)
+    case pieceFailedVerification(index: Int, source: String)
+    case pieceUnavailable(index: Int, attempts: Int, last: String)
+    case deadlineExceeded(seconds: Double)
+    case store(String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .transport(let e): return e.description
+        case .httpStatus(let u, let s): return "\(u) answered HTTP \(s)"
+        case .noRangeSupport(let u): return "\(u) does not support HTTP Range requests; dofs needs them to fetch pieces"
+        case .unknownSize(let u): return "\(u) did not say how large the content is (no Content-Length)"
+        case .wrongContentRange(let u, let e, let f): return "\(u) answered Content-Range '\(f)', expected '\(e)'"
+        case .wrongLength(let u, let e, let f): return "\(u) sent \(f) bytes, expected \(e) (truncated or overlong body)"
+        case .contentChanged(let u, let d): return "content at \(u) changed since it was opened: \(d)"
+        case .metadata(let u, let e): return "metadata from \(u) refused: \(e)"
+        case .pieceFailedVerification(let i, let s): return "piece \(i) from \(s) failed SHA-256 verification"
+        case .pieceUnavailable(let i, let n, let last): return "piece \(i) unavailable after \(n) attempt(s); last error: \(last)"
+        case .deadlineExceeded(let s): return "read not served within its \(s) s deadline"
+        case .store(let d, _): return "piece cache: \(d)"
+        }
+    }
+
+    /// The errno a file read reports for this failure.
+    public var errno: Int32 {
+        switch self {
+        case .httpStatus(_, 404), .httpStatus(_, 410): return ENOENT
+        case .transport(.invalidURL): return ENOENT
+        case .store(_, let e) where e == ENOSPC: return ENOSPC
+        default: return EIO
+        }
+    }
+}

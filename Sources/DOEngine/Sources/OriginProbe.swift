@@ -1,0 +1,41 @@
+import DOHTTP
+
+/// Learns a simple-mode content's size and validator, and checks that its server honours ranges.
+enum OriginProbe {
+    struct Result {
+        var contentLength: Int
+        var validator: String?
+    }
+
+    static func probe(url: String, client: HTTPClient) async throws(FetchError) -> Result {
+        guard URLCheck.isHTTP(url) else { throw .transport(.invalidURL(url)) }
+        let head: HTTPResponse
+        do {
+            head = try await client.send(HTTPRequest(url: url, method: .head))
+        } catch {
+            throw .transport(error)
+        }
+        guard head.status == 200 else { throw .httpStatus(url: url, status: head.status) }
+        guard let length = head.header("content-length").flatMap({ Int($0) }), length >= 0 else {
+            throw .unknownSize(url: url)
+        }
+        // A strong ETag or a Last-Modified date lets If-Range catch a content that changes later.
+        var validator = head.header("etag").flatMap { $0.hasPrefix("W/") ? nil : $0 }
+        if validator == nil { validator = head.header("last-modified") }
+        if length > 0 {
+            // Ask for one byte: a server that ignores Range answers 200 with more, which the limit refuses.
+            let probe: HTTPResponse
+            do {
+                probe = try await client.send(HTTPRequest(url: url, range: 0..<1, maxBodyBytes: 1))
+            } catch {
+                if case .bodyTooLarge = error { throw .noRangeSupport(url: url) }
+                throw .transport(error)
+            }
+            guard probe.status == 206 || (probe.status == 200 && length == 1) else {
+                if probe.status == 200 { throw .noRangeSupport(url: url) }
+                throw .httpStatus(url: url, status: probe.status)
+            }
+        }
+        return Result(contentLength: length, validator: validator)
+    }
+}

@@ -1,0 +1,27 @@
+import DOEngine
+
+/// The `user.dofs.*` attributes that show what dofs knows about a content file.
+enum ExtendedAttributes {
+    static let contentId = "user.dofs.content_id"
+    static let mode = "user.dofs.mode"
+    static let pieces = "user.dofs.pieces"
+    static let sources = "user.dofs.sources"
+    static let url = "user.dofs.url"
+
+    static func names(of session: ContentSession) -> [String] {
+        var names = [mode, pieces, sources, url]
+        if session.contentId != nil { names.insert(contentId, at: 0) }
+        return names
+    }
+
+    static func value(_ name: String, of session: ContentSession) -> String? {
+        switch name {
+        case contentId: return session.contentId?.rawValue
+        case mode: return session.mode.name
+        case pieces: return "\(session.havePieces)/\(session.layout.pieceCount)"
+        case sources: return session.sourcesJSON
+        case url: return session.url
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,169 @@
+/// What the mount answers to each FUSE operation. The C callbacks in `FuseOperations.swift` only
+/// translate arguments and call in here.
+///
+/// No FUSE worker thread ever waits on the network: an operation that needs it (a lookup that opens
+/// a content, a read of pieces not yet stored) starts a task that replies when done, and the worker
+/// returns at once. Reads whose pieces are all stored are answered on the worker thread directly.
+import DOCore
+import DOEngine
+import Foundation
+import Logging
+import Synchronization
+
+public final class FuseFilesystem: Sendable {
+    /// Content does not change under a name, so the kernel may cache names and sizes for long.
+    static let attributeTimeout = 3600.0
+
+    let engine: Engine
+    let namespace: Namespace
+    let logger: Logger
+    private let handles = Mutex<(next: UInt64, open: [UInt64: OpenFile])>((1, [:]))
+
+    struct OpenFile: Sendable {
+        let node: ContentNode
+        let session: ContentSession
+        let pattern: ReadPattern
+    }
+
+    public init(engine: Engine, catalog: Catalog, logger: Logger = Logger(label: "dofs.fs")) {
+        self.engine = engine
+        self.namespace = Namespace(catalog: catalog)
+        self.logger = logger
+    }
+
+    // MARK: Names and attributes
+
+    func lookup(_ req: Request, parent: UInt64, name: String) {
+        if case .byURLDirectory? = namespace.node(parent) {
+            guard let url = URLName.decode(name), URLCheck.isHTTP(url) else {
+                logger.warning("by-url: '\(name.prefix(120))' does not decode to an http(s) URL")
+                return req.error(ENOENT)
+            }
+            return withSession(namespace.urlNode(url), req) { node, session in
+                req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength),
+                          timeout: Self.attributeTimeout)
+            }
+        }
+        guard let ino = namespace.child(of: parent, named: name), let node = namespace.node(ino) else {
+            return req.error(ENOENT)
+        }
+        switch node {
+        case .directory, .byURLDirectory:
+            req.entry(ino: ino, attributes: Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
+        case .content(let content):
+            withSession(content, req) { node, session in
+                req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength),
+                          timeout: Self.attributeTimeout)
+            }
+        }
+    }
+
+    func getattr(_ req: Request, ino: UInt64) {
+        switch namespace.node(ino) {
+        case nil:
+            req.error(ENOENT)
+        case .directory?, .byURLDirectory?:
+            req.attributes(Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
+        case .content(let content)?:
+            withSession(content, req) { node, session in
+                req.attributes(Attributes.file(ino: node.ino, size: session.layout.contentLength), timeout: Self.attributeTimeout)
+            }
+        }
+    }
+
+    func readdir(_ req: Request, ino: UInt64, size: Int, offset: Int) {
+        guard let listing = namespace.listing(of: ino) else { return req.error(ENOTDIR) }
+        let entries = [(".", ino, true), ("..", Namespace.rootIno, true)] + listing.map { ($0.name, $0.ino, $0.isDirectory) }
+        req.bytes(DirectoryBuffer.encode(entries, from: offset, maxBytes: size, request: req))
+    }
+
+    // MARK: Files
+
+    func open(_ req: Request, ino: UInt64, flags: Int32, reply: @escaping @Sendable (UInt64) -> Void) {
+        guard case .content(let content)? = namespace.node(ino) else { return req.error(EISDIR) }
+        guard flags & O_ACCMODE == O_RDONLY else { return req.error(EROFS) }
+        withSession(content, req) { [self] node, session in
+            let fh = handles.withLock { h -> UInt64 in
+                let fh = h.next
+                h.next += 1
+                h.open[fh] = OpenFile(node: node, session: session, pattern: ReadPattern(config: engine.config))
+                return fh
+            }
+            reply(fh)
+        }
+    }
+
+    func release(_ req: Request, fh: UInt64) {
+        _ = handles.withLock { $0.open.removeValue(forKey: fh) }
+        req.error(0)
+    }
+
+    func read(_ req: Request, fh: UInt64, size: Int, offset: Int) {
+        guard let file = handles.withLock({ $0.open[fh] }) else { return req.error(EBADF) }
+        let session = file.session
+        session.prefetch(file.pattern.record(offset: offset, length: size, layout: session.layout))
+        if let local = session.readLocal(offset: offset, length: size) {
+            return req.bytes(local)
+        }
+        let logger = self.logger
+        Task {
+            do throws(FetchError) {
+                req.bytes(try await session.read(offset: offset, length: size))
+            } catch {
+                logger.error("read of \(size) bytes at \(offset) of \(session.url) failed: \(error)")
+                req.error(error.errno)
+            }
+        }
+    }
+
+    // MARK: Extended attributes
+
+    func getxattr(_ req: Request, ino: UInt64, name: String, size: Int) {
+        guard case .content(let content)? = namespace.node(ino), let session = content.session.withLock({ $0 }) else {
+            return req.error(ENODATA)
+        }
+        guard let value = ExtendedAttributes.value(name, of: session) else { return req.error(ENODATA) }
+        req.xattr(Array(value.utf8), callerSize: size)
+    }
+
+    func listxattr(_ req: Request, ino: UInt64, size: Int) {
+        guard case .content(let content)? = namespace.node(ino), let session = content.session.withLock({ $0 }) else {
+            return req.xattr([], callerSize: size)
+        }
+        let names = ExtendedAttributes.names(of: session)
+        req.xattr(names.flatMap { Array($0.utf8) + [0] }, callerSize: size)
+    }
+
+    // MARK: Opening contents
+
+    /// Runs `body` with the content's session, opening it first (on a task) if needed; replies the
+    /// error itself when the content cannot be opened.
+    private func withSession(_ node: ContentNode, _ req: Request,
+                             _ body: @escaping @Sendable (ContentNode, ContentSession) -> Void) {
+        if let session = node.session.withLock({ $0 }) { return body(node, session) }
+        let engine = self.engine, logger = self.logger
+        Task {
+            do throws(FetchError) {
+                let session: ContentSession
+                switch node.origin {
+                case .catalog(let entry): session = try await engine.open(entry)
+                case .url(let url): session = try await engine.openSimple(url: url, reason: "it was opened by URL")
+                }
+                node.session.withLock { $0 = $0 ?? session }
+                body(node, session)
+            } catch {
+                logger.error("cannot open \(node.describe): \(error)")
+                req.error(error.errno)
+            }
+        }
+    }
+}
+
+extension ContentNode {
+    var describe: String {
+        switch origin {
+        case .catalog(let e): return "'\(e.path.joined(separator: "/"))' (\(e.url))"
+        case .url(let u): return u
+        }
+    }
+}

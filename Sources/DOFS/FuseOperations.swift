@@ -1,0 +1,69 @@
+/// The C side of the mount: libfuse low-level callbacks. Each one only converts its arguments and
+/// hands over to `FuseFilesystem`; no logic lives here.
+import CFuse3
+import Foundation
+
+private func filesystem(_ req: fuse_req_t?) -> FuseFilesystem {
+    Unmanaged<FuseFilesystem>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+}
+
+/// `fuse_file_info` copied out of a callback, so that an asynchronous `fuse_reply_open` can use it
+/// after libfuse's own copy (on the worker's stack) is gone.
+private struct FileInfo: @unchecked Sendable {
+    var value: fuse_file_info
+}
+
+private func dofsLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
+    filesystem(req).lookup(Request(raw: req), parent: UInt64(parent), name: String(cString: name!))
+}
+
+private func dofsGetattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    filesystem(req).getattr(Request(raw: req), ino: UInt64(ino))
+}
+
+private func dofsReaddir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    filesystem(req).readdir(Request(raw: req), ino: UInt64(ino), size: size, offset: Int(off))
+}
+
+private func dofsOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let info = FileInfo(value: fi!.pointee)
+    let request = Request(raw: req)
+    filesystem(req).open(request, ino: UInt64(ino), flags: info.value.flags) { fh in
+        var reply = info
+        reply.value.fh = fh
+        // Content under a name never changes, so page-cache contents stay valid across opens.
+        cfuse_set_cache_flags(&reply.value, 1)
+        _ = fuse_reply_open(request.raw, &reply.value)
+    }
+}
+
+private func dofsRead(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    filesystem(req).read(Request(raw: req), fh: fi!.pointee.fh, size: size, offset: Int(off))
+}
+
+private func dofsRelease(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    filesystem(req).release(Request(raw: req), fh: fi!.pointee.fh)
+}
+
+private func dofsGetxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ size: Int) {
+    filesystem(req).getxattr(Request(raw: req), ino: UInt64(ino), name: String(cString: name!), size: size)
+}
+
+private func dofsListxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int) {
+    filesystem(req).listxattr(Request(raw: req), ino: UInt64(ino), size: size)
+}
+
+enum FuseOperations {
+    static func table() -> fuse_lowlevel_ops {
+        var ops = fuse_lowlevel_ops()
+        ops.lookup = dofsLookup
+        ops.getattr = dofsGetattr
+        ops.readdir = dofsReaddir
+        ops.open = dofsOpen
+        ops.read = dofsRead
+        ops.release = dofsRelease
+        ops.getxattr = dofsGetxattr
+        ops.listxattr = dofsListxattr
+        return ops
+    }
+}

@@ -1,0 +1,133 @@
+/// The mount's tree: the catalog's files and folders at the root, plus `/by-url/`, whose entries are
+/// created on lookup. Inode numbers are never reused within a mount, and nodes are kept for the
+/// mount's lifetime (the tree is small: one node per catalog entry and per URL opened).
+import DOEngine
+import Foundation
+import Synchronization
+
+/// A file of content: a catalog entry or a URL opened under `/by-url/`.
+final class ContentNode: Sendable {
+    enum Origin: Sendable {
+        case catalog(Catalog.Entry)
+        case url(String)
+    }
+
+    let ino: UInt64
+    let origin: Origin
+    /// Set once the content is opened (its size is known only then).
+    let session = Mutex<ContentSession?>(nil)
+
+    init(ino: UInt64, origin: Origin) {
+        self.ino = ino
+        self.origin = origin
+    }
+}
+
+enum Node: Sendable {
+    case directory(children: [String: UInt64])
+    case byURLDirectory
+    case content(ContentNode)
+}
+
+final class Namespace: Sendable {
+    static let rootIno: UInt64 = 1
+    static let byURLName = "by-url"
+
+    private struct State {
+        var nodes: [UInt64: Node] = [:]
+        var urlInodes: [String: UInt64] = [:]
+        var nextIno: UInt64 = 2
+    }
+
+    private let state: Mutex<State>
+
+    init(catalog: Catalog) {
+        var s = State()
+        var dirs: [[String]: [String: UInt64]] = [[]: [:]]
+        var dirInodes: [[String]: UInt64] = [[]: Self.rootIno]
+        func allocate() -> UInt64 { defer { s.nextIno += 1 }; return s.nextIno }
+
+        let byURL = allocate()
+        s.nodes[byURL] = .byURLDirectory
+        dirs[[], default: [:]][Self.byURLName] = byURL
+        for entry in catalog.entries {
+            // Make each parent folder, then the file.
+            for depth in 1..<entry.path.count {
+                let dir = Array(entry.path.prefix(depth))
+                if dirInodes[dir] == nil {
+                    let ino = allocate()
+                    dirInodes[dir] = ino
+                    dirs[Array(dir.dropLast()), default: [:]][dir.last!] = ino
+                }
+            }
+            let ino = allocate()
+            s.nodes[ino] = .content(ContentNode(ino: ino, origin: .catalog(entry)))
+            dirs[Array(entry.path.dropLast()), default: [:]][entry.path.last!] = ino
+        }
+        for (path, ino) in dirInodes {
+            s.nodes[ino] = .directory(children: dirs[path] ?? [:])
+        }
+        state = Mutex(s)
+    }
+
+    func node(_ ino: UInt64) -> Node? { state.withLock { $0.nodes[ino] } }
+
+    func child(of parent: UInt64, named name: String) -> UInt64? {
+        state.withLock { s in
+            guard case .directory(let children)? = s.nodes[parent] else { return nil }
+            return children[name]
+        }
+    }
+
+    /// The node for a URL under `/by-url/`, created on first use.
+    func urlNode(_ url: String) -> ContentNode {
+        state.withLock { s in
+            if let ino = s.urlInodes[url], case .content(let node)? = s.nodes[ino] { return node }
+            let ino = s.nextIno
+            s.nextIno += 1
+            let node = ContentNode(ino: ino, origin: .url(url))
+            s.nodes[ino] = .content(node)
+            s.urlInodes[url] = ino
+            return node
+        }
+    }
+
+    /// Directory listing in a stable order: (name, inode, is directory).
+    func listing(of ino: UInt64) -> [(name: String, ino: UInt64, isDirectory: Bool)]? {
+        state.withLock { s in
+            switch s.nodes[ino] {
+            case .directory(let children)?:
+                return children.sorted { $0.key < $1.key }.map { name, child in
+                    let isDir: Bool
+                    switch s.nodes[child] {
+                    case .content?: isDir = false
+                    default: isDir = true
+                    }
+                    return (name, child, isDir)
+                }
+            case .byURLDirectory?:
+                return s.urlInodes.sorted { $0.key < $1.key }.map { url, child in
+                    (URLName.encode(url), child, false)
+                }
+            default:
+                return nil
+            }
+        }
+    }
+}
+
+/// File names under `/by-url/`: the URL percent-encoded so that it is one path component.
+enum URLName {
+    private static let unreserved: CharacterSet = {
+        var set = CharacterSet.alphanumerics
+        set.insert(charactersIn: "-._~")
+        return set
+    }()
+
+    static func encode(_ url: String) -> String {
+        url.addingPercentEncoding(withAllowedCharacters: unreserved) ?? url
+    }
+
+    /// Decodes a name; `nil` if its escapes are invalid.
+    static func decode(_ name: String) -> String? { name.removingPercentEncoding }
+}

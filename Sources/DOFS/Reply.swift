@@ -1,0 +1,69 @@
+import CFuse3
+import Foundation
+
+/// A FUSE request that can be answered from any thread, exactly once.
+///
+/// libfuse's low-level API allows replies from other threads; the wrapper only makes the raw pointer
+/// Sendable. Every path through a handler must end in exactly one of these calls.
+struct Request: @unchecked Sendable {
+    let raw: fuse_req_t?
+
+    func error(_ code: Int32) { fuse_reply_err(raw, code) }
+
+    func bytes(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { b in
+            _ = fuse_reply_buf(raw, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+        }
+    }
+
+    func entry(ino: UInt64, attributes: stat, timeout: Double) {
+        var e = fuse_entry_param()
+        e.ino = fuse_ino_t(ino)
+        e.generation = 1
+        e.attr = attributes
+        e.attr_timeout = timeout
+        e.entry_timeout = timeout
+        _ = fuse_reply_entry(raw, &e)
+    }
+
+    func attributes(_ attributes: stat, timeout: Double) {
+        var st = attributes
+        _ = fuse_reply_attr(raw, &st, timeout)
+    }
+
+    /// Answers a getxattr/listxattr: the value's size when the caller passed size 0, else the value.
+    func xattr(_ value: [UInt8], callerSize: Int) {
+        if callerSize == 0 {
+            _ = fuse_reply_xattr(raw, value.count)
+        } else if value.count > callerSize {
+            error(ERANGE)
+        } else {
+            bytes(value)
+        }
+    }
+}
+
+enum Attributes {
+    static func directory(ino: UInt64) -> stat {
+        var st = stat()
+        st.st_ino = ino_t(ino)
+        st.st_mode = 0o040555  // S_IFDIR | r-xr-xr-x
+        st.st_nlink = 2
+        st.st_uid = getuid()
+        st.st_gid = getgid()
+        return st
+    }
+
+    static func file(ino: UInt64, size: Int) -> stat {
+        var st = stat()
+        st.st_ino = ino_t(ino)
+        st.st_mode = 0o100444  // S_IFREG | r--r--r--
+        st.st_nlink = 1
+        st.st_size = off_t(size)
+        st.st_blksize = 1 << 20
+        st.st_blocks = blkcnt_t((size + 511) / 512)
+        st.st_uid = getuid()
+        st.st_gid = getgid()
+        return st
+    }
+}

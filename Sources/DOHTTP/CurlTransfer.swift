@@ -1,0 +1,119 @@
+import CCurl
+import Foundation
+
+/// One request in flight: the curl easy handle, what has arrived so far and who waits for it.
+///
+/// Owned by the multi loop's thread from `submit` to completion; nothing else touches its fields then.
+final class CurlTransfer: @unchecked Sendable {
+    let request: HTTPRequest
+    let easy: UnsafeMutableRawPointer
+    var continuation: CheckedContinuation<Result<HTTPResponse, HTTPError>, Never>?
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var status = 0
+    private var headers: [String: String] = [:]
+    private var body: [UInt8] = []
+    private(set) var overflowed = false
+
+    init(request: HTTPRequest, configuration: HTTPClientConfiguration) {
+        self.request = request
+        easy = curl_easy_init()!
+        configure(configuration)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(headerList)
+    }
+
+    private func configure(_ config: HTTPClientConfiguration) {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = ccurl_setopt_str(easy, CURLOPT_URL, request.url)
+        _ = ccurl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = ccurl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        _ = ccurl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        _ = ccurl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
+        _ = ccurl_setopt_long(easy, CURLOPT_MAXREDIRS, 5)
+        _ = ccurl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(config.connectTimeoutSeconds * 1000))
+        _ = ccurl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(config.totalTimeoutSeconds * 1000))
+        _ = ccurl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, config.lowSpeedBytesPerSecond)
+        _ = ccurl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, config.lowSpeedSeconds)
+        _ = ccurl_setopt_str(easy, CURLOPT_USERAGENT, config.userAgent)
+        _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
+        _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
+        if let ca = config.caFile { _ = ccurl_setopt_str(easy, CURLOPT_CAINFO, ca) }
+        // Content must arrive exactly as stored: no transparent decompression.
+        _ = ccurl_setopt_long(easy, CURLOPT_HTTP_CONTENT_DECODING, 0)
+        if request.method == .head { _ = ccurl_setopt_long(easy, CURLOPT_NOBODY, 1) }
+        if let r = request.range {
+            _ = ccurl_setopt_str(easy, CURLOPT_RANGE, "\(r.lowerBound)-\(r.upperBound - 1)")
+        }
+        for h in request.headers {
+            headerList = curl_slist_append(headerList, "\(h.name): \(h.value)")
+        }
+        if let list = headerList { _ = ccurl_setopt_ptr(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
+        _ = ccurl_setopt_ptr(easy, CURLOPT_PRIVATE, me)
+        _ = ccurl_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
+        _ = ccurl_setopt_datacb(easy, CURLOPT_WRITEFUNCTION, curlWriteBody)
+        _ = ccurl_setopt_ptr(easy, CURLOPT_HEADERDATA, me)
+        _ = ccurl_setopt_datacb(easy, CURLOPT_HEADERFUNCTION, curlWriteHeader)
+        if let r = request.range { body.reserveCapacity(min(r.count, request.maxBodyBytes)) }
+    }
+
+    fileprivate func appendBody(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        guard body.count + chunk.count <= request.maxBodyBytes else {
+            overflowed = true
+            return false
+        }
+        body.append(contentsOf: chunk)
+        return true
+    }
+
+    fileprivate func appendHeaderLine(_ line: String) {
+        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("HTTP/") {
+            // A new status line (after a redirect or a 100 Continue) starts a new header block.
+            headers = [:]
+            return
+        }
+        guard let colon = trimmed.firstIndex(of: ":") else { return }
+        let name = trimmed[..<colon].lowercased()
+        let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        headers[name] = value
+    }
+
+    /// Builds the outcome once curl reports the transfer done.
+    func finish(code: CURLcode) -> Result<HTTPResponse, HTTPError> {
+        var status = 0
+        _ = ccurl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        let url = request.url
+        let detail = String(cString: curl_easy_strerror(code))
+        switch code {
+        case CURLE_OK:
+            return .success(HTTPResponse(status: status, headers: headers, body: body))
+        case CURLE_WRITE_ERROR where overflowed:
+            return .failure(.bodyTooLarge(url: url, limit: request.maxBodyBytes))
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
+            return .failure(.connectFailed(url: url, detail: detail))
+        case CURLE_OPERATION_TIMEDOUT:
+            return .failure(.timedOut(url: url, detail: detail))
+        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
+            return .failure(.invalidURL(url))
+        default:
+            return .failure(.transferFailed(url: url, detail: detail))
+        }
+    }
+}
+
+private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ userdata: UnsafeMutableRawPointer?) -> Int {
+    let n = size * count
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+    return transfer.appendBody(UnsafeRawBufferPointer(start: data, count: n)) ? n : 0
+}
+
+private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ userdata: UnsafeMutableRawPointer?) -> Int {
+    let n = size * count
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
+    transfer.appendHeaderLine(line)
+    return n
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Writes one line per log event to a set of file descriptors (stderr, a log file, or both).
+///
+/// The descriptors can change at run time: a daemon drops stderr once its parent has gone.
+struct LineLogHandler: LogHandler {
+    let label: String
+    let sink: LogSink
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        sink.write("\(time) \(event.level) \(label): \(event.message)\n")
+    }
+}
+
+/// The descriptors log lines go to.
+final class LogSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fds: [Int32]
+
+    init(fds: [Int32]) { self.fds = fds }
+
+    func write(_ line: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        var bytes = Array(line.utf8)
+        for fd in fds { _ = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+    }
+
+    func add(_ fd: Int32) {
+        lock.lock()
+        fds.append(fd)
+        lock.unlock()
+    }
+
+    func remove(_ fd: Int32) {
+        lock.lock()
+        fds.removeAll { $0 == fd }
+        lock.unlock()
+    }
+
+    /// Starts logging to `path` too (appending); throws if it cannot be opened.
+    static func openFile(_ path: String) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw UserFacingError("cannot open log file \(path): \(String(cString: strerror(errno)))") }
+        return fd
+    }
+}
+
+enum LogSetup {
+    static func bootstrap(sink: LogSink, level: Logger.Level) {
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, sink: sink, logLevel: level) }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

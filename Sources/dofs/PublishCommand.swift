@@ -1,0 +1,94 @@
+import ArgumentParser
+import DOCore
+import DOEngine
+import Foundation
+
+struct PublishCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Hash a file into pieces and write its pieces hash file (PHF).",
+        discussion: """
+        Prints one JSON object: ContentId, HashOfHashes, ContentLength, PieceSize, PiecesHashFileUrl, Url. \
+        Put the PHF where PiecesHashFileUrl points (by default next to the content, URL + ".phf").
+        """
+    )
+
+    @Argument(help: "The file to publish, exactly as the origin serves it.")
+    var file: String
+
+    @Option(help: "The URL the content is served from.")
+    var url: String
+
+    @Option(name: .customLong("phf-out"), help: "Where to write the pieces hash file.")
+    var phfOut: String
+
+    @Option(name: .customLong("phf-url"), help: "The URL the pieces hash file will be served from (default: URL + \".phf\").")
+    var phfURL: String?
+
+    @Option(name: .customLong("piece-size"), help: "Piece size in bytes (default 1048576, DO's).")
+    var pieceSize: Int = PieceLayout.defaultPieceSize
+
+    @Option(name: .customLong("add-to-catalog"), help: "Also add (or replace) this content's entry in a catalog file.")
+    var catalogPath: String?
+
+    @Option(help: "The entry's name in the catalog (default: the file's name).")
+    var name: String?
+
+    func validate() throws {
+        guard URLCheck.isHTTP(url) else { throw ValidationError("--url '\(url)' is not an http(s) URL") }
+        if let phfURL, !URLCheck.isHTTP(phfURL) { throw ValidationError("--phf-url '\(phfURL)' is not an http(s) URL") }
+        guard pieceSize > 0 && pieceSize <= PiecesHashFile.maxPieceSize else {
+            throw ValidationError("--piece-size must be between 1 and \(PiecesHashFile.maxPieceSize)")
+        }
+    }
+
+    func run() throws {
+        let phf: PiecesHashFile
+        do {
+            phf = try Publisher.hashFile(atPath: file, pieceSize: pieceSize)
+        } catch {
+            throw UserFacingError("dofs publish: \(error)")
+        }
+        let phfLocation = phfURL ?? url + ".phf"
+        guard FileManager.default.createFile(atPath: phfOut, contents: Data(phf.jsonBytes())) else {
+            throw UserFacingError("dofs publish: cannot write \(phfOut): \(String(cString: strerror(errno)))")
+        }
+        if let catalogPath {
+            let entryName = name ?? (file as NSString).lastPathComponent
+            do {
+                try CatalogFile.upsert(path: catalogPath, name: entryName, url: url, phfURL: phfLocation,
+                                       hashOfHashes: phf.hashOfHashes.base64)
+            } catch {
+                throw UserFacingError("dofs publish: cannot update catalog \(catalogPath): \(error)")
+            }
+        }
+        print(JSONText.object([
+            ("ContentId", .string(phf.contentId.rawValue)),
+            ("HashOfHashes", .string(phf.hashOfHashes.base64)),
+            ("ContentLength", .int(phf.layout.contentLength)),
+            ("PieceSize", .int(phf.layout.pieceSize)),
+            ("PiecesHashFileUrl", .string(phfLocation)),
+            ("Url", .string(url)),
+        ]))
+    }
+}
+
+/// Edits a catalog file in place: one entry per name, rewritten atomically.
+enum CatalogFile {
+    static func upsert(path: String, name: String, url: String, phfURL: String, hashOfHashes: String) throws {
+        var entries: [[String: Any]] = []
+        if let data = FileManager.default.contents(atPath: path), !data.isEmpty {
+            guard let existing = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+                throw UserFacingError("it is not a JSON array of entries")
+            }
+            entries = existing.filter { ($0["name"] as? String) != name }
+        }
+        entries.append([
+            "name": name, "url": url,
+            "integrity": ["PiecesHashFileUrl": phfURL, "HashOfHashes": hashOfHashes],
+        ])
+        let data = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        _ = try Catalog.parse([UInt8](data))  // never write a catalog that mount would refuse
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import DOCore
+import DOEngine
+import Foundation
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Re-hash every verified piece in a cache and remove the damaged ones.",
+        discussion: "Exits 1 if it found damage (the damaged pieces are removed and will be fetched again)."
+    )
+
+    @Option(name: .customLong("cache-dir"), help: "The cache folder of a mount.")
+    var cacheDir: String
+
+    func run() throws {
+        let store: PieceStore
+        do {
+            store = try PieceStore(root: cacheDir + "/pieces")
+        } catch {
+            throw UserFacingError("dofs verify: \(error)")
+        }
+        var checked = 0, damaged = 0
+        for key in store.keys {
+            guard case .verified(let digest) = key else { continue }
+            checked += 1
+            let path = store.path(for: key)
+            guard let bytes = FileManager.default.contents(atPath: path), SHA256.hash(bytes) == digest else {
+                print("damaged: \(path)")
+                store.remove(key)
+                damaged += 1
+                continue
+            }
+        }
+        print("checked \(checked) verified piece(s), removed \(damaged) damaged")
+        if damaged > 0 { throw ExitCode.failure }
+    }
+}

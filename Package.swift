@@ -16,6 +16,7 @@ let package = Package(
         .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CLinux"),
 
         // Content IDs, pieces hash files, HashOfHashes, piece math, SHA-256.
         .target(name: "DOCore", dependencies: ["COpenSSL"]),
@@ -23,7 +24,7 @@ let package = Package(
         .target(name: "DOHTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
         // Piece store -> scheduler -> sources -> verifier: everything between a read and the network.
         .target(name: "DOEngine", dependencies: [
-            "DOCore", "DOHTTP", .product(name: "Logging", package: "swift-log"),
+            "CLinux", "DOCore", "DOHTTP", .product(name: "Logging", package: "swift-log"),
         ]),
         // The FUSE adapter: inodes, namespace, xattrs, async replies.
         .target(name: "DOFS", dependencies: [

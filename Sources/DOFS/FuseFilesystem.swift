@@ -101,7 +101,13 @@ public final class FuseFilesystem: Sendable {
     func read(_ req: Request, fh: UInt64, size: Int, offset: Int) {
         guard let file = handles.withLock({ $0.open[fh] }) else { return req.error(EBADF) }
         let session = file.session
+        logger.trace("read \(size) at \(offset) fh \(fh)")
         session.prefetch(file.pattern.record(offset: offset, length: size, layout: session.layout))
+        // A read inside one stored piece goes straight from its file; libfuse consumes the request
+        // whether or not that reply succeeds, so there is no second try on this path.
+        if session.withLocalPieceFile(offset: offset, length: size, { fd, at, count in req.file(fd, offset: at, length: count) }) != nil {
+            return
+        }
         if let local = session.readLocal(offset: offset, length: size) {
             return req.bytes(local)
         }

@@ -13,6 +13,13 @@ private struct FileInfo: @unchecked Sendable {
     var value: fuse_file_info
 }
 
+private func dofsInit(_ userdata: UnsafeMutableRawPointer?, _ conn: UnsafeMutablePointer<fuse_conn_info>?) {
+    guard let conn else { return }
+    // Let replies from piece files move page-cache pages to the kernel instead of copying them.
+    let splice = UInt32(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE)
+    conn.pointee.want |= conn.pointee.capable & splice
+}
+
 private func dofsLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
     filesystem(req).lookup(Request(raw: req), parent: UInt64(parent), name: String(cString: name!))
 }
@@ -56,6 +63,7 @@ private func dofsListxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int) {
 enum FuseOperations {
     static func table() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
+        ops.`init` = dofsInit
         ops.lookup = dofsLookup
         ops.getattr = dofsGetattr
         ops.readdir = dofsReaddir

@@ -16,6 +16,24 @@ struct Request: @unchecked Sendable {
         }
     }
 
+    /// Replies with the concatenation of `parts`, copying only when there is more than one.
+    func bytes(_ parts: [ArraySlice<UInt8>]) {
+        if parts.count == 1 {
+            parts[0].withUnsafeBytes { b in
+                _ = fuse_reply_buf(raw, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+            }
+        } else {
+            bytes(Array(parts.joined()))
+        }
+    }
+
+    /// Replies with `length` bytes of an open file at `offset`, letting libfuse splice them when it can.
+    /// The request is answered (or, if the kernel refused the reply, freed) either way.
+    func file(_ fd: Int32, offset: Int, length: Int) {
+        var vec = cfuse_bufvec_fd(fd, off_t(offset), length)
+        _ = fuse_reply_data(raw, &vec, FUSE_BUF_SPLICE_MOVE)
+    }
+
     func entry(ino: UInt64, attributes: stat, timeout: Double) {
         var e = fuse_entry_param()
         e.ino = fuse_ino_t(ino)

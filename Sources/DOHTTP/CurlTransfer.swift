@@ -38,6 +38,8 @@ final class CurlTransfer: @unchecked Sendable {
         _ = ccurl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, config.lowSpeedBytesPerSecond)
         _ = ccurl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, config.lowSpeedSeconds)
         _ = ccurl_setopt_str(easy, CURLOPT_USERAGENT, config.userAgent)
+        // Fewer, larger writes into the body: a 1 MiB piece in 4 callbacks instead of 64.
+        _ = ccurl_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 << 10)
         _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
         if let ca = config.caFile { _ = ccurl_setopt_str(easy, CURLOPT_CAINFO, ca) }

@@ -121,5 +121,7 @@ struct MountCommand: ParsableCommand {
         } catch {
             throw UserFacingError("dofs mount: \(error)")
         }
+        engine.store.flush()
+        logger.notice("piece cache flushed; bye")
     }
 }

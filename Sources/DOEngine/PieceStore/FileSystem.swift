@@ -23,8 +23,9 @@ enum FileSystem {
         return Int(st.st_size)
     }
 
-    /// Writes `bytes` to a new file at `path` and fsyncs it; removes the file on any failure (ENOSPC included).
-    static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+    /// Writes `bytes` to a new file at `path`, fsyncing it when `durable`; removes the file on any
+    /// failure (ENOSPC included), so nothing partial stays behind.
+    static func writeFile(_ bytes: [UInt8], to path: String, durable: Bool = false) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PieceStore.Failure.io(operation: "create", path: path, errno: errno) }
         var failure: PieceStore.Failure?
@@ -40,7 +41,7 @@ enum FileSystem {
                 done += n
             }
         }
-        if failure == nil && fsync(fd) != 0 { failure = .io(operation: "fsync", path: path, errno: errno) }
+        if failure == nil && durable && fsync(fd) != 0 { failure = .io(operation: "fsync", path: path, errno: errno) }
         if close(fd) != 0 && failure == nil { failure = .io(operation: "close", path: path, errno: errno) }
         if let failure {
             unlink(path)
@@ -51,7 +52,7 @@ enum FileSystem {
     /// Atomically replaces `path` with `bytes` (temporary file in the same directory, fsync, rename).
     static func replaceDurably(_ path: String, with bytes: [UInt8]) throws {
         let tmp = path + ".tmp-" + UUID().uuidString
-        try writeDurably(bytes, to: tmp)
+        try writeFile(bytes, to: tmp, durable: true)
         guard rename(tmp, path) == 0 else {
             let e = errno
             unlink(tmp)

@@ -1,10 +1,11 @@
 /// The local piece cache: every piece dofs has fetched, kept on disk across mounts and crashes.
 ///
 /// ## Contract
-/// - A piece becomes visible only at `commit`: its bytes are written to a temporary file in the same
-///   file system, `fsync`ed, then renamed into place. A file at a piece's final path is therefore
-///   complete by construction; a crash (SIGKILL, power loss) can leave temporary files, which the next
-///   start deletes, but never a half piece that looks whole.
+/// - A piece becomes visible only at `commit`, which writes it whole to a temporary file in the same
+///   file system (readable from there at once) and hands it to the `GroupCommitter`, which syncs a batch
+///   of pieces to disk and only then renames them into place. A file at a piece's final path is
+///   therefore complete and durable by construction; a crash (SIGKILL, power loss) can leave temporary
+///   files, which the next start deletes, but never a half piece that looks whole.
 /// - Verified pieces are content-addressed: their path is their SHA-256 (`verified/ab/cd/abcd…`), so
 ///   identical pieces of two contents are stored once, and a piece is only ever committed after its
 ///   bytes hashed to that name. Unverified (simple-mode) pieces live apart, under `simple/<content key>/`,
@@ -49,7 +50,8 @@ public final class PieceStore: Sendable {
 
     public let root: String
     public let maxBytes: Int?
-    private let index: Mutex<PieceIndex>
+    private let index: SharedIndex
+    private let committer: GroupCommitter
     private let logger: Logger
 
     /// Opens (creating if needed) the store under `root`, deleting leftovers of interrupted commits.
@@ -62,7 +64,17 @@ public final class PieceStore: Sendable {
         }
         let removed = try FileSystem.removeContents(of: root + "/tmp")
         if removed > 0 { logger.info("piece store: removed \(removed) unfinished piece file(s) left by an interrupted run") }
-        index = Mutex(try PieceIndex.scan(root: root))
+        let index = SharedIndex(try PieceIndex.scan(root: root))
+        self.index = index
+        committer = GroupCommitter(syncDirectory: root + "/tmp", logger: logger) { done, failed in
+            let evicted = index.withLock { idx -> [Key] in
+                for item in done { idx.promote(item.key) }
+                for item in failed { idx.remove(item.key) }
+                return maxBytes.map { idx.evict(toFit: $0) } ?? []
+            }
+            for victim in evicted { unlink(PieceStore.path(for: victim, root: root)) }
+            if !evicted.isEmpty { logger.debug("piece store: evicted \(evicted.count) piece(s) to stay under \(maxBytes ?? 0) bytes") }
+        }
         let summary = index.withLock { "\($0.count) piece(s), \($0.totalBytes) bytes" }
         logger.info("piece store at \(root): \(summary)")
     }
@@ -81,56 +93,67 @@ public final class PieceStore: Sendable {
     /// A piece file that is shorter than asked for (damaged outside dofs) is dropped from the index and
     /// reported absent, so the caller fetches it again instead of serving short data.
     public func read(_ key: Key, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        guard contains(key) else { return false }
-        let path = self.path(for: key)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            forget(key, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
-            return false
-        }
-        defer { close(fd) }
-        var done = 0
-        while done < length {
-            let n = pread(fd, buffer.baseAddress! + done, length - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                forget(key, reason: "short read of \(path)")
-                return false
+        withOpenPiece(key) { fd, path in
+            var done = 0
+            while done < length {
+                let n = pread(fd, buffer.baseAddress! + done, length - done, off_t(offset + done))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    forget(key, reason: "short read of \(path)")
+                    return false
+                }
+                done += n
             }
-            done += n
+            return true
+        } ?? false
+    }
+
+    /// Runs `body` with an open descriptor of a stored piece (for zero-copy replies); `nil` if absent.
+    /// The descriptor is closed when `body` returns.
+    public func withOpenPiece<R>(_ key: Key, _ body: (_ fd: Int32, _ path: String) -> R) -> R? {
+        // Two tries: a staged piece may be renamed to its final path between the lookup and the open.
+        for _ in 0..<2 {
+            guard let location = index.withLock({ $0.location(key) }) else { return nil }
+            let path: String
+            switch location {
+            case .staged(let tmp): path = tmp
+            case .final: path = self.path(for: key)
+            }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                if case .staged = location, errno == ENOENT { continue }
+                forget(key, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
+                return nil
+            }
+            defer { close(fd) }
+            index.withLock { $0.touch(key) }
+            return body(fd, path)
         }
-        index.withLock { $0.touch(key) }
-        return true
+        return nil
     }
 
     /// Reads a whole stored piece of `length` bytes; `nil` if absent or damaged.
     public func readPiece(_ key: Key, length: Int) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: length)
-        let ok = bytes.withUnsafeMutableBytes { read(key, offset: 0, length: length, into: $0) }
+        var ok = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: length) { buf, initialised in
+            ok = read(key, offset: 0, length: length, into: UnsafeMutableRawBufferPointer(buf))
+            initialised = ok ? length : 0
+        }
         return ok ? bytes : nil
     }
 
-    /// Makes `bytes` the stored piece `key`, atomically and durably (see the contract above).
+    /// Makes `bytes` the stored piece `key`: readable on return, durable after the next group commit
+    /// (see the contract above). A full disk throws and leaves nothing behind.
     public func commit(_ key: Key, bytes: [UInt8]) throws {
         if contains(key) { return }
-        let final = path(for: key)
         let tmp = root + "/tmp/" + UUID().uuidString
-        try FileSystem.writeDurably(bytes, to: tmp)
-        do {
-            try FileSystem.makeDirectories((final as NSString).deletingLastPathComponent)
-            guard rename(tmp, final) == 0 else { throw Failure.io(operation: "rename", path: final, errno: errno) }
-        } catch {
-            unlink(tmp)
-            throw error
-        }
-        let evicted = index.withLock { idx -> [Key] in
-            idx.insert(key, size: bytes.count)
-            guard let cap = maxBytes else { return [] }
-            return idx.evict(toFit: cap, keep: key)
-        }
-        for victim in evicted { unlink(path(for: victim)) }
-        if !evicted.isEmpty { logger.debug("piece store: evicted \(evicted.count) piece(s) to stay under \(maxBytes ?? 0) bytes") }
+        try FileSystem.writeFile(bytes, to: tmp)
+        index.withLock { $0.insert(key, size: bytes.count, location: .staged(tmpPath: tmp)) }
+        committer.enqueue(.init(key: key, tmpPath: tmp, finalPath: path(for: key)))
     }
+
+    /// Blocks until every committed piece is durable under its final name.
+    public func flush() { committer.flush() }
 
     /// Removes a piece (for instance one found damaged by `dofs verify`).
     public func remove(_ key: Key) {
@@ -141,7 +164,9 @@ public final class PieceStore: Sendable {
     /// Every stored key, for scrubbing.
     public var keys: [Key] { index.withLock { $0.allKeys } }
 
-    public func path(for key: Key) -> String {
+    public func path(for key: Key) -> String { Self.path(for: key, root: root) }
+
+    static func path(for key: Key, root: String) -> String {
         switch key {
         case .verified(let digest):
             let hex = digest.hex
@@ -156,4 +181,13 @@ public final class PieceStore: Sendable {
         logger.warning("piece store: dropping \(key): \(reason)")
         index.withLock { $0.remove(key) }
     }
+}
+
+/// The index behind a lock, shared by the store and its committer thread.
+final class SharedIndex: Sendable {
+    private let mutex: Mutex<PieceIndex>
+
+    init(_ index: consuming PieceIndex) { mutex = Mutex(index) }
+
+    func withLock<R>(_ body: (inout PieceIndex) -> R) -> R { mutex.withLock { body(&$0) } }
 }

@@ -63,37 +63,51 @@ public final class ContentSession: Sendable {
     public func readLocal(offset: Int, length: Int) -> [UInt8]? {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
-        var out = [UInt8](repeating: 0, count: end - offset)
-        let complete = out.withUnsafeMutableBytes { buf -> Bool in
+        var complete = true
+        let out = [UInt8](unsafeUninitializedCapacity: end - offset) { buf, initialised in
+            let whole = UnsafeMutableRawBufferPointer(buf)
             for index in layout.pieces(coveringOffset: offset, length: end - offset) {
                 let piece = layout.range(ofPiece: index)
                 let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
-                let slice = UnsafeMutableRawBufferPointer(rebasing: buf[(lo - offset)..<(hi - offset)])
+                let slice = UnsafeMutableRawBufferPointer(rebasing: whole[(lo - offset)..<(hi - offset)])
                 guard store.read(key(ofPiece: index), offset: lo - piece.lowerBound, length: hi - lo, into: slice) else {
-                    return false
+                    complete = false
+                    break
                 }
             }
-            return true
+            initialised = complete ? end - offset : 0
         }
         return complete ? out : nil
     }
 
+    /// Hands `body` the open piece file and the offset within it when the read lies inside one stored
+    /// piece, so the reply can go from the file to the kernel without a copy; `nil` otherwise.
+    public func withLocalPieceFile<R>(offset: Int, length: Int, _ body: (_ fd: Int32, _ offset: Int, _ length: Int) -> R) -> R? {
+        let end = min(offset + length, layout.contentLength)
+        let indices = layout.pieces(coveringOffset: offset, length: end - offset)
+        guard indices.count == 1 else { return nil }
+        let start = layout.range(ofPiece: indices.lowerBound).lowerBound
+        return store.withOpenPiece(key(ofPiece: indices.lowerBound)) { fd, _ in body(fd, offset - start, end - offset) }
+    }
+
     /// Serves a read, fetching missing pieces; fails after the read deadline.
-    public func read(offset: Int, length: Int) async throws(FetchError) -> [UInt8] {
+    ///
+    /// The answer is a list of slices of whole pieces, so a read inside one piece (the common case:
+    /// the kernel reads in aligned blocks) is answered without copying the piece again.
+    public func read(offset: Int, length: Int) async throws(FetchError) -> [ArraySlice<UInt8>] {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
         let indices = layout.pieces(coveringOffset: offset, length: end - offset)
         // Start every missing piece before waiting for the first, so they come in parallel.
         let pending = indices.map { index in (index, flight(for: index)) }
-        var out = [UInt8]()
-        out.reserveCapacity(end - offset)
+        var parts: [ArraySlice<UInt8>] = []
         for (index, flight) in pending {
             let bytes = try await Deadline.wait(for: flight, seconds: config.readDeadlineSeconds)
             let piece = layout.range(ofPiece: index)
             let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
-            out.append(contentsOf: bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
+            parts.append(bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
         }
-        return out
+        return parts
     }
 
     /// Starts fetching pieces that are neither stored nor in flight; returns at once.
@@ -132,7 +146,9 @@ public final class ContentSession: Sendable {
             guard !sources.isEmpty else { break }
             let source = sources[attempt % sources.count]
             do {
+                let started = ContinuousClock.now
                 let bytes = try await source.fetch(range: range)
+                let fetched = ContinuousClock.now
                 if case .verified(let phf) = mode {
                     let digest = SHA256.hash(bytes)
                     guard digest == phf.pieces[index] else {
@@ -144,6 +160,7 @@ public final class ContentSession: Sendable {
                 }
                 bytesBySource.withLock { $0[source.kind, default: 0] += bytes.count }
                 await commit(key, bytes: bytes)
+                logger.trace("piece \(index): fetched in \(fetched - started), verified and staged in \(ContinuousClock.now - fetched)")
                 return bytes
             } catch {
                 last = error.description

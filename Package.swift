@@ -10,18 +10,27 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // C libraries, each behind a tiny shim header (variadic calls, macros).
         .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CLinux"),
 
         // Content IDs, pieces hash files, HashOfHashes, piece math, SHA-256.
         .target(name: "DOCore", dependencies: ["COpenSSL"]),
         // libcurl multi client: range GETs with timeouts, many transfers on one thread.
         .target(name: "DOHTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
+        // The control plane, both sides of the wire: DO's geo -> key-value -> content policy -> discovery
+        // -> array join, the registry of published content (SQLite), and the client that walks the chain.
+        .target(name: "DOControlPlane", dependencies: [
+            "CSQLite", "DOCore", "DOHTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Piece store -> scheduler -> sources -> verifier: everything between a read and the network.
         .target(name: "DOEngine", dependencies: [
             "CLinux", "DOCore", "DOHTTP", .product(name: "Logging", package: "swift-log"),
@@ -31,12 +40,13 @@ let package = Package(
             "CFuse3", "DOCore", "DOEngine", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "dofs", dependencies: [
-            "DOCore", "DOHTTP", "DOEngine", "DOFS",
+            "DOCore", "DOHTTP", "DOControlPlane", "DOEngine", "DOFS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "DOCoreTests", dependencies: ["DOCore"]),
+        .testTarget(name: "DOControlPlaneTests", dependencies: ["DOCore", "DOHTTP", "DOControlPlane"]),
         .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore"], exclude: ["Fixtures"]),
     ]

@@ -62,6 +62,14 @@ struct Request: @unchecked Sendable {
 }
 
 enum Attributes {
+    /// Content has no meaningful modification time of its own; every node shows when the mount started.
+    private static let mountTime = timespec(tv_sec: time(nil), tv_nsec: 0)
+
+    private static func stamp(_ st: inout stat) {
+        st.st_atim = mountTime
+        st.st_mtim = mountTime
+        st.st_ctim = mountTime
+    }
     static func directory(ino: UInt64) -> stat {
         var st = stat()
         st.st_ino = ino_t(ino)
@@ -69,6 +77,7 @@ enum Attributes {
         st.st_nlink = 2
         st.st_uid = getuid()
         st.st_gid = getgid()
+        stamp(&st)
         return st
     }
 
@@ -82,6 +91,7 @@ enum Attributes {
         st.st_blocks = blkcnt_t((size + 511) / 512)
         st.st_uid = getuid()
         st.st_gid = getgid()
+        stamp(&st)
         return st
     }
 }

@@ -1,0 +1,76 @@
+import Foundation
+import XCTest
+
+/// A dofs killed with SIGKILL mid-download leaves a cache that is safe to reuse: pieces it had verified are
+/// kept, nothing half-written is ever served as complete, and a remount finishes the file correctly.
+final class CrashRecoveryTests: MountTestCase {
+    func testSIGKILLDuringDownloadKeepsVerifiedPiecesAndARemountServesCorrectBytes() throws {
+        let MiB = TestContent.MiB
+        let origin = try startOrigin(locations: [.slow("/", rate: "4m")])
+        let content = TestContent.bytes(count: 32 * MiB, seed: 61)
+        let published = try publish(content, as: "big.bin", on: origin)
+        let catalog = [CatalogEntry(name: "big.bin", published: published)]
+        let cache = scratch.file("cache")
+
+        // 1. A sequential reader on a slow origin; kill dofs once part of the file has arrived.
+        let first = try mount(cacheDir: cache, catalog: catalog)
+        let path = first.mountpoint + "/big.bin"
+        let progress = SharedCounter()
+        let readerError = ResultBox<String>()
+        let readerDone = DispatchSemaphore(value: 0)
+        Thread {
+            defer { readerDone.signal() }
+            let file: ReadOnlyFile
+            do { file = try ReadOnlyFile(path) } catch { return readerError.set("\(error)") }
+            while progress.value < content.count {
+                let offset = progress.value
+                switch file.read(offset: offset, length: MiB) {
+                case .failure(let e): return readerError.set("\(e)")
+                case .success(let bytes):
+                    guard bytes == content.expected(offset: offset, length: MiB) else {
+                        return readerError.set("WRONG BYTES at \(offset) before the crash")
+                    }
+                    progress.add(bytes.count)
+                }
+            }
+        }.start()
+        let started = waitUntil(timeout: 60, interval: 0.005) { progress.value >= 4 * MiB || readerError.value != nil }
+        let readBeforeKill = progress.value
+        XCTAssertTrue(started, "the reader made no progress in 60 s")
+        XCTAssertLessThan(readBeforeKill, content.count, "the whole file arrived before the kill; the origin was not slow enough")
+        first.kill9()
+        XCTAssertFalse(first.isMounted, "the dead mount must be detached")
+        XCTAssertEqual(readerDone.wait(timeout: .now() + 15), .success, "the reader stayed blocked after dofs was killed")
+        XCTAssertFalse(readerError.value?.hasPrefix("WRONG BYTES") ?? false, readerError.value ?? "")
+
+        let firstMountBytes = origin.requests(matching: "/big.bin").bodyBytes
+        // The cache exactly as the crash left it: whatever claims to be a complete piece must be one.
+        let afterCrash = CacheInspection.verifyContentAddressedFiles(under: cache)
+        XCTAssertTrue(afterCrash.mismatches.isEmpty, "after SIGKILL, cache files whose bytes do not match their SHA-256 name: \(afterCrash.mismatches)")
+        XCTAssertGreaterThan(afterCrash.checked, 0, "no content-addressed piece file under \(cache) after the crash; nothing was kept")
+
+        // 2. Same cache dir, full-speed origin (same URL): the file completes correctly, without
+        //    refetching the pieces the reader already had.
+        try origin.restart(locations: [])
+        let linesBefore = origin.entries().count
+        let second = try mount(cacheDir: cache, catalog: catalog)
+        let got = try readWhole(second.mountpoint + "/big.bin", within: 90).get()
+        assertSameBytes(got, content, "big.bin after SIGKILL and remount")
+        XCTAssertEqual(TestContent.sha256(got), TestContent.sha256(content))
+
+        let secondBytes = origin.entries().dropFirst(linesBefore).filter { $0.uri == "/big.bin" }.bodyBytes
+        print("[it] crash: reader had \(readBeforeKill) B before SIGKILL (origin sent \(firstMountBytes) B); "
+              + "the remount fetched \(secondBytes) B of \(content.count) B")
+        XCTAssertLessThan(secondBytes, content.count, "the remount refetched the whole file: nothing survived SIGKILL")
+        let kept = content.count - secondBytes
+        XCTAssertGreaterThanOrEqual(kept, readBeforeKill - 2 * MiB,
+                                    "pieces delivered to the reader before the kill (\(readBeforeKill) B) were fetched again; only \(kept) B were kept")
+
+        // 3. After the remount too, every content-addressed file holds exactly the bytes its name promises.
+        let report = CacheInspection.verifyContentAddressedFiles(under: cache)
+        XCTAssertTrue(report.mismatches.isEmpty, "cache files whose bytes do not match their SHA-256 name: \(report.mismatches)")
+        XCTAssertGreaterThan(report.checked, 0, "no content-addressed piece file found under \(cache); the check above proved nothing")
+        print("[it] crash: content-addressed cache files checked: \(afterCrash.checked) after the kill, \(report.checked) "
+              + "after the remount (\(report.otherFiles) other files)")
+    }
+}

@@ -31,6 +31,8 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The swarm: wire codec, peer connections, peer server, bans.
+        .target(name: "DOSwarm", dependencies: ["DOCore", .product(name: "Logging", package: "swift-log")]),
         // Piece store -> scheduler -> sources -> verifier: everything between a read and the network.
         .target(name: "DOEngine", dependencies: [
             "CLinux", "DOCore", "DOHTTP", .product(name: "Logging", package: "swift-log"),
@@ -47,6 +49,7 @@ let package = Package(
 
         .testTarget(name: "DOCoreTests", dependencies: ["DOCore"]),
         .testTarget(name: "DOControlPlaneTests", dependencies: ["DOCore", "DOHTTP", "DOControlPlane"]),
+        .testTarget(name: "DOSwarmTests", dependencies: ["DOSwarm"]),
         .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore"], exclude: ["Fixtures"]),
     ]

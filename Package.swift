@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
     ],
     targets: [
         // C libraries, each behind a tiny shim header (variadic calls, macros).
@@ -32,7 +33,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The swarm: wire codec, peer connections, peer server, bans.
-        .target(name: "DOSwarm", dependencies: ["DOCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "DOSwarm", dependencies: [
+            "DOCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Piece store -> scheduler -> sources -> verifier: everything between a read and the network.
         .target(name: "DOEngine", dependencies: [
             "CLinux", "DOCore", "DOHTTP", .product(name: "Logging", package: "swift-log"),
@@ -49,7 +55,7 @@ let package = Package(
 
         .testTarget(name: "DOCoreTests", dependencies: ["DOCore"]),
         .testTarget(name: "DOControlPlaneTests", dependencies: ["DOCore", "DOHTTP", "DOControlPlane"]),
-        .testTarget(name: "DOSwarmTests", dependencies: ["DOSwarm"]),
+        .testTarget(name: "DOSwarmTests", dependencies: ["DOCore", "DOSwarm"]),
         .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore"], exclude: ["Fixtures"]),
     ]

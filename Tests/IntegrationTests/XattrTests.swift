@@ -29,7 +29,7 @@ final class XattrTests: MountTestCase {
         assertReads(try readWhole(path), content, "x.bin")
         XCTAssertEqual(try xattr(path, "user.dofs.pieces").get(), "4/4", "all pieces cached after a full read")
         let bySource = try sources(path)
-        XCTAssertGreaterThanOrEqual(bySource["cdn"] ?? -1, content.count, "cdn bytes after a cold full read: \(bySource)")
+        XCTAssertEqual(bySource["cdn"] ?? -1, content.count, "a cold full read fetches each byte from the CDN exactly once: \(bySource)")
         XCTAssertEqual(bySource["peer"] ?? 0, 0, "no peers in this test: \(bySource)")
     }
 

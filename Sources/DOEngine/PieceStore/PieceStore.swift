@@ -111,25 +111,25 @@ public final class PieceStore: Sendable {
     /// Runs `body` with an open descriptor of a stored piece (for zero-copy replies); `nil` if absent.
     /// The descriptor is closed when `body` returns.
     public func withOpenPiece<R>(_ key: Key, _ body: (_ fd: Int32, _ path: String) -> R) -> R? {
-        // Two tries: a staged piece may be renamed to its final path between the lookup and the open.
-        for _ in 0..<2 {
-            guard let location = index.withLock({ $0.location(key) }) else { return nil }
-            let path: String
-            switch location {
-            case .staged(let tmp): path = tmp
-            case .final: path = self.path(for: key)
-            }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 {
-                if case .staged = location, errno == ENOENT { continue }
-                forget(key, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
-                return nil
-            }
-            defer { close(fd) }
-            index.withLock { $0.touch(key) }
-            return body(fd, path)
+        guard let location = index.withLock({ $0.location(key) }) else { return nil }
+        var path = self.path(for: key)
+        let fd: Int32
+        if case .staged(let tmp) = location {
+            // The committer renames a batch before it updates the index: a staged piece whose
+            // temporary file is gone is already at its final path.
+            let staged = open(tmp, O_RDONLY | O_CLOEXEC)
+            if staged >= 0 { path = tmp }
+            fd = staged >= 0 || errno != ENOENT ? staged : open(path, O_RDONLY | O_CLOEXEC)
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
         }
-        return nil
+        guard fd >= 0 else {
+            forget(key, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
+            return nil
+        }
+        defer { close(fd) }
+        index.withLock { $0.touch(key) }
+        return body(fd, path)
     }
 
     /// Reads a whole stored piece of `length` bytes; `nil` if absent or damaged.

@@ -1,0 +1,294 @@
+#!/bin/bash
+# bench/read-bench.sh — how fast does a file read through dofs, against the limits?
+#
+# In one run, on loopback:
+#   (a) curl -o /dev/null of the file from an nginx origin   — the network limit
+#   (b) cold read through a fresh dofs mount, empty cache     — target >= 0.5x (a)
+#   (c) warm read through a FRESH mount of the filled cache   — target >= 0.2x a local
+#       read of the same bytes from the page cache (dd of the original after cat)
+#   (d) a second read on that same mount (kernel page cache)  — target >= 0.8x local
+# plus the dofs daemon's peak RSS and CPU time during (b), and the bytes the origin
+# sent (from nginx's access log). Reads are `dd bs=1M of=/dev/null`. The release
+# binary is used. Results go to stdout and bench/results/read-<date>.txt.
+#
+# usage: bench/read-bench.sh [--size SIZE] [--runs N] [--dir DIR] [--keep] [--strict]
+#   --size SIZE  file size: bytes or with a suffix, 1G, 512M, 1GiB (default 1G)
+#   --runs N     repeat the curl and local baselines N times, report the median (default 3)
+#   --dir DIR    work directory (default: a new /tmp/dofs-bench.XXXXXX, deleted at the end)
+#   --keep       keep the work directory (file, cache, logs)
+#   --strict     exit 2 when a target is missed (default: report only)
+# Environment: DOFS_BIN (use this binary, skip the build), DOFS_SCRATCH_PATH.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
+source "$HERE/../scripts/lib.sh"
+
+size_arg=1G runs=3 work="" keep=0 strict=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --size)   size_arg="${2:?--size needs a value}"; shift 2 ;;
+        --runs)   runs="${2:?--runs needs a number}"; shift 2 ;;
+        --dir)    work="${2:?--dir needs a directory}"; shift 2 ;;
+        --keep)   keep=1; shift ;;
+        --strict) strict=1; shift ;;
+        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+
+parse_size() {
+    local s="${1%B}"
+    case "$s" in
+        *i) numfmt --from=iec-i "$s" ;;
+        *)  numfmt --from=iec "$s" ;;
+    esac
+}
+size="$(parse_size "$size_arg" 2>/dev/null)" || die "cannot read --size '$size_arg' (try 1G, 512M or a byte count)"
+[ "$size" -ge 1 ] || die "--size must be at least 1 byte"
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs needs a positive number"
+
+made_work=0
+if [ -z "$work" ]; then
+    work="$(mktemp -d /tmp/dofs-bench.XXXXXX)"
+    made_work=1
+else
+    mkdir -p "$work"
+    work="$(cd "$work" && pwd)"
+fi
+origin="$work/origin" mnt="$work/mnt" cache="$work/cache" nginx_prefix="$work/nginx"
+dofs_log="$work/dofs.log" catalog="$work/catalog.json" access="$work/nginx/logs/access.log"
+file=bench.bin
+
+# ---- cleanup: always unmount, stop the sampler and nginx (by PID), remove the work dir.
+NGINX_PID="" DOFS_PID="" sampler_pid="" mounted=""
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; fi
+    if [ -n "$mounted" ]; then dofs_unmount "$mounted" "$DOFS_PID" || true; fi
+    if [ -n "$NGINX_PID" ]; then nginx_stop "$NGINX_PID" || true; fi
+    if [ "$rc" != 0 ] && [ "$rc" != 2 ] && [ -f "$dofs_log" ]; then
+        echo "--- last 30 lines of $dofs_log:" >&2
+        tail -n 30 "$dofs_log" >&2 || true
+    fi
+    if [ "$keep" = 1 ]; then
+        note "kept $work"
+    elif [ "$made_work" = 1 ] || [ -f "$work/.dofs-bench" ]; then
+        is_mounted "$mnt" || rm -rf "$work"
+    fi
+    [ "$rc" = 0 ] || [ "$rc" = 2 ] || log "benchmark FAILED (exit $rc)"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+touch "$work/.dofs-bench"
+
+# median N... — the median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# timed_dd FILE — reads FILE with dd bs=1M to /dev/null; prints "BYTES SECONDS".
+timed_dd() {
+    local t0 secs bytes err
+    err="$(mktemp "$work/dd.XXXXXX")"
+    t0="$(now)"
+    if ! LC_ALL=C dd if="$1" of=/dev/null bs=1M 2>"$err"; then
+        cat "$err" >&2; rm -f "$err"; die "dd of $1 failed"
+    fi
+    secs="$(elapsed "$t0")"
+    bytes="$(awk '/bytes/ { print $1; exit }' "$err")"
+    rm -f "$err"
+    [ "$bytes" = "$size" ] || die "dd read $bytes bytes from $1, want $size (short read)"
+    printf '%s %s\n' "$bytes" "$secs"
+}
+
+# cpu_ticks PID — user+system clock ticks of PID so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# sample_rss PID OUT — every 50 ms, writes "max VmRSS kB, VmHWM kB" to OUT.
+sample_rss() {
+    local pid="$1" out="$2" max=0 hwm=0 rss h
+    while kill -0 "$pid" 2>/dev/null; do
+        rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+        h="$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+        [ -n "$rss" ] && [ "$rss" -gt "$max" ] && max="$rss"
+        [ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm="$h"
+        printf '%s %s\n' "$max" "$hwm" >"$out.tmp" && mv -f "$out.tmp" "$out"
+        sleep 0.05
+    done
+}
+
+mount_fresh() {
+    dofs_mount_bg "$DOFS_BIN" "$mnt" "$cache" "$dofs_log" --catalog "$catalog"
+    mounted="$mnt"
+    [ -n "$DOFS_PID" ] || warn "could not find the dofs daemon's PID: no RSS/CPU figures"
+}
+unmount_now() { dofs_unmount "$mnt" "$DOFS_PID"; mounted="" DOFS_PID=""; }
+
+# ---- setup
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    warn "load average is $load_start on $(nproc) cores: other work will skew the figures"
+fi
+ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
+check_fuse || die "FUSE is not usable on this machine"
+build_dofs release
+mkdir -p "$origin" "$mnt" "$cache"
+
+log "making a $(human_bytes "$size") file of pseudo-random bytes"
+t0="$(now)"
+make_random_file "$origin/$file" "$size" dofs-bench
+note "$(elapsed "$t0") s"
+
+port="$(free_port)"
+base="http://127.0.0.1:$port"
+log "nginx origin on $base/"
+nginx_start "$origin" "$nginx_prefix" "$port"
+
+log "dofs publish"
+t0="$(now)"
+entry="$(publish_entry "$DOFS_BIN" "$origin/$file" "$base/$file" "$origin/$file.phf" "$base/$file.phf" "$file")"
+publish_s="$(elapsed "$t0")"
+write_catalog "$catalog" "$entry"
+piece_size="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["_publish"]["PieceSize"])' "$entry")"
+note "$publish_s s ($(mib_per_s "$size" "$publish_s") MiB/s hashing)"
+
+# The original is in the page cache from here on (publish just read it).
+cat "$origin/$file" >/dev/null
+
+# ---- (a) curl: the limit
+log "(a) curl -o /dev/null $base/$file  x$runs"
+curl_rates=()
+for _ in $(seq 1 "$runs"); do
+    read -r got secs < <(curl -sS -o /dev/null --max-time 600 -w '%{size_download} %{time_total}\n' "$base/$file") \
+        || die "curl failed"
+    [ "$got" = "$size" ] || die "curl got $got bytes, want $size"
+    curl_rates+=("$(mib_per_s "$size" "$secs")")
+    note "$secs s = ${curl_rates[-1]} MiB/s"
+done
+curl_mibs="$(median "${curl_rates[@]}")"
+
+# ---- (b) cold read, fresh mount, empty cache
+log "(b) cold read: fresh mount, empty cache"
+rm -rf "$cache"; mkdir -p "$cache"
+mount_fresh
+lines0="$(log_lines "$access")"
+ticks0=0
+rss_file="$work/rss"
+echo "0 0" >"$rss_file"
+if [ -n "$DOFS_PID" ]; then
+    ticks0="$(cpu_ticks "$DOFS_PID")"
+    sample_rss "$DOFS_PID" "$rss_file" &
+    sampler_pid=$!
+fi
+read -r _ cold_s < <(timed_dd "$mnt/$file")
+cold_mibs="$(mib_per_s "$size" "$cold_s")"
+note "$cold_s s = $cold_mibs MiB/s"
+cpu_s="n/a" hwm_kb="" maxrss_kb=""
+if [ -n "$DOFS_PID" ]; then
+    hwm_now="$(awk '/^VmHWM:/ { print $2 }' "/proc/$DOFS_PID/status" 2>/dev/null || echo 0)"
+    ticks1="$(cpu_ticks "$DOFS_PID")"
+    kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
+    read -r maxrss_kb hwm_kb <"$rss_file"
+    [ "${hwm_now:-0}" -gt "${hwm_kb:-0}" ] && hwm_kb="$hwm_now"
+    cpu_s="$(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+fi
+cold_origin="$(origin_bytes "$access" "$lines0")"
+cold_reqs="$(origin_requests "$access" "$lines0")"
+cold_pieces="$(getfattr --only-values -n user.dofs.pieces "$mnt/$file" 2>/dev/null || echo n/a)"
+cold_sources="$(getfattr --only-values -n user.dofs.sources "$mnt/$file" 2>/dev/null || echo n/a)"
+cache_bytes="$(du -sb "$cache" | cut -f1)"
+note "origin sent $(human_bytes "$cold_origin") in $cold_reqs requests; pieces $cold_pieces; sources $cold_sources"
+
+# ---- (c) warm read on a fresh mount vs a local page-cache read
+log "(c) warm read: unmount, fresh mount of the filled cache"
+unmount_now
+mount_fresh
+lines1="$(log_lines "$access")"
+wt0=0; [ -n "$DOFS_PID" ] && wt0="$(cpu_ticks "$DOFS_PID")"
+read -r _ warm_s < <(timed_dd "$mnt/$file")
+warm_cpu="n/a"
+[ -n "$DOFS_PID" ] && warm_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - wt0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+warm_mibs="$(mib_per_s "$size" "$warm_s")"
+warm_origin="$(origin_bytes "$access" "$lines1")"
+note "$warm_s s = $warm_mibs MiB/s (origin sent $warm_origin bytes)"
+
+log "    local baseline: dd of the original in the page cache  x$runs"
+cat "$origin/$file" >/dev/null
+local_rates=()
+for _ in $(seq 1 "$runs"); do
+    read -r _ secs < <(timed_dd "$origin/$file")
+    local_rates+=("$(mib_per_s "$size" "$secs")")
+    note "$secs s = ${local_rates[-1]} MiB/s"
+done
+local_mibs="$(median "${local_rates[@]}")"
+
+# ---- (d) second read on the same mount
+log "(d) second read on the same mount"
+lines2="$(log_lines "$access")"
+st0=0; [ -n "$DOFS_PID" ] && st0="$(cpu_ticks "$DOFS_PID")"
+read -r _ second_s < <(timed_dd "$mnt/$file")
+second_cpu="n/a"
+[ -n "$DOFS_PID" ] && second_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - st0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+second_mibs="$(mib_per_s "$size" "$second_s")"
+second_origin="$(origin_bytes "$access" "$lines2")"
+note "$second_s s = $second_mibs MiB/s (origin sent $second_origin bytes)"
+
+log "data check: cmp of the mounted file with the original"
+if cmp -s "$mnt/$file" "$origin/$file"; then data_check="OK (identical)"; else data_check="MISMATCH"; fi
+note "$data_check"
+warn_lines="$(grep -ciE 'error|warn' "$dofs_log" 2>/dev/null || true)"
+unmount_now
+nginx_stop "$NGINX_PID"; NGINX_PID=""
+
+# ---- report
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "0.00"; else printf "%.2f\n", a / b }'; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "PASS" : "MISSED") }'; }
+r_cold="$(ratio "$cold_mibs" "$curl_mibs")"
+r_warm="$(ratio "$warm_mibs" "$local_mibs")"
+r_second="$(ratio "$second_mibs" "$local_mibs")"
+v_cold="$(verdict "$r_cold" 0.5)" v_warm="$(verdict "$r_warm" 0.2)" v_second="$(verdict "$r_second" 0.8)"
+kb_mib() { if [ -n "$1" ] && [ "$1" != 0 ]; then awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; else echo n/a; fi; }
+rev="$(git -C "$DOFS_ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
+git -C "$DOFS_ROOT" diff --quiet HEAD -- Sources 2>/dev/null || rev="$rev+uncommitted"
+
+mkdir -p "$HERE/results"
+stamp="$(date -u +%Y%m%d-%H%M%S)"
+results="$HERE/results/read-$stamp.txt"
+{
+    echo "dofs read benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "machine: $(uname -srm), $(nproc) cores, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
+    echo "dofs:    $DOFS_BIN (rev $rev)"
+    echo "file:    $(human_bytes "$size") ($size bytes), pieces of $(human_bytes "$piece_size"); origin nginx $(nginx -v 2>&1 | sed 's|.*/||') on 127.0.0.1"
+    echo "reads:   dd bs=1M of=/dev/null; curl and local are the median of $runs runs"
+    echo "load:    $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1/5/15-min averages)"
+    echo
+    printf '%-46s %10s %9s %12s\n' "" "MiB/s" "seconds" "dofs CPU s"
+    printf '%-46s %10s %9s\n' "(a) curl -o /dev/null (the limit)" "$curl_mibs" "$(awk -v b="$size" -v r="$curl_mibs" 'BEGIN { printf "%.3f", b / 1048576 / r }')"
+    printf '%-46s %10s %9s %12s\n' "(b) cold read, fresh mount, empty cache" "$cold_mibs" "$cold_s" "$cpu_s"
+    printf '%-46s %10s %9s %12s\n' "(c) warm read, fresh mount, cache filled" "$warm_mibs" "$warm_s" "$warm_cpu"
+    printf '%-46s %10s %9s\n' "    local file in the page cache" "$local_mibs" "$(awk -v b="$size" -v r="$local_mibs" 'BEGIN { printf "%.3f", b / 1048576 / r }')"
+    printf '%-46s %10s %9s %12s\n' "(d) second read, same mount" "$second_mibs" "$second_s" "$second_cpu"
+    echo
+    printf '%-22s %7s %9s   %s\n' "ratio" "value" "target" "result"
+    printf '%-22s %7s %9s   %s\n' "cold / curl" "$r_cold" ">= 0.5" "$v_cold"
+    printf '%-22s %7s %9s   %s\n' "warm / local" "$r_warm" ">= 0.2" "$v_warm"
+    printf '%-22s %7s %9s   %s\n' "second / local" "$r_second" ">= 0.8" "$v_second"
+    echo
+    echo "dofs daemon during the cold read: peak RSS (VmHWM) $(kb_mib "$hwm_kb"), max sampled VmRSS $(kb_mib "$maxrss_kb"), CPU ${cpu_s} s (user+sys)"
+    echo "origin bytes: cold $cold_origin in $cold_reqs requests ($(ratio "$cold_origin" "$size")x the file), warm $warm_origin, second $second_origin"
+    echo "cache after the cold read: $(human_bytes "$cache_bytes") on disk; user.dofs.pieces $cold_pieces; user.dofs.sources $cold_sources"
+    echo "publish: $publish_s s; dofs log lines with error/warn: ${warn_lines:-0}"
+    echo "data check: $data_check"
+} | tee "$results"
+echo
+log "results written to $results"
+
+[ "$data_check" = "OK (identical)" ] || die "the file read through dofs differs from the original"
+if [ "$strict" = 1 ] && { [ "$v_cold" != PASS ] || [ "$v_warm" != PASS ] || [ "$v_second" != PASS ]; }; then
+    log "a target was missed (--strict)"
+    exit 2
+fi
+exit 0

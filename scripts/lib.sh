@@ -1,0 +1,422 @@
+# shellcheck shell=bash
+# scripts/lib.sh — helpers shared by scripts/quickstart.sh, scripts/test.sh,
+# bench/read-bench.sh and mount-helpers/install.sh. Source it; do not run it.
+#
+# Everything here is bounded: every wait has a timeout, every process we start
+# is stopped by its PID (never by name), and nothing prompts (apt-get runs
+# non-interactively).
+
+# Repository root (this file lives in <root>/scripts/).
+DOFS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# System packages dofs needs to build, test and run its demos on Debian 12.
+DOFS_SYSTEM_PACKAGES=(fuse3 libfuse3-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config
+                      nginx-light attr python3 curl util-linux)
+
+
+# ---------------------------------------------------------------- messages
+
+_dofs_prog="$(basename "${0:-dofs}")"
+
+log()  { printf '==> %s\n' "$*" >&2; }
+note() { printf '    %s\n' "$*" >&2; }
+warn() { printf '%s: warning: %s\n' "$_dofs_prog" "$*" >&2; }
+die()  { printf '%s: error: %s\n' "$_dofs_prog" "$*" >&2; exit 1; }
+
+# now — seconds since the epoch with microseconds (bash 5's EPOCHREALTIME).
+now() { printf '%s\n' "${EPOCHREALTIME/,/.}"; }
+
+# elapsed START — seconds since START (a value from `now`), 3 decimals.
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }'; }
+
+# mib_per_s BYTES SECONDS — throughput in MiB/s, 1 decimal.
+mib_per_s() { awk -v b="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.000001; printf "%.1f\n", b / 1048576 / s }'; }
+
+# human_bytes BYTES
+human_bytes() {
+    awk -v b="$1" 'BEGIN { split("B KiB MiB GiB TiB", u, " "); i = 1
+        while (b >= 1024 && i < 5) { b /= 1024; i++ }
+        if (i == 1) printf "%d %s\n", b, u[i]; else printf "%.1f %s\n", b, u[i] }'
+}
+
+# ---------------------------------------------------------------- system packages
+
+# missing_packages PKG... — prints the packages that dpkg does not list as installed.
+missing_packages() {
+    local p
+    for p in "$@"; do
+        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
+            printf '%s\n' "$p"
+        fi
+    done
+}
+
+# ensure_system_packages [PKG...] — installs whichever of the packages (default:
+# DOFS_SYSTEM_PACKAGES) are missing, with apt-get, never prompting. Does nothing
+# (and needs no root) when all are present. Services that packages would start
+# (nginx's default site on :80) are kept from starting during the install.
+ensure_system_packages() {
+    local pkgs=("$@")
+    [ ${#pkgs[@]} -gt 0 ] || pkgs=("${DOFS_SYSTEM_PACKAGES[@]}")
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        warn "not a Debian-like system (no dpkg-query): make sure these are installed: ${pkgs[*]}"
+        return 0
+    fi
+    local missing
+    mapfile -t missing < <(missing_packages "${pkgs[@]}")
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "system packages: all present (${pkgs[*]})"
+        return 0
+    fi
+    log "system packages: installing ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "need root to install: ${missing[*]} (run as root or install them first)"
+        sudo=(sudo)
+        [ -t 0 ] || sudo=(sudo -n)
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install by hand: ${missing[*]}"
+
+    # Keep package maintainer scripts from starting services (the stock nginx
+    # would bind 0.0.0.0:80, and its start failing would fail the install).
+    local policy=/usr/sbin/policy-rc.d placed_policy=0
+    if [ ! -e "$policy" ]; then
+        if printf '#!/bin/sh\n# temporary, placed by dofs scripts/lib.sh during apt-get install\nexit 101\n' \
+            | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod 755 "$policy"; then
+            placed_policy=1
+        fi
+    fi
+    local rc=0
+    {
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Acquire::Retries=3 &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            -o Acquire::Retries=3 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+            "${missing[@]}"
+    } || rc=$?
+    if [ "$placed_policy" = 1 ]; then "${sudo[@]}" rm -f "$policy" || true; fi
+    [ "$rc" = 0 ] || die "apt-get failed (exit $rc) installing: ${missing[*]}"
+    mapfile -t missing < <(missing_packages "${pkgs[@]}")
+    [ ${#missing[@]} -eq 0 ] || die "still missing after apt-get: ${missing[*]}"
+}
+
+# check_fuse — warns (returns 1) when FUSE mounts cannot work here.
+check_fuse() {
+    local ok=0
+    [ -e /dev/fuse ] || { warn "/dev/fuse does not exist: FUSE mounts will fail (modprobe fuse, or give the container --device /dev/fuse)"; ok=1; }
+    command -v fusermount3 >/dev/null 2>&1 || { warn "fusermount3 not found (package fuse3)"; ok=1; }
+    return $ok
+}
+
+# ---------------------------------------------------------------- swift and the dofs binary
+
+# ensure_swift — puts swift on PATH (it lives in /opt/swift/usr/bin on our machines).
+ensure_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        if [ -x /opt/swift/usr/bin/swift ]; then
+            export PATH="/opt/swift/usr/bin:$PATH"
+        else
+            die "swift not found on PATH or in /opt/swift/usr/bin; install Swift 6.x first"
+        fi
+    fi
+}
+
+# swift_scratch_args — --scratch-path when DOFS_SCRATCH_PATH is set (default: .build).
+swift_scratch_args() {
+    if [ -n "${DOFS_SCRATCH_PATH:-}" ]; then
+        printf '%s\n' --scratch-path "$DOFS_SCRATCH_PATH"
+    fi
+}
+
+# build_dofs CONFIG — `swift build -c CONFIG --product dofs` in the repository and
+# sets DOFS_BIN to the binary. If DOFS_BIN is already set (and executable), it is
+# used as it is and nothing is built.
+build_dofs() {
+    local config="${1:-release}"
+    if [ -n "${DOFS_BIN:-}" ]; then
+        [ -x "$DOFS_BIN" ] || die "DOFS_BIN=$DOFS_BIN is not an executable file"
+        log "using DOFS_BIN=$DOFS_BIN (not building)"
+        return 0
+    fi
+    ensure_swift
+    local scratch
+    mapfile -t scratch < <(swift_scratch_args)
+    log "building dofs ($config): swift build -c $config --product dofs ${scratch[*]}"
+    local t0; t0="$(now)"
+    (cd "$DOFS_ROOT" && swift build -c "$config" --product dofs "${scratch[@]}") \
+        || die "swift build -c $config failed"
+    local bindir
+    bindir="$(cd "$DOFS_ROOT" && swift build -c "$config" --show-bin-path "${scratch[@]}")" \
+        || die "swift build --show-bin-path failed"
+    DOFS_BIN="$bindir/dofs"
+    [ -x "$DOFS_BIN" ] || die "build finished but $DOFS_BIN is missing"
+    note "built $DOFS_BIN in $(elapsed "$t0") s"
+}
+
+# ---------------------------------------------------------------- ports, files
+
+# free_port — prints a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+    python3 - <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+# make_random_file PATH BYTES [SEED] — deterministic pseudo-random content
+# (the same PATH, BYTES and SEED always give the same bytes).
+make_random_file() {
+    python3 - "$1" "$2" "${3:-dofs}" <<'EOF'
+import random, sys
+path, size, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rng = random.Random(seed)
+chunk = 16 << 20
+with open(path + ".tmp", "wb") as f:
+    left = size
+    while left > 0:
+        n = min(chunk, left)
+        f.write(rng.randbytes(n))
+        left -= n
+import os
+os.replace(path + ".tmp", path)
+EOF
+}
+
+# ---------------------------------------------------------------- nginx origin
+
+# nginx_start ROOT PREFIX PORT — serves ROOT on 127.0.0.1:PORT with an nginx of
+# its own (config, logs, pid and temp files under PREFIX). Logs each request's
+# body bytes to PREFIX/access.log (see origin_bytes). Sets NGINX_PID.
+nginx_start() {
+    local root="$1" prefix="$2" port="$3"
+    command -v nginx >/dev/null 2>&1 || die "nginx not found (package nginx-light)"
+    mkdir -p "$prefix/tmp" "$prefix/logs"
+    local user_line="# not root: no user directive"
+    [ "$(id -u)" -eq 0 ] && user_line="user root;"
+    cat >"$prefix/nginx.conf" <<EOF
+# Origin for dofs demos and benchmarks; written by scripts/lib.sh.
+$user_line
+worker_processes auto;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    log_format dofs '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_range" \$request_time';
+    access_log $prefix/logs/access.log dofs;
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 100000;
+    server {
+        listen 127.0.0.1:$port;
+        server_name localhost;
+        root $root;
+        location / { }
+    }
+}
+EOF
+    : >"$prefix/logs/access.log"
+    rm -f "$prefix/nginx.pid"
+    nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -t -q \
+        || die "nginx rejected $prefix/nginx.conf (see above)"
+    nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
+        || die "nginx failed to start; see $prefix/logs/error.log"
+
+    NGINX_PID=""
+    for _ in $(seq 1 100); do
+        if [ -s "$prefix/nginx.pid" ]; then
+            NGINX_PID="$(cat "$prefix/nginx.pid")"
+            # Any HTTP answer (even 403 for the index) means it is serving.
+            if curl -sS -o /dev/null --max-time 2 "http://127.0.0.1:$port/" 2>/dev/null; then
+                return 0
+            fi
+        fi
+        sleep 0.1
+    done
+    [ -n "$NGINX_PID" ] && nginx_stop "$NGINX_PID"
+    die "nginx did not answer on 127.0.0.1:$port within 10 s; see $prefix/logs/error.log"
+}
+
+# cmdline_has PID WORD — true when PID's command line contains WORD.
+cmdline_has() {
+    local c
+    c="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
+    [[ "$c" == *"$2"* ]]
+}
+
+# nginx_stop PID — stops the nginx master PID (and its workers), bounded.
+# Refuses to signal a PID that is not an nginx process.
+nginx_stop() {
+    local pid="$1" children
+    [ -n "$pid" ] || return 0
+    [ -r "/proc/$pid/cmdline" ] || return 0
+    if ! cmdline_has "$pid" nginx; then
+        warn "PID $pid is not nginx any more; not signalling it"
+        return 0
+    fi
+    children="$(cat "/proc/$pid/task/"*/children 2>/dev/null || true)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "nginx $pid ignored SIGTERM for 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    local c
+    for c in $children; do
+        if cmdline_has "$c" nginx; then
+            kill -KILL "$c" 2>/dev/null || true
+        fi
+    done
+}
+
+# origin_bytes ACCESS_LOG [FROM_LINE] — sum of body bytes nginx sent, from line
+# FROM_LINE+1 on (default: all lines).
+origin_bytes() {
+    awk -v from="${2:-0}" 'NR > from { n = split($0, f, "\""); split(f[3], g, " "); s += g[2] } END { printf "%.0f\n", s }' "$1"
+}
+
+# origin_requests ACCESS_LOG [FROM_LINE] — number of requests logged after FROM_LINE.
+origin_requests() { awk -v from="${2:-0}" 'NR > from { c++ } END { printf "%d\n", c }' "$1"; }
+
+# log_lines FILE — number of lines in FILE (0 if missing).
+log_lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+
+# ---------------------------------------------------------------- dofs mounts
+
+# is_dofs_mounted MNT — true when /proc/mounts lists MNT (absolute) as a dofs FUSE mount.
+is_dofs_mounted() {
+    awk -v m="$1" '$2 == m && $3 ~ /^fuse(\.dofs)?$/ { found = 1 } END { exit !found }' /proc/mounts
+}
+
+# is_mounted MNT — true when anything is mounted on MNT.
+is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/mounts; }
+
+# wait_for_mount MNT SECONDS — waits until MNT is a dofs mount.
+wait_for_mount() {
+    local mnt="$1" secs="${2:-30}"
+    for _ in $(seq 1 $((secs * 10))); do
+        is_dofs_mounted "$mnt" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# dofs_pid MNT — prints the PID of the dofs process serving MNT (found by its
+# command line: `dofs mount ... MNT ...`), or nothing.
+dofs_pid() {
+    local mnt="$1" d args
+    for d in /proc/[0-9]*; do
+        [ -r "$d/cmdline" ] || continue
+        mapfile -d '' -t args 2>/dev/null <"$d/cmdline" || continue
+        [ ${#args[@]} -ge 3 ] || continue
+        [ "$(basename "${args[0]}")" = dofs ] || continue
+        local a hit_mount=0 hit_mnt=0
+        for a in "${args[@]:1}"; do
+            [ "$a" = mount ] && hit_mount=1
+            [ "$a" = "$mnt" ] && hit_mnt=1
+        done
+        if [ $hit_mount = 1 ] && [ $hit_mnt = 1 ]; then
+            printf '%s\n' "${d#/proc/}"
+            return 0
+        fi
+    done
+}
+
+# dofs_mount_bg DOFS_BIN MNT CACHE_DIR LOG_FILE [extra dofs mount args...] —
+# mounts in background mode and waits (bounded) for /proc/mounts to show it.
+# Sets DOFS_PID (empty if it cannot be found).
+dofs_mount_bg() {
+    local bin="$1" mnt="$2" cache="$3" logf="$4"
+    shift 4
+    mkdir -p "$mnt" "$cache"
+    if is_mounted "$mnt"; then
+        die "$mnt is already a mount point; unmount it first (fusermount3 -u $mnt)"
+    fi
+    local rc=0
+    timeout 60 "$bin" mount "$mnt" --cache-dir "$cache" --log-file "$logf" "$@" </dev/null || rc=$?
+    if [ "$rc" != 0 ]; then
+        [ -f "$logf" ] && { echo "--- last lines of $logf:" >&2; tail -n 20 "$logf" >&2; }
+        die "dofs mount $mnt failed (exit $rc)"
+    fi
+    if ! wait_for_mount "$mnt" 30; then
+        [ -f "$logf" ] && { echo "--- last lines of $logf:" >&2; tail -n 20 "$logf" >&2; }
+        die "dofs mount returned but $mnt is not in /proc/mounts after 30 s"
+    fi
+    # shellcheck disable=SC2034  # read by the scripts that source this file
+    DOFS_PID="$(dofs_pid "$mnt")"
+}
+
+# dofs_unmount MNT [PID] — unmounts MNT (retrying while busy, lazily as a last
+# resort) and waits for the daemon PID, if given, to exit; kills it after 15 s.
+dofs_unmount() {
+    local mnt="$1" pid="${2:-}"
+    if is_mounted "$mnt"; then
+        for _ in $(seq 1 20); do
+            fusermount3 -u "$mnt" 2>/dev/null && break
+            is_mounted "$mnt" || break
+            sleep 0.25
+        done
+        if is_mounted "$mnt"; then
+            warn "$mnt still busy after 5 s; detaching it lazily (fusermount3 -uz)"
+            fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+        fi
+    fi
+    if [ -n "$pid" ]; then
+        for _ in $(seq 1 150); do
+            kill -0 "$pid" 2>/dev/null || return 0
+            sleep 0.1
+        done
+        if cmdline_has "$pid" dofs; then
+            warn "dofs daemon $pid still running 15 s after unmount; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+}
+
+# ---------------------------------------------------------------- catalog
+
+# publish_entry DOFS_BIN FILE URL PHF_OUT PHF_URL NAME — runs `dofs publish`
+# and prints one catalog entry (JSON) on stdout.
+publish_entry() {
+    local bin="$1" file="$2" url="$3" phf_out="$4" phf_url="$5" name="$6" out
+    out="$("$bin" publish "$file" --url "$url" --phf-out "$phf_out" --phf-url "$phf_url")" \
+        || die "dofs publish $file failed"
+    python3 - "$name" "$out" <<'EOF' || die "dofs publish printed unexpected output for $file: $out"
+import json, sys
+name, out = sys.argv[1], sys.argv[2]
+meta = json.loads(out)
+for key in ("ContentId", "HashOfHashes", "ContentLength", "PieceSize", "PiecesHashFileUrl", "Url"):
+    if key not in meta:
+        raise SystemExit(f"missing {key}")
+print(json.dumps({"name": name, "url": meta["Url"],
+                  "integrity": {"PiecesHashFileUrl": meta["PiecesHashFileUrl"],
+                                "HashOfHashes": meta["HashOfHashes"]},
+                  "_publish": meta}))
+EOF
+}
+
+# write_catalog PATH ENTRY_JSON... — writes the entries as a JSON array.
+write_catalog() {
+    local path="$1"; shift
+    python3 - "$path" "$@" <<'EOF'
+import json, os, sys
+path, entries = sys.argv[1], [json.loads(e) for e in sys.argv[2:]]
+for e in entries:
+    e.pop("_publish", None)
+with open(path + ".tmp", "w") as f:
+    json.dump(entries, f, indent=2)
+    f.write("\n")
+os.replace(path + ".tmp", path)
+EOF
+}

@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // C libraries, each behind a tiny shim header (variadic calls, macros).
@@ -30,6 +31,7 @@ let package = Package(
         .target(name: "DOControlPlane", dependencies: [
             "CSQLite", "DOCore", "DOHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The swarm: wire codec, peer connections, peer server, bans.
@@ -54,7 +56,9 @@ let package = Package(
         ]),
 
         .testTarget(name: "DOCoreTests", dependencies: ["DOCore"]),
-        .testTarget(name: "DOControlPlaneTests", dependencies: ["DOCore", "DOHTTP", "DOControlPlane"]),
+        .testTarget(name: "DOControlPlaneTests", dependencies: [
+            "DOCore", "DOHTTP", "DOControlPlane", .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .testTarget(name: "DOSwarmTests", dependencies: ["DOCore", "DOSwarm"]),
         .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore"], exclude: ["Fixtures"]),

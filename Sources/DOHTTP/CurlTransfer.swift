@@ -49,6 +49,19 @@ final class CurlTransfer: @unchecked Sendable {
         if let r = request.range {
             _ = ccurl_setopt_str(easy, CURLOPT_RANGE, "\(r.lowerBound)-\(r.upperBound - 1)")
         }
+        if request.method == .post {
+            let body = request.body ?? []
+            _ = ccurl_setopt_long(easy, CURLOPT_POST, 1)
+            // The size first: COPYPOSTFIELDS copies that many bytes, so the array need not outlive this call.
+            _ = ccurl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            if body.isEmpty {
+                _ = ccurl_setopt_str(easy, CURLOPT_COPYPOSTFIELDS, "")
+            } else {
+                _ = body.withUnsafeBytes { ccurl_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress!)) }
+            }
+            // No "Expect: 100-continue" round trip for small JSON bodies.
+            headerList = curl_slist_append(headerList, "Expect:")
+        }
         for h in request.headers {
             headerList = curl_slist_append(headerList, "\(h.name): \(h.value)")
         }

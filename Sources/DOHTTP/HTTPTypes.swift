@@ -1,6 +1,7 @@
-/// One HTTP request as the piece engine needs it: GET or HEAD, an optional byte range, extra headers.
+/// One HTTP request: GET or HEAD with an optional byte range (the piece engine), or POST with a body
+/// (the control plane), plus extra headers.
 public struct HTTPRequest: Sendable {
-    public enum Method: String, Sendable { case get = "GET", head = "HEAD" }
+    public enum Method: String, Sendable { case get = "GET", head = "HEAD", post = "POST" }
 
     public var url: String
     public var method: Method
@@ -9,14 +10,17 @@ public struct HTTPRequest: Sendable {
     public var headers: [(name: String, value: String)]
     /// A body longer than this is refused (`HTTPError.bodyTooLarge`): a server cannot make us buffer without bound.
     public var maxBodyBytes: Int
+    /// What a POST sends.
+    public var body: [UInt8]?
 
     public init(url: String, method: Method = .get, range: Range<Int>? = nil,
-                headers: [(name: String, value: String)] = [], maxBodyBytes: Int = 64 << 20) {
+                headers: [(name: String, value: String)] = [], maxBodyBytes: Int = 64 << 20, body: [UInt8]? = nil) {
         self.url = url
         self.method = method
         self.range = range
         self.headers = headers
         self.maxBodyBytes = maxBodyBytes
+        self.body = body
     }
 }
 

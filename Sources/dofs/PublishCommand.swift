@@ -34,9 +34,24 @@ struct PublishCommand: ParsableCommand {
     @Option(help: "The entry's name in the catalog (default: the file's name).")
     var name: String?
 
+    @Option(name: .customLong("control-plane"), help: "Register the content with the control plane at this URL.")
+    var controlPlane: String?
+
+    @Flag(name: .customLong("local"), help: "Register the content in this machine's control-plane registry folder (what `dofs mount` embeds).")
+    var local = false
+
+    @Option(name: .customLong("control-plane-data"),
+            help: "The registry folder for --local (default: $DOFS_CONTROL_PLANE_DATA, else /var/lib/dofs/control-plane).")
+    var controlPlaneData: String?
+
     func validate() throws {
         guard URLCheck.isHTTP(url) else { throw ValidationError("--url '\(url)' is not an http(s) URL") }
         if let phfURL, !URLCheck.isHTTP(phfURL) { throw ValidationError("--phf-url '\(phfURL)' is not an http(s) URL") }
+        if controlPlane != nil && local { throw ValidationError("--control-plane and --local cannot be used together") }
+        if let controlPlane, !URLCheck.isHTTP(controlPlane) {
+            throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL")
+        }
+        if controlPlaneData != nil && !local { throw ValidationError("--control-plane-data only applies with --local") }
         guard pieceSize > 0 && pieceSize <= PiecesHashFile.maxPieceSize else {
             throw ValidationError("--piece-size must be between 1 and \(PiecesHashFile.maxPieceSize)")
         }
@@ -62,14 +77,23 @@ struct PublishCommand: ParsableCommand {
                 throw UserFacingError("dofs publish: cannot update catalog \(catalogPath): \(error)")
             }
         }
-        print(JSONText.object([
+        var registered: PublishRegistration.Outcome?
+        if let controlPlane {
+            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, target: .controlPlane(url: controlPlane))
+        } else if local {
+            let folder = PublishRegistration.Target.localDataDirectory(option: controlPlaneData)
+            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, target: .local(dataDirectory: folder))
+        }
+        var fields: [(String, JSONText.Value)] = [
             ("ContentId", .string(phf.contentId.rawValue)),
             ("HashOfHashes", .string(phf.hashOfHashes.base64)),
             ("ContentLength", .int(phf.layout.contentLength)),
             ("PieceSize", .int(phf.layout.pieceSize)),
             ("PiecesHashFileUrl", .string(phfLocation)),
             ("Url", .string(url)),
-        ]))
+        ]
+        if let registered { fields.append(("RegisteredAt", .string(registered.location))) }
+        print(JSONText.object(fields))
     }
 }
 

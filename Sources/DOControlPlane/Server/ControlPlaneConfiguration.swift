@@ -1,0 +1,52 @@
+/// Everything a control plane needs to start; each default says why it is what it is.
+public struct ControlPlaneConfiguration: Sendable {
+    /// Address to listen on. `0.0.0.0` / `::` listen everywhere.
+    public var host: String
+    /// TCP port; `0` picks a free one (see `RunningControlPlane.port`).
+    public var port: Int
+    /// Folder of the registry database (created if missing).
+    public var dataDirectory: String
+    /// The scheme, host, port and optional path prefix clients reach this server at, e.g.
+    /// `https://cp.example.net` behind a TLS-terminating nginx. Every URL the server hands out (geo,
+    /// key-value, discovery, PHF) starts with it. `nil`: `http://<listen address>:<port>`, or, when
+    /// listening on every address, `http://<Host header of the request>`.
+    public var publicURL: String?
+    /// Sent as `CacheHost` in `/geo` (a Connected Cache style cache server, e.g. an nginx cache node).
+    public var cacheHost: String?
+    /// Sent as `CountryCode` in `/geo`. dofs does not geolocate; "ZZ" is ISO 3166's "unknown".
+    public var countryCode = "ZZ"
+    /// Default policy values in the key-value answer and every content policy.
+    public var policies = ContentPolicy.Policies.dofsDefaults
+    /// `ReannounceSecs` of join answers. DO's interval is not public; 5 minutes keeps swarms fresh for
+    /// mounts that come and go, at one small request per content per peer per 5 minutes.
+    public var reannounceSeconds = 300
+    /// A member not heard from for this long is dropped: two missed re-announces plus a minute of slack.
+    public var memberLifetimeSeconds: Int { 2 * reannounceSeconds + 60 }
+    /// Upper bound on `PeersWanted`: DO's clients ask for 255, more would only grow the answer.
+    public var maxPeersPerJoin = 255
+    /// `PeersWanted` when a join does not say.
+    public var defaultPeersWanted = 50
+    /// Members kept per content; beyond it the member closest to expiry is dropped. Bounds memory
+    /// (about 200 bytes a member) whatever joins arrive.
+    public var maxMembersPerContent = 10_000
+    /// Members kept over all contents (about 200 MB at the limit); beyond it joins are answered but
+    /// not recorded, so made-up content IDs cannot exhaust memory.
+    public var maxMembersTotal = 1_000_000
+    /// Largest request body in general: DO's join bodies are under 1 KiB.
+    public var maxBodyBytes = 1 << 20
+    /// Largest `POST /publish` body: a PHF is ~47 bytes a piece, so 32 MiB holds ~700,000 pieces
+    /// (about 680 GiB of content at 1 MiB pieces).
+    public var maxPublishBodyBytes = 32 << 20
+    /// Take the client address from `X-Real-IP` / the last `X-Forwarded-For` entry. Only for a server
+    /// reachable solely through a proxy that sets them: anyone else could claim any address.
+    public var trustForwardedHeaders = false
+
+    public init(host: String = "127.0.0.1", port: Int = 0, dataDirectory: String, publicURL: String? = nil,
+                cacheHost: String? = nil) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.publicURL = publicURL
+        self.cacheHost = cacheHost
+    }
+}

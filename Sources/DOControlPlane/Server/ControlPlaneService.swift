@@ -1,0 +1,76 @@
+import DOCore
+import Foundation
+import Hummingbird
+import Logging
+
+/// The state every handler shares; the handlers themselves live in the `*Routes.swift` files, one
+/// per step of DO's chain.
+final class ControlPlaneService: Sendable {
+    let configuration: ControlPlaneConfiguration
+    let registry: RegistryWorker
+    let membership: SwarmMembership
+    let publicBase: PublicBaseURL
+    let logger: Logger
+    /// `Version` of `/geo`: opaque hex that changes when the configuration does.
+    let geoVersion: String
+
+    init(configuration: ControlPlaneConfiguration, registry: Registry, logger: Logger) {
+        self.configuration = configuration
+        self.registry = RegistryWorker(registry: registry)
+        membership = SwarmMembership(maxMembersPerContent: configuration.maxMembersPerContent,
+                                     maxMembersTotal: configuration.maxMembersTotal)
+        publicBase = PublicBaseURL(configured: configuration.publicURL, host: configuration.host, port: configuration.port)
+        self.logger = logger
+        let fingerprint = [configuration.publicURL ?? "", configuration.cacheHost ?? "", configuration.countryCode,
+                           "\(configuration.policies)", "\(configuration.reannounceSeconds)"].joined(separator: "\n")
+        geoVersion = String(SHA256.hash(Array(fingerprint.utf8)).hex.prefix(16)).uppercased()
+    }
+
+    /// Registers every route on `router`.
+    func addRoutes(to router: Router<ControlPlaneRequestContext>) {
+        router.add(middleware: JSONErrorMiddleware())
+        router.get("/geo") { request, context in try self.geo(request, context) }
+        router.get("/all") { request, context in try self.keyValue(request, context) }
+        router.get("/content/:contentId/contentpolicy") { request, context in try await self.contentPolicy(request, context) }
+        router.get("/content/:contentId/discovery") { request, context in try await self.discovery(request, context) }
+        router.get("/content/:contentId/phf") { request, context in try await self.piecesHashFile(request, context) }
+        router.post("/array/:contentId/join") { request, context in try await self.join(request, context) }
+        router.post("/publish") { request, context in try await self.publish(request, context) }
+    }
+
+    /// The client's address: the connection's peer, or with `trustForwardedHeaders` what the proxy says.
+    func clientIp(_ request: Request, _ context: ControlPlaneRequestContext) -> String? {
+        if configuration.trustForwardedHeaders {
+            if let real = Self.header(request, "x-real-ip")?.trimmingCharacters(in: .whitespaces),
+               IPAddress.isValid(real) {
+                return IPAddress.normalized(real)
+            }
+            if let chain = Self.header(request, "x-forwarded-for"),
+               let last = chain.split(separator: ",").last?.trimmingCharacters(in: .whitespaces),
+               IPAddress.isValid(last) {
+                return IPAddress.normalized(last)
+            }
+        }
+        return context.remoteIp
+    }
+
+    /// The last value of a header, by lower-case name.
+    static func header(_ request: Request, _ name: String) -> String? {
+        request.headers.last { $0.name.canonicalName == name }?.value
+    }
+
+    /// Runs a registry call off the cooperative pool, mapping its failures to answers.
+    func withRegistry<T: Sendable>(_ body: @escaping @Sendable (Registry) throws(RegistryError) -> T) async throws -> T {
+        do {
+            return try await registry.run(body)
+        } catch {
+            switch error {
+            case .conflict:
+                throw Rejection(status: .conflict, reason: error.description)
+            default:
+                logger.error("registry: \(error)")
+                throw Rejection(status: .serviceUnavailable, reason: error.description)
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import DOCore
+import Hummingbird
+
+/// `POST /publish`: registration of published content, committed before the answer is sent.
+extension ControlPlaneService {
+    func publish(_ request: Request, _ context: ControlPlaneRequestContext) async throws -> Response {
+        let body = try await RequestInput.jsonBody(request, limit: configuration.maxPublishBodyBytes)
+        let publish = try RequestInput.decode(PublishRequest.self, from: body, what: "registration")
+        let registration: Registration
+        do {
+            registration = try Registration(validating: publish)
+        } catch {
+            throw Rejection(status: .unprocessableContent, reason: error.description)
+        }
+        let outcome = try await withRegistry { registry throws(RegistryError) in try registry.register(registration) }
+        let id = registration.contentId
+        logger.notice("\(outcome == .created ? "registered" : "updated") \(id) (\(registration.layout.contentLength) bytes) at \(registration.url)")
+        let base = publicBase.base(for: request)
+        let stored = try await withRegistry { registry throws(RegistryError) in try registry.content(id: id) }
+        return try JSONReply.ok(PublishResponse(
+            contentId: id.rawValue,
+            created: outcome == .created,
+            contentPolicyUrl: base + "/content/\(id)/contentpolicy",
+            piecesHashFileUrl: stored?.hasStoredPiecesHashFile == true ? base + "/content/\(id)/phf" : nil),
+            status: outcome == .created ? .created : .ok)
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import DOControlPlane
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// `dofs control-plane`: the self-hosted control plane for a fleet, until SIGINT or SIGTERM.
+struct ControlPlaneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "control-plane",
+        abstract: "Serve DO's control plane: geo, key-value, content policy, discovery, swarm join, and a registry of published content.",
+        discussion: """
+        Clients start at http://HOST:PORT/geo (give `dofs mount --control-plane` the base URL). Published \
+        content is registered with `dofs publish --control-plane URL` (POST /publish) and kept in a SQLite \
+        database in --data, which survives restarts. Swarm membership lives in memory. Behind a TLS proxy, \
+        set --public-url to the URL clients use: every URL handed out starts with it. Stops cleanly on \
+        SIGINT or SIGTERM.
+        """
+    )
+
+    @Option(help: "Address and port to listen on: HOST:PORT, e.g. 127.0.0.1:7690, 0.0.0.0:7690 or [::]:7690.")
+    var listen: String
+
+    @Option(help: "Folder of the registry database (created if missing).")
+    var data: String
+
+    @Option(name: .customLong("public-url"),
+            help: "The URL clients reach this server at, e.g. https://cp.example.net (default: http://<listen address>).")
+    var publicURL: String?
+
+    @Option(name: .customLong("cache-host"), help: "A cache server to name as CacheHost in /geo (host or host:port).")
+    var cacheHost: String?
+
+    @Option(name: .customLong("country-code"), help: "CountryCode to report in /geo (ZZ: ISO 3166's \"unknown\").")
+    var countryCode = "ZZ"
+
+    @Option(name: .customLong("reannounce-secs"), help: "How often peers re-join a swarm, in seconds.")
+    var reannounceSeconds = 300
+
+    @Flag(name: .customLong("trust-proxy-headers"),
+          help: "Take client addresses from X-Real-IP / X-Forwarded-For. Only behind a proxy that sets them.")
+    var trustProxyHeaders = false
+
+    @Option(name: .customLong("log-file"), help: "Also log to this file.")
+    var logFile: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard ListenAddress(listen) != nil else {
+            throw ValidationError("--listen '\(listen)' is not HOST:PORT with a port between 0 and 65535")
+        }
+        if let publicURL, !HTTPURL.isValid(publicURL) {
+            throw ValidationError("--public-url '\(publicURL)' is not an absolute http(s) URL")
+        }
+        guard reannounceSeconds > 0 else { throw ValidationError("--reannounce-secs must be positive") }
+        guard countryCode.count == 2, countryCode.allSatisfy({ $0.isLetter && $0.isASCII }) else {
+            throw ValidationError("--country-code must be two letters")
+        }
+    }
+
+    func run() throws {
+        let sink = LogSink(fds: [STDERR_FILENO])
+        if let logFile { sink.add(try LogSink.openFile(logFile)) }
+        LogSetup.bootstrap(sink: sink, level: logLevel)
+        let logger = Logger(label: "dofs.control-plane")
+
+        let address = ListenAddress(listen)!
+        var configuration = ControlPlaneConfiguration(host: address.host, port: address.port, dataDirectory: data,
+                                                      publicURL: publicURL, cacheHost: cacheHost)
+        configuration.countryCode = countryCode.uppercased()
+        configuration.reannounceSeconds = reannounceSeconds
+        configuration.trustForwardedHeaders = trustProxyHeaders
+        let config = configuration
+
+        let outcome = try SyncBridge.run { () async throws -> String? in
+            let running: RunningControlPlane
+            do {
+                running = try await ControlPlaneServer.start(configuration: config, logger: logger)
+            } catch {
+                throw UserFacingError("dofs control-plane: \(error)")
+            }
+            let signal = await ShutdownSignal.wait()
+            logger.notice("\(signal): stopping")
+            await running.stop()
+            return nil
+        }
+        if let outcome { throw UserFacingError(outcome) }
+    }
+}
+
+/// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (every address).
+struct ListenAddress {
+    let host: String
+    let port: Int
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65_535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard !host.contains("[") && !host.contains("]") && !host.contains("/") else { return nil }
+        self.host = host
+        self.port = port
+    }
+}
+
+/// SIGINT / SIGTERM, delivered to async code instead of killing the process.
+enum ShutdownSignal {
+    /// Suspends until SIGINT or SIGTERM arrives; returns its name. Installs its handlers once.
+    static func wait() async -> String {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        let sources = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")].map { number, name in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { continuation.yield(name) }
+            source.resume()
+            return source
+        }
+        var received = "signal"
+        for await name in stream {
+            received = name
+            break
+        }
+        sources.forEach { $0.cancel() }
+        return received
+    }
+
+    private static let queue = DispatchQueue(label: "dofs.signals")
+}
+
+/// Runs async work from a synchronous command (the root command is a `ParsableCommand`): the calling
+/// thread blocks on a semaphore while the work runs on Swift's concurrency threads.
+enum SyncBridge {
+    static func run<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+        let result = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let outcome: Result<T, any Error>
+            do {
+                outcome = .success(try await work())
+            } catch {
+                outcome = .failure(error)
+            }
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLock { $0! }.get()
+    }
+}

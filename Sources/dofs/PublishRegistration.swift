@@ -1,0 +1,67 @@
+import DOControlPlane
+import DOCore
+import DOHTTP
+import Foundation
+import Logging
+
+/// Registers what `dofs publish` made with a control plane, so clients find it by content ID or URL.
+///
+/// Either over HTTP (`--control-plane URL`: the chain's key-value answer names the publish endpoint),
+/// or straight into a local registry folder (`--local`), which a control plane (standalone or embedded
+/// in `dofs mount`) reading the same folder serves at once. Both check the same things and both return
+/// only once the registration is durable.
+enum PublishRegistration {
+    /// Where to register.
+    enum Target {
+        /// A running control plane, by its base URL (or its geo URL).
+        case controlPlane(url: String)
+        /// A registry data folder on this machine.
+        case local(dataDirectory: String)
+
+        /// The local registry folder: `--control-plane-data`, else `$DOFS_CONTROL_PLANE_DATA`, else
+        /// `/var/lib/dofs/control-plane`.
+        static func localDataDirectory(option: String?) -> String {
+            if let option { return option }
+            if let env = ProcessInfo.processInfo.environment["DOFS_CONTROL_PLANE_DATA"], !env.isEmpty { return env }
+            return "/var/lib/dofs/control-plane"
+        }
+    }
+
+    /// What happened, for the command's output.
+    struct Outcome {
+        let contentId: String
+        let created: Bool
+        /// The control plane's content-policy URL (HTTP) or the registry folder (local).
+        let location: String
+    }
+
+    /// Registers `phf` as served at `url`, its PHF at `phfURL`, with the PHF itself included so the
+    /// control plane can check it and serve it. Throws a `UserFacingError` that says what failed.
+    static func register(_ phf: PiecesHashFile, url: String, phfURL: String?, target: Target) throws -> Outcome {
+        let request = PublishRequest(publishing: phf, url: url, piecesHashFileUrl: phfURL, includePiecesHashFile: true)
+        switch target {
+        case .local(let folder):
+            do {
+                let registration = try Registration(validating: request)
+                let registry = try Registry(dataDirectory: folder)
+                defer { registry.close() }
+                let outcome = try registry.register(registration)
+                return Outcome(contentId: registration.contentId.rawValue, created: outcome == .created, location: folder)
+            } catch {
+                throw UserFacingError("dofs publish: cannot register in \(folder): \(error)")
+            }
+        case .controlPlane(let controlPlane):
+            return try SyncBridge.run {
+                let http = HTTPClient()
+                let client = ControlPlaneClient(controlPlaneURL: controlPlane, stateDirectory: nil, http: http,
+                                                logger: Logger(label: "dofs.publish"))
+                do {
+                    let answer = try await client.publish(request)
+                    return Outcome(contentId: answer.contentId, created: answer.created, location: answer.contentPolicyUrl)
+                } catch {
+                    throw UserFacingError("dofs publish: cannot register with \(controlPlane): \(error)")
+                }
+            }
+        }
+    }
+}

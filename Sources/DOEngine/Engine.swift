@@ -1,9 +1,16 @@
 /// The piece engine of one mount: opens contents (verified or simple) and owns what they share —
-/// the piece store, the verified-metadata store and the HTTP client.
+/// the piece store, the verified-metadata store, the HTTP client and the content directory.
 ///
-/// Opening a verified content never needs the network when its pieces hash file is already stored:
-/// the trusted HashOfHashes from the catalog names it locally, which is what lets cached content read
-/// with the origin down. A simple-mode content asks its server for its size and validator each time.
+/// How a content's trust mode is decided:
+/// - a catalog entry with integrity metadata, or a content the directory (control plane) knows:
+///   **verified**, once its pieces hash file is fetched and accepted;
+/// - a URL the directory does not know, a directory that cannot be reached, or metadata that fails
+///   its checks: **simple**, with the reason in the log and in the session. A simple session caused by
+///   a transient failure is marked for revalidation, so the content turns verified when the directory
+///   answers again.
+/// Opening a verified content never needs the network when its pieces hash file is stored: the
+/// trusted HashOfHashes names it locally. What the directory said is kept too (`MetadataStore`
+/// records), so contents opened before keep opening verified while the directory is down.
 import DOCore
 import DOHTTP
 import Foundation
@@ -15,15 +22,18 @@ public final class Engine: Sendable {
     public let metadata: MetadataStore
     public let http: HTTPClient
     public let config: EngineConfiguration
+    public let directory: (any ContentDirectory)?
     let logger: Logger
     private let sessions = Mutex<[String: ContentSession]>([:])
 
     public init(cacheDir: String, maxCacheBytes: Int? = nil, config: EngineConfiguration = .init(),
-                http: HTTPClient = HTTPClient(), logger: Logger = Logger(label: "dofs.engine")) throws {
+                http: HTTPClient = HTTPClient(), directory: (any ContentDirectory)? = nil,
+                logger: Logger = Logger(label: "dofs.engine")) throws {
         store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, logger: logger)
         metadata = try MetadataStore(root: cacheDir + "/metadata")
         self.http = http
         self.config = config
+        self.directory = directory
         self.logger = logger
     }
 
@@ -32,38 +42,119 @@ public final class Engine: Sendable {
         guard let integrity = entry.integrity else {
             return try await openSimple(url: entry.url, reason: "the catalog gives no integrity metadata")
         }
-        return try await openVerified(url: entry.url, integrity: integrity)
+        return try await openVerified(urls: [entry.url], integrity: integrity)
     }
 
-    /// Opens a content whose pieces hash file is trusted through `integrity.hashOfHashes`.
-    public func openVerified(url: String, integrity: Catalog.Integrity) async throws(FetchError) -> ContentSession {
-        let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(url)"
+    /// Opens a URL (`/by-url/`): verified if the directory knows it, simple otherwise.
+    public func open(url: String) async throws(FetchError) -> ContentSession {
+        guard let directory else {
+            return try await openSimple(url: url, reason: "no control plane is configured (download mode 99)")
+        }
+        let answer: DirectoryAnswer?
+        do {
+            answer = try await directory.lookup(contentId: nil, url: url)
+        } catch {
+            if let known = metadata.loadRecord(key: .url(url)) {
+                logger.warning("\(url): control plane unreachable (\(error)); using what it said before")
+                return try await openVerified(urls: Self.preferring(url, known.contentUrls), integrity: known.integrity)
+            }
+            return try await openSimple(url: url, reason: "the control plane is unreachable: \(error)", transient: true)
+        }
+        guard let answer else {
+            // Asked again later: the URL may be published meanwhile.
+            return try await openSimple(url: url, reason: "the control plane does not know this URL", transient: true)
+        }
+        do {
+            let session = try await openVerified(urls: Self.preferring(url, answer.contentUrls), integrity: answer.integrity)
+            remember(answer, key: .url(url))
+            return session
+        } catch {
+            // Metadata that cannot be fetched or fails its checks is never trusted; the bytes still are
+            // fetchable, unverified, as DO does.
+            return try await openSimple(url: url, reason: "its metadata was refused: \(error)", transient: !error.isMetadataRefusal)
+        }
+    }
+
+    /// Opens a content by ID (`/by-id/`): it must be known to the directory (or have been before).
+    public func open(contentId: ContentId) async throws(FetchError) -> ContentSession {
+        let answer: DirectoryAnswer
+        do {
+            guard let directory else { throw DirectoryError("no control plane is configured (download mode 99)") }
+            guard let found = try await directory.lookup(contentId: contentId, url: nil) else {
+                throw FetchError.unknownContent(contentId.rawValue)
+            }
+            answer = found
+        } catch let error as FetchError {
+            throw error
+        } catch {
+            guard let known = metadata.loadRecord(key: .contentId(contentId)) else {
+                throw .directoryUnavailable("\(error)")
+            }
+            logger.warning("\(contentId): control plane unreachable (\(error)); using what it said before")
+            answer = known
+        }
+        let session = try await openVerified(urls: answer.contentUrls, integrity: answer.integrity)
+        remember(answer, key: .contentId(contentId))
+        return session
+    }
+
+    /// Opens a content whose pieces hash file is trusted through `integrity.hashOfHashes`, served
+    /// from `urls` (tried in turn).
+    public func openVerified(urls: [String], integrity: ContentIntegrity) async throws(FetchError) -> ContentSession {
+        let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
         if let s = sessions.withLock({ $0[cacheKey] }) { return s }
         let phf = try await piecesHashFile(integrity)
-        let source = HTTPSource(url: url, contentLength: phf.layout.contentLength, client: http)
-        let session = ContentSession(url: url, layout: phf.layout, mode: .verified(phf), sources: [source],
-                                     store: store, config: config, logger: logger)
+        let sources = urls.map { HTTPSource(url: $0, contentLength: phf.layout.contentLength, client: http) }
+        let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
+                                     sources: sources, store: store, config: config, logger: logger)
         return sessions.withLock { $0[cacheKey, default: session] }
     }
 
     /// Opens any http(s) URL unverified: size and validator from the server, which must support ranges.
-    public func openSimple(url: String, reason: String) async throws(FetchError) -> ContentSession {
-        let cacheKey = "simple|\(url)"
-        if let s = sessions.withLock({ $0[cacheKey] }) { return s }
+    /// A `transient` reason (the directory was unreachable) makes the session ask to be revalidated.
+    public func openSimple(url: String, reason: String, transient: Bool = false) async throws(FetchError) -> ContentSession {
+        let cacheKey = "simple|\(url)|\(transient)"
+        if let s = sessions.withLock({ $0[cacheKey] }), !s.needsRevalidation { return s }
         let probe = try await OriginProbe.probe(url: url, client: http)
         let contentKey = SHA256.hash(Array("\(url)\n\(probe.validator ?? "")\n\(probe.contentLength)".utf8)).hex
         let source = HTTPSource(url: url, contentLength: probe.contentLength, validator: probe.validator, client: http)
         let layout = PieceLayout(contentLength: probe.contentLength)
         logger.notice("\(url): simple mode (unverified) because \(reason)")
+        let revalidate = transient ? ContinuousClock.now + .seconds(config.revalidateSimpleSeconds) : nil
         let session = ContentSession(url: url, layout: layout, mode: .simple(contentKey: contentKey, reason: reason),
-                                     sources: [source], store: store, config: config, logger: logger)
-        return sessions.withLock { $0[cacheKey, default: session] }
+                                     sources: [source], store: store, config: config, logger: logger,
+                                     revalidateAt: revalidate)
+        return sessions.withLock { s in
+            if let existing = s[cacheKey], !existing.needsRevalidation { return existing }
+            s[cacheKey] = session
+            return session
+        }
     }
 
-    /// The trusted pieces hash file: from the metadata store, else fetched and checked, then stored.
-    func piecesHashFile(_ integrity: Catalog.Integrity) async throws(FetchError) -> PiecesHashFile {
+    /// The trusted pieces hash file: from the metadata store, else fetched (each URL in turn) and
+    /// checked, then stored.
+    func piecesHashFile(_ integrity: ContentIntegrity) async throws(FetchError) -> PiecesHashFile {
         if let phf = metadata.load(hashOfHashes: integrity.hashOfHashes) { return phf }
-        let url = integrity.piecesHashFileUrl
+        var failure = FetchError.metadataUnavailable("no pieces hash file URL")
+        for url in integrity.piecesHashFileUrls {
+            do {
+                let phf = try await fetchPiecesHashFile(url, integrity)
+                do {
+                    try metadata.save(phf)
+                } catch {
+                    logger.warning("cannot keep the pieces hash file of \(phf.contentId) on disk: \(error)")
+                }
+                logger.info("\(phf.contentId): pieces hash file from \(url) accepted (\(phf.layout.pieceCount) pieces of \(phf.layout.pieceSize) bytes)")
+                return phf
+            } catch {
+                logger.error("pieces hash file \(url): \(error)")
+                failure = error
+            }
+        }
+        throw failure
+    }
+
+    private func fetchPiecesHashFile(_ url: String, _ integrity: ContentIntegrity) async throws(FetchError) -> PiecesHashFile {
         let response: HTTPResponse
         do {
             response = try await http.send(HTTPRequest(url: url, maxBodyBytes: config.maxPiecesHashFileBytes))
@@ -71,20 +162,33 @@ public final class Engine: Sendable {
             throw .transport(error)
         }
         guard response.status == 200 else { throw .httpStatus(url: url, status: response.status) }
-        let phf: PiecesHashFile
         do throws(MetadataError) {
-            phf = try PiecesHashFile(json: response.body)
+            let phf = try PiecesHashFile(json: response.body)
             try phf.verify(against: integrity.hashOfHashes, requireRecompute: integrity.recomputeHashOfHashes)
+            return phf
         } catch {
-            logger.error("pieces hash file \(url) refused: \(error)")
             throw .metadata(url: url, error)
         }
+    }
+
+    private func remember(_ answer: DirectoryAnswer, key: MetadataStore.RecordKey) {
         do {
-            try metadata.save(phf)
+            try metadata.saveRecord(answer, key: key)
         } catch {
-            logger.warning("cannot keep the pieces hash file of \(phf.contentId) on disk: \(error)")
+            logger.warning("cannot keep the control plane's answer for \(answer.contentId): \(error)")
         }
-        logger.info("\(phf.contentId): pieces hash file accepted (\(phf.layout.pieceCount) pieces of \(phf.layout.pieceSize) bytes)")
-        return phf
+    }
+
+    /// `urls` with `first` moved to the front: the URL a reader named is the one to fetch from first.
+    static func preferring(_ first: String, _ urls: [String]) -> [String] {
+        [first] + urls.filter { $0 != first }
+    }
+}
+
+extension FetchError {
+    /// The metadata itself was refused (as opposed to not reachable): retrying will not help.
+    var isMetadataRefusal: Bool {
+        if case .metadata = self { return true }
+        return false
     }
 }

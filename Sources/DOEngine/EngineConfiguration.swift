@@ -16,6 +16,9 @@ public struct EngineConfiguration: Sendable {
     public var initialReadaheadPieces = 2
     /// Largest pieces hash file accepted: 32 MiB holds ~700,000 piece hashes (a 700 GiB content).
     public var maxPiecesHashFileBytes = 32 << 20
+    /// A content that fell to simple mode only because the control plane could not be asked is asked
+    /// again after this many seconds, so it turns verified soon after the control plane is back.
+    public var revalidateSimpleSeconds = 10.0
 
     public init() {}
 }

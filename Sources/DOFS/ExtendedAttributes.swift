@@ -7,10 +7,12 @@ enum ExtendedAttributes {
     static let pieces = "user.dofs.pieces"
     static let sources = "user.dofs.sources"
     static let url = "user.dofs.url"
+    static let modeReason = "user.dofs.mode_reason"
 
     static func names(of session: ContentSession) -> [String] {
         var names = [mode, pieces, sources, url]
         if session.contentId != nil { names.insert(contentId, at: 0) }
+        if case .simple = session.mode { names.append(modeReason) }
         return names
     }
 
@@ -21,6 +23,9 @@ enum ExtendedAttributes {
         case pieces: return "\(session.havePieces)/\(session.layout.pieceCount)"
         case sources: return session.sourcesJSON
         case url: return session.url
+        case modeReason:
+            if case .simple(_, let reason) = session.mode { return reason }
+            return nil
         default: return nil
         }
     }

@@ -34,39 +34,59 @@ public final class FuseFilesystem: Sendable {
     // MARK: Names and attributes
 
     func lookup(_ req: Request, parent: UInt64, name: String) {
-        if case .byURLDirectory? = namespace.node(parent) {
-            guard let url = URLName.decode(name), URLCheck.isHTTP(url) else {
-                logger.warning("by-url: '\(name.prefix(120))' does not decode to an http(s) URL")
-                return req.error(ENOENT)
-            }
-            return withSession(namespace.urlNode(url), req) { node, session in
+        if case .lookupDirectory(let kind)? = namespace.node(parent) {
+            guard let node = lookedUpNode(kind, name: name) else { return req.error(ENOENT) }
+            return withSession(node, req) { node, session in
                 req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength),
-                          timeout: Self.attributeTimeout)
+                          timeout: Self.timeout(for: session))
             }
         }
         guard let ino = namespace.child(of: parent, named: name), let node = namespace.node(ino) else {
             return req.error(ENOENT)
         }
         switch node {
-        case .directory, .byURLDirectory:
+        case .directory, .lookupDirectory:
             req.entry(ino: ino, attributes: Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
         case .content(let content):
             withSession(content, req) { node, session in
                 req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength),
-                          timeout: Self.attributeTimeout)
+                          timeout: Self.timeout(for: session))
             }
         }
+    }
+
+    /// The node a name under `/by-url/` or `/by-id/` stands for; `nil` (ENOENT) for a malformed name.
+    private func lookedUpNode(_ kind: LookupKind, name: String) -> ContentNode? {
+        switch kind {
+        case .url:
+            guard let url = URLName.decode(name), URLCheck.isHTTP(url) else {
+                logger.warning("by-url: '\(name.prefix(120))' does not decode to an http(s) URL")
+                return nil
+            }
+            return namespace.lookedUpNode(.url, key: url, origin: .url(url))
+        case .contentId:
+            guard let id = try? ContentId(name) else {
+                logger.warning("by-id: '\(name.prefix(120))' is not a valid content ID")
+                return nil
+            }
+            return namespace.lookedUpNode(.contentId, key: id.rawValue, origin: .contentId(id))
+        }
+    }
+
+    /// A session that will be revalidated soon must not be cached by the kernel for long.
+    static func timeout(for session: ContentSession) -> Double {
+        session.revalidateAt == nil ? attributeTimeout : 1
     }
 
     func getattr(_ req: Request, ino: UInt64) {
         switch namespace.node(ino) {
         case nil:
             req.error(ENOENT)
-        case .directory?, .byURLDirectory?:
+        case .directory?, .lookupDirectory?:
             req.attributes(Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
         case .content(let content)?:
             withSession(content, req) { node, session in
-                req.attributes(Attributes.file(ino: node.ino, size: session.layout.contentLength), timeout: Self.attributeTimeout)
+                req.attributes(Attributes.file(ino: node.ino, size: session.layout.contentLength), timeout: Self.timeout(for: session))
             }
         }
     }
@@ -146,16 +166,19 @@ public final class FuseFilesystem: Sendable {
     /// error itself when the content cannot be opened.
     private func withSession(_ node: ContentNode, _ req: Request,
                              _ body: @escaping @Sendable (ContentNode, ContentSession) -> Void) {
-        if let session = node.session.withLock({ $0 }) { return body(node, session) }
+        if let session = node.session.withLock({ $0 }), !session.needsRevalidation { return body(node, session) }
         let engine = self.engine, logger = self.logger
         Task {
             do throws(FetchError) {
                 let session: ContentSession
                 switch node.origin {
                 case .catalog(let entry): session = try await engine.open(entry)
-                case .url(let url): session = try await engine.openSimple(url: url, reason: "it was opened by URL")
+                case .url(let url): session = try await engine.open(url: url)
+                case .contentId(let id): session = try await engine.open(contentId: id)
                 }
-                node.session.withLock { $0 = $0 ?? session }
+                node.session.withLock { current in
+                    if current == nil || current!.needsRevalidation { current = session }
+                }
                 body(node, session)
             } catch {
                 logger.error("cannot open \(node.describe): \(error)")
@@ -170,6 +193,7 @@ extension ContentNode {
         switch origin {
         case .catalog(let e): return "'\(e.path.joined(separator: "/"))' (\(e.url))"
         case .url(let u): return u
+        case .contentId(let id): return id.rawValue
         }
     }
 }

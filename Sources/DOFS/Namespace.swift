@@ -1,6 +1,7 @@
 /// The mount's tree: the catalog's files and folders at the root, plus `/by-url/`, whose entries are
 /// created on lookup. Inode numbers are never reused within a mount, and nodes are kept for the
 /// mount's lifetime (the tree is small: one node per catalog entry and per URL opened).
+import DOCore
 import DOEngine
 import Foundation
 import Synchronization
@@ -10,6 +11,7 @@ final class ContentNode: Sendable {
     enum Origin: Sendable {
         case catalog(Catalog.Entry)
         case url(String)
+        case contentId(ContentId)
     }
 
     let ino: UInt64
@@ -25,17 +27,24 @@ final class ContentNode: Sendable {
 
 enum Node: Sendable {
     case directory(children: [String: UInt64])
-    case byURLDirectory
+    /// `/by-url/` and `/by-id/`: their entries appear when looked up.
+    case lookupDirectory(LookupKind)
     case content(ContentNode)
+}
+
+enum LookupKind: Sendable {
+    case url, contentId
 }
 
 final class Namespace: Sendable {
     static let rootIno: UInt64 = 1
     static let byURLName = "by-url"
+    static let byIdName = "by-id"
 
     private struct State {
         var nodes: [UInt64: Node] = [:]
-        var urlInodes: [String: UInt64] = [:]
+        /// Looked-up entries of `/by-url/` and `/by-id/`, by their decoded key.
+        var lookedUp: [LookupKind: [String: UInt64]] = [:]
         var nextIno: UInt64 = 2
     }
 
@@ -47,9 +56,11 @@ final class Namespace: Sendable {
         var dirInodes: [[String]: UInt64] = [[]: Self.rootIno]
         func allocate() -> UInt64 { defer { s.nextIno += 1 }; return s.nextIno }
 
-        let byURL = allocate()
-        s.nodes[byURL] = .byURLDirectory
-        dirs[[], default: [:]][Self.byURLName] = byURL
+        for (name, kind) in [(Self.byURLName, LookupKind.url), (Self.byIdName, LookupKind.contentId)] {
+            let ino = allocate()
+            s.nodes[ino] = .lookupDirectory(kind)
+            dirs[[], default: [:]][name] = ino
+        }
         for entry in catalog.entries {
             // Make each parent folder, then the file.
             for depth in 1..<entry.path.count {
@@ -79,15 +90,15 @@ final class Namespace: Sendable {
         }
     }
 
-    /// The node for a URL under `/by-url/`, created on first use.
-    func urlNode(_ url: String) -> ContentNode {
+    /// The node for a key under `/by-url/` or `/by-id/`, created on first use.
+    func lookedUpNode(_ kind: LookupKind, key: String, origin: ContentNode.Origin) -> ContentNode {
         state.withLock { s in
-            if let ino = s.urlInodes[url], case .content(let node)? = s.nodes[ino] { return node }
+            if let ino = s.lookedUp[kind]?[key], case .content(let node)? = s.nodes[ino] { return node }
             let ino = s.nextIno
             s.nextIno += 1
-            let node = ContentNode(ino: ino, origin: .url(url))
+            let node = ContentNode(ino: ino, origin: origin)
             s.nodes[ino] = .content(node)
-            s.urlInodes[url] = ino
+            s.lookedUp[kind, default: [:]][key] = ino
             return node
         }
     }
@@ -105,9 +116,9 @@ final class Namespace: Sendable {
                     }
                     return (name, child, isDir)
                 }
-            case .byURLDirectory?:
-                return s.urlInodes.sorted { $0.key < $1.key }.map { url, child in
-                    (URLName.encode(url), child, false)
+            case .lookupDirectory(let kind)?:
+                return (s.lookedUp[kind] ?? [:]).sorted { $0.key < $1.key }.map { key, child in
+                    (kind == .url ? URLName.encode(key) : key, child, false)
                 }
             default:
                 return nil

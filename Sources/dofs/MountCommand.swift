@@ -1,4 +1,5 @@
 import ArgumentParser
+import DOControlPlane
 import DOEngine
 import DOFS
 import DOHTTP
@@ -52,6 +53,24 @@ struct MountCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .customLong("control-plane"),
+            help: "Base URL of a dofs (or DO-style) control plane. Default: run one embedded in this process.")
+    var controlPlane: String?
+
+    @Option(name: .customLong("control-plane-data"),
+            help: "Registry folder of the embedded control plane (default: $DOFS_CONTROL_PLANE_DATA, else /var/lib/dofs/control-plane; `dofs publish --local` writes there).")
+    var controlPlaneData: String?
+
+    @Option(name: .customLong("download-mode"),
+            help: "DO's download mode: 0 HTTP only, 1 LAN, 2 Group, 3 Internet, 99 Simple (no control plane).")
+    var downloadMode: DownloadMode = .lan
+
+    @Option(name: .customLong("group-id"), help: "Group ID for download mode 2.")
+    var groupId: String?
+
+    @Option(name: .customLong("ca-file"), help: "CA certificates (PEM) to verify HTTPS servers with, instead of the system's.")
+    var caFile: String?
+
     @Flag(name: .customLong("notify-ready"), help: .hidden)
     var notifyReady = false
 
@@ -61,6 +80,15 @@ struct MountCommand: ParsableCommand {
             throw ValidationError("mount point \(mountpoint) is not an existing folder")
         }
         guard readDeadline > 0 else { throw ValidationError("--read-deadline must be positive") }
+        if let controlPlane, !URLCheck.isHTTP(controlPlane) {
+            throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL")
+        }
+        if controlPlane != nil && downloadMode == .simple {
+            throw ValidationError("download mode 99 (simple) uses no control plane; drop --control-plane")
+        }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ValidationError("--ca-file \(caFile) is not a readable file")
+        }
         guard readaheadPieces >= 0, maxThreads > 0, kernelReadaheadKB >= 0 else {
             throw ValidationError("--readahead-pieces, --max-threads and --kernel-readahead-kb must not be negative")
         }
@@ -79,6 +107,34 @@ struct MountCommand: ParsableCommand {
                                     logFile: logFile ?? cacheDir + "/dofs.log", mountpoint: mountpoint)
         }
         try serve(catalog: catalog)
+    }
+
+    /// The control plane this mount asks: the one given, one embedded in this process, or none (mode 99).
+    private func startControlPlane(http: HTTPClient, logger: Logger) throws -> MountControlPlane {
+        guard downloadMode != .simple else { return MountControlPlane(directory: nil, embedded: nil) }
+        var embedded: RunningControlPlane?
+        let baseURL: String
+        if let controlPlane {
+            baseURL = controlPlane
+        } else {
+            let data = PublishRegistration.Target.localDataDirectory(option: controlPlaneData)
+            let started = try SyncBridge.run { () async throws -> RunningControlPlane in
+                do {
+                    return try await ControlPlaneServer.start(host: "127.0.0.1", port: 0, dataDir: data,
+                                                              logger: Logger(label: "dofs.control-plane"))
+                } catch {
+                    throw UserFacingError("dofs mount: cannot start the embedded control plane on \(data): \(error)")
+                }
+            }
+            embedded = started
+            baseURL = started.baseURL
+            logger.notice("embedded control plane at \(baseURL), registry in \(data)")
+        }
+        var clientConfig = ControlPlaneClientConfiguration(geoURL: ControlPlaneClientConfiguration.geoURL(forControlPlane: baseURL),
+                                                           stateDirectory: cacheDir + "/control-plane-client")
+        clientConfig.groupId = groupId
+        let client = ControlPlaneClient(configuration: clientConfig, http: http, logger: Logger(label: "dofs.control-plane-client"))
+        return MountControlPlane(directory: ControlPlaneDirectory(client: client), embedded: embedded)
     }
 
     private func loadCatalog() throws -> Catalog {
@@ -101,9 +157,14 @@ struct MountCommand: ParsableCommand {
         config.readDeadlineSeconds = readDeadline
         config.maxReadaheadPieces = readaheadPieces
         config.initialReadaheadPieces = min(config.initialReadaheadPieces, readaheadPieces)
+        var httpConfig = HTTPClientConfiguration()
+        httpConfig.caFile = caFile
+        let http = HTTPClient(configuration: httpConfig)
+        let controlPlane = try startControlPlane(http: http, logger: logger)
         let engine: Engine
         do {
-            engine = try Engine(cacheDir: cacheDir, maxCacheBytes: cacheMaxSize, config: config)
+            engine = try Engine(cacheDir: cacheDir, maxCacheBytes: cacheMaxSize, config: config, http: http,
+                                directory: controlPlane.directory, logger: Logger(label: "dofs.engine"))
         } catch {
             throw UserFacingError("dofs mount: cannot open the cache in \(cacheDir): \(error)")
         }
@@ -122,6 +183,28 @@ struct MountCommand: ParsableCommand {
             throw UserFacingError("dofs mount: \(error)")
         }
         engine.store.flush()
+        controlPlane.stop()
         logger.notice("piece cache flushed; bye")
+    }
+}
+
+/// DO's download modes (do-protocol.md 6); 100 (Bypass) is deprecated and not offered.
+enum DownloadMode: Int, ExpressibleByArgument, Sendable {
+    case httpOnly = 0, lan = 1, group = 2, internet = 3, simple = 99
+
+    init?(argument: String) {
+        guard let n = Int(argument), let mode = DownloadMode(rawValue: n) else { return nil }
+        self = mode
+    }
+}
+
+/// The mount's control plane: what the engine asks, and the embedded server to stop at unmount.
+struct MountControlPlane {
+    let directory: ControlPlaneDirectory?
+    let embedded: RunningControlPlane?
+
+    func stop() {
+        guard let embedded else { return }
+        try? SyncBridge.run { await embedded.stop() }
     }
 }

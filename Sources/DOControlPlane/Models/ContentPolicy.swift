@@ -23,10 +23,14 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
     public var contentLength: Int?
     /// `PieceSize` (dofs extension): the piece size of its pieces hash file, when known.
     public var pieceSize: Int?
+    /// `DofsHashOfHashes` (dofs extension): true when the content was published by dofs, so its
+    /// HashOfHashes must also recompute from the pieces (do-protocol.md 9.1). DO's own answers lack it.
+    public var dofsHashOfHashes: Bool?
 
     public init(contentId: String, hashOfHashes: String, piecesHashFileCdnUrls: [String] = [],
                 contentCdnUrls: [String] = [], isSecure: Bool = false, rank: Int = 0,
-                policies: Policies = Policies(), contentLength: Int? = nil, pieceSize: Int? = nil) {
+                policies: Policies = Policies(), contentLength: Int? = nil, pieceSize: Int? = nil,
+                dofsHashOfHashes: Bool? = nil) {
         self.contentId = contentId
         self.hashOfHashes = hashOfHashes
         self.piecesHashFileCdnUrls = piecesHashFileCdnUrls
@@ -36,6 +40,7 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
         self.policies = policies
         self.contentLength = contentLength
         self.pieceSize = pieceSize
+        self.dofsHashOfHashes = dofsHashOfHashes
     }
 
     enum CodingKeys: String, CodingKey {
@@ -48,6 +53,7 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
         case policies = "Policies"
         case contentLength = "ContentLength"
         case pieceSize = "PieceSize"
+        case dofsHashOfHashes = "DofsHashOfHashes"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +67,7 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
         policies = try c.decodeIfPresent(Policies.self, forKey: .policies) ?? Policies()
         contentLength = try c.decodeLenientInt(forKey: .contentLength)
         pieceSize = try c.decodeLenientInt(forKey: .pieceSize)
+        dofsHashOfHashes = try c.decodeLenientBool(forKey: .dofsHashOfHashes)
     }
 
     /// DO's policy values (do-protocol.md 2.3, 6) plus dofs's peering hints. Every field is optional:

@@ -20,7 +20,9 @@ extension ControlPlaneService {
             rank: 0,
             policies: configuration.policies,
             contentLength: content.layout.contentLength,
-            pieceSize: content.layout.pieceSize))
+            pieceSize: content.layout.pieceSize,
+            // Registrations come from `dofs publish`, whose HashOfHashes follows do-protocol.md 9.1.
+            dofsHashOfHashes: true))
     }
 
     /// One array per content: registered content (by ID or URL), or any dofs `DO-` ID, which names

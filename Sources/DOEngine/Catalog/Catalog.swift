@@ -9,17 +9,11 @@ import Foundation
 /// hash to its HashOfHashes with dofs's algorithm; set it to false for content published by DO itself,
 /// whose algorithm is not public (do-protocol.md 3.3), where the string comparison is the only check.
 public struct Catalog: Sendable {
-    public struct Integrity: Sendable, Equatable {
-        public var piecesHashFileUrl: String
-        public var hashOfHashes: SHA256Digest
-        public var recomputeHashOfHashes: Bool
-    }
-
     public struct Entry: Sendable, Equatable {
         /// Path components below the mount root; never empty, never `.`/`..`.
         public var path: [String]
         public var url: String
-        public var integrity: Integrity?
+        public var integrity: ContentIntegrity?
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -66,7 +60,7 @@ public struct Catalog: Sendable {
             }
             guard seen.insert(path).inserted else { throw .invalidEntry(index: i, detail: "duplicate name '\(w.name)'") }
             guard URLCheck.isHTTP(w.url) else { throw .invalidEntry(index: i, detail: "url '\(w.url)' is not an http(s) URL") }
-            var integrity: Integrity?
+            var integrity: ContentIntegrity?
             if let info = w.integrity {
                 guard URLCheck.isHTTP(info.PiecesHashFileUrl) else {
                     throw .invalidEntry(index: i, detail: "PiecesHashFileUrl '\(info.PiecesHashFileUrl)' is not an http(s) URL")
@@ -74,8 +68,8 @@ public struct Catalog: Sendable {
                 guard let hoh = SHA256Digest(base64: info.HashOfHashes) else {
                     throw .invalidEntry(index: i, detail: "HashOfHashes '\(info.HashOfHashes)' is not base64 of 32 bytes")
                 }
-                integrity = Integrity(piecesHashFileUrl: info.PiecesHashFileUrl, hashOfHashes: hoh,
-                                      recomputeHashOfHashes: w.recomputeHashOfHashes ?? true)
+                integrity = ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: [info.PiecesHashFileUrl],
+                                             recomputeHashOfHashes: w.recomputeHashOfHashes ?? true)
             }
             entries.append(Entry(path: path, url: w.url, integrity: integrity))
         }

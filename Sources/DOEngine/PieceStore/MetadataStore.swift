@@ -25,3 +25,48 @@ public final class MetadataStore: Sendable {
 
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }
 }
+
+extension MetadataStore {
+    /// What a directory answer is remembered under.
+    public enum RecordKey: Sendable {
+        case url(String)
+        case contentId(ContentId)
+
+        var fileName: String {
+            switch self {
+            case .url(let u): return "url-" + SHA256.hash(Array(u.utf8)).hex + ".json"
+            case .contentId(let id): return "id-" + SHA256.hash(Array(id.rawValue.utf8)).hex + ".json"
+            }
+        }
+    }
+
+    /// Keeps a directory answer so the content opens verified while the directory is unreachable.
+    public func saveRecord(_ answer: DirectoryAnswer, key: RecordKey) throws {
+        let record = Record(ContentId: answer.contentId.rawValue, HashOfHashes: answer.integrity.hashOfHashes.base64,
+                            PiecesHashFileUrls: answer.integrity.piecesHashFileUrls,
+                            RecomputeHashOfHashes: answer.integrity.recomputeHashOfHashes,
+                            ContentUrls: answer.contentUrls, MinFileSizeForPeering: answer.minFileSizeForPeering)
+        let bytes = try JSONEncoder().encode(record)
+        try FileSystem.makeDirectories(root + "/records")
+        try FileSystem.replaceDurably(root + "/records/" + key.fileName, with: [UInt8](bytes))
+    }
+
+    public func loadRecord(key: RecordKey) -> DirectoryAnswer? {
+        guard let bytes = FileSystem.readFile(root + "/records/" + key.fileName),
+              let r = try? JSONDecoder().decode(Record.self, from: Data(bytes)),
+              let id = try? ContentId(r.ContentId), let hoh = SHA256Digest(base64: r.HashOfHashes) else { return nil }
+        return DirectoryAnswer(contentId: id,
+                               integrity: ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: r.PiecesHashFileUrls,
+                                                           recomputeHashOfHashes: r.RecomputeHashOfHashes),
+                               contentUrls: r.ContentUrls, minFileSizeForPeering: r.MinFileSizeForPeering)
+    }
+
+    private struct Record: Codable {
+        var ContentId: String
+        var HashOfHashes: String
+        var PiecesHashFileUrls: [String]
+        var RecomputeHashOfHashes: Bool
+        var ContentUrls: [String]
+        var MinFileSizeForPeering: Int?
+    }
+}

@@ -21,11 +21,14 @@ public final class ContentSession: Sendable {
     let store: PieceStore
     let config: EngineConfiguration
     let logger: Logger
+    /// Set for a simple session caused by a transient failure: after this instant, ask again.
+    public let revalidateAt: ContinuousClock.Instant?
     private let flights = PieceFlights()
     private let bytesBySource = Mutex<[SourceKind: Int]>([:])
 
     init(url: String, layout: PieceLayout, mode: ContentMode, sources: [any PieceSource],
-         store: PieceStore, config: EngineConfiguration, logger: Logger) {
+         store: PieceStore, config: EngineConfiguration, logger: Logger, revalidateAt: ContinuousClock.Instant? = nil) {
+        self.revalidateAt = revalidateAt
         self.url = url
         self.layout = layout
         self.mode = mode
@@ -34,6 +37,9 @@ public final class ContentSession: Sendable {
         self.config = config
         self.logger = logger
     }
+
+    /// True once a transiently simple session should be replaced by a fresh lookup.
+    public var needsRevalidation: Bool { revalidateAt.map { ContinuousClock.now >= $0 } ?? false }
 
     public var contentId: ContentId? {
         if case .verified(let phf) = mode { return phf.contentId }

@@ -12,6 +12,9 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     case wrongLength(url: String, expected: Int, found: Int)
     case contentChanged(url: String, detail: String)
     case metadata(url: String, MetadataError)
+    case metadataUnavailable(String)
+    case unknownContent(String)
+    case directoryUnavailable(String)
     case pieceFailedVerification(index: Int, source: String)
     case pieceUnavailable(index: Int, attempts: Int, last: String)
     case deadlineExceeded(seconds: Double)
@@ -27,6 +30,9 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
         case .wrongLength(let u, let e, let f): return "\(u) sent \(f) bytes, expected \(e) (truncated or overlong body)"
         case .contentChanged(let u, let d): return "content at \(u) changed since it was opened: \(d)"
         case .metadata(let u, let e): return "metadata from \(u) refused: \(e)"
+        case .metadataUnavailable(let d): return "no pieces hash file could be fetched: \(d)"
+        case .unknownContent(let id): return "the control plane does not know content \(id)"
+        case .directoryUnavailable(let d): return "the control plane cannot be asked: \(d)"
         case .pieceFailedVerification(let i, let s): return "piece \(i) from \(s) failed SHA-256 verification"
         case .pieceUnavailable(let i, let n, let last): return "piece \(i) unavailable after \(n) attempt(s); last error: \(last)"
         case .deadlineExceeded(let s): return "read not served within its \(s) s deadline"
@@ -38,7 +44,7 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     public var errno: Int32 {
         switch self {
         case .httpStatus(_, 404), .httpStatus(_, 410): return ENOENT
-        case .transport(.invalidURL): return ENOENT
+        case .transport(.invalidURL), .unknownContent: return ENOENT
         case .store(_, let e) where e == ENOSPC: return ENOSPC
         default: return EIO
         }

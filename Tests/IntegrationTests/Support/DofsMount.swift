@@ -37,6 +37,9 @@ final class DofsMount: @unchecked Sendable {
         var args = ["mount", mountpoint, "--cache-dir", cacheDir, "-f"]
         if let catalog = options.catalog { args += ["--catalog", catalog] }
         if let deadline = options.readDeadline { args += ["--read-deadline", String(deadline)] }
+        // The embedded control plane keeps its registry in a folder of the test, never the system's.
+        let choosesControlPlane = options.extraArguments.contains { ["--control-plane", "--control-plane-data", "--download-mode"].contains($0) }
+        if !choosesControlPlane { args += ["--control-plane-data", cacheDir + "-control-plane"] }
         return args + options.extraArguments
     }
 

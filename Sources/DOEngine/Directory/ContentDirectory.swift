@@ -1,0 +1,47 @@
+import DOCore
+
+/// Trusted metadata of a content: enough to accept its pieces hash file and so verify every piece.
+public struct ContentIntegrity: Sendable, Equatable {
+    /// The trust anchor, from a trusted channel (the catalog, the control plane over TLS).
+    public var hashOfHashes: SHA256Digest
+    /// Where the pieces hash file can be fetched, tried in order.
+    public var piecesHashFileUrls: [String]
+    /// Also require the pieces to hash to `hashOfHashes` with dofs's algorithm (do-protocol.md 9.1);
+    /// false for DO-published content, whose algorithm is not public.
+    public var recomputeHashOfHashes: Bool
+
+    public init(hashOfHashes: SHA256Digest, piecesHashFileUrls: [String], recomputeHashOfHashes: Bool) {
+        self.hashOfHashes = hashOfHashes
+        self.piecesHashFileUrls = piecesHashFileUrls
+        self.recomputeHashOfHashes = recomputeHashOfHashes
+    }
+}
+
+/// What a content directory (the control plane) says about one content.
+public struct DirectoryAnswer: Sendable, Equatable {
+    public var contentId: ContentId
+    public var integrity: ContentIntegrity
+    /// Where the content is served, best first (DO's ContentCdnUrls).
+    public var contentUrls: [String]
+    /// Contents smaller than this are never shared in a swarm (DO drops to simple mode below 10 MB).
+    public var minFileSizeForPeering: Int?
+
+    public init(contentId: ContentId, integrity: ContentIntegrity, contentUrls: [String], minFileSizeForPeering: Int? = nil) {
+        self.contentId = contentId
+        self.integrity = integrity
+        self.contentUrls = contentUrls
+        self.minFileSizeForPeering = minFileSizeForPeering
+    }
+}
+
+/// Looks contents up by ID or by URL: the engine's view of the control plane.
+public protocol ContentDirectory: Sendable {
+    /// The content's metadata; `nil` when the directory does not know it. Throws when the directory
+    /// cannot be asked (unreachable, malformed answer), which the engine treats differently from "unknown".
+    func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer?
+}
+
+public struct DirectoryError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -43,7 +43,7 @@ let package = Package(
         ]),
         // Piece store -> scheduler -> sources -> verifier: everything between a read and the network.
         .target(name: "DOEngine", dependencies: [
-            "CLinux", "DOCore", "DOHTTP", .product(name: "Logging", package: "swift-log"),
+            "CLinux", "DOCore", "DOHTTP", "DOSwarm", .product(name: "Logging", package: "swift-log"),
         ]),
         // The FUSE adapter: inodes, namespace, xattrs, async replies.
         .target(name: "DOFS", dependencies: [

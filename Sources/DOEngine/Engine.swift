@@ -23,12 +23,14 @@ public final class Engine: Sendable {
     public let http: HTTPClient
     public let config: EngineConfiguration
     public let directory: (any ContentDirectory)?
+    public let peering: PeeringConfiguration?
     let logger: Logger
     private let sessions = Mutex<[String: ContentSession]>([:])
 
     public init(cacheDir: String, maxCacheBytes: Int? = nil, config: EngineConfiguration = .init(),
                 http: HTTPClient = HTTPClient(), directory: (any ContentDirectory)? = nil,
-                logger: Logger = Logger(label: "dofs.engine")) throws {
+                peering: PeeringConfiguration? = nil, logger: Logger = Logger(label: "dofs.engine")) throws {
+        self.peering = peering
         store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, logger: logger)
         metadata = try MetadataStore(root: cacheDir + "/metadata")
         self.http = http
@@ -42,7 +44,7 @@ public final class Engine: Sendable {
         guard let integrity = entry.integrity else {
             return try await openSimple(url: entry.url, reason: "the catalog gives no integrity metadata")
         }
-        return try await openVerified(urls: [entry.url], integrity: integrity)
+        return try await openVerified(urls: [entry.url], integrity: integrity, contentId: nil, minPeeringBytes: nil)
     }
 
     /// Opens a URL (`/by-url/`): verified if the directory knows it, simple otherwise.
@@ -56,7 +58,8 @@ public final class Engine: Sendable {
         } catch {
             if let known = metadata.loadRecord(key: .url(url)) {
                 logger.warning("\(url): control plane unreachable (\(error)); using what it said before")
-                return try await openVerified(urls: Self.preferring(url, known.contentUrls), integrity: known.integrity)
+                return try await openVerified(urls: Self.preferring(url, known.contentUrls), integrity: known.integrity,
+                                              contentId: known.contentId, minPeeringBytes: known.minFileSizeForPeering)
             }
             return try await openSimple(url: url, reason: "the control plane is unreachable: \(error)", transient: true)
         }
@@ -65,7 +68,8 @@ public final class Engine: Sendable {
             return try await openSimple(url: url, reason: "the control plane does not know this URL", transient: true)
         }
         do {
-            let session = try await openVerified(urls: Self.preferring(url, answer.contentUrls), integrity: answer.integrity)
+            let session = try await openVerified(urls: Self.preferring(url, answer.contentUrls), integrity: answer.integrity,
+                                                 contentId: answer.contentId, minPeeringBytes: answer.minFileSizeForPeering)
             remember(answer, key: .url(url))
             return session
         } catch {
@@ -93,21 +97,55 @@ public final class Engine: Sendable {
             logger.warning("\(contentId): control plane unreachable (\(error)); using what it said before")
             answer = known
         }
-        let session = try await openVerified(urls: answer.contentUrls, integrity: answer.integrity)
+        let session = try await openVerified(urls: answer.contentUrls, integrity: answer.integrity,
+                                             contentId: answer.contentId, minPeeringBytes: answer.minFileSizeForPeering)
         remember(answer, key: .contentId(contentId))
         return session
     }
 
     /// Opens a content whose pieces hash file is trusted through `integrity.hashOfHashes`, served
-    /// from `urls` (tried in turn).
-    public func openVerified(urls: [String], integrity: ContentIntegrity) async throws(FetchError) -> ContentSession {
+    /// from `urls` (tried in turn). It joins its swarm when peering is on and it is large enough
+    /// (`minPeeringBytes` from the control plane, else the mount's minimum).
+    public func openVerified(urls: [String], integrity: ContentIntegrity, contentId: ContentId?,
+                             minPeeringBytes: Int?) async throws(FetchError) -> ContentSession {
         let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
         if let s = sessions.withLock({ $0[cacheKey] }) { return s }
         let phf = try await piecesHashFile(integrity)
         let sources = urls.map { HTTPSource(url: $0, contentLength: phf.layout.contentLength, client: http) }
+        let id = contentId ?? phf.contentId
+        let swarm = makeSwarm(contentId: id, phf: phf, minPeeringBytes: minPeeringBytes)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
-                                     sources: sources, store: store, config: config, logger: logger)
-        return sessions.withLock { $0[cacheKey, default: session] }
+                                     sources: sources, store: store, config: config, logger: logger, swarm: swarm)
+        let (chosen, isNew) = sessions.withLock { s -> (ContentSession, Bool) in
+            if let existing = s[cacheKey] { return (existing, false) }
+            s[cacheKey] = session
+            return (session, true)
+        }
+        if isNew, let swarm {
+            swarm.start { [store] in
+                zip(phf.pieces.indices, phf.pieces).reduce(0) { sum, p in
+                    sum + (store.contains(.verified(p.1)) ? phf.layout.length(ofPiece: p.0) : 0)
+                }
+            }
+        }
+        return chosen
+    }
+
+    private func makeSwarm(contentId: ContentId, phf: PiecesHashFile, minPeeringBytes: Int?) -> SessionSwarm? {
+        guard let peering, let directory else { return nil }
+        let minimum = minPeeringBytes ?? peering.minContentBytes
+        guard phf.layout.contentLength >= minimum else {
+            logger.info("\(contentId): \(phf.layout.contentLength) bytes is under the peering minimum of \(minimum); CDN only, still verified")
+            return nil
+        }
+        return SessionSwarm(contentId: contentId, hashOfHashes: phf.hashOfHashes, layout: phf.layout, config: peering,
+                            directory: directory, logger: logger)
+    }
+
+    /// Leaves every swarm (at unmount).
+    public func shutdown() async {
+        let all = sessions.withLock { Array($0.values) }
+        for session in all { await session.swarm?.stop() }
     }
 
     /// Opens any http(s) URL unverified: size and validator from the server, which must support ranges.

@@ -24,3 +24,30 @@ struct ControlPlaneDirectory: ContentDirectory {
                                minFileSizeForPeering: policy.policies.minFileSizeForPeering)
     }
 }
+
+extension ControlPlaneDirectory {
+    /// Discovery names the swarm's array service; the join goes there, with DO's join body.
+    func announce(_ a: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
+        do {
+            guard let array = try await client.discovery(contentId: a.contentId, altCatalogId: nil).first?.collectiveArray else {
+                throw DirectoryError("discovery names no swarm for \(a.contentId)")
+            }
+            let request = JoinRequest(
+                contentId: a.contentId.rawValue, peerId: a.peerId, reportedIp: a.reportedIp,
+                subnetMask: "255.255.255.0", isBackground: "0",
+                clientDialectVersionMajor: "10", clientDialectVersionMinor: "1",
+                clientDialectVersionBuild: "0", clientDialectVersionRevision: "12",
+                uploaded: String(a.uploaded), downloaded: String(a.downloaded), downloadedCdn: String(a.downloadedCdn),
+                left: String(a.left), joinRequestEvent: a.seq == 0 ? "1" : "0", peersWanted: String(a.peersWanted),
+                groupId: a.groupId ?? "", scope: String(a.scope), profile: "768", seq: String(a.seq), port: String(a.port))
+            let answer = try await client.join(collectiveArray: array, request: request)
+            return SwarmAnnouncementAnswer(
+                peers: answer.peers.map { .init(peerId: $0.peerId, host: $0.ip, port: $0.port) },
+                reannounceSeconds: answer.reannounceSecs)
+        } catch let error as DirectoryError {
+            throw error
+        } catch {
+            throw DirectoryError("\(error)")
+        }
+    }
+}

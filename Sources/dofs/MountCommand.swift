@@ -3,8 +3,10 @@ import DOControlPlane
 import DOEngine
 import DOFS
 import DOHTTP
+import DOSwarm
 import Foundation
 import Logging
+import Synchronization
 
 struct MountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,6 +73,23 @@ struct MountCommand: ParsableCommand {
     @Option(name: .customLong("ca-file"), help: "CA certificates (PEM) to verify HTTPS servers with, instead of the system's.")
     var caFile: String?
 
+    @Option(name: .customLong("peer-listen"), help: "Where the peer server listens for other dofs peers (HOST:PORT).")
+    var peerListen = "0.0.0.0:\(PeerAddress.defaultPort)"
+
+    @Option(name: .customLong("peer-address"),
+            help: "The address peers reach this machine at (default: the --peer-listen host, or this machine's first non-loopback IPv4 address).")
+    var peerAddress: String?
+
+    @Flag(name: .customLong("no-upload"), help: "Download from peers but share nothing (no peer server).")
+    var noUpload = false
+
+    @Option(name: .customLong("min-peering-size"), help: "Contents smaller than this many bytes never join a swarm.")
+    var minPeeringSize = 10 << 20
+
+    @Option(name: .customLong("http-delay"),
+            help: "Seconds to wait for a peer to announce a piece another peer owns before fetching it from the CDN.")
+    var httpDelay = 5.0
+
     @Flag(name: .customLong("notify-ready"), help: .hidden)
     var notifyReady = false
 
@@ -86,6 +105,8 @@ struct MountCommand: ParsableCommand {
         if controlPlane != nil && downloadMode == .simple {
             throw ValidationError("download mode 99 (simple) uses no control plane; drop --control-plane")
         }
+        guard ListenAddress(peerListen) != nil else { throw ValidationError("--peer-listen '\(peerListen)' is not HOST:PORT") }
+        guard minPeeringSize >= 0, httpDelay >= 0 else { throw ValidationError("--min-peering-size and --http-delay must not be negative") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw ValidationError("--ca-file \(caFile) is not a readable file")
         }
@@ -137,6 +158,34 @@ struct MountCommand: ParsableCommand {
         return MountControlPlane(directory: ControlPlaneDirectory(client: client), embedded: embedded)
     }
 
+    /// Peering is on in download modes 1–3 with a control plane to find peers through.
+    private func peeringConfiguration(hasDirectory: Bool) -> PeeringConfiguration? {
+        guard hasDirectory, [.lan, .group, .internet].contains(downloadMode) else { return nil }
+        let listen = ListenAddress(peerListen)!
+        let reported = peerAddress ?? (["0.0.0.0", "::"].contains(listen.host) ? LocalAddress.firstIPv4() : listen.host)
+        var peering = PeeringConfiguration(downloadMode: downloadMode.rawValue, groupId: groupId, peerId: .random(),
+                                           reportedIp: reported, port: noUpload ? 0 : listen.port)
+        peering.minContentBytes = minPeeringSize
+        peering.httpDelaySeconds = httpDelay
+        return peering
+    }
+
+    /// The server that shares verified pieces with peers, unless uploading is off.
+    private func startPeerServer(library: DeferredSwarmLibrary, peering: PeeringConfiguration, logger: Logger) throws -> PeerServer? {
+        guard !noUpload else { return nil }
+        let listen = ListenAddress(peerListen)!
+        return try SyncBridge.run { () async throws -> PeerServer in
+            do {
+                let server = try await PeerServer.start(host: listen.host, port: listen.port, peerId: peering.peerId,
+                                                        library: library, logger: Logger(label: "dofs.peer-server"))
+                logger.notice("sharing verified pieces with peers on \(listen.host):\(server.port) as \(peering.reportedIp), peer id \(peering.peerId)")
+                return server
+            } catch {
+                throw UserFacingError("dofs mount: cannot listen for peers on \(peerListen): \(error) (use --peer-listen, or --no-upload)")
+            }
+        }
+    }
+
     private func loadCatalog() throws -> Catalog {
         guard let catalog else { return Catalog() }
         do {
@@ -161,13 +210,20 @@ struct MountCommand: ParsableCommand {
         httpConfig.caFile = caFile
         let http = HTTPClient(configuration: httpConfig)
         let controlPlane = try startControlPlane(http: http, logger: logger)
+        // The peer server listens before the engine exists, so the port peers are told is the bound one
+        // (--peer-listen may ask for port 0); it sees the engine's contents once the engine is made.
+        let library = DeferredSwarmLibrary()
+        var peering = peeringConfiguration(hasDirectory: controlPlane.directory != nil)
+        let peerServer = try peering.flatMap { try startPeerServer(library: library, peering: $0, logger: logger) }
+        if let peerServer { peering?.port = peerServer.port }
         let engine: Engine
         do {
             engine = try Engine(cacheDir: cacheDir, maxCacheBytes: cacheMaxSize, config: config, http: http,
-                                directory: controlPlane.directory, logger: Logger(label: "dofs.engine"))
+                                directory: controlPlane.directory, peering: peering, logger: Logger(label: "dofs.engine"))
         } catch {
             throw UserFacingError("dofs mount: cannot open the cache in \(cacheDir): \(error)")
         }
+        library.target.withLock { $0 = EngineSwarmLibrary(engine: engine, minContentBytes: minPeeringSize) }
         var options = FuseMountOptions(mountpoint: mountpoint)
         options.allowOther = allowOther
         options.maxThreads = maxThreads
@@ -181,6 +237,10 @@ struct MountCommand: ParsableCommand {
             }
         } catch {
             throw UserFacingError("dofs mount: \(error)")
+        }
+        try? SyncBridge.run {
+            await engine.shutdown()
+            await peerServer?.stop()
         }
         engine.store.flush()
         controlPlane.stop()
@@ -206,5 +266,14 @@ struct MountControlPlane {
     func stop() {
         guard let embedded else { return }
         try? SyncBridge.run { await embedded.stop() }
+    }
+}
+
+/// A swarm library whose contents are filled in once the engine exists.
+final class DeferredSwarmLibrary: SwarmLibrary {
+    let target = Mutex<EngineSwarmLibrary?>(nil)
+
+    func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
+        target.withLock { $0 }?.sharedContent(swarmHash: swarmHash)
     }
 }

@@ -39,6 +39,50 @@ public protocol ContentDirectory: Sendable {
     /// The content's metadata; `nil` when the directory does not know it. Throws when the directory
     /// cannot be asked (unreachable, malformed answer), which the engine treats differently from "unknown".
     func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer?
+
+    /// Joins (or re-joins) the content's swarm and returns the peers to connect to.
+    func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer
+}
+
+/// What a peer tells the swarm service about itself (DO's array join body, do-protocol.md 2.6).
+public struct SwarmAnnouncement: Sendable {
+    public var contentId: ContentId
+    public var peerId: String
+    public var reportedIp: String
+    public var port: Int
+    public var downloaded: Int
+    public var downloadedCdn: Int
+    public var uploaded: Int
+    public var left: Int
+    /// DO's download mode: 1 LAN, 2 Group, 3 Internet.
+    public var scope: Int
+    public var groupId: String?
+    public var peersWanted: Int
+    /// Announce number; 0 is the first (DO's JoinRequestEvent 1, "started").
+    public var seq: Int
+}
+
+/// The swarm service's answer: who else shares the content, and when to ask again.
+public struct SwarmAnnouncementAnswer: Sendable {
+    public struct Peer: Sendable {
+        public var peerId: String
+        public var host: String
+        public var port: Int
+
+        public init(peerId: String, host: String, port: Int) {
+            self.peerId = peerId
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public var peers: [Peer]
+    public var reannounceSeconds: Int
+
+    public init(peers: [Peer], reannounceSeconds: Int) {
+        self.peers = peers
+        self.reannounceSeconds = reannounceSeconds
+    }
 }
 
 public struct DirectoryError: Error, Sendable, CustomStringConvertible {

@@ -23,12 +23,16 @@ public final class ContentSession: Sendable {
     let logger: Logger
     /// Set for a simple session caused by a transient failure: after this instant, ask again.
     public let revalidateAt: ContinuousClock.Instant?
+    /// The content's swarm, when it is shared with peers (verified, large enough, peering on).
+    public let swarm: SessionSwarm?
     private let flights = PieceFlights()
     private let bytesBySource = Mutex<[SourceKind: Int]>([:])
 
     init(url: String, layout: PieceLayout, mode: ContentMode, sources: [any PieceSource],
-         store: PieceStore, config: EngineConfiguration, logger: Logger, revalidateAt: ContinuousClock.Instant? = nil) {
+         store: PieceStore, config: EngineConfiguration, logger: Logger, revalidateAt: ContinuousClock.Instant? = nil,
+         swarm: SessionSwarm? = nil) {
         self.revalidateAt = revalidateAt
+        self.swarm = swarm
         self.url = url
         self.layout = layout
         self.mode = mode
@@ -141,6 +145,12 @@ public final class ContentSession: Sendable {
         let key = key(ofPiece: index)
         let length = layout.length(ofPiece: index)
         if let bytes = store.readPiece(key, length: length) { return bytes }
+        if let swarm, case .verified(let phf) = mode, let bytes = await fromPeers(index, swarm: swarm, expected: phf.pieces[index]) {
+            bytesBySource.withLock { $0[.peer, default: 0] += bytes.count }
+            swarm.recordDownload(fromPeer: true, bytes: bytes.count)
+            await commit(key, bytes: bytes)
+            return bytes
+        }
         let range = layout.range(ofPiece: index)
         var last = "no source configured"
         var backoff = config.initialBackoffSeconds
@@ -165,6 +175,7 @@ public final class ContentSession: Sendable {
                     }
                 }
                 bytesBySource.withLock { $0[source.kind, default: 0] += bytes.count }
+                swarm?.recordDownload(fromPeer: false, bytes: bytes.count)
                 await commit(key, bytes: bytes)
                 logger.trace("piece \(index): fetched in \(fetched - started), verified and staged in \(ContinuousClock.now - fetched)")
                 return bytes
@@ -177,6 +188,38 @@ public final class ContentSession: Sendable {
         let failure = FetchError.pieceUnavailable(index: index, attempts: config.maxAttemptsPerPiece, last: last)
         logger.error("\(failure)")
         throw failure
+    }
+
+    /// A piece from the swarm, verified; `nil` when the CDN should be asked instead.
+    ///
+    /// A peer that has the piece is asked at once (three tries across peers). When none has it, a peer
+    /// that does not own the piece (see `SessionSwarm`) waits up to the HTTP delay for one to announce it.
+    private func fromPeers(_ index: Int, swarm: SessionSwarm, expected: SHA256Digest) async -> [UInt8]? {
+        let length = layout.length(ofPiece: index)
+        let waitUntil = ContinuousClock.now + .seconds(swarm.config.httpDelaySeconds)
+        await swarm.waitUntilReady(deadline: waitUntil)
+        var tries = 0
+        while tries < 3 {
+            if swarm.swarm.hasPeer(withPiece: index) {
+                tries += 1
+                do {
+                    let (bytes, peer) = try await swarm.swarm.fetch(piece: index, length: length,
+                                                                    timeoutSeconds: swarm.config.peerPieceTimeoutSeconds)
+                    guard SHA256.hash(bytes) == expected else {
+                        let banned = swarm.swarm.reportBadPiece(from: peer, piece: index)
+                        logger.error("piece \(index) of \(url) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")")
+                        continue
+                    }
+                    return bytes
+                } catch {
+                    logger.debug("piece \(index) from peers: \(error)")
+                    continue
+                }
+            }
+            if swarm.owns(piece: index) || ContinuousClock.now >= waitUntil { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
     }
 
     /// Stores a piece off the cooperative pool (the write ends in an fsync). A full or broken disk

@@ -40,6 +40,8 @@ final class DofsMount: @unchecked Sendable {
         // The embedded control plane keeps its registry in a folder of the test, never the system's.
         let choosesControlPlane = options.extraArguments.contains { ["--control-plane", "--control-plane-data", "--download-mode"].contains($0) }
         if !choosesControlPlane { args += ["--control-plane-data", cacheDir + "-control-plane"] }
+        // Several mounts may run at once: each peer server on a port of its own.
+        if !options.extraArguments.contains("--peer-listen") { args += ["--peer-listen", "127.0.0.1:0"] }
         return args + options.extraArguments
     }
 

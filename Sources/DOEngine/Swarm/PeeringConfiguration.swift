@@ -1,0 +1,33 @@
+import DOSwarm
+
+/// How a mount takes part in swarms. Absent (nil) in download mode 0 (HTTP only) and 99 (simple).
+public struct PeeringConfiguration: Sendable {
+    /// DO's download mode: 1 LAN, 2 Group, 3 Internet. Sent as the join's Scope.
+    public var downloadMode: Int
+    public var groupId: String?
+    public var peerId: PeerId
+    /// Where other peers reach this mount's peer server (the join's ReportedIp and Port).
+    public var reportedIp: String
+    public var port: Int
+    /// Contents smaller than this never join a swarm: DO drops to simple mode under 10 MB, where the
+    /// overhead of peering outweighs the gain. A control plane's MinFileSizeForPeering overrides it.
+    public var minContentBytes = 10 << 20
+    /// How long a reader waits for the peer that owns a piece (see `SessionSwarm`) to announce it before
+    /// fetching it from the CDN itself (DO's DelayForegroundDownloadFromHttp). Long enough for a peer on
+    /// the LAN to fetch a 1 MiB piece from a slow CDN; short enough that a dead owner costs little.
+    public var httpDelaySeconds = 5.0
+    /// A piece from a peer taking longer than this is abandoned for the next source.
+    public var peerPieceTimeoutSeconds = 10.0
+    public var maxPeers = 16
+    public var peersWanted = 50
+    /// Upper bound on the interval between two joins, whatever the control plane says.
+    public var maxReannounceSeconds = 300
+
+    public init(downloadMode: Int, groupId: String?, peerId: PeerId, reportedIp: String, port: Int) {
+        self.downloadMode = downloadMode
+        self.groupId = groupId
+        self.peerId = peerId
+        self.reportedIp = reportedIp
+        self.port = port
+    }
+}

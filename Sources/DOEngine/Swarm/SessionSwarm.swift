@@ -1,0 +1,144 @@
+/// One content's part in its swarm: the peer connections (`DOSwarm.Swarm`), the announcements that
+/// find peers, and who fetches which piece from the CDN.
+///
+/// ## Ownership: the origin sends each piece about once
+/// Peers that start reading the same content together would otherwise all miss the same pieces at the
+/// same time and all fetch them from the CDN. Every peer ranks the swarm members it knows (itself
+/// included) for each piece by a hash of (peer id, piece index) — rendezvous hashing — and only the
+/// top-ranked member, the piece's *owner*, fetches it from the CDN at once. The others wait up to
+/// `httpDelaySeconds` for a peer to announce the piece and take it from there; past the delay (the
+/// owner died or is slow) they fetch it from the CDN themselves. Views of the membership differ for a
+/// moment after a join, so a few pieces may come twice; none is ever waited on forever.
+///
+/// ## Announcing
+/// The session joins through the content directory when it opens, and again every ReannounceSecs the
+/// service asks for (bounded); a failed join is retried with back-off. Peers from the answer are
+/// connected by `Swarm`, which also bans a peer after its third bad piece for this content.
+import DOCore
+import DOSwarm
+import Foundation
+import Logging
+import Synchronization
+
+public final class SessionSwarm: Sendable {
+    let swarm: Swarm
+    let contentId: ContentId
+    let layout: PieceLayout
+    let config: PeeringConfiguration
+    private let directory: any ContentDirectory
+    private let logger: Logger
+    private let announcer = Mutex<Task<Void, Never>?>(nil)
+    private let counters = Mutex(Counters())
+
+    private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
+
+    struct Counters {
+        var fromPeers = 0
+        var fromCDN = 0
+        var seq = 0
+    }
+
+    init(contentId: ContentId, hashOfHashes: SHA256Digest, layout: PieceLayout, config: PeeringConfiguration,
+         directory: any ContentDirectory, logger: Logger) {
+        self.contentId = contentId
+        self.layout = layout
+        self.config = config
+        self.directory = directory
+        self.logger = logger
+        swarm = Swarm(swarmHash: hashOfHashes.bytes, layout: layout, ourPeerId: config.peerId,
+                      maxPeers: config.maxPeers, logger: logger)
+    }
+
+    /// Starts announcing; `have` reports how many bytes of the content are stored (for Left).
+    func start(have: @escaping @Sendable () -> Int) {
+        let task = Task { [self] in
+            var backoff = 1.0
+            while !Task.isCancelled {
+                let wait: Double
+                do {
+                    let answer = try await directory.announce(announcement(have: have()))
+                    let peers = answer.peers.compactMap { p -> PeerAddress? in
+                        guard let id = PeerId(hex: p.peerId), id != config.peerId else { return nil }
+                        return PeerAddress(host: p.host, port: p.port, peerId: id)
+                    }
+                    swarm.addPeers(peers)
+                    firstJoin.withLock { $0 = $0 ?? (ContinuousClock.now, peers.count) }
+                    logger.debug("\(contentId): joined its swarm, \(peers.count) peer(s) listed")
+                    wait = Double(min(max(answer.reannounceSeconds, 1), config.maxReannounceSeconds))
+                    backoff = 1
+                } catch {
+                    firstJoin.withLock { $0 = $0 ?? (ContinuousClock.now, 0) }
+                    logger.warning("\(contentId): cannot join its swarm: \(error)")
+                    wait = backoff
+                    backoff = min(backoff * 2, 60)
+                }
+                try? await Task.sleep(for: .seconds(wait))
+            }
+        }
+        announcer.withLock { $0 = task }
+    }
+
+    /// Joins again now (a peer we did not know connected to us: it is in the service's list).
+    public func announceSoon() {
+        // The announcer sleeps between joins; one extra join is cheap and bounded by the caller.
+        Task { [self] in
+            if let answer = try? await directory.announce(announcement(have: 0)) {
+                swarm.addPeers(answer.peers.compactMap { p in
+                    guard let id = PeerId(hex: p.peerId), id != config.peerId else { return nil }
+                    return PeerAddress(host: p.host, port: p.port, peerId: id)
+                })
+            }
+        }
+    }
+
+    func stop() async {
+        announcer.withLock { $0?.cancel() }
+        await swarm.close()
+    }
+
+    /// Waits (until `deadline` at most) for the first join to be answered and, when it listed peers,
+    /// for one of them to say which pieces it has: deciding ownership on an empty view of the swarm
+    /// would send the first reads of every new member to the CDN.
+    func waitUntilReady(deadline: ContinuousClock.Instant) async {
+        while ContinuousClock.now < deadline {
+            if let joined = firstJoin.withLock({ $0 }) {
+                if joined.listed == 0 || ContinuousClock.now - joined.at > .seconds(1)
+                    || swarm.peerInfo.contains(where: { $0.piecesAvailable > 0 }) { return }
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// True when this peer should fetch piece `index` from the CDN without waiting for others.
+    func owns(piece index: Int) -> Bool {
+        let members = swarm.connectedPeers + [config.peerId]
+        guard members.count > 1 else { return true }
+        let mine = Self.rank(config.peerId, index)
+        return members.allSatisfy { $0 == config.peerId || Self.rank($0, index) < mine }
+    }
+
+    func recordDownload(fromPeer: Bool, bytes: Int) {
+        counters.withLock { c in
+            if fromPeer { c.fromPeers += bytes } else { c.fromCDN += bytes }
+        }
+    }
+
+    private func announcement(have: Int) -> SwarmAnnouncement {
+        let c = counters.withLock { c -> Counters in
+            let now = c
+            c.seq += 1
+            return now
+        }
+        return SwarmAnnouncement(contentId: contentId, peerId: config.peerId.hex, reportedIp: config.reportedIp,
+                                 port: config.port, downloaded: c.fromPeers + c.fromCDN, downloadedCdn: c.fromCDN,
+                                 uploaded: 0, left: max(layout.contentLength - have, 0), scope: config.downloadMode,
+                                 groupId: config.groupId, peersWanted: config.peersWanted, seq: c.seq)
+    }
+
+    /// Rendezvous score of a member for a piece: the first 8 bytes of SHA-256(peer id ‖ index).
+    static func rank(_ peer: PeerId, _ index: Int) -> UInt64 {
+        var bytes = peer.bytes
+        withUnsafeBytes(of: UInt64(index).bigEndian) { bytes += $0 }
+        return SHA256.hash(bytes).bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

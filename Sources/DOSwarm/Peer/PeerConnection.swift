@@ -1,0 +1,425 @@
+import DOCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A connection we opened to a peer, to download pieces of one content from it.
+///
+/// After the handshake (the peer must echo our swarm hash, must not be us, and must carry the peer id
+/// the control plane announced) we say `interested` and learn what it has from its bitfield and `have`
+/// messages. `fetch` splits a piece into 16 KiB blocks; the connection keeps up to
+/// `maxOutstandingRequests` of them requested at once (across all pieces in flight) while the peer
+/// unchokes us, and assembles each piece in place.
+///
+/// A `choke` voids every request in flight (BitTorrent semantics), so pieces with requests outstanding
+/// fail with `.choked` at once: it is how a peer says it cannot serve a piece. We then re-send
+/// `interested`, which a dofs server answers with `unchoke` when a slot is ours. Pieces that were only
+/// queued keep waiting for the unchoke. A piece also fails when no block of it arrives for
+/// `stallTimeoutSeconds` while unchoked, at its deadline, or when the connection closes.
+///
+/// Three tasks share the state (one lock): the reader (in `run`), the sender (the only writer) and a
+/// ticker (stalls, keep-alives).
+final class PeerConnection: Sendable {
+    struct BlockKey: Hashable {
+        var piece: Int
+        var begin: Int
+    }
+
+    private struct Fetch {
+        let piece: Int
+        var buffer: [UInt8]
+        var blocksLeft: Int
+        var blocksOutstanding = 0
+        var firstRequestAt: ContinuousClock.Instant?
+        var lastProgressAt: ContinuousClock.Instant
+        var continuation: CheckedContinuation<Result<Delivery, PeerError>, Never>
+        var timer: Scheduled<Void>?
+    }
+
+    /// A completed piece and how long its transfer took (first request to last block).
+    struct Delivery: Sendable {
+        var bytes: [UInt8]
+        var seconds: Double
+    }
+
+    private struct State {
+        var peerHas: Bitfield
+        var peerChoking = true
+        var closedReason: PeerError?
+        var closeRequested = false
+        var nextFetchId: UInt64 = 0
+        var fetches: [UInt64: Fetch] = [:]
+        /// Blocks not yet requested, in the order pieces were asked for.
+        var pending = CircularBuffer<(key: BlockKey, length: Int, fetch: UInt64)>()
+        /// Blocks requested and not yet received, with the fetches waiting for them (oldest first).
+        var outstanding: [BlockKey: (length: Int, fetches: [UInt64])] = [:]
+        var outstandingCount = 0
+        var control: [PeerMessage] = []
+        var lastWriteAt: ContinuousClock.Instant
+        var unsolicitedBytes = 0
+        var downloadedBytes = 0
+    }
+
+    let address: PeerAddress
+    let remotePeerId: PeerId
+    let layout: PieceLayout
+    private let channel: Channel
+    private let configuration: SwarmConfiguration
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let wakeStream: AsyncStream<Void>
+    private let wakeContinuation: AsyncStream<Void>.Continuation
+
+    /// A peer pushing this many bytes we never asked for (since its last useful block) is dropped.
+    private static let unsolicitedLimit = 8 << 20
+
+    private init(address: PeerAddress, remotePeerId: PeerId, layout: PieceLayout, channel: Channel,
+                 configuration: SwarmConfiguration, logger: Logger) {
+        self.address = address
+        self.remotePeerId = remotePeerId
+        self.layout = layout
+        self.channel = channel
+        self.configuration = configuration
+        self.logger = logger
+        state = Mutex(State(peerHas: Bitfield(pieceCount: layout.pieceCount), lastWriteAt: .now))
+        (wakeStream, wakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    // MARK: - Lifetime
+
+    /// Connects, handshakes, and serves the connection until it closes; returns why it closed.
+    /// `onOpen` is called once the handshake checked out; returning false closes the connection at once.
+    static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout,
+                    configuration: SwarmConfiguration, logger: Logger,
+                    onOpen: (PeerConnection) -> Bool) async -> PeerError {
+        let channel: PeerChannel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(fractional: configuration.connectTimeoutSeconds))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: address.host, port: address.port) { channel in
+                    PeerChannel.wrapping(channel, role: .client,
+                                         handshakeTimeout: configuration.handshakeTimeoutSeconds,
+                                         idleTimeout: configuration.idleTimeoutSeconds)
+                }
+        } catch ChannelError.connectTimeout {
+            return .timedOut
+        } catch {
+            return Task.isCancelled ? .cancelled : .connectFailed("\(error)")
+        }
+
+        var connection: PeerConnection?
+        var reason: PeerError
+        do {
+            reason = try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(.handshake(Handshake(swarmHash: swarmHash, peerId: ourPeerId)))
+                var frames = inbound.makeAsyncIterator()
+                guard case .handshake(let theirs)? = try await frames.next() else { return .refused }
+                guard theirs.swarmHash == swarmHash else { return .handshakeMismatch("peer answered for another swarm") }
+                guard theirs.peerId != ourPeerId else { return .connectedToSelf }
+                if let expected = address.peerId, expected != theirs.peerId {
+                    return .handshakeMismatch("expected peer \(expected), got \(theirs.peerId)")
+                }
+                var logger = logger
+                logger[metadataKey: "peer"] = "\(theirs.peerId)"
+                let open = PeerConnection(address: address, remotePeerId: theirs.peerId, layout: layout,
+                                          channel: channel.channel, configuration: configuration, logger: logger)
+                connection = open
+                guard onOpen(open) else { return .closed }
+                open.start()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await open.sendLoop(outbound) }
+                    group.addTask { try await open.tickLoop() }
+                    defer { group.cancelAll() }
+                    while let frame = try await frames.next() {
+                        guard case .message(let message) = frame else {
+                            throw PeerError.misbehaved("a second handshake")
+                        }
+                        try open.receive(message)
+                    }
+                }
+                return .disconnected
+            }
+        } catch {
+            reason = PeerError(closing: error)
+        }
+        if let connection {
+            if connection.state.withLock({ $0.closeRequested }) { reason = .closed }
+            connection.finish(reason)
+        }
+        return reason
+    }
+
+    /// Closes the connection; pieces in flight fail with `.closed`.
+    func close() {
+        state.withLock { $0.closeRequested = true }
+        channel.close(promise: nil)
+    }
+
+    private func start() {
+        state.withLock { $0.control.append(.interested) }
+        wake()
+    }
+
+    private func finish(_ reason: PeerError) {
+        let waiting = state.withLock { s in
+            s.closedReason = reason
+            s.pending.removeAll()
+            s.outstanding.removeAll()
+            s.outstandingCount = 0
+            let fetches = Array(s.fetches.values)
+            s.fetches.removeAll()
+            return fetches
+        }
+        wakeContinuation.finish()
+        for fetch in waiting {
+            fetch.timer?.cancel()
+            fetch.continuation.resume(returning: .failure(reason))
+        }
+    }
+
+    // MARK: - What the swarm asks
+
+    /// The peer announced `piece` (bitfield or have) and the connection is open.
+    func has(_ piece: Int) -> Bool { state.withLock { $0.closedReason == nil && $0.peerHas[piece] } }
+
+    var isOpen: Bool { state.withLock { $0.closedReason == nil && !$0.closeRequested } }
+
+    /// The peer is choking us (we may not request).
+    var isChoking: Bool { state.withLock { $0.peerChoking } }
+
+    /// Bytes of pieces in flight on this connection not received yet: the queue a new piece joins.
+    var queuedBytes: Int {
+        state.withLock { s in s.fetches.values.reduce(0) { $0 + $1.blocksLeft * PeerMessage.blockSize } }
+    }
+
+    var downloadedBytes: Int { state.withLock { $0.downloadedBytes } }
+
+    /// How many pieces the peer has announced.
+    var piecesAvailable: Int { state.withLock { $0.peerHas.count } }
+
+    /// Downloads piece `piece` (`length` bytes) from this peer, by `deadline`.
+    func fetch(piece: Int, length: Int, deadline: ContinuousClock.Instant) async -> Result<Delivery, PeerError> {
+        guard piece >= 0, piece < layout.pieceCount, length > 0 else { return .failure(.noPeerHasPiece(piece)) }
+        let id = state.withLock { s in
+            s.nextFetchId += 1
+            return s.nextFetchId
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let refused: PeerError? = state.withLock { s in
+                    if let reason = s.closedReason { return reason }
+                    if s.closeRequested { return .closed }
+                    var fetch = Fetch(piece: piece, buffer: [UInt8](repeating: 0, count: length), blocksLeft: 0,
+                                      lastProgressAt: .now, continuation: continuation)
+                    var begin = 0
+                    while begin < length {
+                        let blockLength = min(PeerMessage.blockSize, length - begin)
+                        s.pending.append((BlockKey(piece: piece, begin: begin), blockLength, id))
+                        fetch.blocksLeft += 1
+                        begin += blockLength
+                    }
+                    s.fetches[id] = fetch
+                    pump(&s)
+                    return nil
+                }
+                if let refused {
+                    continuation.resume(returning: .failure(refused))
+                    return
+                }
+                let remaining = max(.zero, deadline - .now)
+                let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(remaining.nanoseconds)) {
+                    self.complete(id, with: .failure(.timedOut))
+                }
+                let stillWaiting = state.withLock { s in
+                    s.fetches[id]?.timer = timer
+                    return s.fetches[id] != nil
+                }
+                if !stillWaiting { timer.cancel() }
+                wake()
+            }
+        } onCancel: {
+            complete(id, with: .failure(.cancelled))
+        }
+    }
+
+    // MARK: - Messages from the peer
+
+    private func receive(_ message: PeerMessage) throws(PeerError) {
+        var done: [(Fetch, Result<Delivery, PeerError>)] = []
+        try state.withLock { s throws(PeerError) in
+            switch message {
+            case .bitfield(let bytes):
+                guard let bits = Bitfield(bytes: bytes, pieceCount: layout.pieceCount) else {
+                    throw .misbehaved("bitfield of \(bytes.count) bytes for \(layout.pieceCount) pieces")
+                }
+                s.peerHas = bits
+            case .have(let piece):
+                guard Int(piece) < layout.pieceCount else {
+                    throw .misbehaved("have for piece \(piece) of \(layout.pieceCount)")
+                }
+                s.peerHas[Int(piece)] = true
+            case .choke:
+                s.peerChoking = true
+                // Every request in flight is void; the pieces they belonged to fail now.
+                var voided: Set<UInt64> = []
+                for (_, entry) in s.outstanding { voided.formUnion(entry.fetches) }
+                s.outstanding.removeAll()
+                s.outstandingCount = 0
+                for id in voided {
+                    if let fetch = removeFetch(id, from: &s) { done.append((fetch, .failure(.choked))) }
+                }
+                s.control.append(.interested)
+            case .unchoke:
+                s.peerChoking = false
+                let now = ContinuousClock.now
+                for id in s.fetches.keys { s.fetches[id]?.lastProgressAt = now }
+            case .piece(let piece, let begin, let data):
+                let key = BlockKey(piece: Int(piece), begin: Int(begin))
+                guard var entry = s.outstanding[key] else {
+                    s.unsolicitedBytes += data.count
+                    if s.unsolicitedBytes > Self.unsolicitedLimit {
+                        throw .misbehaved("more than \(Self.unsolicitedLimit) bytes of blocks we did not ask for")
+                    }
+                    return
+                }
+                guard entry.length == data.count else {
+                    throw .misbehaved("block \(piece)+\(begin) of \(data.count) bytes, asked for \(entry.length)")
+                }
+                let id = entry.fetches.removeFirst()
+                if entry.fetches.isEmpty { s.outstanding[key] = nil } else { s.outstanding[key] = entry }
+                s.outstandingCount -= 1
+                s.unsolicitedBytes = 0
+                s.downloadedBytes += data.count
+                guard var fetch = s.fetches[id] else { return }
+                fetch.buffer.replaceSubrange(key.begin..<(key.begin + data.count), with: data)
+                fetch.blocksLeft -= 1
+                fetch.blocksOutstanding -= 1
+                fetch.lastProgressAt = .now
+                s.fetches[id] = fetch
+                if fetch.blocksLeft == 0, let finished = removeFetch(id, from: &s) {
+                    let seconds = finished.firstRequestAt.map { (ContinuousClock.now - $0).seconds } ?? 0
+                    done.append((finished, .success(Delivery(bytes: finished.buffer, seconds: seconds))))
+                }
+            default:
+                break
+            }
+            pump(&s)
+        }
+        resume(done)
+        wake()
+    }
+
+    // MARK: - Internals
+
+    /// Moves queued blocks to requests while unchoked and under the outstanding limit.
+    private func pump(_ s: inout State) {
+        guard !s.peerChoking, s.closedReason == nil else { return }
+        let now = ContinuousClock.now
+        while s.outstandingCount < configuration.maxOutstandingRequests, let next = s.pending.popFirst() {
+            guard var fetch = s.fetches[next.fetch] else { continue }
+            if fetch.firstRequestAt == nil {
+                fetch.firstRequestAt = now
+                fetch.lastProgressAt = now
+            }
+            fetch.blocksOutstanding += 1
+            s.fetches[next.fetch] = fetch
+            s.outstanding[next.key, default: (next.length, [])].fetches.append(next.fetch)
+            s.outstandingCount += 1
+            s.control.append(.request(piece: UInt32(next.key.piece), begin: UInt32(next.key.begin),
+                                      length: UInt32(next.length)))
+        }
+    }
+
+    /// Removes a fetch with all its queued and requested blocks (cancelling the requested ones).
+    private func removeFetch(_ id: UInt64, from s: inout State) -> Fetch? {
+        guard let fetch = s.fetches.removeValue(forKey: id) else { return nil }
+        if fetch.blocksLeft > 0 {
+            s.pending.removeAll { $0.fetch == id }
+            for (key, entry) in s.outstanding where entry.fetches.contains(id) {
+                var rest = entry
+                rest.fetches.removeAll { $0 == id }
+                s.outstandingCount -= entry.fetches.count - rest.fetches.count
+                s.outstanding[key] = rest.fetches.isEmpty ? nil : rest
+                if rest.fetches.isEmpty, !s.peerChoking {
+                    s.control.append(.cancel(piece: UInt32(key.piece), begin: UInt32(key.begin),
+                                             length: UInt32(entry.length)))
+                }
+            }
+        }
+        return fetch
+    }
+
+    private func complete(_ id: UInt64, with result: Result<Delivery, PeerError>) {
+        let fetch = state.withLock { s in
+            let fetch = removeFetch(id, from: &s)
+            pump(&s)
+            return fetch
+        }
+        if let fetch { resume([(fetch, result)]) }
+        wake()
+    }
+
+    private func resume(_ done: [(Fetch, Result<Delivery, PeerError>)]) {
+        for (fetch, result) in done {
+            fetch.timer?.cancel()
+            fetch.continuation.resume(returning: result)
+        }
+    }
+
+    private func sendLoop(_ outbound: NIOAsyncChannelOutboundWriter<PeerFrame>) async throws {
+        for await _ in wakeStream {
+            while true {
+                let batch = state.withLock { s in
+                    let batch = s.control
+                    s.control.removeAll()
+                    if !batch.isEmpty { s.lastWriteAt = .now }
+                    return batch
+                }
+                if batch.isEmpty { break }
+                try await outbound.write(contentsOf: batch.map { PeerFrame.message($0) })
+            }
+        }
+    }
+
+    /// Fails pieces whose transfer stalled; sends keep-alives.
+    private func tickLoop() async throws {
+        let interval = max(0.05, min(1.0, configuration.stallTimeoutSeconds / 4, configuration.keepAliveSeconds / 2))
+        while true {
+            try await Task.sleep(for: .seconds(interval))
+            let now = ContinuousClock.now
+            let stalled = state.withLock { s in
+                if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds) { s.control.append(.keepAlive) }
+                guard !s.peerChoking else { return [Fetch]() }
+                let ids = s.fetches.filter { $0.value.blocksOutstanding > 0
+                    && now - $0.value.lastProgressAt >= .seconds(configuration.stallTimeoutSeconds) }.map(\.key)
+                let stalled = ids.compactMap { removeFetch($0, from: &s) }
+                pump(&s)
+                return stalled
+            }
+            if !stalled.isEmpty {
+                logger.debug("piece transfer stalled", metadata: ["pieces": "\(stalled.map(\.piece))"])
+            }
+            resume(stalled.map { ($0, .failure(.timedOut)) })
+            wake()
+        }
+    }
+
+    private func wake() {
+        wakeContinuation.yield()
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, with its fraction.
+    var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) / 1e18
+    }
+
+    var nanoseconds: Int64 {
+        let (s, attoseconds) = components
+        return s * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,248 @@
+import DOCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The swarm peer server that runs inside `dofs mount`: it lets other peers download the verified
+/// pieces we hold (do-protocol.md section 4). Uploading off means simply not starting it.
+///
+/// ## Who gets an answer
+/// A connection must send its 78-byte handshake first. If the swarm hash names a content the
+/// `SwarmLibrary` does not share, or the peer id is our own, the connection is closed without a single
+/// byte in reply, as Windows does. Otherwise we answer with our handshake and a bitfield of what we hold
+/// now, and later send `have` for pieces the engine verifies meanwhile.
+///
+/// ## Choking and upload slots
+/// Every peer starts choked. When it says `interested` it takes one of `uploadSlots` slots and is
+/// unchoked, or waits in a first-come queue. A slot is freed when its peer says `not interested`,
+/// disconnects, or stays idle (no request) for `slotIdleSeconds` while someone waits; the head of the
+/// queue is then unchoked. So at most `uploadSlots` peers download at once, and a finished downloader
+/// cannot starve the others. Requests from a choked peer are dropped, as in BitTorrent.
+///
+/// ## What is sent
+/// Only pieces that are in the engine's cache *and* match their SHA-256 at send time: a piece is re-read
+/// through `SharedContent.readPiece` and re-hashed before any block of it leaves (a few recently verified
+/// pieces stay in memory for seconds, so this is once per piece, not per 16 KiB block). A piece that is
+/// gone or damaged is not served: the peer is choked, which voids its queue and fails its fetch at once;
+/// it is unchoked again when it re-sends `interested` (or after a second, for clients that never do).
+///
+/// ## Limits
+/// `maxConnections` open connections (more are closed on accept); a 10 s handshake deadline; connections
+/// silent for `idleTimeoutSeconds` are closed; a peer may queue at most `maxOutstandingRequests` blocks of
+/// at most `maxBlockLength` bytes, each inside its piece; messages over 2,048,000 bytes, malformed
+/// messages or a broken limit close that connection only. Unknown message types are skipped.
+public final class PeerServer: Sendable {
+    let configuration: PeerServerConfiguration
+    let slots: UploadSlots
+    let verifiedPieces: VerifiedPieceCache
+    private let peerId: PeerId
+    private let library: any SwarmLibrary
+    private let logger: Logger
+    private let listener: NIOAsyncChannel<PeerChannel, Never>
+    private let state = Mutex(State())
+    private let runTask = Mutex<Task<Void, Never>?>(nil)
+
+    private struct State {
+        var nextSessionId = 0
+        var connections = 0
+        var sessions: [Int: ServerSession] = [:]
+        var uploadedBytes = 0
+        var uploadedBySwarm: [[UInt8]: Int] = [:]
+        var stopped = false
+    }
+
+    /// The TCP port we listen on (the real one when started with port 0).
+    public let port: Int
+
+    /// Binds to `host:port` (0 picks a free port) and starts accepting peers.
+    public static func start(host: String, port: Int = PeerAddress.defaultPort, peerId: PeerId,
+                             library: any SwarmLibrary, configuration: PeerServerConfiguration = .init(),
+                             logger: Logger) async throws -> PeerServer {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 128)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                PeerChannel.wrapping(channel, role: .server,
+                                     handshakeTimeout: configuration.handshakeTimeoutSeconds,
+                                     idleTimeout: configuration.idleTimeoutSeconds)
+            }
+        let server = PeerServer(listener: listener, peerId: peerId, library: library,
+                                configuration: configuration, logger: logger)
+        let task = Task { await server.acceptLoop() }
+        server.runTask.withLock { $0 = task }
+        logger.info("peer server listening", metadata: ["port": "\(server.port)"])
+        return server
+    }
+
+    private init(listener: NIOAsyncChannel<PeerChannel, Never>, peerId: PeerId, library: any SwarmLibrary,
+                 configuration: PeerServerConfiguration, logger: Logger) {
+        self.listener = listener
+        self.port = listener.channel.localAddress?.port ?? 0
+        self.peerId = peerId
+        self.library = library
+        self.configuration = configuration
+        self.logger = logger
+        self.slots = UploadSlots(capacity: configuration.uploadSlots)
+        self.verifiedPieces = VerifiedPieceCache(capacity: configuration.verifiedPieceCacheCount,
+                                                 lifetimeSeconds: configuration.verifiedPieceCacheSeconds)
+    }
+
+    /// Total piece payload bytes sent to peers (handed to their sockets), all contents.
+    public var uploadedBytes: Int { state.withLock { $0.uploadedBytes } }
+
+    /// Piece payload bytes sent to peers for one content.
+    public func uploadedBytes(swarmHash: [UInt8]) -> Int { state.withLock { $0.uploadedBySwarm[swarmHash] ?? 0 } }
+
+    /// A snapshot of the server's counters.
+    public var statistics: PeerServerStatistics {
+        let (connections, sessions, uploaded) = state.withLock { ($0.connections, $0.sessions.count, $0.uploadedBytes) }
+        return PeerServerStatistics(connections: connections, sessions: sessions,
+                                    unchokedPeers: slots.unchokedCount, peakUnchokedPeers: slots.peakUnchokedCount,
+                                    uploadedBytes: uploaded)
+    }
+
+    /// Stops listening, closes every peer connection and waits until all of them are gone.
+    public func stop() async {
+        let sessions = state.withLock { s in
+            s.stopped = true
+            return Array(s.sessions.values)
+        }
+        listener.channel.close(promise: nil)
+        for session in sessions { session.channel.close(promise: nil) }
+        let task = runTask.withLock { $0 }
+        task?.cancel()
+        await task?.value
+        logger.info("peer server stopped", metadata: ["port": "\(port)"])
+    }
+
+    // MARK: - Connections
+
+    private func acceptLoop() async {
+        do {
+            try await listener.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        let admitted = state.withLock { s in
+                            guard !s.stopped, s.connections < configuration.maxConnections else { return false }
+                            s.connections += 1
+                            return true
+                        }
+                        guard admitted else {
+                            logger.debug("connection refused: at the connection limit")
+                            group.addTask { try? await connection.executeThenClose { _, _ in } }
+                            continue
+                        }
+                        group.addTask {
+                            await self.serve(connection)
+                            self.state.withLock { $0.connections -= 1 }
+                        }
+                    }
+                }
+            }
+        } catch {
+            if !state.withLock({ $0.stopped }) { logger.error("peer server stopped accepting: \(error)") }
+        }
+    }
+
+    /// One connection, from handshake to close.
+    private func serve(_ connection: PeerChannel) async {
+        let remote = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
+        var logger = self.logger
+        logger[metadataKey: "remote"] = "\(remote)"
+        var session: ServerSession?
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var frames = inbound.makeAsyncIterator()
+                guard case .handshake(let theirs)? = try await frames.next() else { return }
+                guard theirs.peerId != peerId else {
+                    logger.debug("refusing a connection from ourselves")
+                    return
+                }
+                guard let content = library.sharedContent(swarmHash: theirs.swarmHash),
+                      content.swarmHash == theirs.swarmHash else {
+                    logger.debug("refusing a handshake for a swarm we do not hold")
+                    return
+                }
+                logger[metadataKey: "peer"] = "\(theirs.peerId)"
+                let current = register(content: content, remotePeerId: theirs.peerId,
+                                       channel: connection.channel, logger: logger)
+                session = current
+                try await outbound.write(.handshake(Handshake(swarmHash: content.swarmHash, peerId: peerId)))
+                current.start()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await current.sendLoop(outbound) }
+                    group.addTask { try await current.tickLoop() }
+                    defer { group.cancelAll() }
+                    while let frame = try await frames.next() {
+                        guard case .message(let message) = frame else {
+                            throw PeerError.misbehaved("a second handshake")
+                        }
+                        try current.receive(message)
+                    }
+                }
+            }
+        } catch {
+            let reason = PeerError(closing: error)
+            if reason == .cancelled || reason == .disconnected {
+                logger.debug("peer connection closed: \(reason)")
+            } else {
+                logger.info("peer connection closed: \(reason)")
+            }
+        }
+        if let session { unregister(session) }
+    }
+
+    private func register(content: SharedContent, remotePeerId: PeerId, channel: Channel,
+                          logger: Logger) -> ServerSession {
+        state.withLock { s in
+            let id = s.nextSessionId
+            s.nextSessionId += 1
+            let session = ServerSession(id: id, content: content, remotePeerId: remotePeerId, channel: channel,
+                                        server: self, logger: logger)
+            s.sessions[id] = session
+            return session
+        }
+    }
+
+    private func unregister(_ session: ServerSession) {
+        _ = state.withLock { $0.sessions.removeValue(forKey: session.id) }
+        session.finish()
+    }
+
+    // MARK: - Used by sessions
+
+    /// Frees the slot (or queue place) of session `id` and unchokes whoever gets it.
+    func releaseSlot(of id: Int) {
+        var next = slots.leave(id)
+        while let granted = next {
+            if let session = state.withLock({ $0.sessions[granted] }) {
+                session.slotGranted()
+                return
+            }
+            next = slots.leave(granted)  // it went away meanwhile: pass the slot on
+        }
+    }
+
+    func recordUpload(swarmHash: [UInt8], bytes: Int) {
+        state.withLock { s in
+            s.uploadedBytes += bytes
+            s.uploadedBySwarm[swarmHash, default: 0] += bytes
+        }
+    }
+}
+
+/// Counters of a running `PeerServer`.
+public struct PeerServerStatistics: Sendable, Equatable {
+    /// Open TCP connections, including ones still handshaking.
+    public var connections: Int
+    /// Connections past the handshake, for a content we share.
+    public var sessions: Int
+    /// Peers holding an upload slot now.
+    public var unchokedPeers: Int
+    /// The most peers that ever held an upload slot at the same time (never above `uploadSlots`).
+    public var peakUnchokedPeers: Int
+    /// Piece payload bytes sent.
+    public var uploadedBytes: Int
+}

@@ -1,0 +1,36 @@
+/// Limits of the peer server. Every field has a default fit for one `dofs mount` on a LAN.
+public struct PeerServerConfiguration: Sendable {
+    /// Open peer connections at most; further ones are closed on accept. 64 keeps memory bounded
+    /// (each connection buffers at most a few blocks) while far exceeding a LAN swarm's size.
+    public var maxConnections = 64
+    /// Peers unchoked (allowed to request) at once. 8 splits a gigabit uplink into useful ~15 MB/s
+    /// streams; more would only slow every downloader down.
+    public var uploadSlots = 8
+    /// A connection from which nothing at all is read for this long is closed. DO and BitTorrent
+    /// peers send keep-alives every 1–2 minutes, so 120 s only drops dead or silent peers.
+    public var idleTimeoutSeconds: Double = 120
+    /// A connection must deliver its 78-byte handshake within this time.
+    public var handshakeTimeoutSeconds: Double = 10
+    /// Queued requests per peer; one more closes the connection. 256 blocks of 16 KiB is 4 MiB in
+    /// flight, four pieces, more than any sane pipeline needs.
+    public var maxOutstandingRequests = 256
+    /// Largest block a peer may request; larger requests close the connection (BitTorrent's limit).
+    public var maxBlockLength = 128 * 1024
+    /// An unchoked peer that has requested nothing for this long loses its slot when another peer is
+    /// waiting for one (it goes back in the queue). Short enough that a finished downloader does not
+    /// hog a slot, long enough to cover the gap between two pieces.
+    public var slotIdleSeconds: Double = 10
+    /// We send a keep-alive when we have written nothing for this long.
+    public var keepAliveSeconds: Double = 60
+    /// How often each connection compares `SharedContent.have()` with what it advertised and sends
+    /// `have` for new pieces.
+    public var haveRefreshSeconds: Double = 5
+    /// Verified pieces kept in memory so a piece is hashed once, not once per 16 KiB block.
+    /// 8 × 1 MiB pieces cover every upload slot reading a different piece.
+    public var verifiedPieceCacheCount = 8
+    /// How long a cached verified piece is trusted before it is read and hashed again; bounds how long
+    /// a piece evicted from the engine's cache can still be served from memory.
+    public var verifiedPieceCacheSeconds: Double = 10
+
+    public init() {}
+}

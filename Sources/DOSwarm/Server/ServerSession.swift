@@ -1,0 +1,279 @@
+import DOCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// One peer connected to our server, after a handshake for a content we hold: its choke state,
+/// its queued requests, and the single task that writes to it.
+///
+/// Three tasks share the state below (under one lock): the reader (messages from the peer, run by
+/// `PeerServer`), the sender (`sendLoop`, the only writer: control messages first, then blocks), and a
+/// ticker (keep-alives, `have` for new pieces, taking back an idle slot). Other sessions only call
+/// `slotGranted()`.
+final class ServerSession: Sendable {
+    /// A block the peer asked for.
+    struct BlockRequest: Equatable {
+        var piece: Int
+        var begin: Int
+        var length: Int
+    }
+
+    private enum Work {
+        case send(PeerMessage)
+        case serve(BlockRequest, epoch: Int)
+    }
+
+    private struct State {
+        var peerInterested = false
+        /// We choke until a slot is ours and the peer wants data (BitTorrent semantics: requests that
+        /// arrive while choked are dropped, so a `choke` also voids the queue).
+        var amChoking = true
+        var holdsSlot = false
+        /// Bumped by every choke, so a block prepared before a choke is not sent after it.
+        var chokeEpoch = 0
+        var control: [PeerMessage] = []
+        var requests = CircularBuffer<BlockRequest>()
+        var advertised: Bitfield
+        var lastRequestAt: ContinuousClock.Instant
+        var lastWriteAt: ContinuousClock.Instant
+        var lastHaveCheckAt: ContinuousClock.Instant
+        /// When we last choked the peer because a piece could not be served.
+        var rejectedAt: ContinuousClock.Instant?
+        var finished = false
+    }
+
+    let id: Int
+    let content: SharedContent
+    let remotePeerId: PeerId
+    let channel: Channel
+    private let server: PeerServer
+    private let configuration: PeerServerConfiguration
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let wakeStream: AsyncStream<Void>
+    private let wakeContinuation: AsyncStream<Void>.Continuation
+
+    init(id: Int, content: SharedContent, remotePeerId: PeerId, channel: Channel, server: PeerServer, logger: Logger) {
+        self.id = id
+        self.content = content
+        self.remotePeerId = remotePeerId
+        self.channel = channel
+        self.server = server
+        self.configuration = server.configuration
+        self.logger = logger
+        let now = ContinuousClock.now
+        state = Mutex(State(advertised: Bitfield(pieceCount: content.layout.pieceCount),
+                            lastRequestAt: now, lastWriteAt: now, lastHaveCheckAt: now))
+        (wakeStream, wakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The opening messages after our handshake: the bitfield of what we hold now.
+    func start() {
+        let have = content.have()
+        state.withLock { s in
+            s.advertised = have
+            s.control.append(.bitfield(have.bytes))
+        }
+        wake()
+    }
+
+    /// Handles one message from the peer; throws (closing the connection) when it breaks a limit.
+    func receive(_ message: PeerMessage) throws(PeerError) {
+        var releaseSlot = false
+        try state.withLock { s throws(PeerError) in
+            switch message {
+            case .interested:
+                s.peerInterested = true
+                if !s.holdsSlot, server.slots.acquire(id) {
+                    s.holdsSlot = true
+                    s.lastRequestAt = .now
+                }
+                if s.holdsSlot, s.amChoking {
+                    s.amChoking = false
+                    s.rejectedAt = nil
+                    s.control.append(.unchoke)
+                }
+            case .notInterested:
+                s.peerInterested = false
+                Self.choke(&s)
+                releaseSlot = true
+                s.holdsSlot = false
+            case .request(let piece, let begin, let length):
+                guard !s.amChoking else { return }
+                let request = try validate(piece: piece, begin: begin, length: length)
+                guard s.requests.count < configuration.maxOutstandingRequests else {
+                    throw .misbehaved("more than \(configuration.maxOutstandingRequests) outstanding requests")
+                }
+                s.requests.append(request)
+                s.lastRequestAt = .now
+            case .cancel(let piece, let begin, let length):
+                let request = BlockRequest(piece: Int(piece), begin: Int(begin), length: Int(length))
+                if let i = s.requests.firstIndex(of: request) { s.requests.remove(at: i) }
+            default:
+                break
+            }
+        }
+        if releaseSlot { server.releaseSlot(of: id) }
+        wake()
+    }
+
+    /// Another session freed a slot and `UploadSlots` gave it to us.
+    func slotGranted() {
+        let giveBack = state.withLock { s in
+            guard s.peerInterested, !s.finished else { return true }
+            s.holdsSlot = true
+            s.lastRequestAt = .now
+            if s.amChoking {
+                s.amChoking = false
+                s.control.append(.unchoke)
+            }
+            return false
+        }
+        if giveBack { server.releaseSlot(of: id) } else { wake() }
+    }
+
+    /// The connection ended: stop the tasks and hand our slot (or queue place) on.
+    func finish() {
+        state.withLock { s in
+            s.finished = true
+            s.holdsSlot = false
+            s.requests.removeAll()
+        }
+        wakeContinuation.finish()
+        server.releaseSlot(of: id)
+    }
+
+    /// The only writer: sends control messages, then serves queued blocks while the peer is unchoked.
+    func sendLoop(_ outbound: NIOAsyncChannelOutboundWriter<PeerFrame>) async throws {
+        for await _ in wakeStream {
+            while let work = nextWork() {
+                switch work {
+                case .send(let message):
+                    try await outbound.write(.message(message))
+                    noteWrite()
+                case .serve(let request, let epoch):
+                    guard let bytes = try await server.verifiedPieces.verifiedPiece(request.piece, of: content) else {
+                        reject(piece: request.piece)
+                        continue
+                    }
+                    // Choked (or cancelled as a whole) while the piece was being verified: not sent.
+                    guard state.withLock({ $0.chokeEpoch == epoch }) else { continue }
+                    let block = Array(bytes[request.begin..<(request.begin + request.length)])
+                    // Counted when handed to the socket, so a downloader never holds bytes we have not counted.
+                    server.recordUpload(swarmHash: content.swarmHash, bytes: block.count)
+                    try await outbound.write(.message(.piece(piece: UInt32(request.piece),
+                                                             begin: UInt32(request.begin), data: block)))
+                    noteWrite()
+                }
+            }
+        }
+    }
+
+    /// Periodic duties: keep-alives, `have` for newly verified pieces, giving back an idle slot.
+    func tickLoop() async throws {
+        let interval = max(0.05, min(1.0, configuration.slotIdleSeconds / 4, configuration.haveRefreshSeconds,
+                                     configuration.keepAliveSeconds / 2))
+        while true {
+            try await Task.sleep(for: .seconds(interval))
+            tick()
+        }
+    }
+
+    private func tick() {
+        let now = ContinuousClock.now
+        let needsHaveCheck = state.withLock { now - $0.lastHaveCheckAt >= .seconds(configuration.haveRefreshSeconds) }
+        let have = needsHaveCheck ? content.have() : nil
+        var reclaimed = false
+        state.withLock { s in
+            if let have {
+                s.lastHaveCheckAt = now
+                for piece in 0..<have.pieceCount where have[piece] && !s.advertised[piece] {
+                    s.advertised[piece] = true
+                    s.control.append(.have(piece: UInt32(piece)))
+                }
+            }
+            if s.holdsSlot, s.requests.isEmpty, now - s.lastRequestAt >= .seconds(configuration.slotIdleSeconds),
+               server.slots.hasWaiters {
+                Self.choke(&s)
+                s.holdsSlot = false
+                reclaimed = true
+            }
+            // A peer that does not re-send `interested` after a refusal (a plain BitTorrent client) is
+            // unchoked anyway once its requests in flight have surely arrived and been dropped.
+            if let rejectedAt = s.rejectedAt, now - rejectedAt >= Self.rejectionUnchokeDelay {
+                s.rejectedAt = nil
+                if s.holdsSlot, s.amChoking, s.peerInterested {
+                    s.amChoking = false
+                    s.control.append(.unchoke)
+                }
+            }
+            if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds), s.control.isEmpty {
+                s.control.append(.keepAlive)
+            }
+        }
+        if reclaimed {
+            logger.debug("upload slot taken back from an idle peer", metadata: ["peer": "\(remotePeerId)"])
+            server.releaseSlot(of: id)
+            // Still interested: back in the queue, behind the peers that waited.
+            let interested = state.withLock { $0.peerInterested }
+            if interested, server.slots.acquire(id) { slotGranted() }
+        }
+        wake()
+    }
+
+    private func nextWork() -> Work? {
+        state.withLock { s in
+            if !s.control.isEmpty { return .send(s.control.removeFirst()) }
+            if !s.amChoking, let request = s.requests.popFirst() { return .serve(request, epoch: s.chokeEpoch) }
+            return nil
+        }
+    }
+
+    /// We cannot serve `piece` (no longer held, or it failed its hash): choke the peer, which voids its
+    /// queue and fails its fetch at once instead of letting it time out. The peer gets unchoked again
+    /// when it says `interested` again (or after a second, for peers that never do); requests it sent
+    /// before seeing the choke arrive before that and are dropped, so the choke cannot be mistaken for
+    /// one about a later request.
+    private func reject(piece: Int) {
+        logger.warning("not serving piece: no longer held or failed SHA-256 re-verification",
+                       metadata: ["piece": "\(piece)", "peer": "\(remotePeerId)"])
+        state.withLock { s in
+            Self.choke(&s)
+            s.rejectedAt = .now
+        }
+        wake()
+    }
+
+    /// How long a refused peer stays choked if it does not re-send `interested` first.
+    private static let rejectionUnchokeDelay = Duration.seconds(1)
+
+    private func validate(piece: UInt32, begin: UInt32, length: UInt32) throws(PeerError) -> BlockRequest {
+        let index = Int(piece)
+        guard index < content.layout.pieceCount else {
+            throw .misbehaved("request for piece \(index) of \(content.layout.pieceCount)")
+        }
+        guard length > 0, Int(length) <= configuration.maxBlockLength else {
+            throw .misbehaved("request for a block of \(length) bytes (limit \(configuration.maxBlockLength))")
+        }
+        guard Int(begin) + Int(length) <= content.layout.length(ofPiece: index) else {
+            throw .misbehaved("request for bytes \(begin)+\(length) past the end of piece \(index)")
+        }
+        return BlockRequest(piece: index, begin: Int(begin), length: Int(length))
+    }
+
+    private func noteWrite() {
+        state.withLock { $0.lastWriteAt = .now }
+    }
+
+    private func wake() {
+        wakeContinuation.yield()
+    }
+
+    private static func choke(_ s: inout State) {
+        s.requests.removeAll()
+        guard !s.amChoking else { return }
+        s.amChoking = true
+        s.chokeEpoch += 1
+        s.control.append(.choke)
+    }
+}

@@ -1,0 +1,404 @@
+import DOCore
+import Logging
+import Synchronization
+
+/// The peers of one content, as the scheduler uses them: who is connected, who has which piece, who is
+/// fast, who is failing, and who is banned.
+///
+/// ## Connections
+/// `addPeers` takes the control plane's join answer. Addresses are remembered; the swarm keeps at most
+/// `maxPeers` connections open (connecting in the background) and skips ourselves, banned peers, peers
+/// already connected (by endpoint or by peer id) and addresses backing off. When a connection ends,
+/// the freed place goes to the next known address; an address that failed (refused, timed out,
+/// dropped) is retried only after a back-off that doubles per failure, up to a minute.
+///
+/// ## Choosing a peer for a piece
+/// Candidates are open connections that announced the piece, are not backing off, have not sent a bad
+/// copy of that piece, have not already failed this call, and are not fetching this same piece. Unchoked
+/// peers come before choked ones; among them the one expected to finish first wins: (bytes already queued
+/// on it + the piece) / its measured rate. Rates are an average of bytes/s over past pieces; a peer not
+/// measured yet is assumed at least as fast as the best one, so new peers get tried. If the chosen peer fails
+/// (stall, choke, disconnect), the next candidate is tried until the deadline.
+///
+/// ## Health
+/// A timeout or stall counts a failure and backs the peer off (1 s, 2 s, 4 s, ...); three in a row drop
+/// it. Once at least two peers have delivered a few pieces, a peer ten times slower than the best is
+/// dropped in favour of faster sources and not reconnected for two minutes.
+///
+/// ## Bans
+/// The engine verifies every piece; `reportBadPiece` charges the peer that sent a bad one. After 3 bad
+/// pieces (do-protocol.md 9.5) the peer is banned for this content: disconnected at once, and neither
+/// its peer id nor its endpoint is ever connected again by this swarm, whatever the control plane lists.
+public final class Swarm: Sendable {
+    public let swarmHash: [UInt8]
+    public let layout: PieceLayout
+    public let ourPeerId: PeerId
+    public let maxPeers: Int
+    public let configuration: SwarmConfiguration
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct ConnectedPeer {
+        let connection: PeerConnection
+        let endpoint: String
+        var rate: Double?
+        var samples = 0
+        var consecutiveFailures = 0
+        var backoffUntil: ContinuousClock.Instant?
+        var piecesInFlight: Set<Int> = []
+        var downloadedBytes = 0
+    }
+
+    private struct KnownAddress {
+        var address: PeerAddress
+        var connecting = false
+        var connectedAs: PeerId?
+        var failures = 0
+        var retryAt: ContinuousClock.Instant?
+    }
+
+    private struct State {
+        var closed = false
+        var peers: [PeerId: ConnectedPeer] = [:]
+        var known: [String: KnownAddress] = [:]
+        /// Endpoints that turned out to be ourselves.
+        var ourEndpoints: Set<String> = []
+        var banned: Set<PeerId> = []
+        var bannedEndpoints: Set<String> = []
+        var endpointOf: [PeerId: String] = [:]
+        var badPieceCounts: [PeerId: Int] = [:]
+        var badPieces: [PeerId: Set<Int>] = [:]
+        var tasks: [Int: Task<Void, Never>] = [:]
+        var nextTaskId = 0
+    }
+
+    public init(swarmHash: [UInt8], layout: PieceLayout, ourPeerId: PeerId, maxPeers: Int = 16,
+                configuration: SwarmConfiguration = .init(), logger: Logger) {
+        precondition(swarmHash.count == 32, "a swarm hash is 32 bytes")
+        self.swarmHash = swarmHash
+        self.layout = layout
+        self.ourPeerId = ourPeerId
+        self.maxPeers = max(1, maxPeers)
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "swarm"] = "\(swarmHash.prefix(6).map { String($0, radix: 16) }.joined())"
+        self.logger = logger
+    }
+
+    // MARK: - Peers
+
+    /// Remembers these peers and connects to as many as `maxPeers` allows, in the background. Skips
+    /// ourselves, banned peers and peers already connected.
+    public func addPeers(_ peers: [PeerAddress]) {
+        state.withLock { s in
+            for address in peers {
+                let endpoint = address.endpoint
+                if let id = address.peerId, id == ourPeerId || s.banned.contains(id) { continue }
+                if s.bannedEndpoints.contains(endpoint) || s.ourEndpoints.contains(endpoint) { continue }
+                if var known = s.known[endpoint] {
+                    if known.address.peerId != address.peerId, known.connectedAs == nil, !known.connecting {
+                        known.address = address
+                        s.known[endpoint] = known
+                    }
+                } else {
+                    s.known[endpoint] = KnownAddress(address: address)
+                }
+            }
+        }
+        fillConnections()
+    }
+
+    /// Whether any healthy connected peer announced piece `index`.
+    public func hasPeer(withPiece index: Int) -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            s.peers.contains { id, peer in isHealthy(peer, now: now) && !(s.badPieces[id]?.contains(index) ?? false)
+                && peer.connection.has(index) }
+        }
+    }
+
+    /// Fetches a whole piece (`length` bytes) from one healthy peer that has it, trying the next best
+    /// peer when one fails, until `timeoutSeconds` pass. The bytes are not verified: the caller checks
+    /// them against the piece hash and calls `reportBadPiece` when they do not match.
+    ///
+    /// A peer that chokes us (its upload slots are busy) is used only when no unchoked peer has the
+    /// piece; the fetch then waits for its unchoke, within the timeout. `length` must be the piece's
+    /// length in `layout`.
+    public func fetch(piece index: Int, length: Int,
+                      timeoutSeconds: Double) async throws(PeerError) -> (bytes: [UInt8], peer: PeerId) {
+        guard index >= 0, index < layout.pieceCount else { throw .noPeerHasPiece(index) }
+        // A wrong length would have the peer close the connection for a request past the piece's end.
+        precondition(length == layout.length(ofPiece: index),
+                     "piece \(index) is \(layout.length(ofPiece: index)) bytes, not \(length)")
+        fillConnections()
+        let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
+        var tried: Set<PeerId> = []
+        var lastError: PeerError?
+        while true {
+            if Task.isCancelled { throw .cancelled }
+            if state.withLock({ $0.closed }) { throw .closed }
+            guard let (peer, connection) = choose(piece: index, length: length, excluding: tried) else {
+                throw lastError ?? .noPeerHasPiece(index)
+            }
+            guard ContinuousClock.now < deadline else {
+                finishAttempt(peer, piece: index, result: .failure(.cancelled))
+                throw .timedOut
+            }
+            let result = await connection.fetch(piece: index, length: length, deadline: deadline)
+            finishAttempt(peer, piece: index, result: result)
+            switch result {
+            case .success(let delivery):
+                return (delivery.bytes, peer)
+            case .failure(let error):
+                logger.debug("piece fetch from peer failed",
+                             metadata: ["piece": "\(index)", "peer": "\(peer)", "error": "\(error)"])
+                if error == .cancelled { throw .cancelled }
+                if ContinuousClock.now >= deadline { throw .timedOut }
+                tried.insert(peer)
+                lastError = error
+            }
+        }
+    }
+
+    /// Charges `peer` for a piece that failed SHA-256 (`piece`, if given, is never fetched from it again).
+    /// Returns true if the peer is now banned (at the `banThreshold`-th bad piece) and disconnected.
+    @discardableResult
+    public func reportBadPiece(from peer: PeerId, piece: Int? = nil) -> Bool {
+        let (banned, count, connection) = state.withLock { s -> (Bool, Int, PeerConnection?) in
+            if s.banned.contains(peer) { return (true, s.badPieceCounts[peer] ?? 0, nil) }
+            s.badPieceCounts[peer, default: 0] += 1
+            if let piece { s.badPieces[peer, default: []].insert(piece) }
+            let count = s.badPieceCounts[peer]!
+            guard count >= configuration.banThreshold else { return (false, count, nil) }
+            s.banned.insert(peer)
+            if let endpoint = s.endpointOf[peer] {
+                s.bannedEndpoints.insert(endpoint)
+                s.known[endpoint] = nil
+            }
+            s.known = s.known.filter { $0.value.address.peerId != peer }
+            return (true, count, s.peers.removeValue(forKey: peer)?.connection)
+        }
+        if let connection {
+            logger.warning("peer banned for this content after \(count) bad pieces", metadata: ["peer": "\(peer)"])
+            connection.close()
+            fillConnections()
+        } else if !banned {
+            logger.info("bad piece from peer (\(count) of \(configuration.banThreshold))", metadata: ["peer": "\(peer)"])
+        }
+        return banned
+    }
+
+    public func isBanned(_ peer: PeerId) -> Bool { state.withLock { $0.banned.contains(peer) } }
+
+    /// Peer ids of the open connections.
+    public var connectedPeers: [PeerId] {
+        state.withLock { s in s.peers.filter { $0.value.connection.isOpen }.map(\.key) }
+    }
+
+    /// What we know about each connected peer, for status displays.
+    public var peerInfo: [SwarmPeerInfo] {
+        state.withLock { s in
+            s.peers.map { id, peer in
+                SwarmPeerInfo(peerId: id, endpoint: peer.endpoint, bytesPerSecond: peer.rate,
+                              downloadedBytes: peer.downloadedBytes, piecesAvailable: peer.connection.piecesAvailable,
+                              isChokingUs: peer.connection.isChoking,
+                              badPieces: s.badPieceCounts[id] ?? 0)
+            }
+        }
+    }
+
+    /// Disconnects every peer and waits until all connections are gone. Later fetches throw `.closed`.
+    public func close() async {
+        let (tasks, connections) = state.withLock { s in
+            s.closed = true
+            let connections = s.peers.values.map(\.connection)
+            s.peers.removeAll()
+            return (Array(s.tasks.values), connections)
+        }
+        for connection in connections { connection.close() }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    // MARK: - Internals
+
+    private func isHealthy(_ peer: ConnectedPeer, now: ContinuousClock.Instant) -> Bool {
+        peer.connection.isOpen && (peer.backoffUntil.map { $0 <= now } ?? true)
+    }
+
+    /// Starts connections to known addresses while there is room.
+    private func fillConnections() {
+        let now = ContinuousClock.now
+        state.withLock { s in
+            guard !s.closed else { return }
+            var active = s.peers.count + s.known.values.filter(\.connecting).count
+            let order = s.known.keys.sorted { (s.known[$0]!.failures, $0) < (s.known[$1]!.failures, $1) }
+            for endpoint in order where active < maxPeers {
+                guard var known = s.known[endpoint], !known.connecting, known.connectedAs == nil,
+                      known.retryAt.map({ $0 <= now }) ?? true else { continue }
+                if let id = known.address.peerId, s.peers[id] != nil { continue }
+                known.connecting = true
+                s.known[endpoint] = known
+                active += 1
+                let taskId = s.nextTaskId
+                s.nextTaskId += 1
+                let address = known.address
+                s.tasks[taskId] = Task { await self.runPeer(address, endpoint: endpoint, taskId: taskId) }
+            }
+        }
+    }
+
+    /// One connection's life: connect, serve, and account for how it ended.
+    private func runPeer(_ address: PeerAddress, endpoint: String, taskId: Int) async {
+        var attached: PeerConnection?
+        let reason = await PeerConnection.run(
+            address: address, swarmHash: swarmHash, ourPeerId: ourPeerId, layout: layout,
+            configuration: configuration, logger: logger
+        ) { connection in
+            guard attach(connection, endpoint: endpoint) else { return false }
+            attached = connection
+            return true
+        }
+        detach(attached, endpoint: endpoint, reason: reason, taskId: taskId)
+        fillConnections()
+    }
+
+    private func attach(_ connection: PeerConnection, endpoint: String) -> Bool {
+        let id = connection.remotePeerId
+        let accepted = state.withLock { s in
+            if s.banned.contains(id) { s.bannedEndpoints.insert(endpoint) }
+            guard !s.closed, !s.banned.contains(id), !s.bannedEndpoints.contains(endpoint), s.peers[id] == nil else {
+                return false
+            }
+            s.peers[id] = ConnectedPeer(connection: connection, endpoint: endpoint)
+            s.endpointOf[id] = endpoint
+            s.known[endpoint]?.connecting = false
+            s.known[endpoint]?.connectedAs = id
+            return true
+        }
+        if accepted { logger.debug("peer connected", metadata: ["peer": "\(id)", "endpoint": "\(endpoint)"]) }
+        return accepted
+    }
+
+    private func detach(_ connection: PeerConnection?, endpoint: String, reason: PeerError, taskId: Int) {
+        let now = ContinuousClock.now
+        state.withLock { s in
+            s.tasks[taskId] = nil
+            if let connection, s.peers[connection.remotePeerId]?.connection === connection {
+                s.peers[connection.remotePeerId] = nil
+            }
+            if reason == .connectedToSelf {
+                s.ourEndpoints.insert(endpoint)
+                s.known[endpoint] = nil
+                return
+            }
+            guard var known = s.known[endpoint] else { return }
+            known.connecting = false
+            known.connectedAs = nil
+            if reason != .closed, reason != .cancelled {
+                known.failures += 1
+                let retry = now + configuration.backoff(afterFailures: known.failures)
+                known.retryAt = max(known.retryAt ?? retry, retry)
+            }
+            s.known[endpoint] = known
+        }
+        if reason != .closed, reason != .cancelled {
+            logger.debug("peer connection ended", metadata: ["endpoint": "\(endpoint)", "reason": "\(reason)"])
+        }
+    }
+
+    /// The best candidate for `piece`, marked as fetching it.
+    private func choose(piece: Int, length: Int, excluding tried: Set<PeerId>) -> (PeerId, PeerConnection)? {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            // Not measured yet: assumed at least as fast as the best, so every new peer gets tried.
+            let optimistic = max(s.peers.values.compactMap(\.rate).max() ?? 0, 100e6)
+            var best: (id: PeerId, choked: Int, seconds: Double)?
+            for (id, peer) in s.peers where !tried.contains(id) && !peer.piecesInFlight.contains(piece) {
+                guard isHealthy(peer, now: now), !(s.badPieces[id]?.contains(piece) ?? false),
+                      peer.connection.has(piece) else { continue }
+                let choked = peer.connection.isChoking ? 1 : 0
+                let seconds = Double(peer.connection.queuedBytes + length) / max(peer.rate ?? optimistic, 1)
+                if let current = best, (current.choked, current.seconds) <= (choked, seconds) { continue }
+                best = (id, choked, seconds)
+            }
+            guard let chosen = best?.id, var peer = s.peers[chosen] else { return nil }
+            peer.piecesInFlight.insert(piece)
+            s.peers[chosen] = peer
+            return (chosen, peer.connection)
+        }
+    }
+
+    /// Books the outcome of one attempt: rate on success, back-off (and maybe a drop) on failure.
+    private func finishAttempt(_ id: PeerId, piece: Int, result: Result<PeerConnection.Delivery, PeerError>) {
+        let now = ContinuousClock.now
+        var dropped: [(PeerConnection, String)] = []
+        state.withLock { s in
+            guard var peer = s.peers[id] else { return }
+            peer.piecesInFlight.remove(piece)
+            switch result {
+            case .success(let delivery):
+                let sample = Double(delivery.bytes.count) / max(delivery.seconds, 1e-6)
+                peer.rate = peer.rate.map { 0.7 * $0 + 0.3 * sample } ?? sample
+                peer.samples += 1
+                peer.downloadedBytes += delivery.bytes.count
+                peer.consecutiveFailures = 0
+                peer.backoffUntil = nil
+                s.peers[id] = peer
+                s.known[peer.endpoint]?.failures = 0
+                dropped = dropSlowPeers(&s, now: now)
+            case .failure(.timedOut):
+                peer.consecutiveFailures += 1
+                peer.backoffUntil = now + configuration.backoff(afterFailures: peer.consecutiveFailures)
+                s.peers[id] = peer
+                if peer.consecutiveFailures >= configuration.maxConsecutiveFailures {
+                    s.peers[id] = nil
+                    if var known = s.known[peer.endpoint] {
+                        // Reconnecting a peer that keeps failing waits longer each time.
+                        known.failures += 1
+                        known.retryAt = now + configuration.backoff(afterFailures: known.failures + 1)
+                        s.known[peer.endpoint] = known
+                    }
+                    dropped.append((peer.connection, "\(peer.consecutiveFailures) failures in a row"))
+                }
+            case .failure:
+                s.peers[id] = peer
+            }
+        }
+        for (connection, why) in dropped {
+            logger.info("dropping peer: \(why)", metadata: ["peer": "\(connection.remotePeerId)"])
+            connection.close()
+        }
+        if !dropped.isEmpty { fillConnections() }
+    }
+
+    /// Drops peers much slower than the best measured one, when they have nothing in flight.
+    private func dropSlowPeers(_ s: inout State, now: ContinuousClock.Instant) -> [(PeerConnection, String)] {
+        let measured = s.peers.filter { $0.value.samples >= configuration.slowPeerMinSamples && $0.value.rate != nil }
+        guard measured.count >= 2, let best = measured.values.compactMap(\.rate).max() else { return [] }
+        var dropped: [(PeerConnection, String)] = []
+        for (id, peer) in measured where peer.rate! * configuration.slowPeerFactor < best && peer.piecesInFlight.isEmpty {
+            s.peers[id] = nil
+            s.known[peer.endpoint]?.retryAt = now + .seconds(configuration.slowPeerBackoffSeconds)
+            dropped.append((peer.connection, "\(Int(peer.rate!)) B/s against \(Int(best)) B/s for the best peer"))
+        }
+        return dropped
+    }
+}
+
+/// One connected peer as the swarm sees it.
+public struct SwarmPeerInfo: Sendable, Equatable {
+    public var peerId: PeerId
+    /// host:port we connected to.
+    public var endpoint: String
+    /// Measured download rate, `nil` before the first piece.
+    public var bytesPerSecond: Double?
+    /// Piece bytes received from it.
+    public var downloadedBytes: Int
+    /// Pieces it announced (bitfield and `have`).
+    public var piecesAvailable: Int
+    /// Whether it is choking us now.
+    public var isChokingUs: Bool
+    /// Pieces it sent that failed SHA-256.
+    public var badPieces: Int
+}

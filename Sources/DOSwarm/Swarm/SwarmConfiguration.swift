@@ -1,0 +1,41 @@
+/// Timeouts and policies of a `Swarm` and its peer connections. Every field has a default.
+public struct SwarmConfiguration: Sendable {
+    /// TCP connect deadline. A LAN peer answers in milliseconds; 5 s covers a loaded host.
+    public var connectTimeoutSeconds: Double = 5
+    /// The peer's handshake must arrive within this time of the connection's start, or it is dropped.
+    public var handshakeTimeoutSeconds: Double = 10
+    /// A connection from which nothing is read for this long is closed (peers send keep-alives).
+    public var idleTimeoutSeconds: Double = 180
+    /// We send a keep-alive when we have written nothing for this long, so servers keep us.
+    public var keepAliveSeconds: Double = 60
+    /// A piece with requests in flight that receives no block for this long, while the peer unchokes
+    /// us, fails with `.timedOut` (and counts against the peer) instead of holding the fetch to its deadline.
+    public var stallTimeoutSeconds: Double = 10
+    /// Block requests in flight per connection, all pieces together. 64 × 16 KiB = 1 MiB keeps a
+    /// gigabit LAN link busy at 8 ms round trips and stays far below a server's limit (256 by default).
+    public var maxOutstandingRequests = 64
+    /// Bad pieces after which a peer is banned for this content (do-protocol.md 9.5).
+    public var banThreshold = 3
+    /// Failed transfers in a row (timeouts, stalls) after which a peer is disconnected.
+    public var maxConsecutiveFailures = 3
+    /// First back-off after a failure; it doubles with each failure in a row, up to `backoffMaxSeconds`.
+    /// While backing off a peer is not chosen for pieces, or not reconnected.
+    public var backoffBaseSeconds: Double = 1
+    public var backoffMaxSeconds: Double = 60
+    /// A peer whose measured rate is below the best peer's divided by this is dropped in favour of
+    /// faster sources (if it has nothing in flight). 10 keeps ordinary jitter from dropping anyone.
+    public var slowPeerFactor: Double = 10
+    /// Pieces a peer (and the best peer) must have delivered before their rates are compared;
+    /// a single small piece measures latency more than bandwidth.
+    public var slowPeerMinSamples = 3
+    /// How long a dropped slow peer is not reconnected.
+    public var slowPeerBackoffSeconds: Double = 120
+
+    public init() {}
+
+    /// The back-off after `failures` failures in a row.
+    func backoff(afterFailures failures: Int) -> Duration {
+        let exponent = min(max(failures - 1, 0), 30)
+        return .seconds(min(backoffMaxSeconds, backoffBaseSeconds * Double(1 << exponent)))
+    }
+}

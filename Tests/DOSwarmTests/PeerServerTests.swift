@@ -1,0 +1,270 @@
+import DOCore
+import DOSwarm
+import Foundation
+import XCTest
+
+/// The peer server against real sockets on 127.0.0.1: what it serves, what it refuses, and its limits.
+final class PeerServerTests: XCTestCase {
+    func testSwarmFetchesEveryPieceAndTheServerCountsTheUpload() async throws {
+        let content = TestContent(length: 5 * 256 * 1024 + 12345, pieceSize: 256 * 1024)
+        let serverId = PeerId.random()
+        let server = try await startServer(MemoryLibrary(content), peerId: serverId)
+        let swarm = makeSwarm(content)
+        swarm.addPeers([server.address(peerId: serverId)])
+        let connected = await eventually { swarm.hasPeer(withPiece: 0) }
+        XCTAssertTrue(connected)
+        XCTAssertEqual(swarm.connectedPeers, [serverId])
+
+        for i in 0..<content.layout.pieceCount {
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: content.layout.length(ofPiece: i), timeoutSeconds: 10)
+            XCTAssertEqual(bytes, content.piece(i), "piece \(i)")
+            XCTAssertEqual(peer, serverId)
+        }
+        XCTAssertEqual(server.uploadedBytes, content.bytes.count)
+        XCTAssertEqual(server.uploadedBytes(swarmHash: content.swarmHash), content.bytes.count)
+        XCTAssertEqual(server.uploadedBytes(swarmHash: [UInt8](repeating: 0, count: 32)), 0)
+        XCTAssertEqual(swarm.peerInfo.first?.downloadedBytes, content.bytes.count)
+
+        // All pieces at once on the same connection: the requests of several pieces interleave.
+        let results = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            for i in 0..<content.layout.pieceCount {
+                group.addTask { (i, try await swarm.fetch(piece: i, length: content.layout.length(ofPiece: i), timeoutSeconds: 10).bytes) }
+            }
+            return try await group.reduce(into: [Int: [UInt8]]()) { $0[$1.0] = $1.1 }
+        }
+        for i in 0..<content.layout.pieceCount { XCTAssertEqual(results[i], content.piece(i), "piece \(i)") }
+        XCTAssertEqual(server.uploadedBytes, 2 * content.bytes.count)
+
+        await swarm.close()
+        await server.stop()
+    }
+
+    func testHandshakeForAnUnknownSwarmIsClosedWithoutAReply() async throws {
+        let content = TestContent(length: 100_000, pieceSize: 65536)
+        let serverId = PeerId.random()
+        let server = try await startServer(MemoryLibrary(content), peerId: serverId)
+
+        let stranger = try RawSocket(connectingTo: server.port)
+        stranger.send(Handshake(swarmHash: [UInt8](repeating: 7, count: 32), peerId: .random()).encoded())
+        let unknown = stranger.readUntilClosed(timeout: 5)
+        XCTAssertTrue(unknown.closed, "connection for an unknown swarm stays open")
+        XCTAssertEqual(unknown.bytes, [], "the server replied to an unknown swarm")
+        stranger.close()
+
+        // Our own peer id coming back (a connection to ourselves) is refused the same way.
+        let mirror = try RawSocket(connectingTo: server.port)
+        mirror.send(Handshake(swarmHash: content.swarmHash, peerId: serverId).encoded())
+        let selfConnection = mirror.readUntilClosed(timeout: 5)
+        XCTAssertTrue(selfConnection.closed)
+        XCTAssertEqual(selfConnection.bytes, [])
+        mirror.close()
+
+        // And a Swarm for that unknown content finds no peer.
+        let other = TestContent(length: 100_000, pieceSize: 65536, seed: 9)
+        let swarm = makeSwarm(other)
+        swarm.addPeers([server.address()])
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertEqual(swarm.connectedPeers, [])
+        do {
+            _ = try await swarm.fetch(piece: 0, length: 65536, timeoutSeconds: 2)
+            XCTFail("fetched from a server that does not hold the content")
+        } catch {
+            XCTAssertEqual(error, .noPeerHasPiece(0))
+        }
+        XCTAssertEqual(server.uploadedBytes, 0)
+        await swarm.close()
+        await server.stop()
+    }
+
+    func testDamagedPieceIsNeverServedAndOtherPiecesStillAre() async throws {
+        let content = TestContent(length: 4 * 131_072, pieceSize: 131_072)
+        let library = MemoryLibrary(content)
+        library.damage(piece: 2)
+        let server = try await startServer(library)
+        let swarm = makeSwarm(content)
+        swarm.addPeers([server.address()])
+        let ready = await eventually { swarm.hasPeer(withPiece: 2) }
+        XCTAssertTrue(ready)
+
+        for i in [0, 1] {
+            let fetched = try await swarm.fetch(piece: i, length: 131_072, timeoutSeconds: 10)
+            XCTAssertEqual(fetched.bytes, content.piece(i))
+        }
+        let start = ContinuousClock.now
+        do {
+            let fetched = try await swarm.fetch(piece: 2, length: 131_072, timeoutSeconds: 10)
+            XCTFail("damaged piece delivered (\(fetched.bytes == content.piece(2) ? "right" : "WRONG") bytes)")
+        } catch {
+            XCTAssertEqual(error, .choked, "the server should refuse at once by choking")
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5), "refusal was not prompt")
+
+        // The connection recovers: the next piece is served.
+        let fetched = try await swarm.fetch(piece: 3, length: 131_072, timeoutSeconds: 10)
+        XCTAssertEqual(fetched.bytes, content.piece(3))
+        XCTAssertEqual(server.uploadedBytes, 3 * 131_072, "no byte of the damaged piece may be sent")
+        await swarm.close()
+        await server.stop()
+    }
+
+    func testMalformedMessagesCloseOnlyThatConnection() async throws {
+        let content = TestContent(length: 3 * 65536, pieceSize: 65536)
+        let library = MemoryLibrary(content)
+        var configuration = PeerServerConfiguration()
+        configuration.maxOutstandingRequests = 4
+        let server = try await startServer(library, configuration: configuration)
+
+        // A well-behaved downloader, connected before the abuse starts and used after it.
+        let swarm = makeSwarm(content)
+        swarm.addPeers([server.address()])
+        let ready = await eventually { swarm.hasPeer(withPiece: 0) }
+        XCTAssertTrue(ready)
+
+        func assertClosed(_ name: String, interested: Bool = false, then bytes: [UInt8]) throws {
+            let session = try RawPeerSession(port: server.port, content: content, interested: interested)
+            session.socket.send(bytes)
+            XCTAssertTrue(session.socket.readUntilClosed(timeout: 5).closed, "\(name): connection not closed")
+            session.socket.close()
+        }
+        let u32 = { (v: UInt32) -> [UInt8] in [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+
+        try assertClosed("oversized length", then: u32(2_048_001) + [7])
+        try assertClosed("have with a 2-byte payload", then: u32(3) + [4, 0, 1])
+        try assertClosed("request with a short payload", interested: true, then: u32(5) + [6, 0, 0, 0, 0])
+        try assertClosed("block over 128 KiB", interested: true,
+                         then: PeerMessage.request(piece: 0, begin: 0, length: 128 * 1024 + 1).encoded())
+        try assertClosed("range past the piece", interested: true,
+                         then: PeerMessage.request(piece: 0, begin: 65536 - 10, length: 16384).encoded())
+        try assertClosed("piece out of range", interested: true,
+                         then: PeerMessage.request(piece: 3, begin: 0, length: 16384).encoded())
+        // Too many outstanding requests: reads are slowed so the queue cannot drain meanwhile.
+        library.setReadDelay(0.5)
+        try assertClosed("more than 4 outstanding requests", interested: true,
+                         then: (0..<12).flatMap { PeerMessage.request(piece: 1, begin: UInt32($0 % 4 * 16384), length: 16384).encoded() })
+        library.setReadDelay(0)
+
+        // Garbage instead of a handshake: closed, and nothing is ever sent back.
+        let garbage = try RawSocket(connectingTo: server.port)
+        garbage.send([UInt8](repeating: 0xAB, count: 200))
+        let answer = garbage.readUntilClosed(timeout: 5)
+        XCTAssertTrue(answer.closed)
+        XCTAssertEqual(answer.bytes, [])
+        garbage.close()
+
+        // Unknown message types are skipped, not fatal.
+        var tolerant = try RawPeerSession(port: server.port, content: content, interested: true)
+        tolerant.socket.send(PeerMessage.unknown(type: 0x14, payload: [1, 2, 3]).encoded()
+                             + PeerMessage.keepAlive.encoded()
+                             + PeerMessage.request(piece: 1, begin: 0, length: 16384).encoded())
+        XCTAssertTrue(tolerant.waitFor(timeout: 5) {
+            if case .piece(1, 0, let data) = $0 { return data == Array(content.piece(1)[0..<16384]) }
+            return false
+        })
+        tolerant.socket.close()
+
+        // The server still serves the well-behaved peer.
+        for i in 0..<3 {
+            let fetched = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(fetched.bytes, content.piece(i))
+        }
+        await swarm.close()
+        await server.stop()
+    }
+
+    func testIdleAndHandshakeTimeoutsCloseSilentConnections() async throws {
+        let content = TestContent(length: 65536, pieceSize: 65536)
+        var configuration = PeerServerConfiguration()
+        configuration.idleTimeoutSeconds = 1
+        configuration.handshakeTimeoutSeconds = 1
+        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+
+        // Connected, never said a word.
+        let mute = try RawSocket(connectingTo: server.port)
+        var start = Date()
+        XCTAssertTrue(mute.readUntilClosed(timeout: 5).closed)
+        XCTAssertGreaterThan(Date().timeIntervalSince(start), 0.7)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+        mute.close()
+
+        // Handshaked, then silent.
+        let session = try RawPeerSession(port: server.port, content: content, interested: false)
+        start = Date()
+        let rest = session.socket.readUntilClosed(timeout: 5)
+        XCTAssertTrue(rest.closed)
+        XCTAssertGreaterThan(Date().timeIntervalSince(start), 0.7)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+        session.socket.close()
+        let drained = await eventually { server.statistics.connections == 0 }
+        XCTAssertTrue(drained)
+        await server.stop()
+    }
+
+    func testOneUploadSlotServesTwoDownloadersOneAfterTheOther() async throws {
+        let content = TestContent(length: 8 * 131_072, pieceSize: 131_072)
+        var configuration = PeerServerConfiguration()
+        configuration.uploadSlots = 1
+        configuration.slotIdleSeconds = 0.3
+        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+        let swarms = [makeSwarm(content), makeSwarm(content)]
+        for swarm in swarms { swarm.addPeers([server.address()]) }
+        for swarm in swarms {
+            let ready = await eventually { swarm.hasPeer(withPiece: 0) }
+            XCTAssertTrue(ready)
+        }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for swarm in swarms {
+                group.addTask {
+                    for i in 0..<content.layout.pieceCount {
+                        let fetched = try await swarm.fetch(piece: i, length: 131_072, timeoutSeconds: 20)
+                        XCTAssertEqual(fetched.bytes, content.piece(i))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let statistics = server.statistics
+        XCTAssertEqual(statistics.peakUnchokedPeers, 1, "more than one peer unchoked at once")
+        XCTAssertEqual(statistics.uploadedBytes, 2 * content.bytes.count)
+        for swarm in swarms { await swarm.close() }
+        await server.stop()
+    }
+
+    func testFetchFailsPromptlyWhenThePeerDiesMidTransfer() async throws {
+        let content = TestContent(length: 4 * 262_144, pieceSize: 262_144)
+        let library = MemoryLibrary(content)
+        let server = try await startServer(library)
+        let swarm = makeSwarm(content)
+        swarm.addPeers([server.address()])
+        let ready = await eventually { swarm.hasPeer(withPiece: 1) }
+        XCTAssertTrue(ready)
+        let warmup = try await swarm.fetch(piece: 0, length: 262_144, timeoutSeconds: 10)
+        XCTAssertEqual(warmup.bytes, content.piece(0))
+
+        library.setReadDelay(1.5)  // the server is now busy reading piece 1 when it dies
+        let fetch = Task { try await swarm.fetch(piece: 1, length: 262_144, timeoutSeconds: 30) }
+        try await Task.sleep(for: .milliseconds(300))
+        let killedAt = ContinuousClock.now
+        let stop = Task { await server.stop() }
+        let result = await fetch.result
+        XCTAssertLessThan(ContinuousClock.now - killedAt, .seconds(2), "fetch hung after the peer died")
+        switch result {
+        case .success: XCTFail("fetch succeeded from a dead peer")
+        case .failure(let error): XCTAssertEqual(error as? PeerError, .disconnected)
+        }
+        await stop.value
+
+        // Nobody left: fetches fail at once, no hang.
+        let gone = await eventually { !swarm.hasPeer(withPiece: 2) }
+        XCTAssertTrue(gone)
+        let before = ContinuousClock.now
+        do {
+            _ = try await swarm.fetch(piece: 2, length: 262_144, timeoutSeconds: 30)
+            XCTFail("fetched from nobody")
+        } catch {
+            XCTAssertEqual(error, .noPeerHasPiece(2))
+        }
+        XCTAssertLessThan(ContinuousClock.now - before, .seconds(1))
+        await swarm.close()
+    }
+}

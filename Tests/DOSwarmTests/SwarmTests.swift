@@ -1,0 +1,161 @@
+import DOCore
+import DOSwarm
+import Foundation
+import XCTest
+
+/// The swarm's peer policy against misbehaving peers written in the tests.
+final class SwarmTests: XCTestCase {
+    func testLyingPeerIsBannedAfterThreeBadPiecesAndNeverReconnected() async throws {
+        let content = TestContent(length: 6 * 65536, pieceSize: 65536)
+        let liar = try FakePeer(.lying, content: content)
+        let honestId = PeerId.random()
+        let server = try await startServer(MemoryLibrary(content), peerId: honestId)
+        let swarm = makeSwarm(content)
+
+        swarm.addPeers([liar.address])
+        let ready = await eventually { swarm.hasPeer(withPiece: 0) }
+        XCTAssertTrue(ready)
+        // The test plays the engine: it verifies what the swarm delivers.
+        for i in 0..<3 {
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(peer, liar.peerId)
+            XCTAssertNotEqual(SHA256.hash(bytes), content.pieceHashes[i])
+            XCTAssertEqual(swarm.reportBadPiece(from: peer, piece: i), i == 2, "banned after \(i + 1) bad pieces?")
+        }
+        XCTAssertTrue(swarm.isBanned(liar.peerId))
+        XCTAssertFalse(swarm.connectedPeers.contains(liar.peerId))
+        let disconnected = await eventually { liar.openCount == 0 }
+        XCTAssertTrue(disconnected, "banned peer still connected")
+
+        // The control plane lists it again (with and without its id), next to an honest peer.
+        swarm.addPeers([liar.address, PeerAddress(host: "127.0.0.1", port: liar.port), server.address(peerId: honestId)])
+        let honest = await eventually { swarm.connectedPeers == [honestId] && swarm.hasPeer(withPiece: 0) }
+        XCTAssertTrue(honest)
+        for i in 0..<content.layout.pieceCount {
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(peer, honestId)
+            XCTAssertEqual(SHA256.hash(bytes), content.pieceHashes[i])
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertEqual(liar.acceptedCount, 1, "banned peer was reconnected")
+        XCTAssertFalse(swarm.reportBadPiece(from: honestId), "one bad piece must not ban")
+        await swarm.close()
+        await server.stop()
+        liar.stop()
+    }
+
+    func testSilentPeerTimesOutAndTheFetchMovesOn() async throws {
+        let content = TestContent(length: 4 * 65536, pieceSize: 65536)
+        let silent = try FakePeer(.silent, content: content)
+        var configuration = SwarmConfiguration()
+        configuration.stallTimeoutSeconds = 0.5
+        let swarm = makeSwarm(content, configuration: configuration)
+        swarm.addPeers([silent.address])
+        let ready = await eventually { swarm.hasPeer(withPiece: 0) }
+        XCTAssertTrue(ready)
+
+        var start = ContinuousClock.now
+        do {
+            _ = try await swarm.fetch(piece: 0, length: 65536, timeoutSeconds: 10)
+            XCTFail("silent peer delivered")
+        } catch {
+            XCTAssertEqual(error, .timedOut)
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(3), "stall not detected")
+        XCTAssertFalse(swarm.hasPeer(withPiece: 0), "a peer that just timed out should back off")
+
+        let server = try await startServer(MemoryLibrary(content))
+        swarm.addPeers([server.address()])
+        let both = await eventually {
+            swarm.connectedPeers.count == 2 && swarm.peerInfo.allSatisfy { $0.piecesAvailable == content.layout.pieceCount }
+        }
+        XCTAssertTrue(both)
+        start = ContinuousClock.now
+        for i in 0..<content.layout.pieceCount {
+            let fetched = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(fetched.bytes, content.piece(i))
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(6))
+        await swarm.close()
+        await server.stop()
+        silent.stop()
+    }
+
+    func testMuchSlowerPeerIsDroppedForAFasterOne() async throws {
+        let content = TestContent(length: 8 * 65536, pieceSize: 65536)
+        let slow = try FakePeer(.slow(secondsPerBlock: 0.05), content: content)
+        var configuration = SwarmConfiguration()
+        configuration.slowPeerMinSamples = 2
+        configuration.slowPeerFactor = 5
+        let swarm = makeSwarm(content, configuration: configuration)
+        swarm.addPeers([slow.address])
+        let ready = await eventually { swarm.hasPeer(withPiece: 0) }
+        XCTAssertTrue(ready)
+        for i in 0..<2 {
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(bytes, content.piece(i))
+            XCTAssertEqual(peer, slow.peerId)
+        }
+
+        let fastId = PeerId.random()
+        let server = try await startServer(MemoryLibrary(content), peerId: fastId)
+        swarm.addPeers([server.address(peerId: fastId)])
+        let both = await eventually {
+            swarm.peerInfo.contains { $0.peerId == fastId && $0.piecesAvailable == content.layout.pieceCount }
+        }
+        XCTAssertTrue(both)
+        for i in 2..<content.layout.pieceCount {
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(bytes, content.piece(i))
+            XCTAssertEqual(peer, fastId, "piece \(i) from the slow peer")
+        }
+        let dropped = await eventually { swarm.connectedPeers == [fastId] && slow.openCount == 0 }
+        XCTAssertTrue(dropped, "slow peer kept: \(swarm.peerInfo)")
+        swarm.addPeers([slow.address])
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertEqual(slow.acceptedCount, 1, "a dropped slow peer is not reconnected at once")
+        await swarm.close()
+        await server.stop()
+        slow.stop()
+    }
+
+    func testConnectionsToOurselvesOrToAnotherSwarmAreRefused() async throws {
+        let content = TestContent(length: 65536, pieceSize: 65536)
+        let mirror = try FakePeer(.lying, content: content)
+        let swarm = makeSwarm(content, peerId: mirror.peerId)
+        swarm.addPeers([mirror.address])  // announced with our own id: not even connected
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertEqual(mirror.acceptedCount, 0)
+        swarm.addPeers([PeerAddress(host: "127.0.0.1", port: mirror.port)])  // unannounced id: it answers with ours
+        let tried = await eventually { mirror.acceptedCount == 1 && mirror.openCount == 0 }
+        XCTAssertTrue(tried)
+        XCTAssertEqual(swarm.connectedPeers, [])
+        swarm.addPeers([PeerAddress(host: "127.0.0.1", port: mirror.port)])
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertEqual(mirror.acceptedCount, 1, "an endpoint that was ourselves is not retried")
+
+        let otherSwarm = try FakePeer(.wrongSwarm, content: content)
+        let stranger = makeSwarm(content)
+        stranger.addPeers([otherSwarm.address])
+        let refused = await eventually { otherSwarm.acceptedCount == 1 && otherSwarm.openCount == 0 }
+        XCTAssertTrue(refused)
+        XCTAssertEqual(stranger.connectedPeers, [])
+        do {
+            _ = try await stranger.fetch(piece: 0, length: 65536, timeoutSeconds: 2)
+            XCTFail("fetched through a peer of another swarm")
+        } catch {
+            XCTAssertEqual(error, .noPeerHasPiece(0))
+        }
+
+        // Announced ids must match.
+        let impostor = try FakePeer(.lying, content: content)
+        let careful = makeSwarm(content)
+        careful.addPeers([PeerAddress(host: "127.0.0.1", port: impostor.port, peerId: .random())])
+        let checked = await eventually { impostor.acceptedCount == 1 && impostor.openCount == 0 }
+        XCTAssertTrue(checked)
+        XCTAssertEqual(careful.connectedPeers, [])
+
+        for s in [swarm, stranger, careful] { await s.close() }
+        for p in [mirror, otherSwarm, impostor] { p.stop() }
+    }
+}

@@ -61,6 +61,6 @@ let package = Package(
         ]),
         .testTarget(name: "DOSwarmTests", dependencies: ["DOCore", "DOSwarm"]),
         .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["DOCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DOCore", "DOSwarm"], exclude: ["Fixtures"]),
     ]
 )

@@ -37,6 +37,9 @@ struct PublishCommand: ParsableCommand {
     @Option(name: .customLong("control-plane"), help: "Register the content with the control plane at this URL.")
     var controlPlane: String?
 
+    @Option(name: .customLong("ca-file"), help: "CA certificates (PEM) to verify an HTTPS control plane with.")
+    var caFile: String?
+
     @Flag(name: .customLong("local"), help: "Register the content in this machine's control-plane registry folder (what `dofs mount` embeds).")
     var local = false
 
@@ -79,7 +82,7 @@ struct PublishCommand: ParsableCommand {
         }
         var registered: PublishRegistration.Outcome?
         if let controlPlane {
-            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, target: .controlPlane(url: controlPlane))
+            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, target: .controlPlane(url: controlPlane, caFile: caFile))
         } else if local {
             let folder = PublishRegistration.Target.localDataDirectory(option: controlPlaneData)
             registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, target: .local(dataDirectory: folder))

@@ -14,7 +14,7 @@ enum PublishRegistration {
     /// Where to register.
     enum Target {
         /// A running control plane, by its base URL (or its geo URL).
-        case controlPlane(url: String)
+        case controlPlane(url: String, caFile: String?)
         /// A registry data folder on this machine.
         case local(dataDirectory: String)
 
@@ -50,9 +50,11 @@ enum PublishRegistration {
             } catch {
                 throw UserFacingError("dofs publish: cannot register in \(folder): \(error)")
             }
-        case .controlPlane(let controlPlane):
+        case .controlPlane(let controlPlane, let caFile):
             return try SyncBridge.run {
-                let http = HTTPClient()
+                var config = HTTPClientConfiguration()
+                config.caFile = caFile
+                let http = HTTPClient(configuration: config)
                 let client = ControlPlaneClient(controlPlaneURL: controlPlane, stateDirectory: nil, http: http,
                                                 logger: Logger(label: "dofs.publish"))
                 do {

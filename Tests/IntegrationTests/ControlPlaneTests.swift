@@ -122,6 +122,12 @@ final class ControlPlaneTests: MountTestCase {
 
         try assertSimpleRead(byURL(m, origin.url("plain.bin")), plain, reasonContains: ["does not know"],
                              "an unpublished URL on the same origin")
+
+        // Where verified content lands in the cache (what test 3 checks stays empty), once flushed by the unmount.
+        XCTAssertEqual(try m.unmount(), .exited(0))
+        XCTAssertEqual(files(under: scratch.file("cache") + "/pieces/verified").count, 4, "a.bin's 4 pieces, stored as verified")
+        XCTAssertEqual(files(under: scratch.file("cache") + "/metadata").filter { $0.hasSuffix(".phf") }.count, 1,
+                       "a.bin's PHF, kept as trusted metadata")
     }
 
     // MARK: 2. Control plane killed, then back
@@ -209,6 +215,7 @@ final class ControlPlaneTests: MountTestCase {
         XCTAssertGreaterThan(origin.requests(matching: "/x.bin.phf").count, 0, "the origin's (foreign) PHF was fetched")
         assertFails(try readWhole(byID(m, x.ContentId), within: 30), with: [EIO, ENOENT],
                     "by-id has no unverified fallback: refused metadata must fail the read")
+        XCTAssertEqual(try m.unmount(), .exited(0), "unmount (flushes the piece store)")
 
         XCTAssertEqual(files(under: cacheDir + "/pieces/verified"), [], "no piece of x.bin may be stored as verified")
         XCTAssertEqual(files(under: cacheDir + "/metadata").filter { $0.hasSuffix(".phf") }, [],
@@ -257,7 +264,7 @@ final class ControlPlaneTests: MountTestCase {
         let cpPort = try LoopbackPort.free()
         let proxy = try TLSProxy(scratch: scratch, certificates: certs, upstreamPort: cpPort)
         addCleanup { proxy.stop() }
-        let cp = try startControlPlane(port: cpPort, extraArguments: ["--public-url", proxy.baseURL, "--trust-proxy-headers"])
+        _ = try startControlPlane(port: cpPort, extraArguments: ["--public-url", proxy.baseURL, "--trust-proxy-headers"])
 
         // The setup itself: the proxy answers with the CA, is refused without it, and the chain names it.
         let geo = try Curl.get(proxy.baseURL + "/geo", caFile: certs.caFile, logDirectory: logs)

@@ -59,7 +59,9 @@ let package = Package(
         .testTarget(name: "DOControlPlaneTests", dependencies: [
             "DOCore", "DOHTTP", "DOControlPlane", .product(name: "Hummingbird", package: "hummingbird"),
         ]),
-        .testTarget(name: "DOSwarmTests", dependencies: ["DOCore", "DOSwarm"]),
+        .testTarget(name: "DOSwarmTests", dependencies: [
+            "DOCore", "DOSwarm", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore", "DOSwarm"], exclude: ["Fixtures"]),
     ]

@@ -121,7 +121,8 @@ sample_rss() {
 }
 
 mount_fresh() {
-    dofs_mount_bg "$DOFS_BIN" "$mnt" "$cache" "$dofs_log" --catalog "$catalog"
+    # Mode 99: the data path alone, no control plane or peers.
+    dofs_mount_bg "$DOFS_BIN" "$mnt" "$cache" "$dofs_log" --catalog "$catalog" --download-mode 99
     mounted="$mnt"
     [ -n "$DOFS_PID" ] || warn "could not find the dofs daemon's PID: no RSS/CPU figures"
 }

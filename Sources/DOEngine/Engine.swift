@@ -142,6 +142,12 @@ public final class Engine: Sendable {
                             directory: directory, logger: logger)
     }
 
+    /// A peer asked our peer server for this content: re-join its swarm soon to learn who it is.
+    func peerArrived(hashOfHashes: SHA256Digest) {
+        let swarms = sessions.withLock { $0.values.compactMap(\.swarm).filter { $0.hashOfHashes == hashOfHashes } }
+        swarms.forEach { $0.announceSoon() }
+    }
+
     /// Leaves every swarm (at unmount).
     public func shutdown() async {
         let all = sessions.withLock { Array($0.values) }

@@ -215,7 +215,10 @@ struct MountCommand: ParsableCommand {
         let library = DeferredSwarmLibrary()
         var peering = peeringConfiguration(hasDirectory: controlPlane.directory != nil)
         let peerServer = try peering.flatMap { try startPeerServer(library: library, peering: $0, logger: logger) }
-        if let peerServer { peering?.port = peerServer.port }
+        if let peerServer {
+            peering?.port = peerServer.port
+            peering?.onVerifiedPiece = { hash, piece in peerServer.announce(swarmHash: hash, piece: piece) }
+        }
         let engine: Engine
         do {
             engine = try Engine(cacheDir: cacheDir, maxCacheBytes: cacheMaxSize, config: config, http: http,

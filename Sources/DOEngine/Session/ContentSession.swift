@@ -149,6 +149,7 @@ public final class ContentSession: Sendable {
             bytesBySource.withLock { $0[.peer, default: 0] += bytes.count }
             swarm.recordDownload(fromPeer: true, bytes: bytes.count)
             await commit(key, bytes: bytes)
+            swarm.pieceStored(index)
             return bytes
         }
         let range = layout.range(ofPiece: index)
@@ -177,6 +178,7 @@ public final class ContentSession: Sendable {
                 bytesBySource.withLock { $0[source.kind, default: 0] += bytes.count }
                 swarm?.recordDownload(fromPeer: false, bytes: bytes.count)
                 await commit(key, bytes: bytes)
+                swarm?.pieceStored(index)
                 logger.trace("piece \(index): fetched in \(fetched - started), verified and staged in \(ContinuousClock.now - fetched)")
                 return bytes
             } catch {
@@ -203,8 +205,10 @@ public final class ContentSession: Sendable {
             if swarm.swarm.hasPeer(withPiece: index) {
                 tries += 1
                 do {
+                    let started = ContinuousClock.now
                     let (bytes, peer) = try await swarm.swarm.fetch(piece: index, length: length,
                                                                     timeoutSeconds: swarm.config.peerPieceTimeoutSeconds)
+                    logger.trace("piece \(index): from peer \(peer) in \(ContinuousClock.now - started)")
                     guard SHA256.hash(bytes) == expected else {
                         let banned = swarm.swarm.reportBadPiece(from: peer, piece: index)
                         logger.error("piece \(index) of \(url) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")")

@@ -7,20 +7,22 @@ import DOSwarm
 /// Simple-mode pieces are never shared: they live under another store namespace and have no hash to
 /// be checked against. Contents under the peering minimum are not offered either.
 public struct EngineSwarmLibrary: SwarmLibrary {
-    let store: PieceStore
-    let metadata: MetadataStore
+    let engine: Engine
     let minContentBytes: Int
 
     public init(engine: Engine, minContentBytes: Int) {
-        store = engine.store
-        metadata = engine.metadata
+        self.engine = engine
         self.minContentBytes = minContentBytes
     }
 
+    /// Called for every peer that asks for a swarm: one we hold also tells the engine, which re-joins so
+    /// that it learns the newcomer (and can share the CDN work with it) without waiting for the next
+    /// scheduled announce.
     public func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
-        guard let hoh = SHA256Digest(bytes: swarmHash), let phf = metadata.load(hashOfHashes: hoh),
+        guard let hoh = SHA256Digest(bytes: swarmHash), let phf = engine.metadata.load(hashOfHashes: hoh),
               phf.layout.contentLength >= minContentBytes else { return nil }
-        let store = self.store
+        engine.peerArrived(hashOfHashes: hoh)
+        let store = engine.store
         let layout = phf.layout, pieces = phf.pieces
         return SharedContent(
             swarmHash: swarmHash, layout: layout, pieceHashes: pieces,

@@ -22,6 +22,9 @@ public struct PeeringConfiguration: Sendable {
     public var peersWanted = 50
     /// Upper bound on the interval between two joins, whatever the control plane says.
     public var maxReannounceSeconds = 300
+    /// Called once a piece of a shared content is verified and stored, so the peer server can announce
+    /// it to the peers waiting for it right away.
+    public var onVerifiedPiece: (@Sendable (_ swarmHash: [UInt8], _ piece: Int) -> Void)?
 
     public init(downloadMode: Int, groupId: String?, peerId: PeerId, reportedIp: String, port: Int) {
         self.downloadMode = downloadMode

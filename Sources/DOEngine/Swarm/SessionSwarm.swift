@@ -23,6 +23,7 @@ import Synchronization
 public final class SessionSwarm: Sendable {
     let swarm: Swarm
     let contentId: ContentId
+    let hashOfHashes: SHA256Digest
     let layout: PieceLayout
     let config: PeeringConfiguration
     private let directory: any ContentDirectory
@@ -30,6 +31,7 @@ public final class SessionSwarm: Sendable {
     private let announcer = Mutex<Task<Void, Never>?>(nil)
     private let counters = Mutex(Counters())
 
+    private let lastExtraJoin = Mutex<ContinuousClock.Instant?>(nil)
     private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
 
     struct Counters {
@@ -41,6 +43,7 @@ public final class SessionSwarm: Sendable {
     init(contentId: ContentId, hashOfHashes: SHA256Digest, layout: PieceLayout, config: PeeringConfiguration,
          directory: any ContentDirectory, logger: Logger) {
         self.contentId = contentId
+        self.hashOfHashes = hashOfHashes
         self.layout = layout
         self.config = config
         self.directory = directory
@@ -79,8 +82,15 @@ public final class SessionSwarm: Sendable {
     }
 
     /// Joins again now (a peer we did not know connected to us: it is in the service's list).
+    /// At most one such extra join per second.
     public func announceSoon() {
-        // The announcer sleeps between joins; one extra join is cheap and bounded by the caller.
+        let now = ContinuousClock.now
+        let due = lastExtraJoin.withLock { last -> Bool in
+            if let last, now - last < .seconds(1) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         Task { [self] in
             if let answer = try? await directory.announce(announcement(have: 0)) {
                 swarm.addPeers(answer.peers.compactMap { p in
@@ -96,14 +106,14 @@ public final class SessionSwarm: Sendable {
         await swarm.close()
     }
 
-    /// Waits (until `deadline` at most) for the first join to be answered and, when it listed peers,
-    /// for one of them to say which pieces it has: deciding ownership on an empty view of the swarm
-    /// would send the first reads of every new member to the CDN.
+    /// Waits (until `deadline` at most, and half a second after the join) for the first join to be
+    /// answered and, when it listed peers, for them to be connected: deciding ownership on an empty
+    /// view of the swarm would send the first reads of every new member to the CDN.
     func waitUntilReady(deadline: ContinuousClock.Instant) async {
         while ContinuousClock.now < deadline {
             if let joined = firstJoin.withLock({ $0 }) {
-                if joined.listed == 0 || ContinuousClock.now - joined.at > .seconds(1)
-                    || swarm.peerInfo.contains(where: { $0.piecesAvailable > 0 }) { return }
+                if joined.listed == 0 || ContinuousClock.now - joined.at > .milliseconds(500)
+                    || swarm.connectedPeers.count >= min(joined.listed, config.maxPeers) { return }
             }
             try? await Task.sleep(for: .milliseconds(10))
         }
@@ -115,6 +125,11 @@ public final class SessionSwarm: Sendable {
         guard members.count > 1 else { return true }
         let mine = Self.rank(config.peerId, index)
         return members.allSatisfy { $0 == config.peerId || Self.rank($0, index) < mine }
+    }
+
+    /// A piece is verified and stored: tell the peers now.
+    func pieceStored(_ index: Int) {
+        config.onVerifiedPiece?(hashOfHashes.bytes, index)
     }
 
     func recordDownload(fromPeer: Bool, bytes: Int) {

@@ -93,6 +93,13 @@ public final class PeerServer: Sendable {
     public var uploadedBytes: Int { state.withLock { $0.uploadedBytes } }
 
     /// Piece payload bytes sent to peers for one content.
+    /// Tells every peer connected for `swarmHash` that piece `index` is now held (a `have` at once;
+    /// the periodic check is only the safety net). Peers waiting on the piece then fetch it from us.
+    public func announce(swarmHash: [UInt8], piece index: Int) {
+        let sessions = state.withLock { s in s.sessions.values.filter { $0.content.swarmHash == swarmHash } }
+        for session in sessions { session.announce(piece: index) }
+    }
+
     public func uploadedBytes(swarmHash: [UInt8]) -> Int { state.withLock { $0.uploadedBySwarm[swarmHash] ?? 0 } }
 
     /// A snapshot of the server's counters.

@@ -221,6 +221,17 @@ final class ServerSession: Sendable {
         wake()
     }
 
+    /// Announces a piece the engine has just verified, without waiting for the next periodic check.
+    func announce(piece: Int) {
+        let added = state.withLock { s -> Bool in
+            guard piece < s.advertised.pieceCount, !s.advertised[piece] else { return false }
+            s.advertised[piece] = true
+            s.control.append(.have(piece: UInt32(piece)))
+            return true
+        }
+        if added { wake() }
+    }
+
     private func nextWork() -> Work? {
         state.withLock { s in
             if !s.control.isEmpty { return .send(s.control.removeFirst()) }

@@ -171,11 +171,19 @@ for f in "$big" hello.txt; do
     python3 -c 'import json,sys; m=json.loads(sys.argv[1])["_publish"]; print("    %-22s %s  %d bytes, %d-byte pieces" % (sys.argv[2], m["ContentId"], m["ContentLength"], m["PieceSize"]))' "$entry" "$f" >&2
 done
 write_catalog "$catalog" "${entries[@]}"
+# Also register it with the control plane `dofs mount` embeds (its registry folder), so it opens
+# by content ID and, verified, by URL.
+cp_data="$work/control-plane"
+published="$("$DOFS_BIN" publish "$origin/$big" --url "$base/$big" --phf-out "$origin/$big.phf" \
+    --local --control-plane-data "$cp_data")" || fail "dofs publish --local $big"
+content_id="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ContentId"])' "$published")"
+note "registered $big as $content_id in $cp_data"
 
 # ---- 5. mount
-log "mounting: dofs mount $mnt --cache-dir $cache --catalog $catalog --log-file $dofs_log"
+mount_args=(--catalog "$catalog" --control-plane-data "$cp_data" --peer-listen 127.0.0.1:0)
+log "mounting: dofs mount $mnt --cache-dir $cache ${mount_args[*]} --log-file $dofs_log"
 log_before_mount="$(log_lines "$nginx_prefix/logs/access.log")"
-dofs_mount_bg "$DOFS_BIN" "$mnt" "$cache" "$dofs_log" --catalog "$catalog"
+dofs_mount_bg "$DOFS_BIN" "$mnt" "$cache" "$dofs_log" "${mount_args[@]}"
 save_state
 note "mounted ($(awk -v m="$mnt" '$2 == m { print $1 " on " $2 " type " $3 " (" $4 ")" }' /proc/mounts)); daemon PID ${DOFS_PID:-unknown}"
 
@@ -215,6 +223,17 @@ for f in "$big" hello.txt; do
     fi
 done
 
+by_url="$mnt/by-url/$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$base/$big")"
+log "the same content by ID and by URL, through the embedded control plane"
+want="$(sha256sum <"$origin/$big" | cut -d' ' -f1)"
+for p in "$mnt/by-id/$content_id" "$by_url"; do
+    got="$(sha256sum <"$p" | cut -d' ' -f1)" || fail "read error on $p"
+    [ "$got" = "$want" ] || fail "$p does not match the original"
+    m="$(getfattr --only-values -n user.dofs.mode "$p" 2>/dev/null || true)"
+    [ "$m" = verified ] || fail "user.dofs.mode of $p is '$m', want 'verified'"
+    printf '    OK        %s  %s (%s)\n' "$got" "${p#"$mnt"/}" "$m"
+done
+
 log "xattrs: getfattr -d -m user.dofs"
 for f in "$big" hello.txt; do
     (cd "$mnt" && getfattr -d -m user.dofs "$f") || fail "getfattr on $mnt/$f"
@@ -232,7 +251,7 @@ note "origin sent $(human_bytes "$origin_after_first") in $(origin_requests "$ng
 
 log "cached read: unmount, mount again (same cache), read $big again"
 dofs_unmount "$mnt" "${DOFS_PID:-}"
-dofs_mount_bg "$DOFS_BIN" "$mnt" "$cache" "$dofs_log" --catalog "$catalog"
+dofs_mount_bg "$DOFS_BIN" "$mnt" "$cache" "$dofs_log" "${mount_args[@]}"
 save_state
 lines_before_second="$(log_lines "$nginx_prefix/logs/access.log")"
 t0="$(now)"

@@ -43,8 +43,8 @@ final class PieceStoreTests: XCTestCase {
 
     func testFilesWithoutAPieceNameAreIgnored() throws {
         _ = try PieceStore(root: root)
-        try FileManager.default.createDirectory(atPath: root + "/verified/ab/cd", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: root + "/verified/ab/cd/not-a-digest", contents: Data([1, 2, 3]))
+        try FileManager.default.createDirectory(atPath: root + "/verified/ab", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: root + "/verified/ab/not-a-digest", contents: Data([1, 2, 3]))
         let store = try PieceStore(root: root)
         XCTAssertEqual(store.keys.count, 0)
     }

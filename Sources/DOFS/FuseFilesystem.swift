@@ -59,7 +59,7 @@ public final class FuseFilesystem: Sendable {
     private func lookedUpNode(_ kind: LookupKind, name: String) -> ContentNode? {
         switch kind {
         case .url:
-            guard let url = URLName.decode(name), URLCheck.isHTTP(url) else {
+            guard let url = URLName.decode(name), HTTPURL.isValid(url) else {
                 logger.warning("by-url: '\(name.prefix(120))' does not decode to an http(s) URL")
                 return nil
             }

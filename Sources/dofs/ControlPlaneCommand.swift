@@ -1,3 +1,4 @@
+import DOCore
 import ArgumentParser
 import DOControlPlane
 import Dispatch

@@ -1,3 +1,4 @@
+import DOCore
 import ArgumentParser
 import DOControlPlane
 import DOEngine
@@ -99,7 +100,7 @@ struct MountCommand: ParsableCommand {
             throw ValidationError("mount point \(mountpoint) is not an existing folder")
         }
         guard readDeadline > 0 else { throw ValidationError("--read-deadline must be positive") }
-        if let controlPlane, !URLCheck.isHTTP(controlPlane) {
+        if let controlPlane, !HTTPURL.isValid(controlPlane) {
             throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL")
         }
         if controlPlane != nil && downloadMode == .simple {

@@ -48,10 +48,10 @@ struct PublishCommand: ParsableCommand {
     var controlPlaneData: String?
 
     func validate() throws {
-        guard URLCheck.isHTTP(url) else { throw ValidationError("--url '\(url)' is not an http(s) URL") }
-        if let phfURL, !URLCheck.isHTTP(phfURL) { throw ValidationError("--phf-url '\(phfURL)' is not an http(s) URL") }
+        guard HTTPURL.isValid(url) else { throw ValidationError("--url '\(url)' is not an http(s) URL") }
+        if let phfURL, !HTTPURL.isValid(phfURL) { throw ValidationError("--phf-url '\(phfURL)' is not an http(s) URL") }
         if controlPlane != nil && local { throw ValidationError("--control-plane and --local cannot be used together") }
-        if let controlPlane, !URLCheck.isHTTP(controlPlane) {
+        if let controlPlane, !HTTPURL.isValid(controlPlane) {
             throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL")
         }
         if controlPlaneData != nil && !local { throw ValidationError("--control-plane-data only applies with --local") }

@@ -1,3 +1,5 @@
+import DOCore
+
 /// How a `ControlPlaneClient` talks to its control plane; each default says why.
 public struct ControlPlaneClientConfiguration: Sendable {
     /// The one URL the client is given: the geo call. Everything else comes from the answers.

@@ -1,3 +1,4 @@
+import DOCore
 import Hummingbird
 import Synchronization
 

@@ -59,10 +59,10 @@ public struct Catalog: Sendable {
                 throw .invalidEntry(index: i, detail: "name '\(w.name)' collides with the built-in folder \(path[0])")
             }
             guard seen.insert(path).inserted else { throw .invalidEntry(index: i, detail: "duplicate name '\(w.name)'") }
-            guard URLCheck.isHTTP(w.url) else { throw .invalidEntry(index: i, detail: "url '\(w.url)' is not an http(s) URL") }
+            guard HTTPURL.isValid(w.url) else { throw .invalidEntry(index: i, detail: "url '\(w.url)' is not an http(s) URL") }
             var integrity: ContentIntegrity?
             if let info = w.integrity {
-                guard URLCheck.isHTTP(info.PiecesHashFileUrl) else {
+                guard HTTPURL.isValid(info.PiecesHashFileUrl) else {
                     throw .invalidEntry(index: i, detail: "PiecesHashFileUrl '\(info.PiecesHashFileUrl)' is not an http(s) URL")
                 }
                 guard let hoh = SHA256Digest(base64: info.HashOfHashes) else {
@@ -95,15 +95,5 @@ public struct Catalog: Sendable {
         var url: String
         var integrity: IntegrityCheckInfo?
         var recomputeHashOfHashes: Bool?
-    }
-}
-
-/// URL checks shared by the catalog and `/by-url`.
-public enum URLCheck {
-    /// True for an absolute http or https URL with a host.
-    public static func isHTTP(_ text: String) -> Bool {
-        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = c.host, !host.isEmpty else { return false }
-        return true
     }
 }

@@ -1,3 +1,4 @@
+import DOCore
 import DOHTTP
 
 /// Learns a simple-mode content's size and validator, and checks that its server honours ranges.
@@ -8,7 +9,7 @@ enum OriginProbe {
     }
 
     static func probe(url: String, client: HTTPClient) async throws(FetchError) -> Result {
-        guard URLCheck.isHTTP(url) else { throw .transport(.invalidURL(url)) }
+        guard HTTPURL.isValid(url) else { throw .transport(.invalidURL(url)) }
         let head: HTTPResponse
         do {
             head = try await client.send(HTTPRequest(url: url, method: .head))

@@ -18,7 +18,7 @@ public enum HTTPURL {
     }
 
     /// The URL with trailing slashes removed, so `base + "/path"` never doubles a slash.
-    static func trimmingTrailingSlashes(_ text: String) -> String {
+    public static func trimmingTrailingSlashes(_ text: String) -> String {
         var s = Substring(text)
         while s.hasSuffix("/") { s = s.dropLast() }
         return String(s)

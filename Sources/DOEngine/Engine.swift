@@ -13,6 +13,7 @@
 /// records), so contents opened before keep opening verified while the directory is down.
 import DOCore
 import DOHTTP
+import DOSwarm
 import Foundation
 import Logging
 import Synchronization
@@ -142,10 +143,10 @@ public final class Engine: Sendable {
                             directory: directory, logger: logger)
     }
 
-    /// A peer asked our peer server for this content: re-join its swarm soon to learn who it is.
-    func peerArrived(hashOfHashes: SHA256Digest) {
+    /// A peer joined our peer server for this content.
+    func peerArrived(hashOfHashes: SHA256Digest, peerId: PeerId) {
         let swarms = sessions.withLock { $0.values.compactMap(\.swarm).filter { $0.hashOfHashes == hashOfHashes } }
-        swarms.forEach { $0.announceSoon() }
+        swarms.forEach { $0.peerArrived(peerId) }
     }
 
     /// Leaves every swarm (at unmount).

@@ -280,4 +280,8 @@ final class DeferredSwarmLibrary: SwarmLibrary {
     func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
         target.withLock { $0 }?.sharedContent(swarmHash: swarmHash)
     }
+
+    func peerArrived(swarmHash: [UInt8], peerId: PeerId) {
+        target.withLock { $0 }?.peerArrived(swarmHash: swarmHash, peerId: peerId)
+    }
 }

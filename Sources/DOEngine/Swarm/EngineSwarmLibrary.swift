@@ -15,13 +15,9 @@ public struct EngineSwarmLibrary: SwarmLibrary {
         self.minContentBytes = minContentBytes
     }
 
-    /// Called for every peer that asks for a swarm: one we hold also tells the engine, which re-joins so
-    /// that it learns the newcomer (and can share the CDN work with it) without waiting for the next
-    /// scheduled announce.
     public func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
         guard let hoh = SHA256Digest(bytes: swarmHash), let phf = engine.metadata.load(hashOfHashes: hoh),
               phf.layout.contentLength >= minContentBytes else { return nil }
-        engine.peerArrived(hashOfHashes: hoh)
         let store = engine.store
         let layout = phf.layout, pieces = phf.pieces
         return SharedContent(
@@ -32,5 +28,12 @@ public struct EngineSwarmLibrary: SwarmLibrary {
                 return bits
             },
             readPiece: { index in store.readPiece(.verified(pieces[index]), length: layout.length(ofPiece: index)) })
+    }
+
+    /// A peer joined us for a swarm: the engine counts it as a member at once (it shares the CDN work
+    /// from now on) and re-joins to learn where to reach it.
+    public func peerArrived(swarmHash: [UInt8], peerId: PeerId) {
+        guard let hoh = SHA256Digest(bytes: swarmHash) else { return }
+        engine.peerArrived(hashOfHashes: hoh, peerId: peerId)
     }
 }

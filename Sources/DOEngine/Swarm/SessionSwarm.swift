@@ -32,6 +32,8 @@ public final class SessionSwarm: Sendable {
     private let counters = Mutex(Counters())
 
     private let lastExtraJoin = Mutex<ContinuousClock.Instant?>(nil)
+    /// Peers that joined us on our peer server, with when: members before the control plane says so.
+    private let inbound = Mutex<[PeerId: ContinuousClock.Instant]>([:])
     private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
 
     struct Counters {
@@ -81,6 +83,14 @@ public final class SessionSwarm: Sendable {
         announcer.withLock { $0 = task }
     }
 
+    /// A peer joined us on our peer server: count it as a member now (so ownership shifts to it at
+    /// once) and re-join to learn its address.
+    func peerArrived(_ peer: PeerId) {
+        guard peer != config.peerId else { return }
+        inbound.withLock { $0[peer] = ContinuousClock.now }
+        announceSoon()
+    }
+
     /// Joins again now (a peer we did not know connected to us: it is in the service's list).
     /// At most one such extra join per second.
     public func announceSoon() {
@@ -121,7 +131,15 @@ public final class SessionSwarm: Sendable {
 
     /// True when this peer should fetch piece `index` from the CDN without waiting for others.
     func owns(piece index: Int) -> Bool {
-        let members = swarm.connectedPeers + [config.peerId]
+        // Inbound members count for a moment without an outbound connection: long enough to re-join
+        // and connect back (~0.1–0.4 s measured), short enough that a peer we cannot reach (one that
+        // does not upload) costs little.
+        let now = ContinuousClock.now
+        let recentInbound = inbound.withLock { peers -> [PeerId] in
+            peers = peers.filter { now - $0.value < .seconds(3) }
+            return peers.keys.filter { !swarm.isBanned($0) }
+        }
+        let members = Set(swarm.connectedPeers + recentInbound + [config.peerId])
         guard members.count > 1 else { return true }
         let mine = Self.rank(config.peerId, index)
         return members.allSatisfy { $0 == config.peerId || Self.rank($0, index) < mine }

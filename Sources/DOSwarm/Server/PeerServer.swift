@@ -173,6 +173,7 @@ public final class PeerServer: Sendable {
                     return
                 }
                 logger[metadataKey: "peer"] = "\(theirs.peerId)"
+                library.peerArrived(swarmHash: content.swarmHash, peerId: theirs.peerId)
                 let current = register(content: content, remotePeerId: theirs.peerId,
                                        channel: connection.channel, logger: logger)
                 session = current

@@ -5,6 +5,14 @@ public protocol SwarmLibrary: Sendable {
     /// The content behind `swarmHash`, or `nil` if we do not hold it; the server then refuses the
     /// handshake by closing the connection without replying.
     func sharedContent(swarmHash: [UInt8]) -> SharedContent?
+
+    /// A peer completed a handshake for a swarm we hold: it is a member of that swarm, whether or not
+    /// the control plane has told us yet.
+    func peerArrived(swarmHash: [UInt8], peerId: PeerId)
+}
+
+extension SwarmLibrary {
+    public func peerArrived(swarmHash: [UInt8], peerId: PeerId) {}
 }
 
 /// One content as the peer server sees it: its layout, the trusted piece hashes, which pieces the

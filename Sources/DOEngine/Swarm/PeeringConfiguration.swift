@@ -16,6 +16,10 @@ public struct PeeringConfiguration: Sendable {
     /// fetching it from the CDN itself (DO's DelayForegroundDownloadFromHttp). Long enough for a peer on
     /// the LAN to fetch a 1 MiB piece from a slow CDN; short enough that a dead owner costs little.
     public var httpDelaySeconds = 5.0
+    /// How long the first member of a swarm (its join listed nobody) waits before its first CDN fetch,
+    /// so that members starting at the same moment can join it and share the CDN work from the first
+    /// piece. Paid once per content, only by a mount that found no peer.
+    public var soloJoinGraceSeconds = 0.15
     /// A piece from a peer taking longer than this is abandoned for the next source.
     public var peerPieceTimeoutSeconds = 10.0
     public var maxPeers = 16

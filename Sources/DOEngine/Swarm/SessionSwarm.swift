@@ -116,14 +116,19 @@ public final class SessionSwarm: Sendable {
         await swarm.close()
     }
 
-    /// Waits (until `deadline` at most, and half a second after the join) for the first join to be
-    /// answered and, when it listed peers, for them to be connected: deciding ownership on an empty
-    /// view of the swarm would send the first reads of every new member to the CDN.
+    /// Waits (until `deadline` at most) for the first join to be answered; then, when it listed peers,
+    /// for them to be connected (half a second at most), and when it listed none, for
+    /// `soloJoinGraceSeconds`, so that peers joining at the same moment reach our peer server first.
+    /// Deciding ownership on an empty view of the swarm would send every first read to the CDN.
     func waitUntilReady(deadline: ContinuousClock.Instant) async {
         while ContinuousClock.now < deadline {
             if let joined = firstJoin.withLock({ $0 }) {
-                if joined.listed == 0 || ContinuousClock.now - joined.at > .milliseconds(500)
-                    || swarm.connectedPeers.count >= min(joined.listed, config.maxPeers) { return }
+                let since = ContinuousClock.now - joined.at
+                if joined.listed == 0 {
+                    if since >= .seconds(config.soloJoinGraceSeconds) { return }
+                } else if since > .milliseconds(500) || swarm.connectedPeers.count >= min(joined.listed, config.maxPeers) {
+                    return
+                }
             }
             try? await Task.sleep(for: .milliseconds(10))
         }

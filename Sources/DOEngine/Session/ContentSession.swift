@@ -127,11 +127,6 @@ public final class ContentSession: Sendable {
         }
     }
 
-    /// Reads the whole content through the engine (used by `dofs prefetch` style callers and tests).
-    public func piece(_ index: Int) async throws(FetchError) -> [UInt8] {
-        try await Deadline.wait(for: flight(for: index), seconds: config.readDeadlineSeconds)
-    }
-
     // MARK: Fetching
 
     private func flight(for index: Int) -> Task<[UInt8], any Error> {
@@ -146,10 +141,7 @@ public final class ContentSession: Sendable {
         let length = layout.length(ofPiece: index)
         if let bytes = store.readPiece(key, length: length) { return bytes }
         if let swarm, case .verified(let phf) = mode, let bytes = await fromPeers(index, swarm: swarm, expected: phf.pieces[index]) {
-            bytesBySource.withLock { $0[.peer, default: 0] += bytes.count }
-            swarm.recordDownload(fromPeer: true, bytes: bytes.count)
-            await commit(key, bytes: bytes)
-            swarm.pieceStored(index)
+            await deliver(index, key: key, bytes: bytes, from: .peer)
             return bytes
         }
         let range = layout.range(ofPiece: index)
@@ -175,10 +167,7 @@ public final class ContentSession: Sendable {
                         continue
                     }
                 }
-                bytesBySource.withLock { $0[source.kind, default: 0] += bytes.count }
-                swarm?.recordDownload(fromPeer: false, bytes: bytes.count)
-                await commit(key, bytes: bytes)
-                swarm?.pieceStored(index)
+                await deliver(index, key: key, bytes: bytes, from: source.kind)
                 logger.trace("piece \(index): fetched in \(fetched - started), verified and staged in \(ContinuousClock.now - fetched)")
                 return bytes
             } catch {
@@ -226,8 +215,16 @@ public final class ContentSession: Sendable {
         return nil
     }
 
-    /// Stores a piece off the cooperative pool (the write ends in an fsync). A full or broken disk
-    /// costs the cache, not the read: the verified bytes are still served.
+    /// Counts, stores and announces a piece that is ready to be served (verified, in verified mode).
+    private func deliver(_ index: Int, key: PieceStore.Key, bytes: [UInt8], from kind: SourceKind) async {
+        bytesBySource.withLock { $0[kind, default: 0] += bytes.count }
+        swarm?.recordDownload(fromPeer: kind == .peer, bytes: bytes.count)
+        await commit(key, bytes: bytes)
+        swarm?.pieceStored(index)
+    }
+
+    /// Stores a piece off the cooperative pool (a write can block on a busy disk). A full or broken
+    /// disk costs the cache, not the read: the verified bytes are still served.
     private func commit(_ key: PieceStore.Key, bytes: [UInt8]) async {
         let store = self.store, logger = self.logger
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -243,7 +240,7 @@ public final class ContentSession: Sendable {
     }
 }
 
-/// Where blocking file work (write + fsync) runs: Dispatch threads, never the Swift cooperative pool.
+/// Where blocking file writes run: Dispatch threads, never the Swift cooperative pool.
 enum BlockingIO {
     static let queue = DispatchQueue(label: "dofs.blocking-io", qos: .userInitiated, attributes: .concurrent)
 }

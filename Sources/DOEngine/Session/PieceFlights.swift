@@ -18,6 +18,4 @@ final class PieceFlights: Sendable {
             return task
         }
     }
-
-    var inFlight: Int { tasks.withLock { $0.count } }
 }

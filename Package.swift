@@ -62,7 +62,9 @@ let package = Package(
         .testTarget(name: "DOSwarmTests", dependencies: [
             "DOCore", "DOSwarm", .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "DOEngineTests", dependencies: ["DOCore", "DOHTTP", "DOEngine"]),
+        .testTarget(name: "DOEngineTests", dependencies: [
+            "DOCore", "DOHTTP", "DOEngine", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore", "DOSwarm"], exclude: ["Fixtures"]),
     ]
 )

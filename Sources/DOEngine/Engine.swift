@@ -25,13 +25,16 @@ public final class Engine: Sendable {
     public let config: EngineConfiguration
     public let directory: (any ContentDirectory)?
     public let peering: PeeringConfiguration?
+    public let cacheHosts: CacheHosts?
     let logger: Logger
     private let sessions = Mutex<[String: ContentSession]>([:])
 
     public init(cacheDir: String, maxCacheBytes: Int? = nil, config: EngineConfiguration = .init(),
                 http: HTTPClient = HTTPClient(), directory: (any ContentDirectory)? = nil,
-                peering: PeeringConfiguration? = nil, logger: Logger = Logger(label: "dofs.engine")) throws {
+                peering: PeeringConfiguration? = nil, cacheHosts: CacheHosts? = nil,
+                logger: Logger = Logger(label: "dofs.engine")) throws {
         self.peering = peering
+        self.cacheHosts = cacheHosts
         store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, logger: logger)
         metadata = try MetadataStore(root: cacheDir + "/metadata")
         self.http = http
@@ -116,7 +119,8 @@ public final class Engine: Sendable {
         let id = contentId ?? phf.contentId
         let swarm = makeSwarm(contentId: id, phf: phf, minPeeringBytes: minPeeringBytes)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
-                                     sources: sources, store: store, config: config, logger: logger, swarm: swarm)
+                                     sources: sources, cacheHosts: cacheHosts, store: store, config: config,
+                                     logger: logger, swarm: swarm)
         let (chosen, isNew) = sessions.withLock { s -> (ContentSession, Bool) in
             if let existing = s[cacheKey] { return (existing, false) }
             s[cacheKey] = session
@@ -167,8 +171,8 @@ public final class Engine: Sendable {
         logger.notice("\(url): simple mode (unverified) because \(reason)")
         let revalidate = transient ? ContinuousClock.now + .seconds(config.revalidateSimpleSeconds) : nil
         let session = ContentSession(url: url, layout: layout, mode: .simple(contentKey: contentKey, reason: reason),
-                                     sources: [source], store: store, config: config, logger: logger,
-                                     revalidateAt: revalidate)
+                                     sources: [source], cacheHosts: cacheHosts, store: store, config: config,
+                                     logger: logger, revalidateAt: revalidate)
         return sessions.withLock { s in
             if let existing = s[cacheKey], !existing.needsRevalidation { return existing }
             s[cacheKey] = session
@@ -181,7 +185,7 @@ public final class Engine: Sendable {
     func piecesHashFile(_ integrity: ContentIntegrity) async throws(FetchError) -> PiecesHashFile {
         if let phf = metadata.load(hashOfHashes: integrity.hashOfHashes) { return phf }
         var failure = FetchError.metadataUnavailable("no pieces hash file URL")
-        for url in integrity.piecesHashFileUrls {
+        for url in integrity.piecesHashFileUrls.flatMap(viaCacheHosts) {
             do {
                 let phf = try await fetchPiecesHashFile(url, integrity)
                 do {
@@ -214,6 +218,13 @@ public final class Engine: Sendable {
         } catch {
             throw .metadata(url: url, error)
         }
+    }
+
+    /// A URL as fetched: through each usable cache host first (DO fetches the PHF from MCC too),
+    /// then directly.
+    private func viaCacheHosts(_ url: String) -> [String] {
+        guard let cacheHosts, let origin = CacheHostURL.origin(of: url) else { return [url] }
+        return cacheHosts.available(forOrigin: origin).compactMap { CacheHostURL.rewrite(url, cacheHost: $0)?.url } + [url]
     }
 
     private func remember(_ answer: DirectoryAnswer, key: MetadataStore.RecordKey) {

@@ -91,6 +91,17 @@ struct MountCommand: ParsableCommand {
             help: "Seconds to wait for a peer to announce a piece another peer owns before fetching it from the CDN.")
     var httpDelay = 5.0
 
+    @Option(name: .customLong("cache-host"),
+            help: "Cache servers (Connected Cache style), HOST[:PORT][,HOST...], tried in order before the CDN.")
+    var cacheHost: String?
+
+    @Option(name: .customLong("config"),
+            help: "An admin config JSON ({\"DOCacheHost\": \"host1,host2\"}, as do-client's admin-config.json); --cache-host wins.")
+    var adminConfig: String?
+
+    @Option(name: .customLong("cache-host-ban-seconds"), help: "How long a failing cache host is banned (DO: 900).")
+    var cacheHostBanSeconds = 900.0
+
     @Flag(name: .customLong("notify-ready"), help: .hidden)
     var notifyReady = false
 
@@ -106,6 +117,13 @@ struct MountCommand: ParsableCommand {
         if controlPlane != nil && downloadMode == .simple {
             throw ValidationError("download mode 99 (simple) uses no control plane; drop --control-plane")
         }
+        if let adminConfig, !FileManager.default.isReadableFile(atPath: adminConfig) {
+            throw ValidationError("--config \(adminConfig) is not a readable file")
+        }
+        for host in (cacheHost ?? "").split(separator: ",") where CacheHostURL.rewrite("http://origin/", cacheHost: String(host)) == nil {
+            throw ValidationError("--cache-host entry '\(host)' is not HOST[:PORT]")
+        }
+        guard cacheHostBanSeconds >= 0 else { throw ValidationError("--cache-host-ban-seconds must not be negative") }
         guard ListenAddress(peerListen) != nil else { throw ValidationError("--peer-listen '\(peerListen)' is not HOST:PORT") }
         guard minPeeringSize >= 0, httpDelay >= 0 else { throw ValidationError("--min-peering-size and --http-delay must not be negative") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
@@ -157,6 +175,35 @@ struct MountCommand: ParsableCommand {
         clientConfig.groupId = groupId
         let client = ControlPlaneClient(configuration: clientConfig, http: http, logger: Logger(label: "dofs.control-plane-client"))
         return MountControlPlane(directory: ControlPlaneDirectory(client: client), embedded: embedded)
+    }
+
+    /// Cache hosts in DO's order of precedence (do-protocol.md 5.2): configured ones (--cache-host, then
+    /// the admin config's DOCacheHost), else the control plane's geo answer (CacheHost); `nil` for none.
+    private func cacheHostList(controlPlane: MountControlPlane, logger: Logger) throws -> [String]? {
+        func split(_ text: String) -> [String] {
+            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        var hosts: [String] = []
+        var origin = ""
+        if let cacheHost {
+            hosts = split(cacheHost)
+            origin = "--cache-host"
+        } else if let adminConfig {
+            guard let data = FileManager.default.contents(atPath: adminConfig),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw UserFacingError("dofs mount: --config \(adminConfig) is not a JSON object")
+            }
+            hosts = split(object["DOCacheHost"] as? String ?? "")
+            origin = adminConfig
+        } else if let client = controlPlane.directory?.client {
+            let geo = try? SyncBridge.run { try await client.geo() }
+            hosts = split(geo?.cacheHost ?? "")
+            origin = "the control plane's geo answer"
+        }
+        let usable = hosts.filter { CacheHostURL.rewrite("http://origin/", cacheHost: $0) != nil }
+        guard !usable.isEmpty else { return nil }
+        logger.notice("cache hosts from \(origin): \(usable.joined(separator: ", "))")
+        return usable
     }
 
     /// Peering is on in download modes 1–3 with a control plane to find peers through.
@@ -220,10 +267,16 @@ struct MountCommand: ParsableCommand {
             peering?.port = peerServer.port
             peering?.onVerifiedPiece = { hash, piece in peerServer.announce(swarmHash: hash, piece: piece) }
         }
+        let cacheHosts = try cacheHostList(controlPlane: controlPlane, logger: logger).map { hosts in
+            var c = CacheHosts.Configuration(hosts: hosts)
+            c.banSeconds = cacheHostBanSeconds
+            return CacheHosts(configuration: c, caFile: caFile, logger: Logger(label: "dofs.cache-hosts"))
+        }
         let engine: Engine
         do {
             engine = try Engine(cacheDir: cacheDir, maxCacheBytes: cacheMaxSize, config: config, http: http,
-                                directory: controlPlane.directory, peering: peering, logger: Logger(label: "dofs.engine"))
+                                directory: controlPlane.directory, peering: peering, cacheHosts: cacheHosts,
+                                logger: Logger(label: "dofs.engine"))
         } catch {
             throw UserFacingError("dofs mount: cannot open the cache in \(cacheDir): \(error)")
         }

@@ -17,7 +17,10 @@ public final class ContentSession: Sendable {
     public let url: String
     public let layout: PieceLayout
     public let mode: ContentMode
-    let sources: [any PieceSource]
+    /// The content's own URLs (CDN), tried in turn.
+    let sources: [HTTPSource]
+    /// Cache servers, tried before the CDN for each piece.
+    let cacheHosts: CacheHosts?
     let store: PieceStore
     let config: EngineConfiguration
     let logger: Logger
@@ -28,7 +31,7 @@ public final class ContentSession: Sendable {
     private let flights = PieceFlights()
     private let bytesBySource = Mutex<[SourceKind: Int]>([:])
 
-    init(url: String, layout: PieceLayout, mode: ContentMode, sources: [any PieceSource],
+    init(url: String, layout: PieceLayout, mode: ContentMode, sources: [HTTPSource], cacheHosts: CacheHosts?,
          store: PieceStore, config: EngineConfiguration, logger: Logger, revalidateAt: ContinuousClock.Instant? = nil,
          swarm: SessionSwarm? = nil) {
         self.revalidateAt = revalidateAt
@@ -37,6 +40,7 @@ public final class ContentSession: Sendable {
         self.layout = layout
         self.mode = mode
         self.sources = sources
+        self.cacheHosts = cacheHosts
         self.store = store
         self.config = config
         self.logger = logger
@@ -153,7 +157,12 @@ public final class ContentSession: Sendable {
                 backoff = min(backoff * 2, config.maxBackoffSeconds)
             }
             guard !sources.isEmpty else { break }
-            let source = sources[attempt % sources.count]
+            let cdn = sources[attempt % sources.count]
+            if let bytes = await fromCacheHost(index, origin: cdn) {
+                await deliver(index, key: key, bytes: bytes, from: .cache)
+                return bytes
+            }
+            let source = cdn
             do {
                 let started = ContinuousClock.now
                 let bytes = try await source.fetch(range: range)
@@ -179,6 +188,28 @@ public final class ContentSession: Sendable {
         let failure = FetchError.pieceUnavailable(index: index, attempts: config.maxAttemptsPerPiece, last: last)
         logger.error("\(failure)")
         throw failure
+    }
+
+    /// A piece through the first usable cache host, verified in verified mode; `nil` when the CDN should
+    /// be asked instead. A failure bans the host by DO's rules and falls to the CDN at once (DO's
+    /// behaviour without a DelayCacheServerFallback policy).
+    private func fromCacheHost(_ index: Int, origin cdn: HTTPSource) async -> [UInt8]? {
+        guard let cacheHosts, let origin = CacheHostURL.origin(of: cdn.url),
+              let host = cacheHosts.available(forOrigin: origin).first,
+              let (source, _) = cdn.viaCacheHost(host, client: cacheHosts.http) else { return nil }
+        do {
+            let bytes = try await source.fetch(range: layout.range(ofPiece: index))
+            if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
+                logger.error("piece \(index) of \(url) from cache host \(host) failed SHA-256 verification; discarded")
+                cacheHosts.reportBadPiece(host: host, origin: origin)
+                return nil
+            }
+            return bytes
+        } catch {
+            logger.warning("piece \(index) of \(url) from cache host \(host): \(error); falling back to the CDN")
+            cacheHosts.reportFailure(host: host, origin: origin, error: error)
+            return nil
+        }
     }
 
     /// A piece from the swarm, verified; `nil` when the CDN should be asked instead.

@@ -64,6 +64,13 @@ public struct HTTPSource: PieceSource {
         return response.body
     }
 
+    /// The same content through a cache host, and the origin it names; `nil` for URLs a cache host
+    /// cannot serve (https).
+    func viaCacheHost(_ host: String, client: HTTPClient) -> (source: HTTPSource, origin: String)? {
+        guard let (rewritten, origin) = CacheHostURL.rewrite(url, cacheHost: host) else { return nil }
+        return (HTTPSource(kind: .cache, url: rewritten, contentLength: contentLength, validator: validator, client: client), origin)
+    }
+
     static func total(fromContentRange value: String) -> Int? {
         guard let slash = value.lastIndex(of: "/") else { return nil }
         return Int(value[value.index(after: slash)...])

@@ -1,0 +1,115 @@
+/// The cache servers (Microsoft Connected Cache style) a mount may use, and which are banned now.
+///
+/// DO's rules (do-protocol.md 5.3, from do-client): hosts are tried in order; a host that cannot be
+/// connected to (or times out) is banned for every origin for 15 minutes; a host that answers 4xx for
+/// an origin is banned for that origin for 15 minutes. dofs adds one rule of its own: a host whose
+/// pieces fail verification is charged like a lying peer, and banned for that origin at the third.
+import DOCore
+import DOHTTP
+import Foundation
+import Logging
+import Synchronization
+
+public final class CacheHosts: Sendable {
+    public struct Configuration: Sendable {
+        /// `host[:port]` entries, in the order they are tried.
+        public var hosts: [String]
+        /// DO's ban for a cache host that failed: 15 minutes.
+        public var banSeconds = 900.0
+        /// DO's connect timeout for a cache host: 3 s (15 s for the CDN).
+        public var connectTimeoutSeconds = 3.0
+        /// Bad pieces from one host for one origin before it is banned for that origin.
+        public var badPieceLimit = 3
+
+        public init(hosts: [String]) { self.hosts = hosts }
+    }
+
+    public let configuration: Configuration
+    let http: HTTPClient
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        /// host -> until: banned for every origin.
+        var banned: [String: ContinuousClock.Instant] = [:]
+        /// "host origin" -> until: banned for one origin.
+        var bannedForOrigin: [String: ContinuousClock.Instant] = [:]
+        var badPieces: [String: Int] = [:]
+    }
+
+    public init(configuration: Configuration, caFile: String? = nil, logger: Logger) {
+        self.configuration = configuration
+        var httpConfig = HTTPClientConfiguration()
+        httpConfig.connectTimeoutSeconds = configuration.connectTimeoutSeconds
+        httpConfig.caFile = caFile
+        http = HTTPClient(configuration: httpConfig)
+        self.logger = logger
+    }
+
+    /// The hosts usable for an origin now, in order.
+    func available(forOrigin origin: String) -> [String] {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            configuration.hosts.filter { host in
+                (s.banned[host].map { now >= $0 } ?? true) && (s.bannedForOrigin[host + " " + origin].map { now >= $0 } ?? true)
+            }
+        }
+    }
+
+    /// Applies DO's ban rules to a failed request.
+    func reportFailure(host: String, origin: String, error: FetchError) {
+        let until = ContinuousClock.now + .seconds(configuration.banSeconds)
+        switch error {
+        case .transport(.connectFailed), .transport(.timedOut):
+            state.withLock { $0.banned[host] = until }
+            logger.warning("cache host \(host) banned for \(Int(configuration.banSeconds)) s: \(error)")
+        case .httpStatus(_, let status) where (400..<500).contains(status):
+            state.withLock { $0.bannedForOrigin[host + " " + origin] = until }
+            logger.warning("cache host \(host) banned for origin \(origin) for \(Int(configuration.banSeconds)) s: HTTP \(status)")
+        default:
+            break
+        }
+    }
+
+    /// A piece from `host` failed verification; returns true if the host is now banned for the origin.
+    @discardableResult
+    func reportBadPiece(host: String, origin: String) -> Bool {
+        let key = host + " " + origin
+        let banned = state.withLock { s -> Bool in
+            s.badPieces[key, default: 0] += 1
+            guard s.badPieces[key]! >= configuration.badPieceLimit else { return false }
+            s.bannedForOrigin[key] = ContinuousClock.now + .seconds(configuration.banSeconds)
+            return true
+        }
+        if banned { logger.error("cache host \(host) banned for origin \(origin): \(configuration.badPieceLimit) pieces failed verification") }
+        return banned
+    }
+}
+
+/// DO's cache-host form of a URL (do-protocol.md 5.1): the host swapped for the cache host, path and
+/// query kept, and `cacheHostOrigin=<original host[:port]>` appended (the port only when not 80).
+public enum CacheHostURL {
+    /// `nil` for URLs a cache host cannot serve (not plain http, no host).
+    public static func rewrite(_ url: String, cacheHost: String) -> (url: String, origin: String)? {
+        guard var c = URLComponents(string: url), let origin = origin(of: c),
+              let cache = URLComponents(string: "http://" + cacheHost), let cacheHostName = cache.host else { return nil }
+        c.host = cacheHostName
+        c.port = cache.port
+        let query = c.percentEncodedQuery.map { $0.isEmpty ? "" : $0 + "&" } ?? ""
+        let value = origin.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? origin
+        c.percentEncodedQuery = query + "cacheHostOrigin=" + value
+        guard let rewritten = c.string else { return nil }
+        return (rewritten, origin)
+    }
+
+    /// The `cacheHostOrigin` value of a plain-http URL: its host, with the port unless it is 80.
+    public static func origin(of url: String) -> String? {
+        URLComponents(string: url).flatMap(origin(of:))
+    }
+
+    private static func origin(of c: URLComponents) -> String? {
+        guard c.scheme?.lowercased() == "http", let host = c.host, !host.isEmpty else { return nil }
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        return c.port.map { $0 == 80 ? bracketed : "\(bracketed):\($0)" } ?? bracketed
+    }
+}

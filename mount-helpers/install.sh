@@ -45,7 +45,7 @@ systemd_running() { [ -z "$D" ] && [ -d /run/systemd/system ] && command -v syst
 if [ "$uninstall" = 1 ]; then
     log "removing dofs from $D$bindir, $D$sbindir, $D$systemd_dir, $D$docdir"
     rm -f "$D$bindir/dofs" "$D$sbindir/mount.dofs" "$D$systemd_dir/dofs@.service"
-    rm -rf "$D$docdir"
+    rm -rf "$D$docdir" "$D$prefix/share/dofs"
     systemd_running && systemctl daemon-reload
     note "left in place: /etc/dofs and /var/cache/dofs (remove them by hand if you want)"
     exit 0
@@ -89,6 +89,10 @@ install -D -m644 "$HERE/README.md" "$D$docdir/README.md"
 install -D -m644 "$HERE/systemd/mnt-dofs.mount" "$D$docdir/examples/mnt-dofs.mount"
 install -D -m644 "$HERE/catalog.example.json" "$D$docdir/examples/catalog.example.json"
 note "$D$docdir/"
+# The cache node's nginx template, where `dofs cache-server` looks for it (PREFIX/share/dofs/).
+install -D -m644 "$HERE/cache-server/nginx.conf.template" "$D$prefix/share/dofs/cache-server/nginx.conf.template"
+install -D -m644 "$HERE/cache-server/dofs-cache-server.service" "$D$docdir/examples/dofs-cache-server.service"
+note "$D$prefix/share/dofs/cache-server/nginx.conf.template"
 install -d -m755 "$D/etc/dofs" "$D/var/cache/dofs"
 if [ ! -e "$D/etc/dofs/catalog.example.json" ]; then
     install -m644 "$HERE/catalog.example.json" "$D/etc/dofs/catalog.example.json"

@@ -65,11 +65,7 @@ struct CacheServerCommand: ParsableCommand {
     @Flag(name: .customLong("print-config"), help: "Print the rendered nginx configuration and exit.")
     var printConfig = false
 
-    @Option(name: .customLong("log-file"), help: "Also log to this file.")
-    var logFile: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard ListenAddress(listen) != nil else {
@@ -98,9 +94,7 @@ struct CacheServerCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sink = LogSink(fds: [STDERR_FILENO])
-        if let logFile { sink.add(try LogSink.openFile(logFile)) }
-        LogSetup.bootstrap(sink: sink, level: logLevel)
+        _ = try logging.bootstrap()
         let logger = Logger(label: "dofs.cache-server")
 
         let prefix = URL(fileURLWithPath: cacheDir).standardizedFileURL.path

@@ -43,11 +43,7 @@ struct ControlPlaneCommand: ParsableCommand {
           help: "Take client addresses from X-Real-IP / X-Forwarded-For. Only behind a proxy that sets them.")
     var trustProxyHeaders = false
 
-    @Option(name: .customLong("log-file"), help: "Also log to this file.")
-    var logFile: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard ListenAddress(listen) != nil else {
@@ -63,9 +59,7 @@ struct ControlPlaneCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sink = LogSink(fds: [STDERR_FILENO])
-        if let logFile { sink.add(try LogSink.openFile(logFile)) }
-        LogSetup.bootstrap(sink: sink, level: logLevel)
+        _ = try logging.bootstrap()
         let logger = Logger(label: "dofs.control-plane")
 
         let address = ListenAddress(listen)!

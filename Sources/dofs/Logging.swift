@@ -56,9 +56,22 @@ final class LogSink: @unchecked Sendable {
     }
 }
 
-enum LogSetup {
-    static func bootstrap(sink: LogSink, level: Logger.Level) {
+/// The logging options every long-running command takes.
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .customLong("log-file"), help: "Also log to this file (dofs mount without -f: default CACHE_DIR/dofs.log).")
+    var logFile: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    /// Sends every logger's lines to stderr and, if given, the log file; returns the sink so a daemon
+    /// can drop stderr later.
+    func bootstrap() throws -> LogSink {
+        let sink = LogSink(fds: [STDERR_FILENO])
+        if let logFile { sink.add(try LogSink.openFile(logFile)) }
+        let level = logLevel
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, sink: sink, logLevel: level) }
+        return sink
     }
 }
 

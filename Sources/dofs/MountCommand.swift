@@ -50,11 +50,7 @@ struct MountCommand: ParsableCommand {
     @Flag(name: .customLong("allow-other"), help: "Let other users read the mount.")
     var allowOther = false
 
-    @Option(name: .customLong("log-file"), help: "Log file (default without -f: CACHE_DIR/dofs.log).")
-    var logFile: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var logging: LoggingOptions
 
     @Option(name: .customLong("control-plane"),
             help: "Base URL of a dofs (or DO-style) control plane. Default: run one embedded in this process.")
@@ -144,7 +140,7 @@ struct MountCommand: ParsableCommand {
         }
         if !foreground {
             return try Daemon.start(arguments: Array(CommandLine.arguments.dropFirst()),
-                                    logFile: logFile ?? cacheDir + "/dofs.log", mountpoint: mountpoint)
+                                    logFile: logging.logFile ?? cacheDir + "/dofs.log", mountpoint: mountpoint)
         }
         try serve(catalog: catalog)
     }
@@ -245,9 +241,7 @@ struct MountCommand: ParsableCommand {
 
     private func serve(catalog: Catalog) throws {
         if notifyReady { setsid() }
-        let sink = LogSink(fds: [STDERR_FILENO])
-        if let logFile { sink.add(try LogSink.openFile(logFile)) }
-        LogSetup.bootstrap(sink: sink, level: logLevel)
+        let sink = try logging.bootstrap()
         let logger = Logger(label: "dofs")
 
         var config = EngineConfiguration()

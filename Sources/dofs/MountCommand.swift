@@ -98,6 +98,10 @@ struct MountCommand: ParsableCommand {
     @Option(name: .customLong("cache-host-ban-seconds"), help: "How long a failing cache host is banned (DO: 900).")
     var cacheHostBanSeconds = 900.0
 
+    @Option(name: .customLong("cache-fallback-delay"),
+            help: "Seconds to keep retrying cache hosts for a piece before the CDN (DO's DelayCacheServerFallbackForeground; 0: at once, -1: never).")
+    var cacheFallbackDelay = 0.0
+
     @Flag(name: .customLong("notify-ready"), help: .hidden)
     var notifyReady = false
 
@@ -264,6 +268,7 @@ struct MountCommand: ParsableCommand {
         let cacheHosts = try cacheHostList(controlPlane: controlPlane, logger: logger).map { hosts in
             var c = CacheHosts.Configuration(hosts: hosts)
             c.banSeconds = cacheHostBanSeconds
+            c.fallbackDelaySeconds = cacheFallbackDelay
             return CacheHosts(configuration: c, caFile: caFile, logger: Logger(label: "dofs.cache-hosts"))
         }
         let engine: Engine

@@ -42,7 +42,7 @@ final class CacheHostTests: MountTestCase {
 
     func testDeadCacheHostFallsBackToTheCDNAtOnceAndItsBanExpires() throws {
         let origin = try startOrigin()
-        let first = TestContent.bytes(count: 3 * MiB, seed: 502)
+        let first = TestContent.bytes(count: 24 * MiB, seed: 502)
         let second = TestContent.bytes(count: 3 * MiB, seed: 503)
         let publishedFirst = try publish(first, as: "d1.bin", on: origin)
         let publishedSecond = try publish(second, as: "d2.bin", on: origin)
@@ -54,11 +54,16 @@ final class CacheHostTests: MountTestCase {
                        CatalogEntry(name: "d2.bin", published: publishedSecond)]
         let mount = try mount(catalog: catalog, readDeadline: 30, extraArguments: throughCache("127.0.0.1:\(cache.port)", banSeconds: 3))
 
+        // The first piece comes through the cache host; then it dies in the middle of the file.
+        assertReads(try read(mount.mountpoint + "/d1.bin", offset: 0, length: MiB), Array(first[0..<MiB]), "d1.bin's first piece")
         cache.stop()
         let started = Date()
         assertReads(try readWhole(mount.mountpoint + "/d1.bin", within: 20), first, "d1.bin with the cache host down")
         XCTAssertLessThan(Date().timeIntervalSince(started), 10, "a dead cache host must not hold the reader")
-        XCTAssertEqual(DofsMount.sources(mount.mountpoint + "/d1.bin")?["cdn"], first.count, "all from the CDN")
+        let sources = DofsMount.sources(mount.mountpoint + "/d1.bin") ?? [:]
+        XCTAssertGreaterThanOrEqual(sources["cache"] ?? 0, MiB, "the first piece came through the cache host: \(sources)")
+        XCTAssertGreaterThan(sources["cdn"] ?? 0, 0, "the rest came from the CDN: \(sources)")
+        XCTAssertEqual((sources["cache"] ?? 0) + (sources["cdn"] ?? 0), first.count, "every byte once: \(sources)")
         XCTAssertTrue(logText(mount).contains("cache host 127.0.0.1:\(cache.port) banned for 3 s"), "the ban is logged")
 
         try cache.restart(locations: [])
@@ -91,5 +96,36 @@ final class CacheHostTests: MountTestCase {
         let sources = DofsMount.sources(mount.mountpoint + "/w.bin") ?? [:]
         XCTAssertEqual(sources["cdn"], content.count, "every good byte came from the CDN: \(sources)")
         XCTAssertEqual(sources["cache"] ?? 0, 0, "no byte from the lying cache is counted as served: \(sources)")
+    }
+
+    func testFallbackDelayKeepsRetryingTheCacheHostBeforeTheCDN() throws {
+        let origin = try startOrigin()
+        // The cache host is a fault origin answering 500 to everything under /error500/ (no ban: a 5xx
+        // is not a reason to ban in DO's rules), so only the fallback delay decides when the CDN is asked.
+        try FileManager.default.createDirectory(atPath: origin.path("error500"), withIntermediateDirectories: true)
+        let content = TestContent.bytes(count: MiB / 2, seed: 505)
+        let published = try publish(content, as: "error500/f.bin", on: origin)
+        let docroot = scratch.file("cache-docroot")
+        try FileManager.default.createDirectory(atPath: docroot, withIntermediateDirectories: true)
+        try TestContent.write(content, to: docroot + "/f.bin")  // so that the mode, not a 404, answers
+        let cache = try startFaultOrigin(docroot: docroot)
+        let catalog = [CatalogEntry(name: "f.bin", published: published)]
+
+        var asked: [Int] = []
+        var took: [TimeInterval] = []
+        for (n, delay) in [(1, "0"), (2, "2")] {
+            let before = cache.entries().filter { $0.uri == "/error500/f.bin" }.count
+            let mount = try mount(cacheDir: scratch.file("cache-\(n)"), catalog: catalog,
+                                  extraArguments: throughCache("127.0.0.1:\(cache.port)") + ["--cache-fallback-delay", delay])
+            let started = Date()
+            assertReads(try readWhole(mount.mountpoint + "/f.bin", within: 20), content, "f.bin with fallback delay \(delay)")
+            took.append(Date().timeIntervalSince(started))
+            asked.append(cache.entries().filter { $0.uri == "/error500/f.bin" }.count - before)
+            XCTAssertEqual(DofsMount.sources(mount.mountpoint + "/f.bin")?["cdn"], content.count, "the bytes come from the CDN")
+        }
+        XCTAssertEqual(asked[0], 1, "without a delay the CDN is asked after the first cache failure")
+        XCTAssertLessThan(took[0], 1.5, "without a delay there is no waiting")
+        XCTAssertGreaterThanOrEqual(asked[1], 3, "with a 2 s delay the cache host is retried: \(asked)")
+        XCTAssertGreaterThanOrEqual(took[1], 1.5, "with a 2 s delay the CDN is asked only near its end: \(took)")
     }
 }

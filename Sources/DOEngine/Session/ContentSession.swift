@@ -194,21 +194,30 @@ public final class ContentSession: Sendable {
     /// be asked instead. A failure bans the host by DO's rules and falls to the CDN at once (DO's
     /// behaviour without a DelayCacheServerFallback policy).
     private func fromCacheHost(_ index: Int, origin cdn: HTTPSource) async -> [UInt8]? {
-        guard let cacheHosts, let origin = CacheHostURL.origin(of: cdn.url),
-              let host = cacheHosts.available(forOrigin: origin).first,
-              let (source, _) = cdn.viaCacheHost(host, client: cacheHosts.http) else { return nil }
-        do {
-            let bytes = try await source.fetch(range: layout.range(ofPiece: index))
-            if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
-                logger.error("piece \(index) of \(url) from cache host \(host) failed SHA-256 verification; discarded")
-                cacheHosts.reportBadPiece(host: host, origin: origin)
-                return nil
+        guard let cacheHosts, let origin = CacheHostURL.origin(of: cdn.url) else { return nil }
+        let delay = cacheHosts.configuration.fallbackDelaySeconds
+        let giveUp = ContinuousClock.now + .seconds(delay < 0 ? config.readDeadlineSeconds : delay)
+        var backoff = config.initialBackoffSeconds
+        while true {
+            guard let host = cacheHosts.available(forOrigin: origin).first,
+                  let (source, _) = cdn.viaCacheHost(host, client: cacheHosts.http) else { return nil }
+            do {
+                let bytes = try await source.fetch(range: layout.range(ofPiece: index))
+                if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
+                    logger.error("piece \(index) of \(url) from cache host \(host) failed SHA-256 verification; discarded")
+                    cacheHosts.reportBadPiece(host: host, origin: origin)
+                } else {
+                    return bytes
+                }
+            } catch {
+                logger.warning("piece \(index) of \(url) from cache host \(host): \(error)")
+                cacheHosts.reportFailure(host: host, origin: origin, error: error)
             }
-            return bytes
-        } catch {
-            logger.warning("piece \(index) of \(url) from cache host \(host): \(error); falling back to the CDN")
-            cacheHosts.reportFailure(host: host, origin: origin, error: error)
-            return nil
+            // DO: without a fallback delay the CDN is asked at once; with one, cache hosts are retried
+            // (with back-off) until it ends.
+            guard ContinuousClock.now + .seconds(backoff) < giveUp else { return nil }
+            try? await Task.sleep(for: .seconds(backoff))
+            backoff = min(backoff * 2, config.maxBackoffSeconds)
         }
     }
 

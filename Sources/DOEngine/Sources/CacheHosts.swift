@@ -20,6 +20,10 @@ public final class CacheHosts: Sendable {
         public var connectTimeoutSeconds = 3.0
         /// Bad pieces from one host for one origin before it is banned for that origin.
         public var badPieceLimit = 3
+        /// DO's DelayCacheServerFallbackForeground: how long to keep trying cache hosts for a piece
+        /// before the CDN. 0 (DO's default without the policy) falls back at the first failure;
+        /// a negative value never falls back while a cache host is usable (within the read deadline).
+        public var fallbackDelaySeconds = 0.0
 
         public init(hosts: [String]) { self.hosts = hosts }
     }

@@ -38,10 +38,7 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     [ -n "$MNT" ] && dofs_unmount "$MNT" "$MNT_PID" || true
-    if [ -n "$NODE_PID" ] && cmdline_has "$NODE_PID" cache-server; then
-        kill -TERM "$NODE_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
-    fi
+    stop_child "$NODE_PID" cache-server
     [ -n "$NGINX_PID" ] && nginx_stop "$NGINX_PID" || true
     if [ "$keep" = 1 ]; then note "kept $work"; elif [ "$made_work" = 1 ]; then rm -rf "$work"; fi
     [ "$rc" = 0 ] || log "benchmark FAILED (exit $rc)"
@@ -55,12 +52,7 @@ ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
 check_fuse || die "FUSE is not usable on this machine"
 build_dofs release
 
-log "making a $(human_bytes "$size") file"
-mkdir -p "$work/origin"
-make_random_file "$work/origin/$file" "$size" dofs-cache-bench
-port="$(free_port)"
-nginx_start "$work/origin" "$work/nginx" "$port"
-url="http://127.0.0.1:$port/$file"
+bench_origin "$work" "$file" "$size" dofs-cache-bench
 entry="$(publish_entry "$DOFS_BIN" "$work/origin/$file" "$url" "$work/origin/$file.phf" "$url.phf" "$file")"
 write_catalog "$work/catalog.json" "$entry"
 
@@ -68,8 +60,7 @@ node_port="$(free_port)"
 "$DOFS_BIN" cache-server --listen "127.0.0.1:$node_port" --cache-dir "$work/node" \
     --allow-origin "127.0.0.1:$port" >"$work/node.log" 2>&1 </dev/null &
 NODE_PID=$!
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$node_port/health" 2>/dev/null && break; sleep 0.1; done
-curl -fsS -o /dev/null "http://127.0.0.1:$node_port/health" || die "the cache node did not start; see $work/node.log"
+wait_http "http://127.0.0.1:$node_port/health" "$work/node.log"
 
 # read_cold NAME EXTRA... — a fresh mount with an empty cache reads the file; prints "SECONDS ORIGIN_BYTES".
 read_cold() {

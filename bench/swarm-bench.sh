@@ -45,11 +45,7 @@ cleanup() {
     local rc=$? i
     trap - EXIT INT TERM
     for i in "${!MOUNTS[@]}"; do dofs_unmount "${MOUNTS[$i]}" "${PIDS[$i]:-}" || true; done
-    if [ -n "$CP_PID" ] && cmdline_has "$CP_PID" control-plane; then
-        kill -TERM "$CP_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$CP_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$CP_PID" 2>/dev/null || true
-    fi
+    stop_child "$CP_PID" control-plane
     [ -n "$NGINX_PID" ] && nginx_stop "$NGINX_PID" || true
     if [ "$keep" = 1 ]; then note "kept $work"; elif [ "$made_work" = 1 ]; then rm -rf "$work"; fi
     [ "$rc" = 0 ] || log "benchmark FAILED (exit $rc)"
@@ -63,19 +59,13 @@ ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
 check_fuse || die "FUSE is not usable on this machine"
 build_dofs release
 
-log "making a $(human_bytes "$size") file"
-mkdir -p "$work/origin"
-make_random_file "$work/origin/$file" "$size" dofs-swarm-bench
-port="$(free_port)"
-nginx_start "$work/origin" "$work/nginx" "$port"
-url="http://127.0.0.1:$port/$file"
+bench_origin "$work" "$file" "$size" dofs-swarm-bench
 
 cp_port="$(free_port)"
 "$DOFS_BIN" control-plane --listen "127.0.0.1:$cp_port" --data "$work/cp" --reannounce-secs 2 \
     --log-file "$work/cp.log" >/dev/null 2>&1 </dev/null &
 CP_PID=$!
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$cp_port/geo" 2>/dev/null && break; sleep 0.1; done
-curl -fsS -o /dev/null "http://127.0.0.1:$cp_port/geo" || die "the control plane did not start; see $work/cp.log"
+wait_http "http://127.0.0.1:$cp_port/geo" "$work/cp.log"
 "$DOFS_BIN" publish "$work/origin/$file" --url "$url" --phf-out "$work/origin/$file.phf" \
     --control-plane "http://127.0.0.1:$cp_port" >/dev/null || die "dofs publish failed"
 name="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$url")"

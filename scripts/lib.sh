@@ -245,6 +245,34 @@ EOF
     die "nginx did not answer on 127.0.0.1:$port within 10 s; see $prefix/logs/error.log"
 }
 
+# stop_child PID WORD — stops a server we started (SIGTERM, then SIGKILL after 10 s), only if PID's
+# command line contains WORD, so a recycled PID is never signalled.
+stop_child() {
+    local pid="$1"
+    [ -n "$pid" ] && cmdline_has "$pid" "$2" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# wait_http URL LOG — waits (10 s at most) for URL to answer 2xx; dies pointing at LOG otherwise.
+wait_http() {
+    for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+    die "$1 did not answer within 10 s; see $2"
+}
+
+# bench_origin WORK FILE SIZE SEED — makes WORK/origin/FILE (SIZE pseudo-random bytes) and serves it
+# from an nginx of its own under WORK/nginx. Sets NGINX_PID, port and url.
+bench_origin() {
+    log "making a $(human_bytes "$3") file"
+    mkdir -p "$1/origin"
+    make_random_file "$1/origin/$2" "$3" "$4"
+    port="$(free_port)"
+    nginx_start "$1/origin" "$1/nginx" "$port"
+    # shellcheck disable=SC2034  # read by the benchmarks that source this file
+    url="http://127.0.0.1:$port/$2"
+}
+
 # cmdline_has PID WORD — true when PID's command line contains WORD.
 cmdline_has() {
     local c

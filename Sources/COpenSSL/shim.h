@@ -2,4 +2,11 @@
 #define DOFS_COPENSSL_SHIM_H
 #include <openssl/evp.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+/* BIO_get_mem_data is a macro; Swift cannot call it. */
+static inline long copenssl_bio_mem_data(BIO *bio, char **out) {
+    return BIO_get_mem_data(bio, out);
+}
 #endif

@@ -60,7 +60,13 @@ public final class Engine: Sendable {
         do {
             answer = try await directory.lookup(contentId: nil, url: url)
         } catch {
-            if let known = metadata.loadRecord(key: .url(url)) {
+            if error.kind == .untrusted {
+                // Never fall back to an earlier answer here: the directory did answer, and no trusted
+                // publisher vouches for it. Asked again later, in case a trusted publisher signs it.
+                return try await openSimple(url: url, reason: "its metadata is not signed by a trusted publisher (\(error))",
+                                            transient: true)
+            }
+            if let known = metadata.loadRecord(key: .url(url)), directory.trusts(remembered: known) {
                 logger.warning("\(url): control plane unreachable (\(error)); using what it said before")
                 return try await openVerified(urls: Self.preferring(url, known.contentUrls), integrity: known.integrity,
                                               contentId: known.contentId, minPeeringBytes: known.minFileSizeForPeering)
@@ -94,8 +100,11 @@ public final class Engine: Sendable {
             answer = found
         } catch let error as FetchError {
             throw error
+        } catch let error as DirectoryError where error.kind == .untrusted {
+            logger.warning("\(contentId): not shown: \(error)")
+            throw .untrustedContent(id: contentId.rawValue, reason: error.description)
         } catch {
-            guard let known = metadata.loadRecord(key: .contentId(contentId)) else {
+            guard let known = metadata.loadRecord(key: .contentId(contentId)), directory?.trusts(remembered: known) ?? true else {
                 throw .directoryUnavailable("\(error)")
             }
             logger.warning("\(contentId): control plane unreachable (\(error)); using what it said before")

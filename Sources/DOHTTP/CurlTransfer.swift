@@ -43,6 +43,8 @@ final class CurlTransfer: @unchecked Sendable {
         _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
         if let ca = config.caFile { _ = ccurl_setopt_str(easy, CURLOPT_CAINFO, ca) }
+        // "host!" binds to that address, never to an interface or host of the same name.
+        if let local = config.localAddress { _ = ccurl_setopt_str(easy, CURLOPT_INTERFACE, "host!" + local) }
         // Content must arrive exactly as stored: no transparent decompression.
         _ = ccurl_setopt_long(easy, CURLOPT_HTTP_CONTENT_DECODING, 0)
         if request.method == .head { _ = ccurl_setopt_long(easy, CURLOPT_NOBODY, 1) }

@@ -72,6 +72,10 @@ public struct HTTPClientConfiguration: Sendable {
     /// CA bundle for TLS verification; `nil` uses the system's. Verification is never turned off.
     public var caFile: String?
     public var userAgent = "dofs/0.1"
+    /// The local IP address requests leave from; `nil` lets the kernel choose. A mount announces its
+    /// peer address to the control plane from that address, since the control plane believes only the
+    /// address a join comes from.
+    public var localAddress: String?
 
     public init() {}
 }

@@ -14,9 +14,12 @@ struct ControlPlaneCommand: ParsableCommand {
         discussion: """
         Clients start at http://HOST:PORT/geo (give `dofs mount --control-plane` the base URL). Published \
         content is registered with `dofs publish --control-plane URL` (POST /publish) and kept in a SQLite \
-        database in --data, which survives restarts. Swarm membership lives in memory. Behind a TLS proxy, \
-        set --public-url to the URL clients use: every URL handed out starts with it. Stops cleanly on \
-        SIGINT or SIGTERM.
+        database in --data, which survives restarts. Only publishers whose keys are named with \
+        --publisher-key may register over HTTP, each registration signed (`dofs publish --key`); without \
+        any, POST /publish refuses everything and only `dofs publish --local` on this machine writes the \
+        registry. Swarm membership lives in memory; a member's address is the address its join came from. \
+        Behind a TLS proxy, set --public-url to the URL clients use (every URL handed out starts with it) \
+        and name the proxy with --trusted-proxy. Stops cleanly on SIGINT or SIGTERM.
         """
     )
 
@@ -39,9 +42,13 @@ struct ControlPlaneCommand: ParsableCommand {
     @Option(name: .customLong("reannounce-secs"), help: "How often peers re-join a swarm, in seconds.")
     var reannounceSeconds = 300
 
-    @Flag(name: .customLong("trust-proxy-headers"),
-          help: "Take client addresses from X-Real-IP / X-Forwarded-For. Only behind a proxy that sets them.")
-    var trustProxyHeaders = false
+    @Option(name: .customLong("publisher-key"),
+            help: "A publisher's public key (PEM, from `dofs keygen`) allowed to register content; repeatable.")
+    var publisherKeys: [String] = []
+
+    @Option(name: .customLong("trusted-proxy"),
+            help: "IP address of a proxy whose X-Real-IP / X-Forwarded-For name the client, and through which a join's ReportedIp is believed; repeatable.")
+    var trustedProxies: [String] = []
 
     @OptionGroup var logging: LoggingOptions
 
@@ -53,6 +60,9 @@ struct ControlPlaneCommand: ParsableCommand {
             throw ValidationError("--public-url '\(publicURL)' is not an absolute http(s) URL")
         }
         guard reannounceSeconds > 0 else { throw ValidationError("--reannounce-secs must be positive") }
+        for proxy in trustedProxies where !IPAddress.isValid(proxy) {
+            throw ValidationError("--trusted-proxy '\(proxy)' is not an IP address")
+        }
         guard countryCode.count == 2, countryCode.allSatisfy({ $0.isLetter && $0.isASCII }) else {
             throw ValidationError("--country-code must be two letters")
         }
@@ -67,7 +77,17 @@ struct ControlPlaneCommand: ParsableCommand {
                                                       publicURL: publicURL, cacheHost: cacheHost)
         configuration.countryCode = countryCode.uppercased()
         configuration.reannounceSeconds = reannounceSeconds
-        configuration.trustForwardedHeaders = trustProxyHeaders
+        configuration.trustedProxies = Set(trustedProxies.map(IPAddress.normalized))
+        do {
+            configuration.publisherKeys = try PublisherKeyring(files: publisherKeys)
+        } catch {
+            throw UserFacingError("dofs control-plane: --publisher-key: \(error)")
+        }
+        if configuration.publisherKeys.isEmpty {
+            logger.notice("no --publisher-key: POST /publish refuses every registration; register with `dofs publish --local --control-plane-data \(data)`")
+        } else {
+            logger.notice("publishers allowed: \(configuration.publisherKeys.keyIds.joined(separator: ", "))")
+        }
         let config = configuration
 
         let outcome = try SyncBridge.run { () async throws -> String? in

@@ -4,8 +4,13 @@ import DOEngine
 
 /// The engine's content directory on top of a control-plane client: a content policy becomes the
 /// trusted metadata of a verified session.
+///
+/// With `trust` (publisher keys pinned), a policy counts only through a trusted publisher's signature
+/// (`PublisherTrust`): anything else is `DirectoryError.Kind.untrusted`, and the content is fetched only
+/// from URLs a trusted key signed. Without it, the control plane itself is believed.
 struct ControlPlaneDirectory: ContentDirectory {
     let client: ControlPlaneClient
+    let trust: PublisherTrust?
 
     func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? {
         let policy: ContentPolicy?
@@ -18,10 +23,29 @@ struct ControlPlaneDirectory: ContentDirectory {
         guard let id = try? ContentId(policy.contentId), let hoh = SHA256Digest(base64: policy.hashOfHashes) else {
             throw DirectoryError("content policy for \(contentId?.rawValue ?? url ?? "?") has a malformed ContentId or HashOfHashes")
         }
+        guard let trust else {
+            let integrity = ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: policy.piecesHashFileCdnUrls,
+                                             recomputeHashOfHashes: policy.dofsHashOfHashes ?? false)
+            return DirectoryAnswer(contentId: id, integrity: integrity, contentUrls: policy.contentCdnUrls,
+                                   minFileSizeForPeering: policy.policies.minFileSizeForPeering)
+        }
+        let vouched: PublisherTrust.Vouched
+        do {
+            vouched = try trust.vouch(for: policy, askedURL: url)
+        } catch {
+            throw DirectoryError("\(error)", kind: .untrusted)
+        }
+        // A signed statement is about dofs's HashOfHashes: the PHF must recompute to it.
         let integrity = ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: policy.piecesHashFileCdnUrls,
-                                         recomputeHashOfHashes: policy.dofsHashOfHashes ?? false)
-        return DirectoryAnswer(contentId: id, integrity: integrity, contentUrls: policy.contentCdnUrls,
-                               minFileSizeForPeering: policy.policies.minFileSizeForPeering)
+                                         recomputeHashOfHashes: true)
+        return DirectoryAnswer(contentId: id, integrity: integrity, contentUrls: vouched.contentUrls,
+                               minFileSizeForPeering: policy.policies.minFileSizeForPeering,
+                               publisherKeyId: vouched.keyId)
+    }
+
+    func trusts(remembered answer: DirectoryAnswer) -> Bool {
+        guard let trust else { return true }
+        return answer.publisherKeyId.map { trust.keyring.key(id: $0) != nil } ?? false
     }
 }
 

@@ -18,4 +18,28 @@ enum LocalAddress {
         }
         return "127.0.0.1"
     }
+
+    /// True when `ip` is an address of this machine (a socket can be bound to it).
+    static func isAssigned(_ ip: String) -> Bool {
+        var v4 = sockaddr_in()
+        var v6 = sockaddr_in6()
+        if inet_pton(AF_INET, ip, &v4.sin_addr) == 1 {
+            v4.sin_family = sa_family_t(AF_INET)
+            return canBind(family: AF_INET, &v4)
+        }
+        if inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1 {
+            v6.sin6_family = sa_family_t(AF_INET6)
+            return canBind(family: AF_INET6, &v6)
+        }
+        return false
+    }
+
+    private static func canBind<Address>(family: Int32, _ address: inout Address) -> Bool {
+        let fd = socket(family, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Address>.size)) == 0 }
+        }
+    }
 }

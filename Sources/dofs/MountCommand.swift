@@ -60,6 +60,13 @@ struct MountCommand: ParsableCommand {
             help: "Registry folder of the embedded control plane (default: $DOFS_CONTROL_PLANE_DATA, else /var/lib/dofs/control-plane; `dofs publish --local` writes there).")
     var controlPlaneData: String?
 
+    @Option(name: .customLong("trust-key"),
+            help: "A publisher's public key (PEM, from `dofs keygen`); repeatable. With any trusted key, content is verified only if its policy is signed by one of them.")
+    var trustKeys: [String] = []
+
+    @Option(name: .customLong("trusted-keys-dir"), help: "Every *.pub in this folder is a trusted publisher key too (when the folder exists).")
+    var trustedKeysDir = "/etc/dofs/trusted-keys"
+
     @Option(name: .customLong("download-mode"),
             help: "DO's download mode: 0 HTTP only, 1 LAN, 2 Group, 3 Internet, 99 Simple (no control plane).")
     var downloadMode: DownloadMode = .lan
@@ -149,8 +156,27 @@ struct MountCommand: ParsableCommand {
         try serve(catalog: catalog)
     }
 
+    /// The publisher keys this mount believes: `--trust-key` files and the `*.pub` files of `--trusted-keys-dir`.
+    private func trustedPublishers(logger: Logger) throws -> PublisherTrust? {
+        var files = trustKeys
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: trustedKeysDir) {
+            files += names.filter { $0.hasSuffix(".pub") }.sorted().map { trustedKeysDir + "/" + $0 }
+        }
+        let keyring: PublisherKeyring
+        do {
+            keyring = try PublisherKeyring(files: files)
+        } catch {
+            throw UserFacingError("dofs mount: trusted publisher key: \(error)")
+        }
+        guard !keyring.isEmpty else { return nil }
+        logger.notice("content is verified only when signed by publisher key \(keyring.keyIds.joined(separator: ", "))")
+        return PublisherTrust(keyring: keyring)
+    }
+
     /// The control plane this mount asks: the one given, one embedded in this process, or none (mode 99).
-    private func startControlPlane(http: HTTPClient, logger: Logger) throws -> MountControlPlane {
+    /// Its requests leave from `localAddress` (the peer address, when it is this machine's), since the
+    /// control plane records a swarm member at the address its join comes from.
+    private func startControlPlane(localAddress: String?, logger: Logger) throws -> MountControlPlane {
         guard downloadMode != .simple else { return MountControlPlane(directory: nil, embedded: nil) }
         var embedded: RunningControlPlane?
         let baseURL: String
@@ -173,8 +199,16 @@ struct MountCommand: ParsableCommand {
         var clientConfig = ControlPlaneClientConfiguration(geoURL: ControlPlaneClientConfiguration.geoURL(forControlPlane: baseURL),
                                                            stateDirectory: cacheDir + "/control-plane-client")
         clientConfig.groupId = groupId
-        let client = ControlPlaneClient(configuration: clientConfig, http: http, logger: Logger(label: "dofs.control-plane-client"))
-        return MountControlPlane(directory: ControlPlaneDirectory(client: client), embedded: embedded)
+        var httpConfig = HTTPClientConfiguration()
+        httpConfig.caFile = caFile
+        httpConfig.localAddress = localAddress
+        let client = ControlPlaneClient(configuration: clientConfig, http: HTTPClient(configuration: httpConfig),
+                                        logger: Logger(label: "dofs.control-plane-client"))
+        let trust = try trustedPublishers(logger: logger)
+        if trust == nil, controlPlane != nil {
+            logger.notice("no trusted publisher keys: content policies from \(baseURL) are believed as served (README: Trust model)")
+        }
+        return MountControlPlane(directory: ControlPlaneDirectory(client: client, trust: trust), embedded: embedded)
     }
 
     /// Cache hosts in DO's order of precedence (do-protocol.md 5.2): configured ones (--cache-host, then
@@ -206,11 +240,17 @@ struct MountCommand: ParsableCommand {
         return usable
     }
 
+    /// The address peers reach this machine at, in the download modes that peer (1–3).
+    private var announcedAddress: String? {
+        guard [.lan, .group, .internet].contains(downloadMode) else { return nil }
+        let listen = ListenAddress(peerListen)!
+        return peerAddress ?? (["0.0.0.0", "::"].contains(listen.host) ? LocalAddress.firstIPv4() : listen.host)
+    }
+
     /// Peering is on in download modes 1–3 with a control plane to find peers through.
     private func peeringConfiguration(hasDirectory: Bool) -> PeeringConfiguration? {
-        guard hasDirectory, [.lan, .group, .internet].contains(downloadMode) else { return nil }
+        guard hasDirectory, let reported = announcedAddress else { return nil }
         let listen = ListenAddress(peerListen)!
-        let reported = peerAddress ?? (["0.0.0.0", "::"].contains(listen.host) ? LocalAddress.firstIPv4() : listen.host)
         var peering = PeeringConfiguration(downloadMode: downloadMode.rawValue, groupId: groupId, peerId: .random(),
                                            reportedIp: reported, port: noUpload ? 0 : listen.port)
         peering.minContentBytes = minPeeringSize
@@ -255,7 +295,8 @@ struct MountCommand: ParsableCommand {
         var httpConfig = HTTPClientConfiguration()
         httpConfig.caFile = caFile
         let http = HTTPClient(configuration: httpConfig)
-        let controlPlane = try startControlPlane(http: http, logger: logger)
+        let controlPlane = try startControlPlane(localAddress: announcedAddress.flatMap { LocalAddress.isAssigned($0) ? $0 : nil },
+                                                 logger: logger)
         // The peer server listens before the engine exists, so the port peers are told is the bound one
         // (--peer-listen may ask for port 0); it sees the engine's contents once the engine is made.
         let library = DeferredSwarmLibrary()

@@ -43,6 +43,9 @@ struct PublishCommand: ParsableCommand {
     @Flag(name: .customLong("local"), help: "Register the content in this machine's control-plane registry folder (what `dofs mount` embeds).")
     var local = false
 
+    @Option(help: "The publisher's private key (from `dofs keygen`) to sign the registration with; a control plane over HTTP requires it.")
+    var key: String?
+
     @Option(name: .customLong("control-plane-data"),
             help: "The registry folder for --local (default: $DOFS_CONTROL_PLANE_DATA, else /var/lib/dofs/control-plane).")
     var controlPlaneData: String?
@@ -55,12 +58,21 @@ struct PublishCommand: ParsableCommand {
             throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL")
         }
         if controlPlaneData != nil && !local { throw ValidationError("--control-plane-data only applies with --local") }
+        if key != nil && controlPlane == nil && !local {
+            throw ValidationError("--key signs a registration: use it with --control-plane or --local")
+        }
         guard pieceSize > 0 && pieceSize <= PiecesHashFile.maxPieceSize else {
             throw ValidationError("--piece-size must be between 1 and \(PiecesHashFile.maxPieceSize)")
         }
     }
 
     func run() throws {
+        let signingKey: PublisherPrivateKey?
+        do {
+            signingKey = try key.map { path throws(PublisherKeyError) in try PublisherPrivateKey(contentsOfFile: path) }
+        } catch {
+            throw UserFacingError("dofs publish: --key: \(error)")
+        }
         let phf: PiecesHashFile
         do {
             phf = try Publisher.hashFile(atPath: file, pieceSize: pieceSize)
@@ -82,10 +94,12 @@ struct PublishCommand: ParsableCommand {
         }
         var registered: PublishRegistration.Outcome?
         if let controlPlane {
-            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, target: .controlPlane(url: controlPlane, caFile: caFile))
+            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, key: signingKey,
+                                                          target: .controlPlane(url: controlPlane, caFile: caFile))
         } else if local {
             let folder = PublishRegistration.Target.localDataDirectory(option: controlPlaneData)
-            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, target: .local(dataDirectory: folder))
+            registered = try PublishRegistration.register(phf, url: url, phfURL: phfLocation, key: signingKey,
+                                                          target: .local(dataDirectory: folder))
         }
         var fields: [(String, JSONText.Value)] = [
             ("ContentId", .string(phf.contentId.rawValue)),
@@ -96,6 +110,7 @@ struct PublishCommand: ParsableCommand {
             ("Url", .string(url)),
         ]
         if let registered { fields.append(("RegisteredAt", .string(registered.location))) }
+        if let signingKey, registered != nil { fields.append(("PublisherKeyId", .string(signingKey.publicKey.keyId))) }
         print(JSONText.object(fields))
     }
 }

@@ -36,9 +36,17 @@ enum PublishRegistration {
     }
 
     /// Registers `phf` as served at `url`, its PHF at `phfURL`, with the PHF itself included so the
-    /// control plane can check it and serve it. Throws a `UserFacingError` that says what failed.
-    static func register(_ phf: PiecesHashFile, url: String, phfURL: String?, target: Target) throws -> Outcome {
-        let request = PublishRequest(publishing: phf, url: url, piecesHashFileUrl: phfURL, includePiecesHashFile: true)
+    /// control plane can check it and serve it, signed with `key` when given (a control plane over HTTP
+    /// accepts only signed registrations). Throws a `UserFacingError` that says what failed.
+    static func register(_ phf: PiecesHashFile, url: String, phfURL: String?, key: PublisherPrivateKey?,
+                         target: Target) throws -> Outcome {
+        let unsigned = PublishRequest(publishing: phf, url: url, piecesHashFileUrl: phfURL, includePiecesHashFile: true)
+        let request: PublishRequest
+        do {
+            request = try key.map { key throws(PublisherKeyError) in try unsigned.signed(with: key) } ?? unsigned
+        } catch {
+            throw UserFacingError("dofs publish: cannot sign the registration: \(error)")
+        }
         switch target {
         case .local(let folder):
             do {

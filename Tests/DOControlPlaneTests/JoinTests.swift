@@ -15,7 +15,7 @@ final class JoinTests: XCTestCase {
     private let otherContent = "DO-buHwDcx4lLv9nxU5SNauNKu_RKobyINgUYeHrFOhUOQ="
 
     override func setUp() async throws {
-        server = try await ServerFixture.start("join") { $0.trustForwardedHeaders = true }
+        server = try await ServerFixture.start("join") { $0.trustedProxies = ["127.0.0.1"] }
     }
 
     override func tearDown() async throws {
@@ -90,12 +90,12 @@ final class JoinTests: XCTestCase {
     }
 
     func testPeersWantedCapsTheAnswer() async throws {
-        for n in 1...12 { try await join(n, from: "198.51.100.1", wanted: "0") }
-        let three = try await join(20, from: "198.51.100.1", wanted: "3")
+        for n in 1...12 { try await join(n, from: "198.51.100.\(n)", scope: "3", wanted: "0") }
+        let three = try await join(20, from: "198.51.100.20", scope: "3", wanted: "3")
         XCTAssertEqual(three.count, 3)
-        let none = try await join(21, from: "198.51.100.1", wanted: "0")
+        let none = try await join(21, from: "198.51.100.21", scope: "3", wanted: "0")
         XCTAssertEqual(none.count, 0)
-        let all = try await join(22, from: "198.51.100.1")
+        let all = try await join(22, from: "198.51.100.22", scope: "3")
         XCTAssertEqual(all.count, 14)
     }
 
@@ -106,31 +106,35 @@ final class JoinTests: XCTestCase {
         XCTAssertEqual(rejoined, [1])
     }
 
-    func testMembersExpireAndSwarmsStayBounded() {
-        let swarms = SwarmMembership(maxMembersPerContent: 3)
+    func testMembersExpireAndSwarmsStayBounded() throws {
+        var limits = MembershipLimits()
+        limits.maxMembersPerContent = 3
+        let swarms = SwarmMembership(limits)
         let now = Date()
         func member(_ n: Int, lifetime: TimeInterval) -> SwarmMember {
             SwarmMember(peerId: peerId(n), ip: "10.0.0.\(n)", port: 7680, externalIp: "198.51.100.1", subnet: nil,
                         groupId: "", mode: .lan, expiresAt: now.addingTimeInterval(lifetime))
         }
-        _ = swarms.join(content: "c", member: member(1, lifetime: 10), wanted: 0, record: true, now: now)
-        _ = swarms.join(content: "c", member: member(2, lifetime: 100), wanted: 0, record: true, now: now)
-        _ = swarms.join(content: "c", member: member(3, lifetime: 100), wanted: 0, record: true, now: now)
-        _ = swarms.join(content: "c", member: member(4, lifetime: 100), wanted: 0, record: true, now: now)
+        _ = try swarms.join(content: "c", member: member(1, lifetime: 10), wanted: 0, record: true, now: now)
+        _ = try swarms.join(content: "c", member: member(2, lifetime: 100), wanted: 0, record: true, now: now)
+        _ = try swarms.join(content: "c", member: member(3, lifetime: 100), wanted: 0, record: true, now: now)
+        _ = try swarms.join(content: "c", member: member(4, lifetime: 100), wanted: 0, record: true, now: now)
         XCTAssertEqual(Set(swarms.members(of: "c", now: now).map(\.peerId)), [peerId(2), peerId(3), peerId(4)],
                        "the member closest to expiry made room")
         let later = now.addingTimeInterval(200)
-        XCTAssertEqual(swarms.join(content: "c", member: member(5, lifetime: 300), wanted: 10, record: true, now: later), [],
+        XCTAssertEqual(try swarms.join(content: "c", member: member(5, lifetime: 300), wanted: 10, record: true, now: later), [],
                        "expired members are never handed out")
         XCTAssertEqual(swarms.members(of: "c", now: later).map(\.peerId), [peerId(5)])
 
         // All swarms together are bounded too: made-up content IDs cannot grow memory without end.
-        let capped = SwarmMembership(maxMembersPerContent: 10, maxMembersTotal: 2)
-        _ = capped.join(content: "a", member: member(1, lifetime: 100), wanted: 0, record: true, now: now)
-        _ = capped.join(content: "b", member: member(2, lifetime: 100), wanted: 0, record: true, now: now)
-        _ = capped.join(content: "c", member: member(3, lifetime: 100), wanted: 0, record: true, now: now)
+        limits.maxMembersPerContent = 10
+        limits.maxMembersTotal = 2
+        let capped = SwarmMembership(limits)
+        _ = try capped.join(content: "a", member: member(1, lifetime: 100), wanted: 0, record: true, now: now)
+        _ = try capped.join(content: "b", member: member(2, lifetime: 100), wanted: 0, record: true, now: now)
+        _ = try capped.join(content: "c", member: member(3, lifetime: 100), wanted: 0, record: true, now: now)
         XCTAssertEqual(capped.members(of: "c", now: now), [])
-        _ = capped.join(content: "a", member: member(1, lifetime: 200), wanted: 0, record: true, now: now)
+        _ = try capped.join(content: "a", member: member(1, lifetime: 200), wanted: 0, record: true, now: now)
         XCTAssertEqual(capped.members(of: "a", now: now).first?.expiresAt, now.addingTimeInterval(200), "members can still re-join")
     }
 }

@@ -79,10 +79,10 @@ final class RejectionTests: XCTestCase {
                        status: 400, reasonContains: "content ID")
         var (publish, _) = TestSupport.publishRequest(seed: 32, includePHF: false)
         publish.url = "file:///etc/passwd"
-        assertRejected(try await server.post("/publish", TestSupport.json(publish)), status: 422, reasonContains: "Url")
+        assertRejected(try await server.post("/publish", TestSupport.json(publish.resigned())), status: 422, reasonContains: "Url")
         publish = TestSupport.publishRequest(seed: 32, includePHF: false).0
         publish.contentId = "has space"
-        assertRejected(try await server.post("/publish", TestSupport.json(publish)), status: 422, reasonContains: "ContentId")
+        assertRejected(try await server.post("/publish", TestSupport.json(publish.resigned())), status: 422, reasonContains: "ContentId")
     }
 
     func testARegistrationWhosePHFDisagreesIsRefused() async throws {
@@ -104,12 +104,12 @@ final class RejectionTests: XCTestCase {
         // Consistent PHF, but the content ID is not dofs's for it.
         var wrongId = good
         wrongId.contentId = "some-other-id"
-        assertRejected(try await server.post("/publish", TestSupport.json(wrongId)), status: 422, reasonContains: "ContentId")
+        assertRejected(try await server.post("/publish", TestSupport.json(wrongId.resigned())), status: 422, reasonContains: "ContentId")
 
         // A length that disagrees with the PHF.
         var wrongLength = good
         wrongLength.contentLength += 1
-        assertRejected(try await server.post("/publish", TestSupport.json(wrongLength)), status: 422, reasonContains: "ContentLength")
+        assertRejected(try await server.post("/publish", TestSupport.json(wrongLength.resigned())), status: 422, reasonContains: "ContentLength")
 
         // A PHF of the wrong shape.
         var object = try JSONSerialization.jsonObject(with: Data(TestSupport.json(good))) as! [String: Any]
@@ -127,11 +127,12 @@ final class RejectionTests: XCTestCase {
         let hoh1 = TestSupport.piecesHashFile(TestSupport.content(length: 100, seed: 35)).hashOfHashes.base64
         let hoh2 = TestSupport.piecesHashFile(TestSupport.content(length: 100, seed: 36)).hashOfHashes.base64
         let first = PublishRequest(contentId: "intune_1234", hashOfHashes: hoh1, contentLength: 100, pieceSize: 1 << 20, url: "http://o.test/a")
+            .resigned()
         let registered = try await server.post("/publish", TestSupport.json(first))
         XCTAssertEqual(registered.status, 201)
         var second = first
         second.hashOfHashes = hoh2
-        assertRejected(try await server.post("/publish", TestSupport.json(second)), status: 409, reasonContains: "HashOfHashes")
+        assertRejected(try await server.post("/publish", TestSupport.json(second.resigned())), status: 409, reasonContains: "HashOfHashes")
     }
 
     func testUnknownEndpointsWrongMethodsAndTypesGetJSONErrors() async throws {

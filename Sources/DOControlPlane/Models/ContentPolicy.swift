@@ -26,11 +26,14 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
     /// `DofsHashOfHashes` (dofs extension): true when the content was published by dofs, so its
     /// HashOfHashes must also recompute from the pieces (do-protocol.md 9.1). DO's own answers lack it.
     public var dofsHashOfHashes: Bool?
+    /// `PublisherSignatures` (dofs extension): each publisher signature of this content at one of its
+    /// URLs. A mount that pins publisher keys believes the policy only through one of these.
+    public var publisherSignatures: [URLSignature]?
 
     public init(contentId: String, hashOfHashes: String, piecesHashFileCdnUrls: [String] = [],
                 contentCdnUrls: [String] = [], isSecure: Bool = false, rank: Int = 0,
                 policies: Policies = Policies(), contentLength: Int? = nil, pieceSize: Int? = nil,
-                dofsHashOfHashes: Bool? = nil) {
+                dofsHashOfHashes: Bool? = nil, publisherSignatures: [URLSignature]? = nil) {
         self.contentId = contentId
         self.hashOfHashes = hashOfHashes
         self.piecesHashFileCdnUrls = piecesHashFileCdnUrls
@@ -41,6 +44,7 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
         self.contentLength = contentLength
         self.pieceSize = pieceSize
         self.dofsHashOfHashes = dofsHashOfHashes
+        self.publisherSignatures = publisherSignatures
     }
 
     enum CodingKeys: String, CodingKey {
@@ -54,6 +58,7 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
         case contentLength = "ContentLength"
         case pieceSize = "PieceSize"
         case dofsHashOfHashes = "DofsHashOfHashes"
+        case publisherSignatures = "PublisherSignatures"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +73,7 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
         contentLength = try c.decodeLenientInt(forKey: .contentLength)
         pieceSize = try c.decodeLenientInt(forKey: .pieceSize)
         dofsHashOfHashes = try c.decodeLenientBool(forKey: .dofsHashOfHashes)
+        publisherSignatures = try c.decodeIfPresent([URLSignature].self, forKey: .publisherSignatures)
     }
 
     /// DO's policy values (do-protocol.md 2.3, 6) plus dofs's peering hints. Every field is optional:

@@ -7,6 +7,10 @@ import Foundation
 /// present it is a JSON object in DO's PHF format (a string holding that JSON is accepted too), and the
 /// control plane checks it and serves it at `/content/{contentId}/phf`. Registering is idempotent: the
 /// same content registered again adds its URL and PHF URL to what is known.
+///
+/// `PublisherKeyId` and `PublisherSignature` sign `statement` (content ID, HashOfHashes, length, piece
+/// size, URL) with the publisher's Ed25519 key; a control plane accepts a registration over HTTP only
+/// with a valid signature by a key it lists.
 public struct PublishRequest: Codable, Equatable, Sendable {
     public var contentId: String
     public var hashOfHashes: String
@@ -18,9 +22,12 @@ public struct PublishRequest: Codable, Equatable, Sendable {
     public var piecesHashFileUrl: String?
     /// `PiecesHashFile`: the PHF itself, for the control plane to check and serve (optional).
     public var piecesHashFile: PiecesHashFile?
+    /// `PublisherKeyId` and `PublisherSignature`: the publisher's signature of `statement`.
+    public var publisher: PublisherSignature?
 
     public init(contentId: String, hashOfHashes: String, contentLength: Int, pieceSize: Int, url: String,
-                piecesHashFileUrl: String? = nil, piecesHashFile: PiecesHashFile? = nil) {
+                piecesHashFileUrl: String? = nil, piecesHashFile: PiecesHashFile? = nil,
+                publisher: PublisherSignature? = nil) {
         self.contentId = contentId
         self.hashOfHashes = hashOfHashes
         self.contentLength = contentLength
@@ -28,6 +35,20 @@ public struct PublishRequest: Codable, Equatable, Sendable {
         self.url = url
         self.piecesHashFileUrl = piecesHashFileUrl
         self.piecesHashFile = piecesHashFile
+        self.publisher = publisher
+    }
+
+    /// What a publisher's signature of this registration covers.
+    public var statement: PublisherStatement {
+        PublisherStatement(contentId: contentId, hashOfHashes: hashOfHashes, contentLength: contentLength,
+                           pieceSize: pieceSize, url: url)
+    }
+
+    /// The same request, signed with `key`.
+    public func signed(with key: PublisherPrivateKey) throws(PublisherKeyError) -> PublishRequest {
+        var copy = self
+        copy.publisher = try statement.signed(with: key)
+        return copy
     }
 
     /// The request `dofs publish` sends for a PHF it made: every field taken from the PHF itself.
@@ -45,6 +66,8 @@ public struct PublishRequest: Codable, Equatable, Sendable {
         case url = "Url"
         case piecesHashFileUrl = "PiecesHashFileUrl"
         case piecesHashFile = "PiecesHashFile"
+        case publisherKeyId = "PublisherKeyId"
+        case publisherSignature = "PublisherSignature"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +78,15 @@ public struct PublishRequest: Codable, Equatable, Sendable {
         pieceSize = try c.decode(Int.self, forKey: .pieceSize)
         url = try c.decode(String.self, forKey: .url)
         piecesHashFileUrl = try c.decodeIfPresent(String.self, forKey: .piecesHashFileUrl)
+        let keyId = try c.decodeIfPresent(String.self, forKey: .publisherKeyId)
+        let signature = try c.decodeIfPresent(String.self, forKey: .publisherSignature)
+        switch (keyId, signature) {
+        case (nil, nil): publisher = nil
+        case let (keyId?, signature?): publisher = PublisherSignature(keyId: keyId, signature: signature)
+        default:
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.publisherSignature],
+                                                    debugDescription: "PublisherKeyId and PublisherSignature come together"))
+        }
         guard c.contains(.piecesHashFile), try !c.decodeNil(forKey: .piecesHashFile) else {
             piecesHashFile = nil
             return
@@ -83,6 +115,8 @@ public struct PublishRequest: Codable, Equatable, Sendable {
         try c.encode(url, forKey: .url)
         try c.encodeIfPresent(piecesHashFileUrl, forKey: .piecesHashFileUrl)
         try c.encodeIfPresent(piecesHashFile.map(PiecesHashFileDocument.init), forKey: .piecesHashFile)
+        try c.encodeIfPresent(publisher?.keyId, forKey: .publisherKeyId)
+        try c.encodeIfPresent(publisher?.signature, forKey: .publisherSignature)
     }
 }
 

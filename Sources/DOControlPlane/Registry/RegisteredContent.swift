@@ -13,9 +13,12 @@ public struct RegisteredContent: Equatable, Sendable {
     public var hasStoredPiecesHashFile: Bool
     /// Seconds since the epoch of the first registration.
     public var registeredAt: Int
+    /// The publisher signatures of its URLs (one per signed URL, in `urls` order).
+    public var signatures: [URLSignature]
 
     public init(contentId: ContentId, hashOfHashes: SHA256Digest, layout: PieceLayout, urls: [String],
-                piecesHashFileUrls: [String], hasStoredPiecesHashFile: Bool, registeredAt: Int) {
+                piecesHashFileUrls: [String], hasStoredPiecesHashFile: Bool, registeredAt: Int,
+                signatures: [URLSignature] = []) {
         self.contentId = contentId
         self.hashOfHashes = hashOfHashes
         self.layout = layout
@@ -23,6 +26,7 @@ public struct RegisteredContent: Equatable, Sendable {
         self.piecesHashFileUrls = piecesHashFileUrls
         self.hasStoredPiecesHashFile = hasStoredPiecesHashFile
         self.registeredAt = registeredAt
+        self.signatures = signatures
     }
 }
 

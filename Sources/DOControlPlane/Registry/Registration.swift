@@ -7,6 +7,9 @@ import DOCore
 /// 64 MiB; the URLs are absolute http(s). With a PHF: its HashOfHashes, ContentLength and PieceSize equal
 /// the request's, its pieces hash to that HashOfHashes with dofs's algorithm (do-protocol.md 9.1), and
 /// the content ID is the one dofs derives from it (9.2).
+///
+/// `publisher` is carried as given: whoever accepts the registration decides whether that signature
+/// authorizes it (`PublisherAuthorization` over HTTP; file permissions for a local registry).
 public struct Registration: Equatable, Sendable {
     public let contentId: ContentId
     public let hashOfHashes: SHA256Digest
@@ -14,6 +17,10 @@ public struct Registration: Equatable, Sendable {
     public let url: String
     public let piecesHashFileUrl: String?
     public let piecesHashFile: PiecesHashFile?
+    /// The publisher's signature of `statement`, `nil` for an unsigned local registration.
+    public let publisher: PublisherSignature?
+    /// What `publisher` signed.
+    public let statement: PublisherStatement
 
     public init(validating request: PublishRequest) throws(RegistrationError) {
         let id: ContentId
@@ -60,6 +67,8 @@ public struct Registration: Equatable, Sendable {
         url = request.url
         piecesHashFileUrl = request.piecesHashFileUrl
         piecesHashFile = request.piecesHashFile
+        publisher = request.publisher
+        statement = request.statement
     }
 }
 

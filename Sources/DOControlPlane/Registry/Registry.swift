@@ -16,11 +16,14 @@ import Synchronization
 /// - A URL belongs to one content at a time: registering a URL for new content moves it there (the file
 ///   behind the URL changed). A content ID's metadata never changes: a registration that disagrees with
 ///   it is refused as a conflict.
+/// - A URL registered with a publisher's signature belongs to that publisher's key: a registration
+///   of it under any other key, or unsigned, is refused (`urlOwnedByAnotherPublisher`); its own key
+///   may re-point or re-sign it. An unsigned URL is taken over by the first signed registration.
 public final class Registry: Sendable {
     /// The file name inside a data folder.
     public static let fileName = "registry.sqlite3"
     /// The schema this code writes (`PRAGMA user_version`).
-    static let schemaVersion = 1
+    static let schemaVersion = 2
 
     public let path: String
     private let connection: Mutex<SQLiteConnection?>
@@ -68,6 +71,12 @@ public final class Registry: Sendable {
         let id = registration.contentId.rawValue
         return try withConnection { db throws(SQLiteError) -> Result<RegistrationOutcome, RegistryError> in
             try db.transaction { () throws(SQLiteError) -> Result<RegistrationOutcome, RegistryError> in
+                // Refusals come before any write: returning a failure still commits the transaction.
+                let owner = try db.query("SELECT publisher_key_id FROM content_url WHERE url = ?", [.text(registration.url)])
+                    .first?[0].string
+                if let owner, owner != registration.publisher?.keyId {
+                    return .failure(.urlOwnedByAnotherPublisher(url: registration.url, owner: owner))
+                }
                 let existing = try db.query(
                     "SELECT hash_of_hashes, content_length, piece_size, phf IS NOT NULL FROM content WHERE content_id = ?",
                     [.text(id)])
@@ -92,11 +101,16 @@ public final class Registry: Sendable {
                     outcome = .created
                 }
                 let seq = Int64(now.timeIntervalSince1970 * 1000)
+                // A URL keeps its place in ContentCdnUrls unless it moves to another content.
                 try db.query("""
-                    INSERT INTO content_url (url, content_id, added_at) VALUES (?, ?, ?)
-                    ON CONFLICT(url) DO UPDATE SET content_id = excluded.content_id, added_at = excluded.added_at
-                    WHERE content_url.content_id != excluded.content_id
-                    """, [.text(registration.url), .text(id), .integer(seq)])
+                    INSERT INTO content_url (url, content_id, added_at, publisher_key_id, signature) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(url) DO UPDATE SET content_id = excluded.content_id,
+                        publisher_key_id = excluded.publisher_key_id, signature = excluded.signature,
+                        added_at = CASE WHEN content_url.content_id != excluded.content_id
+                                        THEN excluded.added_at ELSE content_url.added_at END
+                    """, [.text(registration.url), .text(id), .integer(seq),
+                          registration.publisher.map { .text($0.keyId) } ?? .null,
+                          registration.publisher.map { .text($0.signature) } ?? .null])
                 if let phfURL = registration.piecesHashFileUrl {
                     try db.query("""
                         INSERT INTO content_phf_url (content_id, url, added_at) VALUES (?, ?, ?)
@@ -176,14 +190,21 @@ public final class Registry: Sendable {
             let length = row[1].int, let pieceSize = row[2].int, length >= 0, pieceSize > 0 else {
             return nil
         }
-        let urls = try db.query("SELECT url FROM content_url WHERE content_id = ? ORDER BY added_at, url", [.text(id)])
-            .compactMap { $0[0].string }
+        let urlRows = try db.query("""
+            SELECT url, publisher_key_id, signature FROM content_url WHERE content_id = ? ORDER BY added_at, url
+            """, [.text(id)])
+        let urls = urlRows.compactMap { $0[0].string }
+        let signatures = urlRows.compactMap { row -> URLSignature? in
+            guard let url = row[0].string, let key = row[1].string, let signature = row[2].string else { return nil }
+            return URLSignature(url: url, keyId: key, signature: signature)
+        }
         let phfURLs = try db.query("SELECT url FROM content_phf_url WHERE content_id = ? ORDER BY added_at, url", [.text(id)])
             .compactMap { $0[0].string }
         return RegisteredContent(contentId: contentId, hashOfHashes: hoh,
                                  layout: PieceLayout(contentLength: length, pieceSize: pieceSize),
                                  urls: urls, piecesHashFileUrls: phfURLs,
-                                 hasStoredPiecesHashFile: row[3].int == 1, registeredAt: row[4].int ?? 0)
+                                 hasStoredPiecesHashFile: row[3].int == 1, registeredAt: row[4].int ?? 0,
+                                 signatures: signatures)
     }
 
     private static func prepare(_ db: SQLiteConnection, path: String) throws -> Void {
@@ -197,29 +218,38 @@ public final class Registry: Sendable {
         guard version <= schemaVersion else { throw RegistryError.unsupportedSchema(path: path, version: version) }
         guard version < schemaVersion else { return }
         try db.transaction { () throws(SQLiteError) in
-            try db.execute("""
-                CREATE TABLE IF NOT EXISTS content (
-                    content_id     TEXT PRIMARY KEY,
-                    hash_of_hashes TEXT NOT NULL,
-                    content_length INTEGER NOT NULL,
-                    piece_size     INTEGER NOT NULL,
-                    phf            BLOB,
-                    registered_at  INTEGER NOT NULL
-                );
-                CREATE TABLE IF NOT EXISTS content_url (
-                    url        TEXT PRIMARY KEY,
-                    content_id TEXT NOT NULL REFERENCES content(content_id) ON DELETE CASCADE,
-                    added_at   INTEGER NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS content_url_by_content ON content_url(content_id);
-                CREATE TABLE IF NOT EXISTS content_phf_url (
-                    content_id TEXT NOT NULL REFERENCES content(content_id) ON DELETE CASCADE,
-                    url        TEXT NOT NULL,
-                    added_at   INTEGER NOT NULL,
-                    PRIMARY KEY (content_id, url)
-                );
-                PRAGMA user_version = \(schemaVersion);
-                """)
+            if version < 1 {
+                try db.execute("""
+                    CREATE TABLE IF NOT EXISTS content (
+                        content_id     TEXT PRIMARY KEY,
+                        hash_of_hashes TEXT NOT NULL,
+                        content_length INTEGER NOT NULL,
+                        piece_size     INTEGER NOT NULL,
+                        phf            BLOB,
+                        registered_at  INTEGER NOT NULL
+                    );
+                    CREATE TABLE IF NOT EXISTS content_url (
+                        url        TEXT PRIMARY KEY,
+                        content_id TEXT NOT NULL REFERENCES content(content_id) ON DELETE CASCADE,
+                        added_at   INTEGER NOT NULL
+                    );
+                    CREATE INDEX IF NOT EXISTS content_url_by_content ON content_url(content_id);
+                    CREATE TABLE IF NOT EXISTS content_phf_url (
+                        content_id TEXT NOT NULL REFERENCES content(content_id) ON DELETE CASCADE,
+                        url        TEXT NOT NULL,
+                        added_at   INTEGER NOT NULL,
+                        PRIMARY KEY (content_id, url)
+                    );
+                    """)
+            }
+            if version < 2 {
+                // Version 2: who signed each URL. Rows of version 1 stay unsigned (no owner).
+                try db.execute("""
+                    ALTER TABLE content_url ADD COLUMN publisher_key_id TEXT;
+                    ALTER TABLE content_url ADD COLUMN signature TEXT;
+                    """)
+            }
+            try db.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
 }

@@ -8,14 +8,29 @@ extension ControlPlaneService {
         let content = try RequestInput.contentId(context)
         let body = try await RequestInput.jsonBody(request, limit: configuration.maxBodyBytes)
         let join = try RequestInput.decode(JoinRequest.self, from: body, what: "join body")
-        let external = clientIp(request, context) ?? ""
+        let origin = origin(request, context)
+        guard let external = origin.address else { throw Rejection.badRequest("the join did not come over IP") }
         let parsed = try ParsedJoin(join, externalIp: external, configuration: configuration)
+        // A reported address is believed only from a trusted proxy: anyone else could put a third
+        // party's address in the swarm and have readers connect to it.
+        let reachableAt = origin.viaTrustedProxy ? (parsed.reportedIp ?? external) : external
         let member = SwarmMember(
-            peerId: parsed.peerId, ip: parsed.reportedIp ?? external, port: parsed.port, externalIp: external,
-            subnet: parsed.subnet, groupId: parsed.groupId, mode: parsed.mode ?? .lan,
+            peerId: parsed.peerId, ip: reachableAt, port: parsed.port, externalIp: external,
+            subnet: origin.viaTrustedProxy || parsed.reportedIp == external ? parsed.subnet : nil,
+            groupId: parsed.groupId, mode: parsed.mode ?? .lan,
             expiresAt: Date().addingTimeInterval(TimeInterval(configuration.memberLifetimeSeconds)))
-        let peers = membership.join(content: content.rawValue, member: member,
-                                    wanted: parsed.mode == nil ? 0 : parsed.peersWanted, record: parsed.mode != nil)
+        let peers: [SwarmMember]
+        do throws(JoinRefusal) {
+            peers = try membership.join(content: content.rawValue, member: member,
+                                        wanted: parsed.mode == nil ? 0 : parsed.peersWanted, record: parsed.mode != nil)
+        } catch {
+            switch error {
+            case .peerIdBoundElsewhere:
+                throw Rejection(status: .conflict, reason: "PeerId \(parsed.peerId) is in use from another address")
+            case .rateLimited(let seconds):
+                throw Rejection(status: .tooManyRequests, reason: "too many joins from \(external); retry in \(seconds) s")
+            }
+        }
         context.logger.debug("join \(content) by \(parsed.peerId) at \(member.ip):\(member.port): \(peers.count) peers")
         return try JSONReply.ok(JoinResponse(
             peers: peers.map { JoinPeer(peerId: $0.peerId, ip: $0.ip, port: $0.port) },

@@ -6,7 +6,7 @@ extension ControlPlaneService {
         let base = publicBase.base(for: request)
         return try JSONReply.ok(GeoResponse(
             keyValueEndpointFullUri: base + "/all",
-            externalIpAddress: clientIp(request, context) ?? "",
+            externalIpAddress: origin(request, context).address ?? "",
             countryCode: configuration.countryCode,
             version: geoVersion,
             cacheHost: configuration.cacheHost))

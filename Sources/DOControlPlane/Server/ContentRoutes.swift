@@ -22,7 +22,8 @@ extension ControlPlaneService {
             contentLength: content.layout.contentLength,
             pieceSize: content.layout.pieceSize,
             // Registrations come from `dofs publish`, whose HashOfHashes follows do-protocol.md 9.1.
-            dofsHashOfHashes: true))
+            dofsHashOfHashes: true,
+            publisherSignatures: content.signatures.isEmpty ? nil : content.signatures))
     }
 
     /// One array per content: registered content (by ID or URL), or any dofs `DO-` ID, which names

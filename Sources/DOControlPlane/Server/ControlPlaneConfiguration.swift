@@ -1,3 +1,5 @@
+import DOCore
+
 /// Everything a control plane needs to start; each default says why it is what it is.
 public struct ControlPlaneConfiguration: Sendable {
     /// Address to listen on. `0.0.0.0` / `::` listen everywhere.
@@ -26,20 +28,20 @@ public struct ControlPlaneConfiguration: Sendable {
     public var maxPeersPerJoin = 255
     /// `PeersWanted` when a join does not say.
     public var defaultPeersWanted = 50
-    /// Members kept per content; beyond it the member closest to expiry is dropped. Bounds memory
-    /// (about 200 bytes a member) whatever joins arrive.
-    public var maxMembersPerContent = 10_000
-    /// Members kept over all contents (about 200 MB at the limit); beyond it joins are answered but
-    /// not recorded, so made-up content IDs cannot exhaust memory.
-    public var maxMembersTotal = 1_000_000
     /// Largest request body in general: DO's join bodies are under 1 KiB.
     public var maxBodyBytes = 1 << 20
     /// Largest `POST /publish` body: a PHF is ~47 bytes a piece, so 32 MiB holds ~700,000 pieces
     /// (about 680 GiB of content at 1 MiB pieces).
     public var maxPublishBodyBytes = 32 << 20
-    /// Take the client address from `X-Real-IP` / the last `X-Forwarded-For` entry. Only for a server
-    /// reachable solely through a proxy that sets them: anyone else could claim any address.
-    public var trustForwardedHeaders = false
+    /// Proxies (IP addresses) whose `X-Real-IP` / `X-Forwarded-For` name the client, and through which a
+    /// join's `ReportedIp` is believed. Empty: every request is taken to come from its connection's
+    /// address, so no client can claim another's address (or put a third party in a swarm).
+    public var trustedProxies: Set<String> = []
+    /// Keys allowed to register content over HTTP (`--publisher-key`). Empty: `POST /publish` refuses
+    /// every registration, and only `dofs publish --local` (the registry file's owner) can publish.
+    public var publisherKeys = PublisherKeyring([])
+    /// Per-address limits of the swarm service; see `MembershipLimits`.
+    public var membershipLimits = MembershipLimits()
 
     public init(host: String = "127.0.0.1", port: Int = 0, dataDirectory: String, publicURL: String? = nil,
                 cacheHost: String? = nil) {

@@ -1,3 +1,4 @@
+import DOCore
 import Hummingbird
 
 /// Hummingbird's request context plus the address the request came from.

@@ -17,8 +17,7 @@ final class ControlPlaneService: Sendable {
     init(configuration: ControlPlaneConfiguration, registry: Registry, logger: Logger) {
         self.configuration = configuration
         self.registry = RegistryWorker(registry: registry)
-        membership = SwarmMembership(maxMembersPerContent: configuration.maxMembersPerContent,
-                                     maxMembersTotal: configuration.maxMembersTotal)
+        membership = SwarmMembership(configuration.membershipLimits)
         publicBase = PublicBaseURL(configured: configuration.publicURL, host: configuration.host, port: configuration.port)
         self.logger = logger
         let fingerprint = [configuration.publicURL ?? "", configuration.cacheHost ?? "", configuration.countryCode,
@@ -38,20 +37,22 @@ final class ControlPlaneService: Sendable {
         router.post("/publish") { request, context in try await self.publish(request, context) }
     }
 
-    /// The client's address: the connection's peer, or with `trustForwardedHeaders` what the proxy says.
-    func clientIp(_ request: Request, _ context: ControlPlaneRequestContext) -> String? {
-        if configuration.trustForwardedHeaders {
-            if let real = Self.header(request, "x-real-ip")?.trimmingCharacters(in: .whitespaces),
-               IPAddress.isValid(real) {
-                return IPAddress.normalized(real)
-            }
-            if let chain = Self.header(request, "x-forwarded-for"),
-               let last = chain.split(separator: ",").last?.trimmingCharacters(in: .whitespaces),
-               IPAddress.isValid(last) {
-                return IPAddress.normalized(last)
-            }
+    /// Where a request comes from: the connection's peer address, or, when that peer is one of the
+    /// `trustedProxies`, the client address the proxy names (`X-Real-IP`, else the last
+    /// `X-Forwarded-For` entry). Nobody else can claim an address.
+    func origin(_ request: Request, _ context: ControlPlaneRequestContext) -> RequestOrigin {
+        guard let connection = context.remoteIp else { return RequestOrigin(address: nil, viaTrustedProxy: false) }
+        guard configuration.trustedProxies.contains(connection) else {
+            return RequestOrigin(address: connection, viaTrustedProxy: false)
         }
-        return context.remoteIp
+        if let real = Self.header(request, "x-real-ip")?.trimmingCharacters(in: .whitespaces), IPAddress.isValid(real) {
+            return RequestOrigin(address: IPAddress.normalized(real), viaTrustedProxy: true)
+        }
+        if let chain = Self.header(request, "x-forwarded-for"),
+           let last = chain.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), IPAddress.isValid(last) {
+            return RequestOrigin(address: IPAddress.normalized(last), viaTrustedProxy: true)
+        }
+        return RequestOrigin(address: connection, viaTrustedProxy: true)
     }
 
     /// The last value of a header, by lower-case name.
@@ -65,7 +66,7 @@ final class ControlPlaneService: Sendable {
             return try await registry.run(body)
         } catch {
             switch error {
-            case .conflict:
+            case .conflict, .urlOwnedByAnotherPublisher:
                 throw Rejection(status: .conflict, reason: error.description)
             default:
                 logger.error("registry: \(error)")
@@ -73,4 +74,13 @@ final class ControlPlaneService: Sendable {
             }
         }
     }
+}
+
+/// Where a request came from, as far as the control plane can tell.
+struct RequestOrigin {
+    /// The client's IP address (normalized); `nil` only when the connection has none (not over IP).
+    let address: String?
+    /// True when a proxy the control plane trusts forwarded the request: then what the request says
+    /// about its sender (`ReportedIp`) is believed too.
+    let viaTrustedProxy: Bool
 }

@@ -6,6 +6,7 @@ extension ControlPlaneService {
     func publish(_ request: Request, _ context: ControlPlaneRequestContext) async throws -> Response {
         let body = try await RequestInput.jsonBody(request, limit: configuration.maxPublishBodyBytes)
         let publish = try RequestInput.decode(PublishRequest.self, from: body, what: "registration")
+        try PublisherAuthorization.authorize(publish, keyring: configuration.publisherKeys)
         let registration: Registration
         do {
             registration = try Registration(validating: publish)
@@ -14,7 +15,7 @@ extension ControlPlaneService {
         }
         let outcome = try await withRegistry { registry throws(RegistryError) in try registry.register(registration) }
         let id = registration.contentId
-        logger.notice("\(outcome == .created ? "registered" : "updated") \(id) (\(registration.layout.contentLength) bytes) at \(registration.url)")
+        logger.notice("\(outcome == .created ? "registered" : "updated") \(id) (\(registration.layout.contentLength) bytes) at \(registration.url) for publisher key \(publish.publisher?.keyId ?? "?")")
         let base = publicBase.base(for: request)
         let stored = try await withRegistry { registry throws(RegistryError) in try registry.content(id: id) }
         return try JSONReply.ok(PublishResponse(

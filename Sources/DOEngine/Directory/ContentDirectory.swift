@@ -25,20 +25,30 @@ public struct DirectoryAnswer: Sendable, Equatable {
     public var contentUrls: [String]
     /// Contents smaller than this are never shared in a swarm (DO drops to simple mode below 10 MB).
     public var minFileSizeForPeering: Int?
+    /// The publisher key whose signature vouched for this answer; `nil` when the directory itself is
+    /// trusted (no publisher keys pinned).
+    public var publisherKeyId: String?
 
-    public init(contentId: ContentId, integrity: ContentIntegrity, contentUrls: [String], minFileSizeForPeering: Int? = nil) {
+    public init(contentId: ContentId, integrity: ContentIntegrity, contentUrls: [String], minFileSizeForPeering: Int? = nil,
+                publisherKeyId: String? = nil) {
         self.contentId = contentId
         self.integrity = integrity
         self.contentUrls = contentUrls
         self.minFileSizeForPeering = minFileSizeForPeering
+        self.publisherKeyId = publisherKeyId
     }
 }
 
 /// Looks contents up by ID or by URL: the engine's view of the control plane.
 public protocol ContentDirectory: Sendable {
     /// The content's metadata; `nil` when the directory does not know it. Throws when the directory
-    /// cannot be asked (unreachable, malformed answer), which the engine treats differently from "unknown".
+    /// cannot be asked (unreachable, malformed answer), which the engine treats differently from "unknown",
+    /// or when its answer is not vouched for by a trusted publisher (`DirectoryError.Kind.untrusted`).
     func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer?
+
+    /// True when an answer remembered from an earlier lookup may still be believed (the trust settings
+    /// may have changed since it was saved).
+    func trusts(remembered answer: DirectoryAnswer) -> Bool
 
     /// Joins (or re-joins) the content's swarm and returns the peers to connect to.
     func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer
@@ -86,6 +96,23 @@ public struct SwarmAnnouncementAnswer: Sendable {
 }
 
 public struct DirectoryError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable {
+        /// The directory could not be asked, or its answer was unusable: may pass.
+        case unavailable
+        /// The directory answered, but no trusted publisher vouches for the answer.
+        case untrusted
+    }
+
+    public let kind: Kind
     public let description: String
-    public init(_ description: String) { self.description = description }
+
+    public init(_ description: String, kind: Kind = .unavailable) {
+        self.kind = kind
+        self.description = description
+    }
+}
+
+extension ContentDirectory {
+    /// Without publisher keys to check against, whatever the directory said stays believed.
+    public func trusts(remembered answer: DirectoryAnswer) -> Bool { true }
 }

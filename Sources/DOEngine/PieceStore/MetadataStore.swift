@@ -45,7 +45,8 @@ extension MetadataStore {
         let record = Record(ContentId: answer.contentId.rawValue, HashOfHashes: answer.integrity.hashOfHashes.base64,
                             PiecesHashFileUrls: answer.integrity.piecesHashFileUrls,
                             RecomputeHashOfHashes: answer.integrity.recomputeHashOfHashes,
-                            ContentUrls: answer.contentUrls, MinFileSizeForPeering: answer.minFileSizeForPeering)
+                            ContentUrls: answer.contentUrls, MinFileSizeForPeering: answer.minFileSizeForPeering,
+                            PublisherKeyId: answer.publisherKeyId)
         let bytes = try JSONEncoder().encode(record)
         try FileSystem.makeDirectories(root + "/records")
         try FileSystem.replaceDurably(root + "/records/" + key.fileName, with: [UInt8](bytes))
@@ -58,7 +59,8 @@ extension MetadataStore {
         return DirectoryAnswer(contentId: id,
                                integrity: ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: r.PiecesHashFileUrls,
                                                            recomputeHashOfHashes: r.RecomputeHashOfHashes),
-                               contentUrls: r.ContentUrls, minFileSizeForPeering: r.MinFileSizeForPeering)
+                               contentUrls: r.ContentUrls, minFileSizeForPeering: r.MinFileSizeForPeering,
+                               publisherKeyId: r.PublisherKeyId)
     }
 
     private struct Record: Codable {
@@ -68,5 +70,6 @@ extension MetadataStore {
         var RecomputeHashOfHashes: Bool
         var ContentUrls: [String]
         var MinFileSizeForPeering: Int?
+        var PublisherKeyId: String?
     }
 }

@@ -14,6 +14,8 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     case metadata(url: String, MetadataError)
     case metadataUnavailable(String)
     case unknownContent(String)
+    /// The directory's answer is not vouched for by a publisher this mount trusts.
+    case untrustedContent(id: String, reason: String)
     case directoryUnavailable(String)
     case pieceFailedVerification(index: Int, source: String)
     case pieceUnavailable(index: Int, attempts: Int, last: String)
@@ -32,6 +34,7 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
         case .metadata(let u, let e): return "metadata from \(u) refused: \(e)"
         case .metadataUnavailable(let d): return "no pieces hash file could be fetched: \(d)"
         case .unknownContent(let id): return "the control plane does not know content \(id)"
+        case .untrustedContent(let id, let reason): return "content \(id) is not signed by a trusted publisher: \(reason)"
         case .directoryUnavailable(let d): return "the control plane cannot be asked: \(d)"
         case .pieceFailedVerification(let i, let s): return "piece \(i) from \(s) failed SHA-256 verification"
         case .pieceUnavailable(let i, let n, let last): return "piece \(i) unavailable after \(n) attempt(s); last error: \(last)"
@@ -44,7 +47,7 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     public var errno: Int32 {
         switch self {
         case .httpStatus(_, 404), .httpStatus(_, 410): return ENOENT
-        case .transport(.invalidURL), .unknownContent: return ENOENT
+        case .transport(.invalidURL), .unknownContent, .untrustedContent: return ENOENT
         case .store(_, let e) where e == ENOSPC: return ENOSPC
         default: return EIO
         }

@@ -8,6 +8,10 @@ import XCTest
 /// Shared helpers: scratch folders, content, a logger, one HTTP client.
 enum TestSupport {
     static let http = HTTPClient()
+    /// The publisher every fixture's control plane accepts (`ServerFixture.start`), and that signs
+    /// `publishRequest`s. `otherPublisher` is a stranger to them.
+    static let publisher = try! PublisherPrivateKey.generate()
+    static let otherPublisher = try! PublisherPrivateKey.generate()
 
     /// DO's array join body exactly as do-protocol.md section 2.6 shows it.
     static let joinBodyOfSection2_6 = """
@@ -52,13 +56,14 @@ enum TestSupport {
         return PiecesHashFile(layout: layout, pieces: pieces)
     }
 
-    /// A registration body for fresh content number `seed`.
-    static func publishRequest(seed: UInt64, length: Int = 200_000, url: String? = nil,
-                               includePHF: Bool = true) -> (PublishRequest, PiecesHashFile) {
+    /// A registration body for fresh content number `seed`, signed by `signer` (`publisher` unless told).
+    static func publishRequest(seed: UInt64, length: Int = 200_000, url: String? = nil, includePHF: Bool = true,
+                               signer: PublisherPrivateKey? = publisher) -> (PublishRequest, PiecesHashFile) {
         let phf = piecesHashFile(content(length: length, seed: seed))
         let url = url ?? "http://origin.test/files/content-\(seed).bin"
-        return (PublishRequest(publishing: phf, url: url, piecesHashFileUrl: url + ".phf",
-                               includePiecesHashFile: includePHF), phf)
+        let request = PublishRequest(publishing: phf, url: url, piecesHashFileUrl: url + ".phf",
+                                     includePiecesHashFile: includePHF)
+        return (try! signer.map { try request.signed(with: $0) } ?? request, phf)
     }
 
     static func json<T: Encodable>(_ value: T) -> [UInt8] {
@@ -78,6 +83,11 @@ enum TestSupport {
     }
 }
 
+extension PublishRequest {
+    /// The request signed (again) by the test publisher, after a test changed a field.
+    func resigned() -> PublishRequest { try! signed(with: TestSupport.publisher) }
+}
+
 /// A control plane started in-process on 127.0.0.1, port 0, with requests sent through DOHTTP.
 final class ServerFixture: @unchecked Sendable {
     let dataDirectory: String
@@ -87,6 +97,7 @@ final class ServerFixture: @unchecked Sendable {
     static func start(_ name: String, configure: (inout ControlPlaneConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
         var configuration = ControlPlaneConfiguration(host: "127.0.0.1", port: 0,
                                                       dataDirectory: TestSupport.scratchDirectory(name))
+        configuration.publisherKeys = PublisherKeyring([TestSupport.publisher.publicKey])
         configure(&configuration)
         let running = try await ControlPlaneServer.start(configuration: configuration, logger: TestSupport.logger)
         return ServerFixture(configuration: configuration, running: running)

@@ -14,7 +14,8 @@ final class ControlPlaneProcess: @unchecked Sendable {
     let port: Int
     let dataDirectory: String
     let logPath: String
-    /// Arguments added after `--listen` and `--data` (`--public-url`, `--trust-proxy-headers`, ...).
+    /// Arguments added after `--listen`, `--data` and `--publisher-key` of the test publisher
+    /// (`TestPublisher.shared`, so `DofsCLI.publish` to it is accepted): `--public-url`, ...
     let extraArguments: [String]
     private let toolLogDirectory: String
     private var process: ChildProcess?
@@ -44,7 +45,8 @@ final class ControlPlaneProcess: @unchecked Sendable {
 
     /// Starts the server (it must not be running) and waits until `GET /geo` answers 200.
     func start(readyTimeout: TimeInterval = 20) throws {
-        let args = ["control-plane", "--listen", "127.0.0.1:\(port)", "--data", dataDirectory] + extraArguments
+        let args = ["control-plane", "--listen", "127.0.0.1:\(port)", "--data", dataDirectory,
+                    "--publisher-key", try TestPublisher.shared().publicKey] + extraArguments
         let child = try ChildProcess(DofsCLI.binaryPath, args, stdoutPath: logPath + ".stdout", stderrPath: logPath)
         lock.lock()
         process = child
@@ -126,12 +128,13 @@ enum Curl {
         return try run(args, url: url, caFile: caFile, logDirectory: logDirectory, timeout: timeout)
     }
 
-    /// `POST url` with a JSON body.
-    static func postJSON(_ url: String, json: Data, caFile: String? = nil, logDirectory: String,
-                         timeout: TimeInterval = 15) throws -> Reply {
+    /// `POST url` with a JSON body, sent from `sourceAddress` when given (a local address to bind).
+    static func postJSON(_ url: String, json: Data, caFile: String? = nil, sourceAddress: String? = nil,
+                         logDirectory: String, timeout: TimeInterval = 15) throws -> Reply {
         let bodyFile = "\(logDirectory)/post-\(UUID().uuidString.prefix(8)).json"
         try json.write(to: URL(fileURLWithPath: bodyFile))
-        return try run(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@" + bodyFile],
+        let source = sourceAddress.map { ["--interface", $0] } ?? []
+        return try run(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@" + bodyFile] + source,
                        url: url, caFile: caFile, logDirectory: logDirectory, timeout: timeout)
     }
 
@@ -164,14 +167,16 @@ extension DofsCLI {
         let registeredAt: String?
     }
 
-    /// Runs `dofs publish FILE --url URL --phf-out PHF [--phf-url U]` plus the registration options.
+    /// Runs `dofs publish FILE --url URL --phf-out PHF [--phf-url U]` plus the registration options,
+    /// signed with `key` (a private key file); a registration with a control plane is signed with the
+    /// test publisher's key unless another is given, a local one is unsigned unless a key is given.
     static func publish(file: String, url: String, phfOut: String, phfURL: String? = nil, registration: Registration,
-                        logDirectory: String) throws -> Registered {
+                        key: String? = nil, logDirectory: String) throws -> Registered {
         var args = ["publish", file, "--url", url, "--phf-out", phfOut]
         if let phfURL { args += ["--phf-url", phfURL] }
         switch registration {
-        case .controlPlane(let cp): args += ["--control-plane", cp]
-        case .local(let dir): args += ["--local", "--control-plane-data", dir]
+        case .controlPlane(let cp): args += ["--control-plane", cp, "--key", try key ?? TestPublisher.shared().privateKey]
+        case .local(let dir): args += ["--local", "--control-plane-data", dir] + (key.map { ["--key", $0] } ?? [])
         }
         let outcome = try ChildProcess.run(binaryPath, args, logDirectory: logDirectory, timeout: 60)
         guard outcome.succeeded else {

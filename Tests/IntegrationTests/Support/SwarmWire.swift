@@ -199,8 +199,9 @@ enum SwarmDirectory {
             "Left": String(left), "JoinRequestEvent": seq == 0 ? "1" : "0", "RestrictedUpload": "0",
             "PeersWanted": "50", "GroupId": "", "Scope": "1", "Profile": "768", "Seq": String(seq),
         ]
+        // Sent from `ip` itself: the control plane lists a member at the address its join came from.
         let reply = try Curl.postJSON(array + "join/", json: try JSONSerialization.data(withJSONObject: body),
-                                      logDirectory: logDirectory)
+                                      sourceAddress: ip, logDirectory: logDirectory)
         guard reply.status == 200, let json = reply.json, let peers = json["Peers"] as? [[String: Any]] else {
             throw ChildProcess.Failure(description: "join \(contentId) at \(array)join/: \(reply)")
         }

@@ -45,43 +45,6 @@ final class ControlPlaneTests: MountTestCase {
         return registered.published
     }
 
-    /// `/by-url/` + the URL percent-encoded as one path component (only RFC 3986 unreserved bytes kept).
-    private func byURL(_ mount: DofsMount, _ url: String) -> String {
-        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
-        let encoded = url.utf8.map { unreserved.contains($0) ? String(UnicodeScalar($0)) : String(format: "%%%02X", $0) }.joined()
-        return "\(mount.mountpoint)/by-url/\(encoded)"
-    }
-
-    private func byID(_ mount: DofsMount, _ contentId: String) -> String { "\(mount.mountpoint)/by-id/\(contentId)" }
-
-    /// Reads the whole file and checks it byte for byte (and by SHA-256), then its mode and content ID.
-    private func assertVerifiedRead(_ path: String, _ content: [UInt8], contentId: String, _ what: String,
-                                    file: StaticString = #filePath, line: UInt = #line) throws {
-        let got = try readWhole(path).get()
-        assertSameBytes(got, content, what, file: file, line: line)
-        XCTAssertEqual(TestContent.sha256(got), TestContent.sha256(content), "\(what): SHA-256", file: file, line: line)
-        XCTAssertEqual(try xattr(path, "user.dofs.mode").get(), "verified", "\(what): mode", file: file, line: line)
-        XCTAssertEqual(try xattr(path, "user.dofs.content_id").get(), contentId, "\(what): content_id", file: file, line: line)
-    }
-
-    /// Reads the whole file and checks it byte for byte; it must be in simple mode, without a content ID,
-    /// and give a reason containing one of `reasonContains` (case-insensitive). Returns the reason.
-    @discardableResult
-    private func assertSimpleRead(_ path: String, _ content: [UInt8], reasonContains: [String], _ what: String,
-                                  file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let got = try readWhole(path).get()
-        assertSameBytes(got, content, what, file: file, line: line)
-        XCTAssertEqual(TestContent.sha256(got), TestContent.sha256(content), "\(what): SHA-256", file: file, line: line)
-        XCTAssertEqual(try xattr(path, "user.dofs.mode").get(), "simple", "\(what): mode", file: file, line: line)
-        assertFails(try xattr(path, "user.dofs.content_id"), with: [ENODATA], "\(what): simple mode has no content_id",
-                    file: file, line: line)
-        let reason = (try? xattr(path, "user.dofs.mode_reason").get()) ?? "(no user.dofs.mode_reason)"
-        XCTAssertTrue(reasonContains.contains { reason.lowercased().contains($0.lowercased()) },
-                      "\(what): mode_reason should mention \(reasonContains.joined(separator: " or ")): \(reason)",
-                      file: file, line: line)
-        return reason
-    }
-
     /// Files (not folders) below `directory`, as paths relative to it; none when it does not exist.
     private func files(under directory: String) -> [String] {
         guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
@@ -187,9 +150,7 @@ final class ControlPlaneTests: MountTestCase {
                                     phfURL: origin.url("x.bin.phf"), logDirectory: logs)
 
         // Registered without the PHF itself, so the only PHF URL is the origin's.
-        let registration: [String: Any] = ["ContentId": x.ContentId, "HashOfHashes": x.HashOfHashes,
-                                           "ContentLength": x.ContentLength, "PieceSize": x.PieceSize,
-                                           "Url": x.Url, "PiecesHashFileUrl": x.PiecesHashFileUrl]
+        let registration = try TestPublisher.shared().registration(x)
         let posted = try Curl.postJSON(cp.baseURL + "/publish", json: JSONSerialization.data(withJSONObject: registration),
                                        logDirectory: logs)
         XCTAssertEqual(posted.status, 201, "POST /publish without PiecesHashFile: \(posted)")
@@ -264,7 +225,7 @@ final class ControlPlaneTests: MountTestCase {
         let cpPort = try LoopbackPort.free()
         let proxy = try TLSProxy(scratch: scratch, certificates: certs, upstreamPort: cpPort)
         addCleanup { proxy.stop() }
-        _ = try startControlPlane(port: cpPort, extraArguments: ["--public-url", proxy.baseURL, "--trust-proxy-headers"])
+        _ = try startControlPlane(port: cpPort, extraArguments: ["--public-url", proxy.baseURL, "--trusted-proxy", "127.0.0.1"])
 
         // The setup itself: the proxy answers with the CA, is refused without it, and the chain names it.
         let geo = try Curl.get(proxy.baseURL + "/geo", caFile: certs.caFile, logDirectory: logs)
@@ -279,9 +240,7 @@ final class ControlPlaneTests: MountTestCase {
         let s = try DofsCLI.publish(file: origin.path("s.bin"), url: origin.url("s.bin"), phfOut: origin.path("s.bin.phf"),
                                     phfURL: origin.url("s.bin.phf"), logDirectory: logs)
         let phf = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: origin.path("s.bin.phf"))))
-        let registration: [String: Any] = ["ContentId": s.ContentId, "HashOfHashes": s.HashOfHashes,
-                                           "ContentLength": s.ContentLength, "PieceSize": s.PieceSize, "Url": s.Url,
-                                           "PiecesHashFileUrl": s.PiecesHashFileUrl, "PiecesHashFile": phf]
+        let registration = try TestPublisher.shared().registration(s, piecesHashFile: phf)
         let posted = try Curl.postJSON(proxy.baseURL + "/publish", json: JSONSerialization.data(withJSONObject: registration),
                                        caFile: certs.caFile, logDirectory: logs)
         XCTAssertEqual(posted.status, 201, "POST /publish through the TLS proxy: \(posted)")

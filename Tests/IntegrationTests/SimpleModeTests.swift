@@ -6,13 +6,6 @@ import XCTest
 final class SimpleModeTests: MountTestCase {
     private let MiB = TestContent.MiB
 
-    /// `/by-url/` + the URL percent-encoded as one path component (only RFC 3986 unreserved bytes kept).
-    private func byURL(_ mount: DofsMount, _ url: String) -> String {
-        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
-        let encoded = url.utf8.map { unreserved.contains($0) ? String(UnicodeScalar($0)) : String(format: "%%%02X", $0) }.joined()
-        return "\(mount.mountpoint)/by-url/\(encoded)"
-    }
-
     func testByURLServesAnOriginFileUnverifiedWithItsExactSize() throws {
         let origin = try startOrigin()
         let content = try TestContent.write(TestContent.bytes(count: 3 * MiB + 17, seed: 81), to: origin.path("plain.bin"))

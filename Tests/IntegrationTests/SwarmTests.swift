@@ -69,11 +69,7 @@ final class SwarmTests: MountTestCase {
 
     private func byID(_ peer: Peer, _ contentId: String) -> String { "\(peer.mount.mountpoint)/by-id/\(contentId)" }
 
-    private func byURL(_ peer: Peer, _ url: String) -> String {
-        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
-        let encoded = url.utf8.map { unreserved.contains($0) ? String(UnicodeScalar($0)) : String(format: "%%%02X", $0) }.joined()
-        return "\(peer.mount.mountpoint)/by-url/\(encoded)"
-    }
+    private func byURL(_ peer: Peer, _ url: String) -> String { byURL(peer.mount, url) }
 
     /// `user.dofs.sources` as numbers; fails the test (by throwing) when it is missing or not JSON.
     private func sources(_ path: String) throws -> [String: Int] {

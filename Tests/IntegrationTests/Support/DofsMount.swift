@@ -42,6 +42,8 @@ final class DofsMount: @unchecked Sendable {
         if !choosesControlPlane { args += ["--control-plane-data", cacheDir + "-control-plane"] }
         // Several mounts may run at once: each peer server on a port of its own.
         if !options.extraArguments.contains("--peer-listen") { args += ["--peer-listen", "127.0.0.1:0"] }
+        // Trusted publisher keys come from the test, never from the machine's /etc/dofs/trusted-keys.
+        if !options.extraArguments.contains("--trusted-keys-dir") { args += ["--trusted-keys-dir", cacheDir + "-trusted-keys"] }
         return args + options.extraArguments
     }
 

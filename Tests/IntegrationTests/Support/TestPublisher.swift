@@ -1,3 +1,4 @@
+import DOCore
 import Foundation
 import Synchronization
 
@@ -20,6 +21,19 @@ struct TestPublisher: Sendable {
             pair = made
             return made
         }
+    }
+
+    /// The `POST /publish` body for what `dofs publish` printed, signed by this publisher, for a test
+    /// that registers by hand; `piecesHashFile` (the PHF's JSON object) is included when given.
+    func registration(_ p: DofsCLI.Published, piecesHashFile: Any? = nil) throws -> [String: Any] {
+        let statement = PublisherStatement(contentId: p.ContentId, hashOfHashes: p.HashOfHashes,
+                                           contentLength: p.ContentLength, pieceSize: p.PieceSize, url: p.Url)
+        let signature = try statement.signed(with: try PublisherPrivateKey(contentsOfFile: privateKey))
+        var body: [String: Any] = ["ContentId": p.ContentId, "HashOfHashes": p.HashOfHashes, "ContentLength": p.ContentLength,
+                                   "PieceSize": p.PieceSize, "Url": p.Url, "PiecesHashFileUrl": p.PiecesHashFileUrl,
+                                   "PublisherKeyId": signature.keyId, "PublisherSignature": signature.signature]
+        if let piecesHashFile { body["PiecesHashFile"] = piecesHashFile }
+        return body
     }
 
     /// A new key pair in `folder` (which must not hold one).

@@ -340,6 +340,44 @@ final class SwarmTests: MountTestCase {
         XCTAssertLessThanOrEqual(originBytes, size * 11 / 10, "the lies cost the origin nothing beyond one copy: \(originBytes)")
     }
 
+    func testAnImpostorCannotJoinUnderAnHonestMembersPeerIdNorListAnotherAddress() throws {
+        let origin = try startOrigin()
+        let cp = try startControlPlane()
+        let size = 12 * MiB
+        let content = TestContent.bytes(count: size, seed: 921)
+        let published = try publishRegistered(content, as: "honest.bin", on: origin, controlPlane: cp)
+        let m1 = try peerMount("127.0.0.2", controlPlane: cp)
+        try assertVerifiedRead(byID(m1, published.ContentId), content, "honest.bin on the first mount")
+
+        // Anyone may learn who is in the swarm: an observer joins and is handed mount 1.
+        let listed = try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: .random(),
+                                             ip: "127.0.0.6", port: 9, logDirectory: logs)
+        let honest = try XCTUnwrap(listed.first { $0.ip == "127.0.0.2" }, "mount 1 is listed at its own address: \(listed)")
+
+        // The impostor takes mount 1's peer id from its own address: refused, so no reader can ever
+        // charge mount 1 for the impostor's pieces.
+        let impostorId = try XCTUnwrap(PeerId(hex: honest.peerId))
+        XCTAssertThrowsError(try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: impostorId,
+                                                     ip: "127.0.0.5", port: 7777, logDirectory: logs)) { error in
+            XCTAssertTrue("\(error)".contains("409"), "\(error)")
+        }
+        // The spoof: a join from 127.0.0.5 that reports 127.0.0.7 as its address is listed at 127.0.0.5.
+        let spoofer = PeerId.random()
+        try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: spoofer,
+                                ip: "127.0.0.7", port: 7777, from: "127.0.0.5", logDirectory: logs)
+        let after = try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: .random(),
+                                            ip: "127.0.0.5", port: 9, logDirectory: logs)
+        XCTAssertEqual(after.first { $0.peerId == spoofer.hex }?.ip, "127.0.0.5", "listed where its join came from: \(after)")
+        XCTAssertEqual(after.filter { $0.peerId == honest.peerId }.map(\.ip), ["127.0.0.2"], "mount 1 untouched: \(after)")
+
+        // A second mount reads from mount 1, which nobody charges or bans.
+        let m2 = try peerMount("127.0.0.3", controlPlane: cp)
+        let p2 = byID(m2, published.ContentId)
+        try assertVerifiedRead(p2, content, "honest.bin on the second mount")
+        XCTAssertGreaterThanOrEqual(try sources(p2)["peer"] ?? 0, size * 9 / 10, "mount 2 reads from mount 1")
+        XCTAssertEqual(logLines(m2, containing: honest.peerId, "banned"), [], "mount 1 is never banned")
+    }
+
     private func liar(_ liar: LyingPeer, closedBy peer: PeerId) -> Bool {
         liar.connections(from: peer).allSatisfy { $0.closedByRemoteAt != nil }
     }

@@ -185,10 +185,10 @@ enum SwarmDirectory {
     }
 
     /// Joins `contentId`'s swarm as `peerId` at `ip:port` with DO's join body (every value a string),
-    /// and returns the peers the answer lists.
+    /// sent from `ip` unless `from` names another local address, and returns the peers the answer lists.
     @discardableResult
     static func join(controlPlane: String, contentId: String, peerId: PeerId, ip: String, port: Int,
-                     left: Int = 0, seq: Int = 0, logDirectory: String) throws -> [Peer] {
+                     left: Int = 0, seq: Int = 0, from source: String? = nil, logDirectory: String) throws -> [Peer] {
         let array = try collectiveArray(controlPlane: controlPlane, contentId: contentId, logDirectory: logDirectory)
         let body: [String: String] = [
             "ContentId": contentId, "PeerId": peerId.hex, "ReportedIp": ip, "SubnetMask": "255.255.255.0",
@@ -201,7 +201,7 @@ enum SwarmDirectory {
         ]
         // Sent from `ip` itself: the control plane lists a member at the address its join came from.
         let reply = try Curl.postJSON(array + "join/", json: try JSONSerialization.data(withJSONObject: body),
-                                      sourceAddress: ip, logDirectory: logDirectory)
+                                      sourceAddress: source ?? ip, logDirectory: logDirectory)
         guard reply.status == 200, let json = reply.json, let peers = json["Peers"] as? [[String: Any]] else {
             throw ChildProcess.Failure(description: "join \(contentId) at \(array)join/: \(reply)")
         }

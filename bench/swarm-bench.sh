@@ -62,12 +62,13 @@ build_dofs release
 bench_origin "$work" "$file" "$size" dofs-swarm-bench
 
 cp_port="$(free_port)"
+"$DOFS_BIN" keygen --out "$work/keys" >/dev/null || die "dofs keygen failed"
 "$DOFS_BIN" control-plane --listen "127.0.0.1:$cp_port" --data "$work/cp" --reannounce-secs 2 \
-    --log-file "$work/cp.log" >/dev/null 2>&1 </dev/null &
+    --publisher-key "$work/keys/publisher.pub" --log-file "$work/cp.log" >/dev/null 2>&1 </dev/null &
 CP_PID=$!
 wait_http "http://127.0.0.1:$cp_port/geo" "$work/cp.log"
 "$DOFS_BIN" publish "$work/origin/$file" --url "$url" --phf-out "$work/origin/$file.phf" \
-    --control-plane "http://127.0.0.1:$cp_port" >/dev/null || die "dofs publish failed"
+    --control-plane "http://127.0.0.1:$cp_port" --key "$work/keys/publisher.key" >/dev/null || die "dofs publish failed"
 name="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$url")"
 
 # mount_n I EXTRA... — a fresh mount number I on 127.0.0.(10+I); appends to MOUNTS/PIDS.

@@ -123,6 +123,29 @@ final class JoinHardeningTests: XCTestCase {
         }
     }
 
+    func testAFloodOfJoinsFromOneAddressIsCappedAndHonestPeersAreInEveryAnswer() async throws {
+        for n in 1...3 { _ = try peers(try await join(peerId(n), from: "127.0.0.\(10 + n)", scope: "3")) }
+        var statuses: [Int: Int] = [:]
+        let started = Date()
+        for n in 0..<1_000 {
+            let body = JoinRequest(peerId: String(format: "%040x", 10_000 + n), scope: "3", port: "7680")
+            let response = try await ControlPlaneTransport(http: client(from: "127.0.0.66"))
+                .post(server.baseURL + "/array/\(content)/join/", json: TestSupport.json(body), maxBytes: 1 << 20)
+            statuses[response.status, default: 0] += 1
+        }
+        print("1,000 joins from one address: \(statuses)")
+        // The burst, plus what the bucket refilled meanwhile; the rest 429.
+        let limits = MembershipLimits()
+        let refilled = Int(Date().timeIntervalSince(started) * limits.joinsPerSecondPerAddress) + 1
+        XCTAssertTrue((Int(limits.joinBurstPerAddress)...Int(limits.joinBurstPerAddress) + refilled).contains(statuses[200] ?? 0),
+                      "\(statuses), \(refilled) refilled")
+        XCTAssertEqual((statuses[200] ?? 0) + (statuses[429] ?? 0), 1_000)
+        let answer = try peers(try await join(peerId(50), from: "127.0.0.50", scope: "3", wanted: "255"))
+        XCTAssertEqual(answer.filter { $0.ip == "127.0.0.66" }.count, MembershipLimits().maxMembersPerAddress,
+                       "the flooder keeps only its own few places")
+        XCTAssertTrue(Set(answer.map(\.ip)).isSuperset(of: ["127.0.0.11", "127.0.0.12", "127.0.0.13"]), "\(answer)")
+    }
+
     func testJoinsFromOneAddressAreRateLimitedAndOthersAreNot() async throws {
         let limited = try await ServerFixture.start("join-rate") {
             $0.membershipLimits.joinsPerSecondPerAddress = 1

@@ -30,7 +30,8 @@ import Synchronization
 /// it (its peer id *at* the IP address the connection reached) and to that address, across every peer id
 /// ever seen there. At `banThreshold` bad pieces (3, do-protocol.md 9.5):
 /// - **an address** is banned for this content: every identity at it is banned and disconnected at
-///   once, and no connection to it is made or kept again, whatever peer id is announced or answered.
+///   once, and no connection to it is kept again, whatever peer id is announced or answered (nor even
+///   made, when it is listed by IP, as the control plane lists peers).
 ///   A liar that takes a new peer id for every connection thus gets 3 bad pieces per address in total,
 ///   not 3 per identity;
 /// - **an identity** is banned: that peer id is never connected again from that address. The same id
@@ -94,6 +95,8 @@ public final class Swarm: Sendable {
         var badPiecesByHost: [String: Set<Int>] = [:]
         /// Who delivered each piece last (one entry per piece at most).
         var lastSource: [Int: Identity] = [:]
+        var tasks: [Int: Task<Void, Never>] = [:]
+        var nextTaskId = 0
 
         func sentBadCopy(of piece: Int, _ peer: ConnectedPeer) -> Bool {
             badPiecesByHost[peer.connection.remoteHost]?.contains(piece) ?? false
@@ -102,8 +105,6 @@ public final class Swarm: Sendable {
         func isRefused(_ identity: Identity) -> Bool {
             bannedHosts.contains(identity.host) || banned.contains(identity)
         }
-        var tasks: [Int: Task<Void, Never>] = [:]
-        var nextTaskId = 0
     }
 
     public init(swarmHash: [UInt8], layout: PieceLayout, ourPeerId: PeerId, maxPeers: Int = 16,

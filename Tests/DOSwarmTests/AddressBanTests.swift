@@ -32,7 +32,7 @@ final class AddressBanTests: XCTestCase {
         for attempt in 0..<40 where quietRounds < 3 {
             swarm.addPeers(liars.map(\.unannouncedAddress))
             let piece = attempt % content.layout.pieceCount
-            guard await eventually(timeout: 1, { swarm.hasPeer(withPiece: piece) }) else {
+            guard await eventually(timeout: 2, { swarm.hasPeer(withPiece: piece) }) else {
                 quietRounds += 1
                 continue
             }

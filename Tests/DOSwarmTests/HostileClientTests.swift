@@ -135,6 +135,16 @@ final class HostileClientTests: XCTestCase {
             XCTAssertTrue(downloadOneBlock(), "the downloader lost its connection to newcomer \(round)")
         }
         XCTAssertEqual(server.statistics.evictedConnections, 2)
+
+        // Now every place is held by the downloader or a fresh connection: a third newcomer is refused.
+        let late = try RawSocket(connectingTo: server.port, from: "127.0.0.24")
+        defer { late.close() }
+        late.send(Handshake(swarmHash: content.swarmHash, peerId: .random()).encoded())
+        let answer = late.readUntilClosed(timeout: 5)
+        XCTAssertTrue(answer.closed)
+        XCTAssertEqual(answer.bytes, [], "nobody was unproductive, yet a place was made")
+        XCTAssertTrue(downloadOneBlock())
+        XCTAssertEqual(server.statistics.evictedConnections, 2)
         await server.stop()
     }
 

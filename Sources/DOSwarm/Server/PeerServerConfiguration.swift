@@ -7,6 +7,7 @@ public struct PeerServerConfiguration: Sendable {
     /// A host runs one dofs node (as DO runs one service per machine), which opens one connection per
     /// content it reads from us: 4 covers a few contents at once and a reconnect that overlaps a
     /// connection not yet timed out, while taking all 64 places now needs 16 addresses, not one.
+    /// IPv6 addresses count one by one (LAN hosts share a /64, so a prefix would lump them together).
     public var maxConnectionsPerAddress = 4
     /// When all places are taken, a new connection takes the place of the connection that has had no
     /// request accepted for longest, if that is at least this long (the default idle timeout still

@@ -7,7 +7,8 @@ import XCTest
 final class SwarmTests: XCTestCase {
     func testLyingPeerIsBannedAfterThreeBadPiecesAndNeverReconnected() async throws {
         let content = TestContent(length: 6 * 65536, pieceSize: 65536)
-        let liar = try FakePeer(.lying, content: content)
+        // On an address of its own: a ban covers the liar's whole address.
+        let liar = try FakePeer(.lying, content: content, host: "127.0.0.7")
         let honestId = PeerId.random()
         let server = try await startServer(MemoryLibrary(content), peerId: honestId)
         let swarm = makeSwarm(content)
@@ -28,7 +29,7 @@ final class SwarmTests: XCTestCase {
         XCTAssertTrue(disconnected, "banned peer still connected")
 
         // The control plane lists it again (with and without its id), next to an honest peer.
-        swarm.addPeers([liar.address, PeerAddress(host: "127.0.0.1", port: liar.port), server.address(peerId: honestId)])
+        swarm.addPeers([liar.address, liar.unannouncedAddress, server.address(peerId: honestId)])
         let honest = await eventually { swarm.connectedPeers == [honestId] && swarm.hasPeer(withPiece: 0) }
         XCTAssertTrue(honest)
         for i in 0..<content.layout.pieceCount {

@@ -63,6 +63,9 @@ final class PeerConnection: Sendable {
 
     let address: PeerAddress
     let remotePeerId: PeerId
+    /// The IP address the connection actually reached (canonical, see `PeerAddress.canonicalHost`):
+    /// what bans by address compare, whatever name the control plane listed.
+    let remoteHost: String
     let layout: PieceLayout
     private let channel: Channel
     private let configuration: SwarmConfiguration
@@ -78,6 +81,7 @@ final class PeerConnection: Sendable {
                  configuration: SwarmConfiguration, logger: Logger) {
         self.address = address
         self.remotePeerId = remotePeerId
+        self.remoteHost = PeerAddress.canonicalHost(channel.remoteAddress?.ipAddress ?? address.host)
         self.layout = layout
         self.channel = channel
         self.configuration = configuration

@@ -28,10 +28,17 @@ import Synchronization
 /// it is unchoked again when it re-sends `interested` (or after a second, for clients that never do).
 ///
 /// ## Limits
-/// `maxConnections` open connections (more are closed on accept); a 10 s handshake deadline; connections
-/// silent for `idleTimeoutSeconds` are closed; a peer may queue at most `maxOutstandingRequests` blocks of
-/// at most `maxBlockLength` bytes, each inside its piece; messages over 2,048,000 bytes, malformed
-/// messages or a broken limit close that connection only. Unknown message types are skipped.
+/// At most `maxConnections` open connections, and at most `maxConnectionsPerAddress` from one IP address:
+/// a connection beyond the address's share is closed on accept, so one host cannot take every place.
+/// When all places are taken, a newcomer is not refused outright: the connection that has been
+/// unproductive longest gives its place up, if it has been for a while (no request accepted for
+/// `evictIdleAfterSeconds`, or an upload slot held with no block going out for
+/// `evictStalledSlotAfterSeconds`); a peer that is downloading is never dropped for a newcomer. Only
+/// when no connection qualifies is the newcomer closed. Besides: a 10 s handshake deadline;
+/// connections silent for `idleTimeoutSeconds` are closed; a peer may queue at most
+/// `maxOutstandingRequests` blocks of at most `maxBlockLength` bytes, each inside its piece; messages
+/// over 2,048,000 bytes, malformed messages or a broken limit close that connection only. Unknown
+/// message types are skipped.
 public final class PeerServer: Sendable {
     let configuration: PeerServerConfiguration
     let slots: UploadSlots
@@ -40,13 +47,14 @@ public final class PeerServer: Sendable {
     private let library: any SwarmLibrary
     private let logger: Logger
     private let listener: NIOAsyncChannel<PeerChannel, Never>
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let runTask = Mutex<Task<Void, Never>?>(nil)
 
     private struct State {
-        var nextSessionId = 0
-        var connections = 0
-        var sessions: [Int: ServerSession] = [:]
+        var nextConnectionId = 0
+        var table: ConnectionTable
+        var refusedConnections = 0
+        var evictedConnections = 0
         var uploadedBytes = 0
         var uploadedBySwarm: [[UInt8]: Int] = [:]
         var stopped = false
@@ -85,6 +93,8 @@ public final class PeerServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.slots = UploadSlots(capacity: configuration.uploadSlots)
+        self.state = Mutex(State(table: ConnectionTable(maxConnections: configuration.maxConnections,
+                                                        maxConnectionsPerAddress: configuration.maxConnectionsPerAddress)))
         self.verifiedPieces = VerifiedPieceCache(capacity: configuration.verifiedPieceCacheCount,
                                                  lifetimeSeconds: configuration.verifiedPieceCacheSeconds)
     }
@@ -96,7 +106,7 @@ public final class PeerServer: Sendable {
     /// Tells every peer connected for `swarmHash` that piece `index` is now held (a `have` at once;
     /// the periodic check is only the safety net). Peers waiting on the piece then fetch it from us.
     public func announce(swarmHash: [UInt8], piece index: Int) {
-        let sessions = state.withLock { s in s.sessions.values.filter { $0.content.swarmHash == swarmHash } }
+        let sessions = state.withLock { s in s.table.sessions.filter { $0.content.swarmHash == swarmHash } }
         for session in sessions { session.announce(piece: index) }
     }
 
@@ -104,20 +114,24 @@ public final class PeerServer: Sendable {
 
     /// A snapshot of the server's counters.
     public var statistics: PeerServerStatistics {
-        let (connections, sessions, uploaded) = state.withLock { ($0.connections, $0.sessions.count, $0.uploadedBytes) }
-        return PeerServerStatistics(connections: connections, sessions: sessions,
+        let s = state.withLock { s in
+            (connections: s.table.count, sessions: s.table.sessions.count, uploaded: s.uploadedBytes,
+             refused: s.refusedConnections, evicted: s.evictedConnections)
+        }
+        return PeerServerStatistics(connections: s.connections, sessions: s.sessions,
                                     unchokedPeers: slots.unchokedCount, peakUnchokedPeers: slots.peakUnchokedCount,
-                                    uploadedBytes: uploaded)
+                                    uploadedBytes: s.uploaded, refusedConnections: s.refused,
+                                    evictedConnections: s.evicted)
     }
 
     /// Stops listening, closes every peer connection and waits until all of them are gone.
     public func stop() async {
-        let sessions = state.withLock { s in
+        let channels = state.withLock { s in
             s.stopped = true
-            return Array(s.sessions.values)
+            return s.table.entries.values.map(\.channel)
         }
         listener.channel.close(promise: nil)
-        for session in sessions { session.channel.close(promise: nil) }
+        for channel in channels { channel.close(promise: nil) }
         let task = runTask.withLock { $0 }
         task?.cancel()
         await task?.value
@@ -131,19 +145,13 @@ public final class PeerServer: Sendable {
             try await listener.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
-                        let admitted = state.withLock { s in
-                            guard !s.stopped, s.connections < configuration.maxConnections else { return false }
-                            s.connections += 1
-                            return true
-                        }
-                        guard admitted else {
-                            logger.debug("connection refused: at the connection limit")
+                        guard let id = admit(connection.channel) else {
                             group.addTask { try? await connection.executeThenClose { _, _ in } }
                             continue
                         }
                         group.addTask {
-                            await self.serve(connection)
-                            self.state.withLock { $0.connections -= 1 }
+                            await self.serve(connection, id: id)
+                            self.state.withLock { _ = $0.table.remove(id) }
                         }
                     }
                 }
@@ -153,8 +161,55 @@ public final class PeerServer: Sendable {
         }
     }
 
+    /// Gives a new connection a place (its connection id), making room by evicting the least productive
+    /// connection when the server is full; nil when it must be closed. Only the accept loop calls this,
+    /// so admissions never race each other; connections that close meanwhile only free places.
+    private func admit(_ channel: Channel) -> Int? {
+        let host = PeerAddress.canonicalHost(channel.remoteAddress?.ipAddress ?? "?")
+        let now = ContinuousClock.now
+        let entry = ConnectionTable.Entry(host: host, channel: channel, acceptedAt: now)
+        // Under the lock: the quick answers, or a snapshot of who might make room.
+        let candidates = state.withLock { s -> [(id: Int, session: ServerSession?, acceptedAt: ContinuousClock.Instant)]? in
+            guard !s.stopped, s.table.admission(of: host) == .full else { return nil }
+            return s.table.entries.map { ($0.key, $0.value.session, $0.value.acceptedAt) }
+        }
+        // Outside it (each session has its own lock): who has been unproductive longest.
+        let victim = candidates.flatMap { candidates in
+            ConnectionActivity.victim(among: candidates.map { ($0.id, $0.session?.activity
+                                                             ?? ConnectionActivity(idleSince: $0.acceptedAt)) },
+                                      at: now, configuration)
+        }
+        let (admitted, evicted) = state.withLock { s -> (Int?, ConnectionTable.Entry?) in
+            guard !s.stopped else { return (nil, nil) }
+            var evicted: ConnectionTable.Entry?
+            let admission = s.table.admission(of: host)
+            if admission == .full, let victim { evicted = s.table.remove(victim) }
+            guard admission == .admitted || evicted != nil else {
+                s.refusedConnections += 1
+                return (nil, nil)
+            }
+            if evicted != nil { s.evictedConnections += 1 }
+            let id = s.nextConnectionId
+            s.nextConnectionId += 1
+            s.table.insert(entry, id: id)
+            return (id, evicted)
+        }
+        if let evicted {
+            logger.info("connection dropped to make room for a new peer: it was not downloading",
+                        metadata: ["remote": "\(evicted.host)",
+                                   "peer": "\(evicted.session.map { "\($0.remotePeerId)" } ?? "-")"])
+            evicted.channel.close(promise: nil)
+        } else if admitted == nil {
+            let perAddress = state.withLock { $0.table.connections(from: host) } >= configuration.maxConnectionsPerAddress
+            logger.debug(perAddress ? "connection refused: at the per-address connection limit"
+                                    : "connection refused: at the connection limit, and every connection is in use",
+                         metadata: ["remote": "\(host)"])
+        }
+        return admitted
+    }
+
     /// One connection, from handshake to close.
-    private func serve(_ connection: PeerChannel) async {
+    private func serve(_ connection: PeerChannel, id: Int) async {
         let remote = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
         var logger = self.logger
         logger[metadataKey: "remote"] = "\(remote)"
@@ -174,7 +229,7 @@ public final class PeerServer: Sendable {
                 }
                 logger[metadataKey: "peer"] = "\(theirs.peerId)"
                 library.peerArrived(swarmHash: content.swarmHash, peerId: theirs.peerId)
-                let current = register(content: content, remotePeerId: theirs.peerId,
+                let current = register(id: id, content: content, remotePeerId: theirs.peerId,
                                        channel: connection.channel, logger: logger)
                 session = current
                 try await outbound.write(.handshake(Handshake(swarmHash: content.swarmHash, peerId: peerId)))
@@ -199,24 +254,16 @@ public final class PeerServer: Sendable {
                 logger.info("peer connection closed: \(reason)")
             }
         }
-        if let session { unregister(session) }
+        session?.finish()
     }
 
-    private func register(content: SharedContent, remotePeerId: PeerId, channel: Channel,
+    /// The session of connection `id`, after a handshake for a content we share.
+    private func register(id: Int, content: SharedContent, remotePeerId: PeerId, channel: Channel,
                           logger: Logger) -> ServerSession {
-        state.withLock { s in
-            let id = s.nextSessionId
-            s.nextSessionId += 1
-            let session = ServerSession(id: id, content: content, remotePeerId: remotePeerId, channel: channel,
-                                        server: self, logger: logger)
-            s.sessions[id] = session
-            return session
-        }
-    }
-
-    private func unregister(_ session: ServerSession) {
-        _ = state.withLock { $0.sessions.removeValue(forKey: session.id) }
-        session.finish()
+        let session = ServerSession(id: id, content: content, remotePeerId: remotePeerId, channel: channel,
+                                    server: self, logger: logger)
+        state.withLock { $0.table.attach(session, to: id) }
+        return session
     }
 
     // MARK: - Used by sessions
@@ -225,7 +272,7 @@ public final class PeerServer: Sendable {
     func releaseSlot(of id: Int) {
         var next = slots.leave(id)
         while let granted = next {
-            if let session = state.withLock({ $0.sessions[granted] }) {
+            if let session = state.withLock({ $0.table.entries[granted]?.session }) {
                 session.slotGranted()
                 return
             }
@@ -253,4 +300,9 @@ public struct PeerServerStatistics: Sendable, Equatable {
     public var peakUnchokedPeers: Int
     /// Piece payload bytes sent.
     public var uploadedBytes: Int
+    /// Connections closed on accept: over the per-address limit, or the server full with no
+    /// connection to drop for them.
+    public var refusedConnections: Int = 0
+    /// Connections dropped (idle or stalled) to make room for a new one.
+    public var evictedConnections: Int = 0
 }

@@ -3,6 +3,23 @@ public struct PeerServerConfiguration: Sendable {
     /// Open peer connections at most; further ones are closed on accept. 64 keeps memory bounded
     /// (each connection buffers at most a few blocks) while far exceeding a LAN swarm's size.
     public var maxConnections = 64
+    /// Open connections from one IP address at most; more are closed on accept, before a byte is read.
+    /// A host runs one dofs node (as DO runs one service per machine), which opens one connection per
+    /// content it reads from us: 4 covers a few contents at once and a reconnect that overlaps a
+    /// connection not yet timed out, while taking all 64 places now needs 16 addresses, not one.
+    /// IPv6 addresses count one by one (LAN hosts share a /64, so a prefix would lump them together).
+    public var maxConnectionsPerAddress = 4
+    /// When all places are taken, a new connection takes the place of the connection that has had no
+    /// request accepted for longest, if that is at least this long (the default idle timeout still
+    /// closes silent connections; this drops talking but useless ones, only when someone needs the place).
+    /// A downloader asks for its next block within a round trip of the last one; 30 s is three times
+    /// `slotIdleSeconds`, so only a peer that wants nothing more from us (or never did) qualifies.
+    public var evictIdleAfterSeconds: Double = 30
+    /// Likewise for a connection that holds an upload slot while no block has gone out to it for this
+    /// long: it keeps a slot and a place without downloading (it does not read, or asks only for pieces
+    /// we refuse). Blocks go out every 16 KiB: 0.13 s apart even at 1 Mbit/s, plus milliseconds to read
+    /// and hash a piece; 20 s leaves a slow link or a loaded host ample margin.
+    public var evictStalledSlotAfterSeconds: Double = 20
     /// Peers unchoked (allowed to request) at once. 8 splits a gigabit uplink into useful ~15 MB/s
     /// streams; more would only slow every downloader down.
     public var uploadSlots = 8

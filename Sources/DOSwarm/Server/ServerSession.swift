@@ -9,7 +9,7 @@ import Synchronization
 /// Three tasks share the state below (under one lock): the reader (messages from the peer, run by
 /// `PeerServer`), the sender (`sendLoop`, the only writer: control messages first, then blocks), and a
 /// ticker (keep-alives, `have` for new pieces, taking back an idle slot). Other sessions only call
-/// `slotGranted()`.
+/// `slotGranted()`; the server reads `activity` when it must drop a connection for a newcomer.
 final class ServerSession: Sendable {
     /// A block the peer asked for.
     struct BlockRequest: Equatable {
@@ -34,7 +34,15 @@ final class ServerSession: Sendable {
         var control: [PeerMessage] = []
         var requests = CircularBuffer<BlockRequest>()
         var advertised: Bitfield
+        /// The slot's idle clock: last request, or when the slot was granted.
         var lastRequestAt: ContinuousClock.Instant
+        /// Eviction's idle clock: last request accepted (or the session's start). Unlike
+        /// `lastRequestAt`, a slot grant does not reset it.
+        var requestedAt: ContinuousClock.Instant
+        /// Since when the current slot is held.
+        var slotSince: ContinuousClock.Instant?
+        /// When the last block went out.
+        var lastBlockAt: ContinuousClock.Instant?
         var lastWriteAt: ContinuousClock.Instant
         var lastHaveCheckAt: ContinuousClock.Instant
         /// When we last choked the peer because a piece could not be served.
@@ -63,7 +71,7 @@ final class ServerSession: Sendable {
         self.logger = logger
         let now = ContinuousClock.now
         state = Mutex(State(advertised: Bitfield(pieceCount: content.layout.pieceCount),
-                            lastRequestAt: now, lastWriteAt: now, lastHaveCheckAt: now))
+                            lastRequestAt: now, requestedAt: now, lastWriteAt: now, lastHaveCheckAt: now))
         (wakeStream, wakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -86,6 +94,7 @@ final class ServerSession: Sendable {
                 s.peerInterested = true
                 if !s.holdsSlot, server.slots.acquire(id) {
                     s.holdsSlot = true
+                    s.slotSince = .now
                     s.lastRequestAt = .now
                 }
                 if s.holdsSlot, s.amChoking {
@@ -106,6 +115,7 @@ final class ServerSession: Sendable {
                 }
                 s.requests.append(request)
                 s.lastRequestAt = .now
+                s.requestedAt = s.lastRequestAt
             case .cancel(let piece, let begin, let length):
                 let request = BlockRequest(piece: Int(piece), begin: Int(begin), length: Int(length))
                 if let i = s.requests.firstIndex(of: request) { s.requests.remove(at: i) }
@@ -122,6 +132,7 @@ final class ServerSession: Sendable {
         let giveBack = state.withLock { s in
             guard s.peerInterested, !s.finished else { return true }
             s.holdsSlot = true
+            s.slotSince = .now
             s.lastRequestAt = .now
             if s.amChoking {
                 s.amChoking = false
@@ -130,6 +141,14 @@ final class ServerSession: Sendable {
             return false
         }
         if giveBack { server.releaseSlot(of: id) } else { wake() }
+    }
+
+    /// What the server weighs when it must drop a connection for a newcomer (see `ConnectionActivity`).
+    var activity: ConnectionActivity {
+        state.withLock { s in
+            ConnectionActivity(idleSince: s.requestedAt,
+                               slotStalledSince: s.holdsSlot ? [s.slotSince, s.lastBlockAt].compactMap { $0 }.max() : nil)
+        }
     }
 
     /// The connection ended: stop the tasks and hand our slot (or queue place) on.
@@ -163,7 +182,7 @@ final class ServerSession: Sendable {
                     server.recordUpload(swarmHash: content.swarmHash, bytes: block.count)
                     try await outbound.write(.message(.piece(piece: UInt32(request.piece),
                                                              begin: UInt32(request.begin), data: block)))
-                    noteWrite()
+                    noteWrite(block: true)
                 }
             }
         }
@@ -272,8 +291,12 @@ final class ServerSession: Sendable {
         return BlockRequest(piece: index, begin: Int(begin), length: Int(length))
     }
 
-    private func noteWrite() {
-        state.withLock { $0.lastWriteAt = .now }
+    private func noteWrite(block: Bool = false) {
+        let now = ContinuousClock.now
+        state.withLock { s in
+            s.lastWriteAt = now
+            if block { s.lastBlockAt = now }
+        }
     }
 
     private func wake() {

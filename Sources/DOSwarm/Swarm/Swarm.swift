@@ -26,9 +26,23 @@ import Synchronization
 /// dropped in favour of faster sources and not reconnected for two minutes.
 ///
 /// ## Bans
-/// The engine verifies every piece; `reportBadPiece` charges the peer that sent a bad one. After 3 bad
-/// pieces (do-protocol.md 9.5) the peer is banned for this content: disconnected at once, and neither
-/// its peer id nor its endpoint is ever connected again by this swarm, whatever the control plane lists.
+/// The engine verifies every piece; `reportBadPiece` charges a bad one twice: to the identity that sent
+/// it (its peer id *at* the IP address the connection reached) and to that address, across every peer id
+/// ever seen there. At `banThreshold` bad pieces (3, do-protocol.md 9.5):
+/// - **an address** is banned for this content: every identity at it is banned and disconnected at
+///   once, and no connection to it is kept again, whatever peer id is announced or answered (nor even
+///   made, when it is listed by IP, as the control plane lists peers).
+///   A liar that takes a new peer id for every connection thus gets 3 bad pieces per address in total,
+///   not 3 per identity;
+/// - **an identity** is banned: that peer id is never connected again from that address. The same id
+///   at another address is not touched: peer ids are self-chosen, so an impostor lying under an honest
+///   peer's id gets only itself (and its address) banned, never the honest peer. An identity's count
+///   never exceeds its address's, so today both bans fall together; the identity ban is what
+///   `isBanned(_:)` reports.
+///
+/// A piece that failed SHA-256 from an address is never fetched from that address again. A report is
+/// charged to the connection that delivered that piece (remembered per piece), so a peer id that moved
+/// meanwhile cannot shift the blame. Bans last as long as the swarm (one content's session).
 public final class Swarm: Sendable {
     public let swarmHash: [UInt8]
     public let layout: PieceLayout
@@ -38,9 +52,17 @@ public final class Swarm: Sendable {
     private let logger: Logger
     private let state = Mutex(State())
 
+    /// Who a ban or a bad piece is charged to: a peer id at the address it spoke from.
+    private struct Identity: Hashable {
+        var peerId: PeerId
+        /// Canonical IP (`PeerAddress.canonicalHost`).
+        var host: String
+    }
+
     private struct ConnectedPeer {
         let connection: PeerConnection
         let endpoint: String
+        var identity: Identity { Identity(peerId: connection.remotePeerId, host: connection.remoteHost) }
         var rate: Double?
         var samples = 0
         var consecutiveFailures = 0
@@ -63,13 +85,26 @@ public final class Swarm: Sendable {
         var known: [String: KnownAddress] = [:]
         /// Endpoints that turned out to be ourselves.
         var ourEndpoints: Set<String> = []
-        var banned: Set<PeerId> = []
-        var bannedEndpoints: Set<String> = []
-        var endpointOf: [PeerId: String] = [:]
-        var badPieceCounts: [PeerId: Int] = [:]
-        var badPieces: [PeerId: Set<Int>] = [:]
+        var banned: Set<Identity> = []
+        var bannedHosts: Set<String> = []
+        /// The address each peer id was last connected from (for reports the per-piece record misses).
+        var hostOf: [PeerId: String] = [:]
+        var badPieceCounts: [Identity: Int] = [:]
+        var badPieceCountsByHost: [String: Int] = [:]
+        /// Pieces each address sent a bad copy of: never fetched from that address again.
+        var badPiecesByHost: [String: Set<Int>] = [:]
+        /// Who delivered each piece last (one entry per piece at most).
+        var lastSource: [Int: Identity] = [:]
         var tasks: [Int: Task<Void, Never>] = [:]
         var nextTaskId = 0
+
+        func sentBadCopy(of piece: Int, _ peer: ConnectedPeer) -> Bool {
+            badPiecesByHost[peer.connection.remoteHost]?.contains(piece) ?? false
+        }
+
+        func isRefused(_ identity: Identity) -> Bool {
+            bannedHosts.contains(identity.host) || banned.contains(identity)
+        }
     }
 
     public init(swarmHash: [UInt8], layout: PieceLayout, ourPeerId: PeerId, maxPeers: Int = 16,
@@ -88,13 +123,14 @@ public final class Swarm: Sendable {
     // MARK: - Peers
 
     /// Remembers these peers and connects to as many as `maxPeers` allows, in the background. Skips
-    /// ourselves, banned peers and peers already connected.
+    /// ourselves, banned addresses, banned identities and peers already connected.
     public func addPeers(_ peers: [PeerAddress]) {
         state.withLock { s in
             for address in peers {
                 let endpoint = address.endpoint
-                if let id = address.peerId, id == ourPeerId || s.banned.contains(id) { continue }
-                if s.bannedEndpoints.contains(endpoint) || s.ourEndpoints.contains(endpoint) { continue }
+                let host = address.canonicalHost
+                if s.bannedHosts.contains(host) || s.ourEndpoints.contains(endpoint) { continue }
+                if let id = address.peerId, id == ourPeerId || s.banned.contains(Identity(peerId: id, host: host)) { continue }
                 if var known = s.known[endpoint] {
                     if known.address.peerId != address.peerId, known.connectedAs == nil, !known.connecting {
                         known.address = address
@@ -112,8 +148,9 @@ public final class Swarm: Sendable {
     public func hasPeer(withPiece index: Int) -> Bool {
         let now = ContinuousClock.now
         return state.withLock { s in
-            s.peers.contains { id, peer in isHealthy(peer, now: now) && !(s.badPieces[id]?.contains(index) ?? false)
-                && peer.connection.has(index) }
+            s.peers.values.contains { peer in
+                isHealthy(peer, now: now) && !s.sentBadCopy(of: index, peer) && peer.connection.has(index)
+            }
         }
     }
 
@@ -160,35 +197,84 @@ public final class Swarm: Sendable {
         }
     }
 
-    /// Charges `peer` for a piece that failed SHA-256 (`piece`, if given, is never fetched from it again).
-    /// Returns true if the peer is now banned (at the `banThreshold`-th bad piece) and disconnected.
+    /// Charges the peer that delivered `piece` (as `peer`) for a copy that failed SHA-256: to its
+    /// identity and to its address (see "Bans"). `piece`, if given, is never fetched from that address
+    /// again. Returns true if the peer is now banned (its identity or its address) and disconnected.
     @discardableResult
     public func reportBadPiece(from peer: PeerId, piece: Int? = nil) -> Bool {
-        let (banned, count, connection) = state.withLock { s -> (Bool, Int, PeerConnection?) in
-            if s.banned.contains(peer) { return (true, s.badPieceCounts[peer] ?? 0, nil) }
-            s.badPieceCounts[peer, default: 0] += 1
-            if let piece { s.badPieces[peer, default: []].insert(piece) }
-            let count = s.badPieceCounts[peer]!
-            guard count >= configuration.banThreshold else { return (false, count, nil) }
-            s.banned.insert(peer)
-            if let endpoint = s.endpointOf[peer] {
-                s.bannedEndpoints.insert(endpoint)
-                s.known[endpoint] = nil
+        let charge = state.withLock { s -> BadPieceCharge? in
+            let source = piece.flatMap { s.lastSource[$0] }.flatMap { $0.peerId == peer ? $0 : nil }
+            guard let identity = source ?? s.hostOf[peer].map({ Identity(peerId: peer, host: $0) }) else { return nil }
+            var charge = BadPieceCharge(identity: identity)
+            if s.isRefused(identity) {
+                charge.alreadyBanned = true
+                return charge
             }
-            s.known = s.known.filter { $0.value.address.peerId != peer }
-            return (true, count, s.peers.removeValue(forKey: peer)?.connection)
+            s.badPieceCounts[identity, default: 0] += 1
+            s.badPieceCountsByHost[identity.host, default: 0] += 1
+            if let piece { s.badPiecesByHost[identity.host, default: []].insert(piece) }
+            charge.count = s.badPieceCounts[identity]!
+            charge.addressCount = s.badPieceCountsByHost[identity.host]!
+            charge.identities = s.badPieceCounts.keys.filter { $0.host == identity.host }.count
+            if charge.addressCount >= configuration.banThreshold {
+                charge.addressBanned = true
+                s.bannedHosts.insert(identity.host)
+                s.known = s.known.filter { $0.value.address.canonicalHost != identity.host }
+            }
+            if charge.count >= configuration.banThreshold {
+                charge.identityBanned = true
+                s.known = s.known.filter { $0.value.address.peerId != peer || $0.value.address.canonicalHost != identity.host }
+            }
+            if charge.identityBanned { s.banned.insert(identity) }
+            if charge.addressBanned {
+                // Every identity ever connected at the address is banned with it.
+                for (id, host) in s.hostOf where host == identity.host { s.banned.insert(Identity(peerId: id, host: host)) }
+            }
+            for (id, connected) in s.peers where s.isRefused(connected.identity) {
+                s.peers[id] = nil
+                charge.disconnected.append(connected.connection)
+            }
+            return charge
         }
-        if let connection {
-            logger.warning("peer banned for this content after \(count) bad pieces", metadata: ["peer": "\(peer)"])
-            connection.close()
-            fillConnections()
-        } else if !banned {
-            logger.info("bad piece from peer (\(count) of \(configuration.banThreshold))", metadata: ["peer": "\(peer)"])
+        guard let charge else {
+            logger.warning("bad piece from a peer we never connected; not charged", metadata: ["peer": "\(peer)"])
+            return false
         }
-        return banned
+        let metadata: Logger.Metadata = ["peer": "\(peer)", "address": "\(charge.identity.host)"]
+        if charge.addressBanned {
+            logger.warning("address banned for this content after \(charge.addressCount) bad pieces from \(charge.identities) peer id(s); \(charge.disconnected.count) connection(s) dropped",
+                           metadata: metadata)
+        } else if charge.identityBanned {
+            logger.warning("peer banned for this content at this address after \(charge.count) bad pieces", metadata: metadata)
+        } else if !charge.alreadyBanned {
+            logger.info("bad piece from peer (\(charge.count) of \(configuration.banThreshold); its address \(charge.addressCount) of \(configuration.banThreshold))",
+                        metadata: metadata)
+        }
+        for connection in charge.disconnected { connection.close() }
+        if !charge.disconnected.isEmpty { fillConnections() }
+        return charge.alreadyBanned || charge.identityBanned || charge.addressBanned
     }
 
-    public func isBanned(_ peer: PeerId) -> Bool { state.withLock { $0.banned.contains(peer) } }
+    /// What one `reportBadPiece` did, for logging outside the lock.
+    private struct BadPieceCharge {
+        var identity: Identity
+        var alreadyBanned = false
+        var count = 0
+        var addressCount = 0
+        var identities = 0
+        var identityBanned = false
+        var addressBanned = false
+        var disconnected: [PeerConnection] = []
+    }
+
+    /// Whether this peer id is banned at some address (by its own bad pieces or its address's).
+    public func isBanned(_ peer: PeerId) -> Bool { state.withLock { s in s.banned.contains { $0.peerId == peer } } }
+
+    /// Whether this IP address is banned for this content (every peer id there).
+    public func isBanned(address host: String) -> Bool {
+        let host = PeerAddress.canonicalHost(host)
+        return state.withLock { $0.bannedHosts.contains(host) }
+    }
 
     /// Peer ids of the open connections.
     public var connectedPeers: [PeerId] {
@@ -202,7 +288,7 @@ public final class Swarm: Sendable {
                 SwarmPeerInfo(peerId: id, endpoint: peer.endpoint, bytesPerSecond: peer.rate,
                               downloadedBytes: peer.downloadedBytes, piecesAvailable: peer.connection.piecesAvailable,
                               isChokingUs: peer.connection.isChoking,
-                              badPieces: s.badPieceCounts[id] ?? 0)
+                              badPieces: s.badPieceCounts[peer.identity] ?? 0)
             }
         }
     }
@@ -266,12 +352,14 @@ public final class Swarm: Sendable {
     private func attach(_ connection: PeerConnection, endpoint: String) -> Bool {
         let id = connection.remotePeerId
         let accepted = state.withLock { s in
-            if s.banned.contains(id) { s.bannedEndpoints.insert(endpoint) }
-            guard !s.closed, !s.banned.contains(id), !s.bannedEndpoints.contains(endpoint), s.peers[id] == nil else {
+            if s.isRefused(Identity(peerId: id, host: connection.remoteHost)) {
+                // Not retried until the control plane lists the endpoint again.
+                s.known[endpoint] = nil
                 return false
             }
+            guard !s.closed, s.peers[id] == nil else { return false }
             s.peers[id] = ConnectedPeer(connection: connection, endpoint: endpoint)
-            s.endpointOf[id] = endpoint
+            s.hostOf[id] = connection.remoteHost
             s.known[endpoint]?.connecting = false
             s.known[endpoint]?.connectedAs = id
             return true
@@ -315,8 +403,7 @@ public final class Swarm: Sendable {
             let optimistic = max(s.peers.values.compactMap(\.rate).max() ?? 0, 100e6)
             var best: (id: PeerId, choked: Int, seconds: Double)?
             for (id, peer) in s.peers where !tried.contains(id) && !peer.piecesInFlight.contains(piece) {
-                guard isHealthy(peer, now: now), !(s.badPieces[id]?.contains(piece) ?? false),
-                      peer.connection.has(piece) else { continue }
+                guard isHealthy(peer, now: now), !s.sentBadCopy(of: piece, peer), peer.connection.has(piece) else { continue }
                 let choked = peer.connection.isChoking ? 1 : 0
                 let seconds = Double(peer.connection.queuedBytes + length) / max(peer.rate ?? optimistic, 1)
                 if let current = best, (current.choked, current.seconds) <= (choked, seconds) { continue }
@@ -345,6 +432,7 @@ public final class Swarm: Sendable {
                 peer.consecutiveFailures = 0
                 peer.backoffUntil = nil
                 s.peers[id] = peer
+                s.lastSource[piece] = peer.identity
                 s.known[peer.endpoint]?.failures = 0
                 dropped = dropSlowPeers(&s, now: now)
             case .failure(.timedOut):

@@ -5,8 +5,16 @@ import Synchronization
 
 /// A peer written for the tests on plain blocking sockets, so it can misbehave in ways dofs never would.
 /// It answers any handshake, claims every piece (bitfield all ones), unchokes at once, and then
-/// answers requests according to its behaviour.
+/// answers requests according to its behaviour. It listens on a loopback address of the test's choice
+/// and can answer each connection under a new peer id, as a liar rotating identities would.
 final class FakePeer: Sendable {
+    enum Identity: Sendable {
+        /// Every connection is answered with `peerId`.
+        case fixed
+        /// Every connection is answered with a fresh random peer id (`peerId` is the first one).
+        case newPerConnection
+    }
+
     enum Behaviour: Sendable {
         /// Answers every request with the right length of wrong bytes.
         case lying
@@ -24,28 +32,41 @@ final class FakePeer: Sendable {
         var blocksServed = 0
         var stopped = false
         var sockets: [Int32: RawSocket] = [:]
+        var identitiesUsed = 0
     }
 
-    let peerId = PeerId.random()
+    let peerId: PeerId
     let behaviour: Behaviour
     let content: TestContent
+    let identity: Identity
+    /// After answering this many requests on a connection, the peer closes it (nil: never).
+    let blocksPerConnection: Int?
     private let listener: RawListener
     private let state = Mutex(State())
 
-    init(_ behaviour: Behaviour, content: TestContent) throws {
+    init(_ behaviour: Behaviour, content: TestContent, host: String = "127.0.0.1", peerId: PeerId = .random(),
+         identity: Identity = .fixed, blocksPerConnection: Int? = nil) throws {
         self.behaviour = behaviour
         self.content = content
-        listener = try RawListener()
+        self.peerId = peerId
+        self.identity = identity
+        self.blocksPerConnection = blocksPerConnection
+        listener = try RawListener(host: host)
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
+    var host: String { listener.host }
     var port: Int { listener.port }
-    var address: PeerAddress { PeerAddress(host: "127.0.0.1", port: port, peerId: peerId) }
+    var address: PeerAddress { PeerAddress(host: host, port: port, peerId: peerId) }
+    /// The address without an announced peer id, as a rotating liar must be listed.
+    var unannouncedAddress: PeerAddress { PeerAddress(host: host, port: port) }
     /// Connections accepted since the start.
     var acceptedCount: Int { state.withLock { $0.accepted } }
     /// Connections still open.
     var openCount: Int { state.withLock { $0.open } }
     var blocksServed: Int { state.withLock { $0.blocksServed } }
+    /// Peer ids the peer has answered under (one per connection with `.newPerConnection`).
+    var identitiesUsed: Int { state.withLock { $0.identitiesUsed } }
 
     func stop() {
         let sockets = state.withLock { s in
@@ -80,11 +101,17 @@ final class FakePeer: Sendable {
               let theirs = try? Handshake(decoding: hello) else { return }
         var swarmHash = theirs.swarmHash
         if case .wrongSwarm = behaviour { swarmHash[0] ^= 0xFF }
+        let peerId = state.withLock { s -> PeerId in
+            s.identitiesUsed += 1
+            if case .newPerConnection = identity, s.identitiesUsed > 1 { return .random() }
+            return self.peerId
+        }
         var all = Bitfield(pieceCount: content.layout.pieceCount)
         for i in 0..<content.layout.pieceCount { all[i] = true }
         guard socket.send(Handshake(swarmHash: swarmHash, peerId: peerId).encoded()
                           + PeerMessage.bitfield(all.bytes).encoded() + PeerMessage.unchoke.encoded()) else { return }
         var decoder = FrameDecoder()
+        var servedHere = 0
         while !state.withLock({ $0.stopped }) {
             guard let chunk = socket.receive(timeout: 0.2) else { return }
             decoder.append(chunk)
@@ -103,6 +130,13 @@ final class FakePeer: Sendable {
                 }
                 guard socket.send(PeerMessage.piece(piece: piece, begin: begin, data: data).encoded()) else { return }
                 state.withLock { $0.blocksServed += 1 }
+                servedHere += 1
+                if let limit = blocksPerConnection, servedHere >= limit {
+                    // Half-close and drain, so the block is not lost to a reset when the socket closes.
+                    shutdown(socket.fd, Int32(SHUT_WR))
+                    _ = socket.readUntilClosed(timeout: 2)
+                    return
+                }
             }
         }
     }

@@ -5,17 +5,28 @@ import Darwin
 #endif
 import Foundation
 
-/// A blocking TCP socket on 127.0.0.1 for tests that must speak (or break) the protocol byte by byte.
+/// A blocking TCP socket on loopback for tests that must speak (or break) the protocol byte by byte.
+/// Any 127.0.0.x address works on Linux without setup, so one test can play several hosts.
 struct RawSocket: Sendable {
     let fd: Int32
 
     init(fd: Int32) { self.fd = fd }
 
-    /// Connects to 127.0.0.1:`port`.
-    init(connectingTo port: Int) throws {
+    /// Connects to `host`:`port`, from the loopback address `source` when given (else the kernel's choice).
+    init(connectingTo port: Int, host: String = "127.0.0.1", from source: String? = nil) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawSocketError.failed("socket") }
-        var address = loopback(port: port)
+        if let source {
+            var local = loopback(port: 0, host: source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                Glibc.close(fd)
+                throw RawSocketError.failed("bind \(source)")
+            }
+        }
+        var address = loopback(port: port, host: host)
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -79,17 +90,18 @@ struct RawSocket: Sendable {
 
 enum RawSocketError: Error { case failed(String) }
 
-/// A listening socket on 127.0.0.1 with an ephemeral port.
+/// A listening socket on a loopback address (127.0.0.1 unless told) with an ephemeral port.
 struct RawListener: Sendable {
     let fd: Int32
     let port: Int
+    let host: String
 
-    init() throws {
+    init(host: String = "127.0.0.1") throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawSocketError.failed("socket") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = loopback(port: 0)
+        var address = loopback(port: 0, host: host)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -103,6 +115,7 @@ struct RawListener: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         self.fd = fd
+        self.host = host
         self.port = Int(UInt16(bigEndian: actual.sin_port))
     }
 
@@ -120,10 +133,10 @@ struct RawListener: Sendable {
     }
 }
 
-private func loopback(port: Int) -> sockaddr_in {
+private func loopback(port: Int, host: String) -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_addr.s_addr = inet_addr(host)
     return address
 }

@@ -26,8 +26,8 @@ struct RawPeerSession {
     var decoder = FrameDecoder()
     var received: [PeerMessage] = []
 
-    init(port: Int, content: TestContent, interested: Bool) throws {
-        socket = try RawSocket(connectingTo: port)
+    init(port: Int, content: TestContent, interested: Bool, from source: String? = nil) throws {
+        socket = try RawSocket(connectingTo: port, from: source)
         socket.send(Handshake(swarmHash: content.swarmHash, peerId: .random()).encoded()
                     + (interested ? PeerMessage.interested.encoded() : []))
         let reply = try XCTUnwrap(socket.receive(exactly: Handshake.byteCount, timeout: 5), "no handshake reply")

@@ -295,12 +295,15 @@ struct MountCommand: ParsableCommand {
         var httpConfig = HTTPClientConfiguration()
         httpConfig.caFile = caFile
         let http = HTTPClient(configuration: httpConfig)
-        let controlPlane = try startControlPlane(localAddress: announcedAddress.flatMap { LocalAddress.isAssigned($0) ? $0 : nil },
-                                                 logger: logger)
+        // Requests to the control plane and to peers leave from the announced address when it is this
+        // machine's: the control plane lists a member, and peer servers count connections, by address.
+        let localAddress = announcedAddress.flatMap { LocalAddress.isAssigned($0) ? $0 : nil }
+        let controlPlane = try startControlPlane(localAddress: localAddress, logger: logger)
         // The peer server listens before the engine exists, so the port peers are told is the bound one
         // (--peer-listen may ask for port 0); it sees the engine's contents once the engine is made.
         let library = DeferredSwarmLibrary()
         var peering = peeringConfiguration(hasDirectory: controlPlane.directory != nil)
+        peering?.localAddress = localAddress
         let peerServer = try peering.flatMap { try startPeerServer(library: library, peering: $0, logger: logger) }
         if let peerServer {
             peering?.port = peerServer.port

@@ -26,6 +26,8 @@ public struct PeeringConfiguration: Sendable {
     public var peersWanted = 50
     /// Upper bound on the interval between two joins, whatever the control plane says.
     public var maxReannounceSeconds = 300
+    /// The local address our peer connections leave from (`SwarmConfiguration.localAddress`).
+    public var localAddress: String?
     /// Called once a piece of a shared content is verified and stored, so the peer server can announce
     /// it to the peers waiting for it right away.
     public var onVerifiedPiece: (@Sendable (_ swarmHash: [UInt8], _ piece: Int) -> Void)?

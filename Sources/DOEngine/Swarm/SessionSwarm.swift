@@ -50,8 +50,10 @@ public final class SessionSwarm: Sendable {
         self.config = config
         self.directory = directory
         self.logger = logger
+        var swarmConfiguration = SwarmConfiguration()
+        swarmConfiguration.localAddress = config.localAddress
         swarm = Swarm(swarmHash: hashOfHashes.bytes, layout: layout, ourPeerId: config.peerId,
-                      maxPeers: config.maxPeers, logger: logger)
+                      maxPeers: config.maxPeers, configuration: swarmConfiguration, logger: logger)
     }
 
     /// Starts announcing; `have` reports how many bytes of the content are stored (for Left).

@@ -99,9 +99,13 @@ final class PeerConnection: Sendable {
                     onOpen: (PeerConnection) -> Bool) async -> PeerError {
         let channel: PeerChannel
         do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(fractional: configuration.connectTimeoutSeconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            if let local = configuration.localAddress {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: local, port: 0))
+            }
+            channel = try await bootstrap
                 .connect(host: address.host, port: address.port) { channel in
                     PeerChannel.wrapping(channel, role: .client,
                                          handshakeTimeout: configuration.handshakeTimeoutSeconds,

@@ -30,6 +30,10 @@ public struct SwarmConfiguration: Sendable {
     public var slowPeerMinSamples = 3
     /// How long a dropped slow peer is not reconnected.
     public var slowPeerBackoffSeconds: Double = 120
+    /// The local IP address our connections to peers leave from; `nil` lets the kernel choose. Peer
+    /// servers count connections per address, so a host leaves from the address it announced, not
+    /// from whichever address routing picks (on one machine with several peers that is 127.0.0.1 for all).
+    public var localAddress: String?
 
     public init() {}
 

@@ -1,4 +1,5 @@
 @testable import DOControlPlane
+import DOCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -135,6 +136,48 @@ final class ResourceBoundTests: XCTestCase {
         }
         figure("trickled head: closed \(trickle.closed) after \(trickle.sent) bytes (a byte per 200 ms, 2 s deadline)")
         XCTAssertTrue(trickle.closed, "a trickled head is cut off at its deadline")
+    }
+
+    func testAClientThatStopsReadingALargeAnswerLosesItsConnectionWhileASlowReaderGetsAllOfIt() async throws {
+        let server = try await start("stalled-reader") { $0.idleTimeout = .seconds(1) }
+        // A PHF of 250,000 pieces is about 12 MB of JSON: more than loopback's socket buffers hold.
+        let pieces = (0..<250_000).map { SHA256.hash(withUnsafeBytes(of: $0) { Array($0) }) }
+        let phf = PiecesHashFile(layout: PieceLayout(contentLength: pieces.count << 20, pieceSize: 1 << 20), pieces: pieces)
+        let publish = PublishRequest(publishing: phf, url: "http://origin.test/huge.bin", piecesHashFileUrl: nil,
+                                     includePiecesHashFile: true)
+        let registered = try await server.post("/publish", TestSupport.json(publish))
+        XCTAssertEqual(registered.status, 201, String(decoding: registered.body, as: UTF8.self))
+        let baseline = try await baseline(server)
+
+        let fd = try await RawClients.offPool { try RawClients.connect(port: server.running.port, count: 1)[0] }
+        defer { RawClients.close([fd]) }
+        let ask = Array("GET /content/\(phf.contentId)/phf HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        XCTAssertEqual(ask.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }, ask.count)
+        // Never read: once the socket buffers are full the server's answer stalls.
+        let held = await ProcessResources.awaitDescriptors(baseline + 1, timeout: 15) - baseline - 1
+        figure("client not reading a 12 MB answer: server-held after the idle timeout \(held)")
+        XCTAssertEqual(held, 0)
+
+        // A client reading 512 KiB every 250 ms takes several idle timeouts, and gets all of it.
+        let size = try await server.get("/content/\(phf.contentId)/phf").body.count
+        let port = server.running.port
+        let slow = await RawClients.offPool { () -> Int in
+            guard let fd = try? RawClients.connect(port: port, count: 1)[0] else { return -1 }
+            defer { Glibc.close(fd) }
+            _ = ask.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            var buffer = [UInt8](repeating: 0, count: 512 << 10)
+            var total = 0
+            let deadline = Date().addingTimeInterval(60)
+            while total < size && Date() < deadline {
+                usleep(250_000)
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if n == 0 || (n < 0 && errno != EAGAIN) { break }
+                total += max(0, n)
+            }
+            return total
+        }
+        figure("slow reader (2 MiB/s, idle timeout 1 s): got \(slow) bytes of a \(size)-byte body plus head")
+        XCTAssertGreaterThan(slow, size, "the whole answer, head included")
     }
 
     func testAnEndlessChunkedUploadIsRefused413AndNotRead() async throws {

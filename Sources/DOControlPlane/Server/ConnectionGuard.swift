@@ -17,7 +17,9 @@ import NIOHTTPTypes
 ///     byte after an idle spell (a trickled head is cut off, however slowly it trickles);
 ///   - idle (every request answered, no byte since): `idleTimeout`;
 ///   - reading a body: `idleTimeout` since the last byte (a stalled upload does not hold its slot);
-///   - a handler working on a read request: none (its work is bounded by the handler).
+///   - answering: none while a handler works (its work is bounded by the handler); while the answer
+///     is backed up in the socket, `idleTimeout` without any of it leaving (nginx's `send_timeout`):
+///     a slow reader keeps its connection, one that asks for a large PHF and never reads loses it.
 ///   When the deadline passes the connection is closed, without an answer.
 ///
 /// ## After an answer that ends the connection
@@ -51,14 +53,20 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A request head arrived and its `.end` has not.
     private var requestOpen = false
-    /// Requests whose answer has not been written to the end.
+    /// Requests whose answer has not reached the socket to its end.
     private var answersOwed = 0
+    /// Answer ends written down the pipeline and not yet handed to the kernel.
+    private var endsInFlight = 0
     /// When the head being waited for began to arrive (connection start, or first byte after idle).
     private var headStartedAt: NIODeadline?
-    /// When the connection last had nothing in flight (the last answer's end).
+    /// When the connection last had nothing in flight (the last answer's end reached the socket).
     private var idleSince = NIODeadline.now()
     /// The last time bytes arrived.
     private var lastInbound = NIODeadline.now()
+    /// While output is backed up: when it last moved, and how many bytes were buffered then.
+    private var lastOutputProgress = NIODeadline.now()
+    private var lastBufferedBytes = 0
+    private var wasBackedUp = false
     /// The answer being written ends the connection.
     private var endAfterAnswer = false
     /// The connection is ending: no deadline but the linger.
@@ -98,6 +106,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        noteOutputState(context)
+        rearm(context)
+        context.fireChannelWritabilityChanged()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is InboundGate.BytesArrived else {
             context.fireUserInboundEventTriggered(event)
@@ -123,16 +137,28 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .body:
             context.write(data, promise: promise)
         case .end:
-            answersOwed = max(0, answersOwed - 1)
-            // Also bounds an ending answer whose last bytes a client never reads.
-            idleSince = .now()
+            endsInFlight += 1
+            noteOutputState(context)
+            let written = promise ?? context.eventLoop.makePromise()
             if endAfterAnswer {
-                let written = promise ?? context.eventLoop.makePromise()
                 context.writeAndFlush(data, promise: written)
-                written.futureResult.assumeIsolated().whenComplete { _ in self.endConnection(context) }
             } else {
-                context.write(data, promise: promise)
+                context.write(data, promise: written)
             }
+            written.futureResult.assumeIsolated().whenComplete { _ in self.answerWritten(context) }
+            rearm(context)
+        }
+    }
+
+    /// An answer's last byte reached the kernel (or the write failed): the connection is idle, or ends.
+    private func answerWritten(_ context: ChannelHandlerContext) {
+        endsInFlight -= 1
+        answersOwed = max(0, answersOwed - 1)
+        idleSince = .now()
+        noteOutputState(context)
+        if endAfterAnswer && answersOwed == 0 {
+            endConnection(context)
+        } else {
             rearm(context)
         }
     }
@@ -148,11 +174,30 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.eventLoop.assumeIsolated().scheduleTask(in: limits.linger) { context.close(promise: nil) }
     }
 
+    /// Output is backed up when the socket refuses more (the client is not reading fast enough) or an
+    /// answer's end waits to be written out.
+    private func isBackedUp(_ context: ChannelHandlerContext) -> Bool {
+        !context.channel.isWritable || endsInFlight > 0
+    }
+
+    private func bufferedBytes(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+    }
+
+    private func noteOutputState(_ context: ChannelHandlerContext) {
+        let backedUp = isBackedUp(context)
+        if backedUp && !wasBackedUp {
+            lastOutputProgress = .now()
+            lastBufferedBytes = bufferedBytes(context)
+        }
+        wasBackedUp = backedUp
+    }
+
     /// The moment the connection is closed unless something happens first; nil while a handler works.
-    private var deadline: NIODeadline? {
+    private func deadline(_ context: ChannelHandlerContext) -> NIODeadline? {
         if ending { return nil }
         if requestOpen { return lastInbound + limits.idleTimeout }
-        if answersOwed > 0 { return nil }
+        if answersOwed > 0 { return isBackedUp(context) ? lastOutputProgress + limits.idleTimeout : nil }
         if let headStartedAt { return headStartedAt + limits.headerReadTimeout }
         return idleSince + limits.idleTimeout
     }
@@ -160,7 +205,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Keeps one timer at or before the deadline; a timer that fires early re-arms for the remainder,
     /// so bytes arriving (every body part) cost no rescheduling.
     private func rearm(_ context: ChannelHandlerContext) {
-        guard let deadline else { return }
+        guard let deadline = deadline(context) else { return }
         if let timerDeadline, timerDeadline <= deadline, timer != nil { return }
         timer?.cancel()
         timerDeadline = deadline
@@ -170,12 +215,21 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func deadlineReached(_ context: ChannelHandlerContext) {
         timer = nil
         timerDeadline = nil
-        guard let deadline else { return }
+        // An answer still draining to a slow reader counts as progress (nginx's send_timeout).
+        if !ending && !requestOpen && answersOwed > 0 && isBackedUp(context) {
+            let buffered = bufferedBytes(context)
+            if buffered < lastBufferedBytes {
+                lastBufferedBytes = buffered
+                lastOutputProgress = .now()
+            }
+        }
+        guard let deadline = deadline(context) else { return }
         guard NIODeadline.now() >= deadline else {
             rearm(context)
             return
         }
-        let what = requestOpen ? "request body stalled" : headStartedAt != nil ? "request head not complete" : "idle"
+        let what = requestOpen ? "request body stalled" : answersOwed > 0 ? "client not reading the answer"
+            : headStartedAt != nil ? "request head not complete" : "idle"
         logger.debug("closing connection: \(what)", metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"])
         ending = true
         context.close(promise: nil)

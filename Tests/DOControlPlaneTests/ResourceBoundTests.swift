@@ -57,6 +57,13 @@ final class ResourceBoundTests: XCTestCase {
         let held = await ProcessResources.awaitDescriptors(baseline + 20, timeout: 10) - baseline - 20
         figure("20 x 4 MiB heads: server-held descriptors after the answers \(held), client bytes sent \(outcomes.map(\.sent).max() ?? 0) max")
         XCTAssertEqual(held, 0)
+
+        // A long but allowed head (16 KiB, under maxHeaderBytes) is still served.
+        let long = try await RawClients.request(
+            port: server.running.port,
+            "GET /geo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: \(String(repeating: "a", count: 16 << 10))\r\nConnection: close\r\n\r\n",
+            timeout: 10)
+        XCTAssertEqual(long.status, 200)
     }
 
     func testTwoThousandIdleConnectionsAreClosedAfterTheHeaderTimeoutAndGeoIsServedMeanwhile() async throws {

@@ -65,11 +65,16 @@ public struct ControlPlaneConfiguration: Sendable {
     public var descriptorsReserved = 256
     /// `POST /publish` bodies read at once; more are answered 503 with `Retry-After` without being read.
     /// Each may be `maxPublishBodyBytes` and is held several times over while it is decoded (buffer,
-    /// copy, JSON tree), so 4 bounds publish memory to a few hundred MB. Publishing is rare (one
-    /// request per new content) and registrations are committed one at a time anyway.
+    /// copy, JSON tree): 50 concurrent 30 MiB bodies raised peak RSS by about 160 MiB with 4, and by
+    /// 1 GB when all were read. Publishing is rare (one request per new content) and registrations are
+    /// committed one at a time anyway.
     public var maxConcurrentPublishBodies = 4
     /// `Retry-After` of that 503: one second lets a publisher retry soon without hammering.
     public var publishRetryAfterSeconds = 1
+    /// Largest request head (request line excluded), and largest single header field. DO's heads are
+    /// under 1 KiB; 32 KiB is four times nginx's default header buffer and leaves room for any proxy's
+    /// additions. Beyond it: 400, and the connection ends (Hummingbird's own default is 80 KiB).
+    public var maxHeaderBytes = 32 << 10
     /// After an error answer the server stops reading, sends FIN, and closes this long after. Closing
     /// at once with unread input makes the kernel send a reset, which can reach the client before it
     /// has read the answer (a 413 during an upload). 2 s is several round trips on a slow link; the

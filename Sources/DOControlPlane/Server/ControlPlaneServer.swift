@@ -74,7 +74,7 @@ public enum ControlPlaneServer {
         }
         let app = Application(
             router: router,
-            server: GuardedHTTP1Channel.builder(limits: .init(configuration), logger: logger),
+            server: GuardedHTTP1Channel.builder(configuration, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dofs",
                                  availableConnectionsDelegate: MaximumAvailableConnections(connectionCap, logger: logger)),
             onServerRunning: { channel in signal.yield(.success(channel.localAddress?.port ?? configuration.port)) },

@@ -15,12 +15,16 @@ struct GuardedHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     var responder: HTTPChannelHandler.Responder { inner.responder }
 
     /// The server builder for `Application(server:)`.
-    static func builder(limits: ConnectionGuard.Limits, logger: Logger) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            // The autoclosure runs once per connection: each gets its own guard.
+    static func builder(_ configuration: ControlPlaneConfiguration, logger: Logger) -> HTTPServerBuilder {
+        let limits = ConnectionGuard.Limits(configuration)
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
+            maxHeaderFieldSize: configuration.maxHeaderBytes, maxHeaderListSize: configuration.maxHeaderBytes)
+        return HTTPServerBuilder { responder in
+            // The autoclosure runs once per connection: each gets its own guard. Hummingbird's own
+            // idle timeout stays off: the guard's deadlines replace it.
             let configuration = HTTP1Channel.Configuration(
                 additionalChannelHandlers: [ConnectionGuard(limits: limits, logger: logger)],
-                idleTimeout: nil)
+                idleTimeout: nil, httpDecoderConfiguration: decoder)
             return GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration))
         }
     }

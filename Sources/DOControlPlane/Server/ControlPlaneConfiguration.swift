@@ -55,10 +55,10 @@ public struct ControlPlaneConfiguration: Sendable {
     /// Open connections at most. At the cap the server stops accepting (new connections wait in the
     /// kernel's listen queue, costing no descriptor, and are served as soon as one closes) rather than
     /// accepting and closing at once, which would spend a descriptor and a syscall per refused client
-    /// and give it nothing but a reset. 10,000 idle connections raised a `dofs control-plane`'s RSS from
-    /// 46 MB to 189 MB here (about 14 KiB each): affordable, and far below the 20,000 that exhausted
-    /// descriptors in issue 8. The cap is lowered at start to fit the process's descriptor limit, with
-    /// `descriptorsReserved` kept free (with `ulimit -n 1024`: 768).
+    /// and give it nothing but a reset. 10,000 idle connections raised a `dofs control-plane`'s RSS
+    /// (debug build) from 46 MB to 189 MB here (about 14 KiB each): affordable, and below the 20,000
+    /// that exhausted descriptors in issue 8. The cap is lowered at start to fit the process's
+    /// descriptor limit, with `descriptorsReserved` kept free (with `ulimit -n 1024`: 768).
     public var maxConnections = 10_000
     /// Descriptors left free below `RLIMIT_NOFILE` when the cap is fitted to it: for the registry
     /// database and its WAL, logs, and the rest of a `dofs node` that embeds the control plane.
@@ -71,9 +71,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var maxConcurrentPublishBodies = 4
     /// `Retry-After` of that 503: one second lets a publisher retry soon without hammering.
     public var publishRetryAfterSeconds = 1
-    /// Largest request head (request line excluded), and largest single header field. DO's heads are
-    /// under 1 KiB; 32 KiB is four times nginx's default header buffer and leaves room for any proxy's
-    /// additions. Beyond it: 400, and the connection ends (Hummingbird's own default is 80 KiB).
+    /// Largest request head (URL and header fields together), and largest single URL or field. DO's
+    /// heads are under 1 KiB, with an `altCatalogId` URL in the query; 32 KiB is four times nginx's
+    /// default header buffer. Beyond it: 400, and the connection ends (Hummingbird's default: 80 KiB).
     public var maxHeaderBytes = 32 << 10
     /// After an error answer the server stops reading, sends FIN, and closes this long after. Closing
     /// at once with unread input makes the kernel send a reset, which can reach the client before it

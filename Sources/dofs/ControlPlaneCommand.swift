@@ -50,6 +50,22 @@ struct ControlPlaneCommand: ParsableCommand {
             help: "IP address of a proxy whose X-Real-IP / X-Forwarded-For name the client, and through which a join's ReportedIp is believed; repeatable.")
     var trustedProxies: [String] = []
 
+    @Option(name: .customLong("max-connections"),
+            help: "Open connections at most; beyond it the server stops accepting until one closes (lowered to fit the descriptor limit).")
+    var maxConnections = ControlPlaneConfiguration.defaults.maxConnections
+
+    @Option(name: .customLong("header-timeout"),
+            help: "Seconds a connection has to send a complete request head.")
+    var headerTimeoutSeconds = Self.seconds(ControlPlaneConfiguration.defaults.headerReadTimeout)
+
+    @Option(name: .customLong("idle-timeout"),
+            help: "Seconds a connection may sit idle between requests (or stall a request body) before it is closed.")
+    var idleTimeoutSeconds = Self.seconds(ControlPlaneConfiguration.defaults.idleTimeout)
+
+    @Option(name: .customLong("max-concurrent-publishes"),
+            help: "POST /publish bodies read at once; more are answered 503 with Retry-After, unread.")
+    var maxConcurrentPublishes = ControlPlaneConfiguration.defaults.maxConcurrentPublishBodies
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -63,6 +79,11 @@ struct ControlPlaneCommand: ParsableCommand {
         for proxy in trustedProxies where !IPAddress.isValid(proxy) {
             throw ValidationError("--trusted-proxy '\(proxy)' is not an IP address")
         }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard headerTimeoutSeconds > 0, idleTimeoutSeconds > 0 else {
+            throw ValidationError("--header-timeout and --idle-timeout must be positive")
+        }
+        guard maxConcurrentPublishes > 0 else { throw ValidationError("--max-concurrent-publishes must be positive") }
         guard countryCode.count == 2, countryCode.allSatisfy({ $0.isLetter && $0.isASCII }) else {
             throw ValidationError("--country-code must be two letters")
         }
@@ -88,7 +109,16 @@ struct ControlPlaneCommand: ParsableCommand {
         } else {
             logger.notice("publishers allowed: \(configuration.publisherKeys.keyIds.joined(separator: ", "))")
         }
+        configuration.maxConnections = maxConnections
+        configuration.headerReadTimeout = .milliseconds(Int64(headerTimeoutSeconds * 1000))
+        configuration.idleTimeout = .milliseconds(Int64(idleTimeoutSeconds * 1000))
+        configuration.maxConcurrentPublishBodies = maxConcurrentPublishes
         let config = configuration
+        // This process is the server: let it use the descriptors its hard limit allows (systemd's
+        // soft default of 1024 would otherwise cap connections far below --max-connections).
+        if let limit = DescriptorLimit.raiseToHardLimit() {
+            logger.debug("descriptor limit \(limit)")
+        }
 
         let outcome = try SyncBridge.run { () async throws -> String? in
             let running: RunningControlPlane
@@ -103,6 +133,12 @@ struct ControlPlaneCommand: ParsableCommand {
             return nil
         }
         if let outcome { throw UserFacingError(outcome) }
+    }
+}
+
+extension ControlPlaneCommand {
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

@@ -101,7 +101,27 @@ public final class ControlPlaneClient: Sendable {
     public func publish(_ request: PublishRequest) async throws(ControlPlaneError) -> PublishResponse {
         let map = try await cache.map()
         guard let url = map.keyValue.publishEndpointFullUri else { throw .missingEndpoint("Publish_EndpointFullUri") }
-        return try await postJSON(request, to: url, expecting: PublishResponse.self)
+        let json = try Self.encode(request)
+        var waited = 0.0
+        while true {
+            let response = try await transport.post(url, json: json, maxBytes: configuration.maxAnswerBytes)
+            // A control plane reading its maximum of publish bodies at once says when to come back.
+            if response.status == 503, let delay = Self.busyRetryDelay(response),
+               waited + delay <= configuration.publishBusyWaitSeconds {
+                waited += delay
+                do { try await Task.sleep(for: .seconds(delay)) } catch { throw .cancelled }
+                continue
+            }
+            return try Self.decode(PublishResponse.self, response, url: url)
+        }
+    }
+
+    /// A 503's `Retry-After` (in seconds, at most 30), plus up to as much again at random so that
+    /// publishers refused together do not come back together. nil without a usable header.
+    private static func busyRetryDelay(_ response: HTTPResponse) -> Double? {
+        guard let text = response.header("retry-after"), let seconds = Double(text), seconds >= 0 else { return nil }
+        let base = min(max(seconds, 0.1), 30)
+        return base * (1 + Double.random(in: 0..<1))
     }
 
     // MARK: - Internals
@@ -128,16 +148,19 @@ public final class ControlPlaneClient: Sendable {
     }
 
     private func postJSON<Body: Encodable, T: Decodable>(_ body: Body, to url: String, expecting type: T.Type) async throws(ControlPlaneError) -> T {
-        let json: [UInt8]
+        let json = try Self.encode(body)
+        let response = try await transport.post(url, json: json, maxBytes: configuration.maxAnswerBytes)
+        return try Self.decode(type, response, url: url)
+    }
+
+    private static func encode<Body: Encodable>(_ body: Body) throws(ControlPlaneError) -> [UInt8] {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.withoutEscapingSlashes]
-            json = Array(try encoder.encode(body))
+            return Array(try encoder.encode(body))
         } catch {
             throw .invalidRequest("cannot encode the request: \(error)")
         }
-        let response = try await transport.post(url, json: json, maxBytes: configuration.maxAnswerBytes)
-        return try Self.decode(type, response, url: url)
     }
 
     private static func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, url: String) throws(ControlPlaneError) -> T {

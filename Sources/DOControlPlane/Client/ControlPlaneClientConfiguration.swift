@@ -23,6 +23,10 @@ public struct ControlPlaneClientConfiguration: Sendable {
     public var lastKnownGoodMaxAgeSeconds: Double = 7 * 24 * 3600
     /// Largest answer accepted from any call: real answers are a few KiB.
     public var maxAnswerBytes = 1 << 20
+    /// A control plane already reading its maximum of publish bodies answers 503 with `Retry-After`;
+    /// `publish` waits and retries for up to this long in total. Publishing is a batch job: a minute
+    /// in a queue is better than a failed `dofs publish`.
+    public var publishBusyWaitSeconds: Double = 60
 
     public init(geoURL: String, stateDirectory: String? = nil) {
         self.geoURL = geoURL

@@ -43,6 +43,49 @@ public struct ControlPlaneConfiguration: Sendable {
     /// Per-address limits of the swarm service; see `MembershipLimits`.
     public var membershipLimits = MembershipLimits()
 
+    // Resource bounds: what one client, or many, can make the server hold (see `ConnectionGuard`).
+
+    /// A connection must deliver a complete request head this long after it opens, or after its first
+    /// byte when it was idle. A DO client sends its head (under 1 KiB) in one segment, so 10 s covers
+    /// dozens of round trips on a bad link; a client trickling a head (slowloris) is cut off after it.
+    public var headerReadTimeout: Duration = .seconds(10)
+    /// A connection with nothing in flight is closed after this long without a byte, and so is one
+    /// whose request body stalls this long. A client walks the chain in a burst of requests a few
+    /// milliseconds apart, then comes back 5 minutes later (`reannounceSeconds`): keeping a connection
+    /// across that gap saves one handshake and costs a descriptor for minutes, so 30 s.
+    public var idleTimeout: Duration = .seconds(30)
+    /// Open connections at most. At the cap the server stops accepting (new connections wait in the
+    /// kernel's listen queue, costing no descriptor, and are served as soon as one closes) rather than
+    /// accepting and closing at once, which would spend a descriptor and a syscall per refused client
+    /// and give it nothing but a reset. 10,000 idle connections raised a `dofs control-plane`'s RSS
+    /// (debug build) from 46 MB to 189 MB here (about 14 KiB each): affordable, and below the 20,000
+    /// that exhausted descriptors in issue 8. The cap is lowered at start to fit the process's
+    /// descriptor limit, with `descriptorsReserved` kept free (with `ulimit -n 1024`: 768).
+    public var maxConnections = 10_000
+    /// Descriptors left free below `RLIMIT_NOFILE` when the cap is fitted to it: for the registry
+    /// database and its WAL, logs, and the rest of a `dofs node` that embeds the control plane.
+    public var descriptorsReserved = 256
+    /// `POST /publish` bodies read at once; more are answered 503 with `Retry-After` without being read.
+    /// Each may be `maxPublishBodyBytes` and is held several times over while it is decoded (buffer,
+    /// copy, JSON tree): 50 concurrent 30 MiB bodies raised peak RSS by about 160 MiB with 4, and by
+    /// 1 GB when all were read. Publishing is rare (one request per new content) and registrations are
+    /// committed one at a time anyway.
+    public var maxConcurrentPublishBodies = 4
+    /// `Retry-After` of that 503: one second lets a publisher retry soon without hammering.
+    public var publishRetryAfterSeconds = 1
+    /// Largest request head (URL and header fields together), and largest single URL or field. DO's
+    /// heads are under 1 KiB, with an `altCatalogId` URL in the query; 32 KiB is four times nginx's
+    /// default header buffer. Beyond it: 400, and the connection ends (Hummingbird's default: 80 KiB).
+    public var maxHeaderBytes = 32 << 10
+    /// After an error answer the server stops reading, sends FIN, and closes this long after. Closing
+    /// at once with unread input makes the kernel send a reset, which can reach the client before it
+    /// has read the answer (a 413 during an upload). 2 s is several round trips on a slow link; the
+    /// connection counts against `maxConnections` meanwhile and no byte more is read.
+    public var errorAnswerLinger: Duration = .seconds(2)
+
+    /// The defaults, for a command line to show and start from.
+    public static var defaults: ControlPlaneConfiguration { .init(dataDirectory: "") }
+
     public init(host: String = "127.0.0.1", port: Int = 0, dataDirectory: String, publicURL: String? = nil,
                 cacheHost: String? = nil) {
         self.host = host

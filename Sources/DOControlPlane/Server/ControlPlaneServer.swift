@@ -27,10 +27,16 @@
 // Every URL handed out is absolute and starts with the public base URL (`--public-url`), so the server
 // works unchanged behind a TLS-terminating proxy. Every refusal is a 4xx with `{"Error": reason}`;
 // request bodies are capped before they are read; no input can crash the process.
+//
+// What clients can make the server hold is bounded (`ControlPlaneConfiguration`, resource bounds):
+// connections (a cap, beyond which accepting pauses), how long a connection may take to send a head or
+// sit idle, publish bodies being read at once, and every error answer ends its connection without
+// reading further (`ConnectionGuard`).
 
 import DOCore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 // Hummingbird's `Application` is a swift-service-lifecycle `Service`; a group of our own lets `stop()`
 // shut it down gracefully (in-flight requests are answered) instead of cancelling it.
@@ -61,9 +67,16 @@ public enum ControlPlaneServer {
         service.addRoutes(to: router)
 
         let (started, signal) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+        let connectionCap = DescriptorLimit.connectionCap(configured: configuration.maxConnections,
+                                                          reserved: configuration.descriptorsReserved)
+        if connectionCap < configuration.maxConnections {
+            logger.warning("connection cap lowered from \(configuration.maxConnections) to \(connectionCap) to fit the descriptor limit (\(DescriptorLimit.current ?? 0), \(configuration.descriptorsReserved) kept free)")
+        }
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dofs"),
+            server: GuardedHTTP1Channel.builder(configuration, logger: logger),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dofs",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(connectionCap, logger: logger)),
             onServerRunning: { channel in signal.yield(.success(channel.localAddress?.port ?? configuration.port)) },
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))

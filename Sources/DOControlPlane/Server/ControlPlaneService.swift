@@ -10,6 +10,7 @@ final class ControlPlaneService: Sendable {
     let registry: RegistryWorker
     let membership: SwarmMembership
     let publicBase: PublicBaseURL
+    let publishAdmission: PublishAdmission
     let logger: Logger
     /// `Version` of `/geo`: opaque hex that changes when the configuration does.
     let geoVersion: String
@@ -19,6 +20,8 @@ final class ControlPlaneService: Sendable {
         self.registry = RegistryWorker(registry: registry)
         membership = SwarmMembership(configuration.membershipLimits)
         publicBase = PublicBaseURL(configured: configuration.publicURL, host: configuration.host, port: configuration.port)
+        publishAdmission = PublishAdmission(capacity: configuration.maxConcurrentPublishBodies,
+                                            retryAfterSeconds: configuration.publishRetryAfterSeconds)
         self.logger = logger
         let fingerprint = [configuration.publicURL ?? "", configuration.cacheHost ?? "", configuration.countryCode,
                            "\(configuration.policies)", "\(configuration.reannounceSeconds)"].joined(separator: "\n")
@@ -34,7 +37,8 @@ final class ControlPlaneService: Sendable {
         router.get("/content/:contentId/discovery") { request, context in try await self.discovery(request, context) }
         router.get("/content/:contentId/phf") { request, context in try await self.piecesHashFile(request, context) }
         router.post("/array/:contentId/join") { request, context in try await self.join(request, context) }
-        router.post("/publish") { request, context in try await self.publish(request, context) }
+        router.group().add(middleware: publishAdmission.middleware())
+            .post("/publish") { request, context in try await self.publish(request, context) }
     }
 
     /// Where a request comes from: the connection's peer address, or, when that peer is one of the

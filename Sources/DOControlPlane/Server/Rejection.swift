@@ -5,6 +5,8 @@ import Hummingbird
 struct Rejection: Error {
     let status: HTTPResponse.Status
     let reason: String
+    /// Sent as `Retry-After` (a 503 the client should retry).
+    var retryAfterSeconds: Int? = nil
 
     static func badRequest(_ reason: String) -> Rejection { .init(status: .badRequest, reason: reason) }
     static func notFound(_ reason: String) -> Rejection { .init(status: .notFound, reason: reason) }
@@ -18,7 +20,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let rejection as Rejection {
             context.logger.debug("\(request.method) \(request.uri.path) -> \(rejection.status.code): \(rejection.reason)")
-            return JSONReply.error(rejection.status, rejection.reason)
+            var response = JSONReply.error(rejection.status, rejection.reason)
+            if let seconds = rejection.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+            return response
         } catch let error as HTTPError {
             let reason = error.body ?? (error.status == .notFound
                 ? "no such endpoint: \(request.method) \(request.uri.path)"

@@ -37,6 +37,13 @@ final class ControlPlaneProcess: @unchecked Sendable {
     /// The base URL to give `dofs mount --control-plane` / `dofs publish --control-plane`.
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
+    /// The server's PID while it runs (to read its /proc entries).
+    var pid: pid_t? {
+        lock.lock()
+        defer { lock.unlock() }
+        return process?.isRunning == true ? process?.pid : nil
+    }
+
     var isRunning: Bool {
         lock.lock()
         defer { lock.unlock() }

@@ -151,7 +151,7 @@ final class ResourceBoundTests: XCTestCase {
         let pieces = (0..<250_000).map { SHA256.hash(withUnsafeBytes(of: $0) { Array($0) }) }
         let phf = PiecesHashFile(layout: PieceLayout(contentLength: pieces.count << 20, pieceSize: 1 << 20), pieces: pieces)
         let publish = PublishRequest(publishing: phf, url: "http://origin.test/huge.bin", piecesHashFileUrl: nil,
-                                     includePiecesHashFile: true)
+                                     includePiecesHashFile: true).resigned()
         let registered = try await server.post("/publish", TestSupport.json(publish))
         XCTAssertEqual(registered.status, 201, String(decoding: registered.body, as: UTF8.self))
         let baseline = try await baseline(server)

@@ -96,3 +96,15 @@ final class HostileURLTests: MountTestCase {
         XCTAssertFalse(mount.log.contains("s3cret"), "a password reached the log:\n\(mount.logTail(20))")
     }
 }
+
+extension HostileURLTests {
+    func testARedirectToAFileURLIsRefusedAndTheLogNamesTheRedirectTarget() throws {
+        let docroot = try scratch.directory("docroot")
+        let origin = try startFaultOrigin(docroot: docroot)
+        let mount = try mount(readDeadline: 10, extraArguments: ["--download-mode", "99"])
+        let path = mount.byURL(origin.redirectingURL(to: "file:///etc/passwd"))
+        let result = try stat(path, within: 10)
+        if case .success = result { XCTFail("a redirect to file:// was followed") }
+        XCTAssertTrue(mount.log.contains("redirected to file:///etc/passwd"), "the log names the redirect target:\n\(mount.logTail(10))")
+    }
+}

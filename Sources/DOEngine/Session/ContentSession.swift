@@ -268,8 +268,8 @@ public final class ContentSession: Sendable {
             do {
                 let bytes = try await source.fetch(range: layout.range(ofPiece: index))
                 if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
-                    repeating.log(logger, .error, kind: "cache-verify \(host)",
-                                  "piece \(index) of \(displayURL) from cache host \(host) failed SHA-256 verification; discarded")
+                    // Not throttled: a host is banned at its third bad piece, so these lines are few.
+                    logger.error("piece \(index) of \(displayURL) from cache host \(host) failed SHA-256 verification; discarded")
                     cacheHosts.reportBadPiece(host: host, origin: origin)
                 } else {
                     return bytes

@@ -1,3 +1,10 @@
+import DOCore
+import DOHTTP
+import DOSwarm
+import Foundation
+import Logging
+import Synchronization
+
 /// The piece engine of one mount: opens contents (verified or simple) and owns what they share —
 /// the piece store, the verified-metadata store, the HTTP client and the content directory.
 ///
@@ -11,13 +18,9 @@
 /// Opening a verified content never needs the network when its pieces hash file is stored: the
 /// trusted HashOfHashes names it locally. What the directory said is kept too (`MetadataStore`
 /// records), so contents opened before keep opening verified while the directory is down.
-import DOCore
-import DOHTTP
-import DOSwarm
-import Foundation
-import Logging
-import Synchronization
-
+///
+/// An engine owns its cache folder (`CacheLock`) from its creation to its end: a second engine, or a
+/// `dofs verify`, on the same folder is refused.
 public final class Engine: Sendable {
     public let store: PieceStore
     public let metadata: MetadataStore

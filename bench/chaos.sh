@@ -139,7 +139,7 @@ for k in $(seq 1 "$kills"); do
     fi
     dofs_mount_bg "$DOFS_BIN" "$work/mnt" "$work/cache" "$work/logs/dofs.log" "${mount_args[@]}"
 done
-left=$(awk -v d="$duration" -v e="$(elapsed "$t0")" 'BEGIN { r = d - e; printf "%d\n", r > 0 ? r + 1 : 1 }')
+left=$(awk -v d="$duration" -v e="$(elapsed "$t0")" 'BEGIN { r = d - e; printf "%d\n", (r > 0 ? r + 1 : 1) }')
 for _ in $(seq 1 $((left + deadline + 30))); do kill -0 "$reader_pid" 2>/dev/null || break; sleep 1; done
 wait "$reader_pid" || true
 # One last crash, then a start with no reader: whatever the crash left must be gone.

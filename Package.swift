@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "DOEngineTests", dependencies: [
             "DOCore", "DOHTTP", "DOEngine", .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "DOFSTests", dependencies: ["DOCore", "DOEngine", "DOFS"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore", "DOSwarm"], exclude: ["Fixtures"]),
     ]
 )

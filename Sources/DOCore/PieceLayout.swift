@@ -15,6 +15,20 @@ public struct PieceLayout: Hashable, Sendable {
         self.pieceSize = pieceSize
     }
 
+    /// Most pieces a content may have: piece indices travel as 32-bit numbers on DO's wire (bitfields,
+    /// requests), and a count above this is only ever claimed by a broken or hostile server.
+    public static let maxPieceCount = 1 << 31
+    /// Largest content length dofs accepts: far above any real content (8 EiB / 2), yet low enough that
+    /// `offset + length` and `index * pieceSize + pieceSize` never overflow.
+    public static let maxContentLength = 1 << 62
+
+    /// True when a content of `contentLength` bytes in pieces of `pieceSize` stays within the limits the
+    /// piece math supports (no overflow, at most `maxPieceCount` pieces).
+    public static func supports(contentLength: Int, pieceSize: Int = defaultPieceSize) -> Bool {
+        guard contentLength >= 0, pieceSize > 0, contentLength <= maxContentLength else { return false }
+        return PieceLayout(contentLength: contentLength, pieceSize: pieceSize).pieceCount <= maxPieceCount
+    }
+
     /// ceil(contentLength / pieceSize).
     public var pieceCount: Int { contentLength == 0 ? 0 : (contentLength - 1) / pieceSize + 1 }
 

@@ -44,7 +44,9 @@ public struct PiecesHashFile: Equatable, Sendable {
             throw .unsupportedVersion(major: wire.MajorVersion, minor: wire.MinorVersion)
         }
         guard let hoh = SHA256Digest(base64: wire.HashOfHashes) else { throw .invalidHashOfHashes(wire.HashOfHashes) }
-        guard wire.ContentLength >= 0 else { throw .invalidContentLength(wire.ContentLength) }
+        guard wire.ContentLength >= 0, wire.ContentLength <= PieceLayout.maxContentLength else {
+            throw .invalidContentLength(wire.ContentLength)
+        }
         guard wire.PieceSize > 0, wire.PieceSize <= Self.maxPieceSize else { throw .invalidPieceSize(wire.PieceSize) }
         let layout = PieceLayout(contentLength: wire.ContentLength, pieceSize: wire.PieceSize)
         guard wire.Pieces.count == layout.pieceCount else {

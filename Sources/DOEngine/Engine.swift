@@ -1,3 +1,10 @@
+import DOCore
+import DOHTTP
+import DOSwarm
+import Foundation
+import Logging
+import Synchronization
+
 /// The piece engine of one mount: opens contents (verified or simple) and owns what they share —
 /// the piece store, the verified-metadata store, the HTTP client and the content directory.
 ///
@@ -11,13 +18,9 @@
 /// Opening a verified content never needs the network when its pieces hash file is stored: the
 /// trusted HashOfHashes names it locally. What the directory said is kept too (`MetadataStore`
 /// records), so contents opened before keep opening verified while the directory is down.
-import DOCore
-import DOHTTP
-import DOSwarm
-import Foundation
-import Logging
-import Synchronization
-
+///
+/// An engine owns its cache folder (`CacheLock`) from its creation to its end: a second engine, or a
+/// `dofs verify`, on the same folder is refused.
 public final class Engine: Sendable {
     public let store: PieceStore
     public let metadata: MetadataStore
@@ -26,6 +29,8 @@ public final class Engine: Sendable {
     public let directory: (any ContentDirectory)?
     public let peering: PeeringConfiguration?
     public let cacheHosts: CacheHosts?
+    /// This process's ownership of the cache folder, held for the engine's lifetime.
+    public let cacheLock: CacheLock
     let logger: Logger
     private let sessions = Mutex<[String: ContentSession]>([:])
 
@@ -35,8 +40,13 @@ public final class Engine: Sendable {
                 logger: Logger = Logger(label: "dofs.engine")) throws {
         self.peering = peering
         self.cacheHosts = cacheHosts
+        // The lock first: opening the stores deletes temporary files, which must be our own.
+        cacheLock = try CacheLock(folder: cacheDir)
         store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, logger: logger)
         metadata = try MetadataStore(root: cacheDir + "/metadata")
+        if metadata.removedLeftovers > 0 {
+            logger.info("metadata store: removed \(metadata.removedLeftovers) temporary file(s) left by an interrupted run")
+        }
         self.http = http
         self.config = config
         self.directory = directory
@@ -67,7 +77,7 @@ public final class Engine: Sendable {
                                             transient: true)
             }
             if let known = metadata.loadRecord(key: .url(url)), directory.trusts(remembered: known) {
-                logger.warning("\(url): control plane unreachable (\(error)); using what it said before")
+                logger.warning("\(RedactedURL.redacted(url)): control plane unreachable (\(error)); using what it said before")
                 return try await openVerified(urls: Self.preferring(url, known.contentUrls), integrity: known.integrity,
                                               contentId: known.contentId, minPeeringBytes: known.minFileSizeForPeering)
             }
@@ -127,9 +137,13 @@ public final class Engine: Sendable {
         let sources = urls.map { HTTPSource(url: $0, contentLength: phf.layout.contentLength, client: http) }
         let id = contentId ?? phf.contentId
         let swarm = makeSwarm(contentId: id, phf: phf, minPeeringBytes: minPeeringBytes)
+        // The piece count is kept from here on (see PieceTally), never counted when asked.
+        let tally = PieceTally(phf)
+        store.watch(tally)
+        tally.recount(in: store)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
                                      sources: sources, cacheHosts: cacheHosts, store: store, config: config,
-                                     logger: logger, swarm: swarm)
+                                     logger: logger, swarm: swarm, tally: tally)
         let (chosen, isNew) = sessions.withLock { s -> (ContentSession, Bool) in
             if let existing = s[cacheKey] { return (existing, false) }
             s[cacheKey] = session
@@ -177,7 +191,7 @@ public final class Engine: Sendable {
         let contentKey = SHA256.hash(Array("\(url)\n\(probe.validator ?? "")\n\(probe.contentLength)".utf8)).hex
         let source = HTTPSource(url: url, contentLength: probe.contentLength, validator: probe.validator, client: http)
         let layout = PieceLayout(contentLength: probe.contentLength)
-        logger.notice("\(url): simple mode (unverified) because \(reason)")
+        logger.notice("\(RedactedURL.redacted(url)): simple mode (unverified) because \(RedactedURL.redactingURLs(in: reason))")
         let revalidate = transient ? ContinuousClock.now + .seconds(config.revalidateSimpleSeconds) : nil
         let session = ContentSession(url: url, layout: layout, mode: .simple(contentKey: contentKey, reason: reason),
                                      sources: [source], cacheHosts: cacheHosts, store: store, config: config,
@@ -202,10 +216,10 @@ public final class Engine: Sendable {
                 } catch {
                     logger.warning("cannot keep the pieces hash file of \(phf.contentId) on disk: \(error)")
                 }
-                logger.info("\(phf.contentId): pieces hash file from \(url) accepted (\(phf.layout.pieceCount) pieces of \(phf.layout.pieceSize) bytes)")
+                logger.info("\(phf.contentId): pieces hash file from \(RedactedURL.redacted(url)) accepted (\(phf.layout.pieceCount) pieces of \(phf.layout.pieceSize) bytes)")
                 return phf
             } catch {
-                logger.error("pieces hash file \(url): \(error)")
+                logger.error("pieces hash file \(RedactedURL.redacted(url)): \(error)")
                 failure = error
             }
         }

@@ -3,6 +3,13 @@ public struct EngineConfiguration: Sendable {
     /// A read that cannot be served within this many seconds fails with EIO instead of hanging.
     /// 60 s outlasts a slow origin's retries but not a dead one.
     public var readDeadlineSeconds: Double = 60
+    /// After a read of a piece fails (deadline or error), further reads of that piece fail at once for
+    /// this long. The kernel answers a failed readahead by asking for the same page again at once; that
+    /// retry must not wait a whole deadline again. 5 s outlasts such retries by far, yet a reader that
+    /// tries again later gets a fresh fetch.
+    public var failedPieceHoldSeconds = 5.0
+    /// Most failed pieces remembered per content: bounds the memory a failing content can take.
+    public var maxHeldFailures = 4096
     /// Tries per piece across all sources before the read fails. Four rides out a restarting origin
     /// (with the back-off below, about 2 s in all) without turning one bad source into minutes of waiting.
     public var maxAttemptsPerPiece = 4

@@ -22,7 +22,7 @@ enum ExtendedAttributes {
         case mode: return session.mode.name
         case pieces: return "\(session.havePieces)/\(session.layout.pieceCount)"
         case sources: return session.sourcesJSON
-        case url: return session.url
+        case url: return session.displayURL
         case modeReason:
             if case .simple(_, let reason) = session.mode { return reason }
             return nil

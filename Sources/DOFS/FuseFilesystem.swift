@@ -1,15 +1,15 @@
-/// What the mount answers to each FUSE operation. The C callbacks in `FuseOperations.swift` only
-/// translate arguments and call in here.
-///
-/// No FUSE worker thread ever waits on the network: an operation that needs it (a lookup that opens
-/// a content, a read of pieces not yet stored) starts a task that replies when done, and the worker
-/// returns at once. Reads whose pieces are all stored are answered on the worker thread directly.
 import DOCore
 import DOEngine
 import Foundation
 import Logging
 import Synchronization
 
+/// What the mount answers to each FUSE operation. The C callbacks in `FuseOperations.swift` only
+/// translate arguments and call in here.
+///
+/// No FUSE worker thread ever waits on the network: an operation that needs it (a lookup that opens
+/// a content, a read of pieces not yet stored) starts a task that replies when done, and the worker
+/// returns at once. Reads whose pieces are all stored are answered on the worker thread directly.
 public final class FuseFilesystem: Sendable {
     /// Content does not change under a name, so the kernel may cache names and sizes for long.
     static let attributeTimeout = 3600.0
@@ -17,6 +17,8 @@ public final class FuseFilesystem: Sendable {
     let engine: Engine
     let namespace: Namespace
     let logger: Logger
+    private let negative = NegativeLookups()
+    private let repeating = RepeatingLog()
     private let handles = Mutex<(next: UInt64, open: [UInt64: OpenFile])>((1, [:]))
 
     struct OpenFile: Sendable {
@@ -35,7 +37,8 @@ public final class FuseFilesystem: Sendable {
 
     func lookup(_ req: Request, parent: UInt64, name: String) {
         if case .lookupDirectory(let kind)? = namespace.node(parent) {
-            guard let node = lookedUpNode(kind, name: name) else { return req.error(ENOENT) }
+            guard let (node, key) = lookedUpNode(kind, name: name) else { return req.error(ENOENT) }
+            if let failed = negative.errno(for: key) { return req.error(failed) }
             return withSession(node, req) { node, session in
                 req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength),
                           timeout: Self.timeout(for: session))
@@ -56,20 +59,22 @@ public final class FuseFilesystem: Sendable {
     }
 
     /// The node a name under `/by-url/` or `/by-id/` stands for; `nil` (ENOENT) for a malformed name.
-    private func lookedUpNode(_ kind: LookupKind, name: String) -> ContentNode? {
+    /// Also returns the node's key in the negative cache.
+    private func lookedUpNode(_ kind: LookupKind, name: String) -> (ContentNode, String)? {
         switch kind {
         case .url:
             guard let url = URLName.decode(name), HTTPURL.isValid(url) else {
-                logger.warning("by-url: '\(name.prefix(120))' does not decode to an http(s) URL")
+                let shown = RedactedURL.redactingURLs(in: URLName.decode(name) ?? name)
+                repeating.log(logger, .warning, kind: "by-url name", "by-url: '\(shown.prefix(120))' does not decode to an http(s) URL")
                 return nil
             }
-            return namespace.lookedUpNode(.url, key: url, origin: .url(url))
+            return (namespace.lookedUpNode(.url, key: url, origin: .url(url)), "url " + url)
         case .contentId:
             guard let id = try? ContentId(name) else {
-                logger.warning("by-id: '\(name.prefix(120))' is not a valid content ID")
+                repeating.log(logger, .warning, kind: "by-id name", "by-id: '\(name.prefix(120))' is not a valid content ID")
                 return nil
             }
-            return namespace.lookedUpNode(.contentId, key: id.rawValue, origin: .contentId(id))
+            return (namespace.lookedUpNode(.contentId, key: id.rawValue, origin: .contentId(id)), "id " + id.rawValue)
         }
     }
 
@@ -93,8 +98,10 @@ public final class FuseFilesystem: Sendable {
 
     func readdir(_ req: Request, ino: UInt64, size: Int, offset: Int) {
         guard let listing = namespace.listing(of: ino) else { return req.error(ENOTDIR) }
-        let entries = [(".", ino, true), ("..", Namespace.rootIno, true)] + listing.map { ($0.name, $0.ino, $0.isDirectory) }
-        req.bytes(DirectoryBuffer.encode(entries, from: offset, maxBytes: size, request: req))
+        let dots = [(".", ino, true), ("..", Namespace.rootIno, true)]
+        req.bytes(DirectoryBuffer.encode(count: listing.count + 2, entry: { i in
+            i < 2 ? dots[i] : (listing[i - 2].name, listing[i - 2].ino, listing[i - 2].isDirectory)
+        }, from: offset, maxBytes: size, request: req))
     }
 
     // MARK: Files
@@ -131,12 +138,13 @@ public final class FuseFilesystem: Sendable {
         if let local = session.readLocal(offset: offset, length: size) {
             return req.bytes(local)
         }
-        let logger = self.logger
+        let logger = self.logger, repeating = self.repeating
         Task {
             do throws(FetchError) {
                 req.bytes(try await session.read(offset: offset, length: size))
             } catch {
-                logger.error("read of \(size) bytes at \(offset) of \(session.url) failed: \(error)")
+                repeating.log(logger, .error, kind: "read \(session.url)",
+                              "read of \(size) bytes at \(offset) of \(session.displayURL) failed: \(error)")
                 req.error(error.errno)
             }
         }
@@ -167,7 +175,7 @@ public final class FuseFilesystem: Sendable {
     private func withSession(_ node: ContentNode, _ req: Request,
                              _ body: @escaping @Sendable (ContentNode, ContentSession) -> Void) {
         if let session = node.session.withLock({ $0 }), !session.needsRevalidation { return body(node, session) }
-        let engine = self.engine, logger = self.logger
+        let engine = self.engine, logger = self.logger, namespace = self.namespace, negative = self.negative
         Task {
             do throws(FetchError) {
                 let session: ContentSession
@@ -182,6 +190,17 @@ public final class FuseFilesystem: Sendable {
                 body(node, session)
             } catch {
                 logger.error("cannot open \(node.describe): \(error)")
+                // A looked-up name that cannot be opened leaves the tree; its failure is kept briefly.
+                switch node.origin {
+                case .url(let url):
+                    namespace.forget(.url, key: url, node: node)
+                    negative.record("url " + url, errno: error.errno)
+                case .contentId(let id):
+                    namespace.forget(.contentId, key: id.rawValue, node: node)
+                    negative.record("id " + id.rawValue, errno: error.errno)
+                case .catalog:
+                    break
+                }
                 req.error(error.errno)
             }
         }
@@ -191,8 +210,8 @@ public final class FuseFilesystem: Sendable {
 extension ContentNode {
     var describe: String {
         switch origin {
-        case .catalog(let e): return "'\(e.path.joined(separator: "/"))' (\(e.url))"
-        case .url(let u): return u
+        case .catalog(let e): return "'\(e.path.joined(separator: "/"))' (\(RedactedURL.redacted(e.url)))"
+        case .url(let u): return RedactedURL.redacted(u)
         case .contentId(let id): return id.rawValue
         }
     }

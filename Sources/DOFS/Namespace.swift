@@ -1,11 +1,14 @@
-/// The mount's tree: the catalog's files and folders at the root, plus `/by-url/`, whose entries are
-/// created on lookup. Inode numbers are never reused within a mount, and nodes are kept for the
-/// mount's lifetime (the tree is small: one node per catalog entry and per URL opened).
 import DOCore
 import DOEngine
 import Foundation
 import Synchronization
 
+/// The mount's tree: the catalog's files and folders at the root, plus `/by-url/` and `/by-id/`, whose
+/// entries are created on lookup. Inode numbers are never reused within a mount. Nodes are kept for the
+/// mount's lifetime, except looked-up entries that failed to open: those are forgotten at once (the
+/// failure itself is remembered, for a short time, by `NegativeLookups`), so a stream of bad names
+/// cannot grow the tree. Listings are built once per change and then served by index, so listing a
+/// folder of n entries costs O(n) in all, not O(n) per `readdir` call.
 /// A file of content: a catalog entry or a URL opened under `/by-url/`.
 final class ContentNode: Sendable {
     enum Origin: Sendable {
@@ -46,7 +49,14 @@ final class Namespace: Sendable {
         /// Looked-up entries of `/by-url/` and `/by-id/`, by their decoded key.
         var lookedUp: [LookupKind: [String: UInt64]] = [:]
         var nextIno: UInt64 = 2
+        /// Sorted listings, built on first use and dropped when a looked-up folder changes.
+        var listings: [UInt64: [Listed]] = [:]
+        /// Inode of each lookup folder.
+        var lookupFolders: [LookupKind: UInt64] = [:]
     }
+
+    /// One entry of a listing.
+    typealias Listed = (name: String, ino: UInt64, isDirectory: Bool)
 
     private let state: Mutex<State>
 
@@ -59,6 +69,7 @@ final class Namespace: Sendable {
         for (name, kind) in [(Self.byURLName, LookupKind.url), (Self.byIdName, LookupKind.contentId)] {
             let ino = allocate()
             s.nodes[ino] = .lookupDirectory(kind)
+            s.lookupFolders[kind] = ino
             dirs[[], default: [:]][name] = ino
         }
         for entry in catalog.entries {
@@ -99,30 +110,49 @@ final class Namespace: Sendable {
             let node = ContentNode(ino: ino, origin: origin)
             s.nodes[ino] = .content(node)
             s.lookedUp[kind, default: [:]][key] = ino
+            if let folder = s.lookupFolders[kind] { s.listings.removeValue(forKey: folder) }
             return node
         }
     }
 
-    /// Directory listing in a stable order: (name, inode, is directory).
-    func listing(of ino: UInt64) -> [(name: String, ino: UInt64, isDirectory: Bool)]? {
+    /// Drops a looked-up entry whose content could not be opened; its inode is never reused.
+    func forget(_ kind: LookupKind, key: String, node: ContentNode) {
         state.withLock { s in
-            switch s.nodes[ino] {
-            case .directory(let children)?:
-                return children.sorted { $0.key < $1.key }.map { name, child in
-                    let isDir: Bool
-                    switch s.nodes[child] {
-                    case .content?: isDir = false
-                    default: isDir = true
-                    }
-                    return (name, child, isDir)
+            guard s.lookedUp[kind]?[key] == node.ino else { return }
+            s.lookedUp[kind]?.removeValue(forKey: key)
+            s.nodes.removeValue(forKey: node.ino)
+            if let folder = s.lookupFolders[kind] { s.listings.removeValue(forKey: folder) }
+        }
+    }
+
+    /// Directory listing in a stable order: (name, inode, is directory). Built once per change of the
+    /// folder; the array is shared (copy on write), so asking again is O(1).
+    func listing(of ino: UInt64) -> [Listed]? {
+        state.withLock { s in
+            if let cached = s.listings[ino] { return cached }
+            let built = Self.build(ino, in: s)
+            if let built { s.listings[ino] = built }
+            return built
+        }
+    }
+
+    private static func build(_ ino: UInt64, in s: State) -> [Listed]? {
+        switch s.nodes[ino] {
+        case .directory(let children)?:
+            return children.sorted { $0.key < $1.key }.map { name, child in
+                let isDir: Bool
+                switch s.nodes[child] {
+                case .content?: isDir = false
+                default: isDir = true
                 }
-            case .lookupDirectory(let kind)?:
-                return (s.lookedUp[kind] ?? [:]).sorted { $0.key < $1.key }.map { key, child in
-                    (kind == .url ? URLName.encode(key) : key, child, false)
-                }
-            default:
-                return nil
+                return (name, child, isDir)
             }
+        case .lookupDirectory(let kind)?:
+            return (s.lookedUp[kind] ?? [:]).sorted { $0.key < $1.key }.map { key, child in
+                (kind == .url ? URLName.encode(key) : key, child, false)
+            }
+        default:
+            return nil
         }
     }
 }

@@ -102,8 +102,16 @@ final class CurlTransfer: @unchecked Sendable {
     func finish(code: CURLcode) -> Result<HTTPResponse, HTTPError> {
         var status = 0
         _ = ccurl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        let url = request.url
+        // After a redirect, errors name the URL that failed, not only the one asked for.
+        var effective: UnsafeMutableRawPointer?
+        let landed = ccurl_getinfo_ptr(easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK
+            ? effective.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } : nil
+        let redirected = landed.flatMap { $0 == request.url ? nil : $0 }
+        let url = redirected.map { "\(request.url) (redirected to \($0))" } ?? request.url
         let detail = String(cString: curl_easy_strerror(code))
+        if code == CURLE_UNSUPPORTED_PROTOCOL, let redirected {
+            return .failure(.transferFailed(url: request.url, detail: "redirected to \(redirected), which is not http(s); not followed"))
+        }
         switch code {
         case CURLE_OK:
             return .success(HTTPResponse(status: status, headers: headers, body: body))

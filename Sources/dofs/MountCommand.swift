@@ -149,6 +149,13 @@ struct MountCommand: ParsableCommand {
         } catch {
             throw UserFacingError("dofs mount: cannot create cache folder \(cacheDir): \(error.localizedDescription)")
         }
+        // One owner per cache folder: refuse now, before detaching, so the user sees whose it is.
+        // (The daemon takes the lock for real when it opens the engine.)
+        do {
+            _ = try CacheLock(folder: cacheDir)
+        } catch {
+            throw UserFacingError("dofs mount: \(error)")
+        }
         if !foreground {
             return try Daemon.start(arguments: Array(CommandLine.arguments.dropFirst()),
                                     logFile: logging.logFile ?? cacheDir + "/dofs.log", mountpoint: mountpoint)

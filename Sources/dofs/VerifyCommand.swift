@@ -7,13 +7,26 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Re-hash every verified piece in a cache and remove the damaged ones.",
-        discussion: "Exits 1 if it found damage (the damaged pieces are removed and will be fetched again)."
+        discussion: """
+        Exits 1 if it found damage (the damaged pieces are removed and will be fetched again). Refuses \
+        (exit 2, touching nothing) while a mount owns the cache folder: unmount it first.
+        """
     )
 
     @Option(name: .customLong("cache-dir"), help: "The cache folder of a mount.")
     var cacheDir: String
 
     func run() throws {
+        // Own the folder first: opening the store deletes temporary files, which in a folder a mount
+        // owns are that mount's staged pieces, and a live mount evicts pieces while we check them.
+        let lock: CacheLock
+        do {
+            lock = try CacheLock(folder: cacheDir)
+        } catch {
+            FileHandle.standardError.write(Data("dofs verify: refused: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { withExtendedLifetime(lock) {} }
         let store: PieceStore
         do {
             store = try PieceStore(root: cacheDir + "/pieces")

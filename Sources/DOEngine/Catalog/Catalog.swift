@@ -51,6 +51,9 @@ public struct Catalog: Sendable {
         var entries: [Entry] = []
         var seen = Set<[String]>()
         for (i, w) in wire.enumerated() {
+            guard !w.name.hasPrefix("/") else {
+                throw .invalidEntry(index: i, detail: "name '\(w.name)' is absolute; names are relative to the mount's root")
+            }
             let path = w.name.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
             guard !path.isEmpty, path.allSatisfy(Self.isValidComponent) else {
                 throw .invalidEntry(index: i, detail: "name '\(w.name)' is not a relative path of valid file names")

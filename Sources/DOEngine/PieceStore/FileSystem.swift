@@ -17,6 +17,18 @@ enum FileSystem {
         return names.count
     }
 
+    /// Deletes the leftovers of interrupted `replaceDurably` calls (`NAME.tmp-UUID`) in `dir`; returns
+    /// how many went. A missing folder has none.
+    static func removeTemporaryFiles(in dir: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        var removed = 0
+        for n in names where n.contains(temporaryMarker) && unlink(dir + "/" + n) == 0 { removed += 1 }
+        return removed
+    }
+
+    /// What `replaceDurably` puts in the names of its temporary files.
+    static let temporaryMarker = ".tmp-"
+
     static func regularFileSize(_ path: String) -> Int? {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
@@ -51,7 +63,7 @@ enum FileSystem {
 
     /// Atomically replaces `path` with `bytes` (temporary file in the same directory, fsync, rename).
     static func replaceDurably(_ path: String, with bytes: [UInt8]) throws {
-        let tmp = path + ".tmp-" + UUID().uuidString
+        let tmp = path + temporaryMarker + UUID().uuidString
         try writeFile(bytes, to: tmp, durable: true)
         guard rename(tmp, path) == 0 else {
             let e = errno

@@ -23,6 +23,7 @@ final class GroupCommitter: @unchecked Sendable {
     private var busy = false
     private let syncDirectory: String
     private let logger: Logger
+    private let repeating = RepeatingLog()
     private let onCommitted: @Sendable ([Staged], [Staged]) -> Void
     /// Shard folders known to exist: creating one costs a path walk, so each is made once per run.
     private var madeDirectories = Set<String>()
@@ -79,7 +80,7 @@ final class GroupCommitter: @unchecked Sendable {
     private func commit(_ batch: [Staged]) -> [Staged] {
         let fd = open(syncDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 || clinux_syncfs(fd) != 0 {
-            logger.error("piece store: cannot sync \(syncDirectory): \(String(cString: strerror(errno))); pieces stay uncommitted")
+            repeating.log(logger, .error, kind: "sync", "piece store: cannot sync \(syncDirectory): \(String(cString: strerror(errno))); pieces stay uncommitted")
             if fd >= 0 { close(fd) }
             for item in batch { unlink(item.tmpPath) }
             return []
@@ -98,7 +99,7 @@ final class GroupCommitter: @unchecked Sendable {
                 }
                 done.append(item)
             } catch {
-                logger.error("piece store: \(error)")
+                repeating.log(logger, .error, kind: "rename", "piece store: \(error)")
                 unlink(item.tmpPath)
             }
         }

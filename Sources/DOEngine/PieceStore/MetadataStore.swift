@@ -3,14 +3,18 @@ import Foundation
 
 /// Verified pieces hash files, kept so that cached content reads with the origin down.
 ///
-/// Stored by HashOfHashes (`metadata/<hex>.phf`), written atomically; a file that no longer parses or
-/// no longer matches its name is ignored and refetched.
+/// Stored by HashOfHashes (`metadata/<hex>.phf`), written atomically (temporary file, fsync, rename);
+/// a file that no longer parses or no longer matches its name is ignored and refetched. A crash during
+/// a save leaves a `*.tmp-*` file, which the next start deletes (the caller holds the `CacheLock`).
 public final class MetadataStore: Sendable {
     public let root: String
+    /// Temporary files of interrupted saves removed when the store was opened.
+    public let removedLeftovers: Int
 
     public init(root: String) throws {
         self.root = root
         try FileSystem.makeDirectories(root)
+        removedLeftovers = FileSystem.removeTemporaryFiles(in: root) + FileSystem.removeTemporaryFiles(in: root + "/records")
     }
 
     public func load(hashOfHashes: SHA256Digest) -> PiecesHashFile? {

@@ -2,6 +2,11 @@ import DOCore
 import Foundation
 
 /// The in-memory list of stored pieces: where each one is, its size, and recency for the size cap.
+///
+/// Every operation is O(1) except `evict`, which walks from the least recently used piece and stops as
+/// soon as the total fits, and `scan`, which runs once at start. Recency is a doubly linked list threaded
+/// through the entries (no sort, no clock), so no caller ever holds the index's lock over work
+/// proportional to the cache's size.
 struct PieceIndex {
     /// A piece is readable from its temporary file as soon as it is staged, and from its final path
     /// once the group commit made it durable.
@@ -10,10 +15,19 @@ struct PieceIndex {
         case final
     }
 
-    private var entries: [PieceStore.Key: (size: Int, location: Location)] = [:]
-    /// Recency counter per key; smallest = least recently used.
-    private var lastUse: [PieceStore.Key: UInt64] = [:]
-    private var clock: UInt64 = 0
+    private struct Entry {
+        var size: Int
+        var location: Location
+        /// Neighbours in recency order: `older` was used before this one, `newer` after.
+        var older: PieceStore.Key?
+        var newer: PieceStore.Key?
+    }
+
+    private var entries: [PieceStore.Key: Entry] = [:]
+    private var oldest: PieceStore.Key?
+    private var newest: PieceStore.Key?
+    /// Pieces per simple-mode content, kept so that `user.dofs.pieces` never counts.
+    private var simpleCounts: [String: Int] = [:]
     private(set) var totalBytes = 0
 
     var count: Int { entries.count }
@@ -23,37 +37,75 @@ struct PieceIndex {
 
     func location(_ key: PieceStore.Key) -> Location? { entries[key]?.location }
 
-    mutating func insert(_ key: PieceStore.Key, size: Int, location: Location) {
-        if let old = entries.updateValue((size, location), forKey: key) { totalBytes -= old.size }
+    /// Stored pieces of the simple-mode content `content`.
+    func simpleCount(_ content: String) -> Int { simpleCounts[content] ?? 0 }
+
+    /// Adds or replaces `key`, as the most recently used; true when it was not there before.
+    @discardableResult
+    mutating func insert(_ key: PieceStore.Key, size: Int, location: Location) -> Bool {
+        if let old = entries[key] {
+            totalBytes += size - old.size
+            entries[key]!.size = size
+            entries[key]!.location = location
+            touch(key)
+            return false
+        }
+        entries[key] = Entry(size: size, location: location, older: newest, newer: nil)
+        if let n = newest { entries[n]!.newer = key } else { oldest = key }
+        newest = key
         totalBytes += size
-        touch(key)
+        if case .unverified(let content, _) = key { simpleCounts[content, default: 0] += 1 }
+        return true
     }
 
     mutating func promote(_ key: PieceStore.Key) {
         entries[key]?.location = .final
     }
 
+    /// Marks `key` as the most recently used; nothing if absent.
     mutating func touch(_ key: PieceStore.Key) {
-        clock += 1
-        lastUse[key] = clock
+        guard newest != key, entries[key] != nil else { return }
+        unlink(key)
+        entries[key]!.older = newest
+        entries[key]!.newer = nil
+        if let n = newest { entries[n]!.newer = key } else { oldest = key }
+        newest = key
     }
 
-    mutating func remove(_ key: PieceStore.Key) {
-        if let old = entries.removeValue(forKey: key) { totalBytes -= old.size }
-        lastUse.removeValue(forKey: key)
+    /// Removes `key`; true when it was there.
+    @discardableResult
+    mutating func remove(_ key: PieceStore.Key) -> Bool {
+        guard let old = entries[key] else { return false }
+        unlink(key)
+        entries.removeValue(forKey: key)
+        totalBytes -= old.size
+        if case .unverified(let content, _) = key {
+            let left = (simpleCounts[content] ?? 1) - 1
+            simpleCounts[content] = left > 0 ? left : nil
+        }
+        return true
     }
 
     /// Removes least-recently-used committed pieces until the total fits `cap`; returns them for
-    /// deletion on disk. Staged pieces are about to be committed and are never chosen.
+    /// deletion on disk. Staged pieces are about to be committed and are never chosen (they are the
+    /// newest, so the walk meets them last).
     mutating func evict(toFit cap: Int) -> [PieceStore.Key] {
-        guard totalBytes > cap else { return [] }
         var victims: [PieceStore.Key] = []
-        for (key, _) in lastUse.sorted(by: { $0.value < $1.value }) where entries[key]?.location == .final {
-            if totalBytes <= cap { break }
+        var cursor = oldest
+        while totalBytes > cap, let key = cursor {
+            cursor = entries[key]?.newer
+            guard entries[key]?.location == .final else { continue }
             remove(key)
             victims.append(key)
         }
         return victims
+    }
+
+    /// Detaches `key` from the recency list (its entry stays).
+    private mutating func unlink(_ key: PieceStore.Key) {
+        guard let e = entries[key] else { return }
+        if let o = e.older { entries[o]!.newer = e.newer } else { oldest = e.newer }
+        if let n = e.newer { entries[n]!.older = e.older } else { newest = e.older }
     }
 
     /// Rebuilds the index from the directory tree: only well-named files count.

@@ -1,3 +1,8 @@
+import DOCore
+import Foundation
+import Logging
+import Synchronization
+
 /// The local piece cache: every piece dofs has fetched, kept on disk across mounts and crashes.
 ///
 /// ## Contract
@@ -12,14 +17,16 @@
 ///   and can never be mistaken for verified ones.
 /// - Reads open the file and `pread` it. POSIX keeps an open descriptor readable after an unlink, so
 ///   eviction never pulls bytes from under a reader that already opened the piece.
-/// - A size cap evicts least-recently-used pieces after each commit.
+/// - A size cap evicts least-recently-used pieces before each commit (making room for the new piece)
+///   and after each group commit, and at open, so a smaller cap applies at once. On disk the store
+///   never holds more than the cap plus the pieces staged but not yet committed (those in flight).
+/// - The store does not own its folder: the caller holds the cache folder's `CacheLock` (one process
+///   per cache), since opening a store deletes leftover temporary files, which in a folder shared
+///   with a live mount would be that mount's staged pieces.
+/// - Presence changes of verified pieces are reported to `PieceTally` watchers, so a content's piece
+///   count is kept current instead of being counted on demand.
 ///
 /// Thread-safe: FUSE threads read synchronously while engine tasks commit.
-import DOCore
-import Foundation
-import Logging
-import Synchronization
-
 public final class PieceStore: Sendable {
     /// Names a piece in the store.
     public enum Key: Hashable, Sendable {
@@ -53,6 +60,8 @@ public final class PieceStore: Sendable {
     private let index: SharedIndex
     private let committer: GroupCommitter
     private let logger: Logger
+    private let watchers: TallyWatchers
+    private let repeating = RepeatingLog()
 
     /// Opens (creating if needed) the store under `root`, deleting leftovers of interrupted commits.
     public init(root: String, maxBytes: Int? = nil, logger: Logger = Logger(label: "dofs.store")) throws {
@@ -72,27 +81,42 @@ public final class PieceStore: Sendable {
         }
         let removed = try FileSystem.removeContents(of: root + "/tmp")
         if removed > 0 { logger.info("piece store: removed \(removed) unfinished piece file(s) left by an interrupted run") }
-        let index = SharedIndex(try PieceIndex.scan(root: root))
+        var scanned = try PieceIndex.scan(root: root)
+        // A cap smaller than what is stored applies now, not at the next commit.
+        let trimmed = maxBytes.map { scanned.evict(toFit: $0) } ?? []
+        for victim in trimmed { unlink(PieceStore.path(for: victim, root: root)) }
+        if !trimmed.isEmpty { logger.notice("piece store: evicted \(trimmed.count) piece(s) to fit the cap of \(maxBytes ?? 0) bytes") }
+        let index = SharedIndex(scanned)
         self.index = index
+        let watchers = TallyWatchers()
+        self.watchers = watchers
         committer = GroupCommitter(syncDirectory: root + "/tmp", logger: logger) { done, failed in
+            var gone: [Key] = []
+            var orphans: [GroupCommitter.Staged] = []
             let evicted = index.withLock { idx -> [Key] in
-                for item in done { idx.promote(item.key) }
-                for item in failed { idx.remove(item.key) }
+                for item in done {
+                    // A piece removed while it was staged must not come back under its final name.
+                    if idx.contains(item.key) { idx.promote(item.key) } else { orphans.append(item) }
+                }
+                for item in failed where idx.remove(item.key) { gone.append(item.key) }
                 return maxBytes.map { idx.evict(toFit: $0) } ?? []
             }
             for victim in evicted { unlink(PieceStore.path(for: victim, root: root)) }
+            for orphan in orphans { unlink(orphan.finalPath) }
+            watchers.report(removed: gone + evicted)
             if !evicted.isEmpty { logger.debug("piece store: evicted \(evicted.count) piece(s) to stay under \(maxBytes ?? 0) bytes") }
         }
         let summary = index.withLock { "\($0.count) piece(s), \($0.totalBytes) bytes" }
         logger.info("piece store at \(root): \(summary)")
     }
 
-    public func contains(_ key: Key) -> Bool { index.withLock { $0.contains(key) } }
+    /// Starts reporting presence changes of verified pieces to `tally` (for as long as it lives).
+    func watch(_ tally: PieceTally) { watchers.add(tally) }
 
-    /// How many of `keys` are present.
-    public func count(of keys: some Sequence<Key>) -> Int {
-        index.withLock { idx in keys.reduce(0) { $0 + (idx.contains($1) ? 1 : 0) } }
-    }
+    /// Stored pieces of a simple-mode content: kept, not counted.
+    public func simplePieceCount(content: String) -> Int { index.withLock { $0.simpleCount(content) } }
+
+    public func contains(_ key: Key) -> Bool { index.withLock { $0.contains(key) } }
 
     public var totalBytes: Int { index.withLock { $0.totalBytes } }
 
@@ -154,10 +178,29 @@ public final class PieceStore: Sendable {
     /// (see the contract above). A full disk throws and leaves nothing behind.
     public func commit(_ key: Key, bytes: [UInt8]) throws {
         if contains(key) { return }
+        // Make room first, so the new piece never takes the store over its cap. Staged pieces cannot
+        // be evicted; when they alone fill the cap, commit them now (one sync) so they can be.
+        if let maxBytes {
+            let room = max(0, maxBytes - bytes.count)
+            if !makeRoom(toFit: room) {
+                committer.flush()
+                _ = makeRoom(toFit: room)
+            }
+        }
         let tmp = root + "/tmp/" + UUID().uuidString
         try FileSystem.writeFile(bytes, to: tmp)
-        index.withLock { $0.insert(key, size: bytes.count, location: .staged(tmpPath: tmp)) }
+        let added = index.withLock { $0.insert(key, size: bytes.count, location: .staged(tmpPath: tmp)) }
+        if added { watchers.report(added: key) }
         committer.enqueue(.init(key: key, tmpPath: tmp, finalPath: path(for: key)))
+    }
+
+    /// Evicts least-recently-used committed pieces until the store holds at most `cap` bytes; false
+    /// when staged pieces alone keep it above.
+    private func makeRoom(toFit cap: Int) -> Bool {
+        let (evicted, fits) = index.withLock { idx in (idx.evict(toFit: cap), idx.totalBytes <= cap) }
+        for victim in evicted { unlink(path(for: victim)) }
+        watchers.report(removed: evicted)
+        return fits
     }
 
     /// Blocks until every committed piece is durable under its final name.
@@ -165,7 +208,7 @@ public final class PieceStore: Sendable {
 
     /// Removes a piece (for instance one found damaged by `dofs verify`).
     public func remove(_ key: Key) {
-        index.withLock { $0.remove(key) }
+        if index.withLock({ $0.remove(key) }) { watchers.report(removed: [key]) }
         unlink(path(for: key))
     }
 
@@ -185,8 +228,8 @@ public final class PieceStore: Sendable {
     }
 
     private func forget(_ key: Key, reason: String) {
-        logger.warning("piece store: dropping \(key): \(reason)")
-        index.withLock { $0.remove(key) }
+        repeating.log(logger, .warning, kind: "drop", "piece store: dropping \(key): \(reason)")
+        if index.withLock({ $0.remove(key) }) { watchers.report(removed: [key]) }
     }
 }
 

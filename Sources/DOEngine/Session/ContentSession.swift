@@ -1,3 +1,9 @@
+import DOCore
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
 /// One open content: its layout, its trust mode, its sources, and the pieces being fetched for it.
 ///
 /// The read path lives here:
@@ -7,12 +13,10 @@
 /// A piece is fetched at most once at a time however many readers wait for it (`PieceFlights`); a
 /// verified-mode piece is never handed out before its hash matched. Failed tries are retried on the
 /// next source with back-off, up to `maxAttemptsPerPiece`, and the reader gets the error after that.
-import DOCore
-import Dispatch
-import Foundation
-import Logging
-import Synchronization
-
+///
+/// The read deadline is what the application sees: one deadline covers every piece of a read, and a
+/// piece whose read failed (deadline or error) stays failed for `failedPieceHoldSeconds`, so the
+/// kernel's immediate retry of the same pages fails at once instead of waiting a whole deadline again.
 public final class ContentSession: Sendable {
     public let url: String
     public let layout: PieceLayout
@@ -30,10 +34,18 @@ public final class ContentSession: Sendable {
     public let swarm: SessionSwarm?
     private let flights = PieceFlights()
     private let bytesBySource = Mutex<[SourceKind: Int]>([:])
+    /// Verified mode: the kept count of stored pieces.
+    private let tally: PieceTally?
+    /// Pieces whose last read failed, with the error and until when it is repeated without waiting.
+    private let failures = Mutex<[Int: (until: ContinuousClock.Instant, error: FetchError)]>([:])
+    private let repeating = RepeatingLog()
+    /// The URL as shown in logs and attributes (credentials redacted).
+    public var displayURL: String { RedactedURL.redacted(url) }
 
     init(url: String, layout: PieceLayout, mode: ContentMode, sources: [HTTPSource], cacheHosts: CacheHosts?,
          store: PieceStore, config: EngineConfiguration, logger: Logger, revalidateAt: ContinuousClock.Instant? = nil,
-         swarm: SessionSwarm? = nil) {
+         swarm: SessionSwarm? = nil, tally: PieceTally? = nil) {
+        self.tally = tally
         self.revalidateAt = revalidateAt
         self.swarm = swarm
         self.url = url
@@ -61,8 +73,14 @@ public final class ContentSession: Sendable {
         }
     }
 
-    /// Pieces present in the local store.
-    public var havePieces: Int { store.count(of: (0..<layout.pieceCount).lazy.map(key(ofPiece:))) }
+    /// Pieces present in the local store: a kept number, never counted here (a content may claim up to
+    /// 2^31 pieces, and this answers an xattr on a FUSE thread).
+    public var havePieces: Int {
+        switch mode {
+        case .verified: return tally?.have ?? 0
+        case .simple(let content, _): return store.simplePieceCount(content: content)
+        }
+    }
 
     /// Bytes fetched per source kind since the mount started, as JSON (`user.dofs.sources`).
     public var sourcesJSON: String {
@@ -112,16 +130,51 @@ public final class ContentSession: Sendable {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
         let indices = layout.pieces(coveringOffset: offset, length: end - offset)
+        // One deadline for the whole read, however many pieces it waits for.
+        let deadline = ContinuousClock.now + .seconds(config.readDeadlineSeconds)
+        for index in indices where !store.contains(key(ofPiece: index)) {
+            if let held = heldFailure(index) { throw held }
+        }
         // Start every missing piece before waiting for the first, so they come in parallel.
         let pending = indices.map { index in (index, flight(for: index)) }
         var parts: [ArraySlice<UInt8>] = []
         for (index, flight) in pending {
-            let bytes = try await Deadline.wait(for: flight, seconds: config.readDeadlineSeconds)
+            let bytes: [UInt8]
+            do {
+                bytes = try await Deadline.wait(for: flight, until: deadline, seconds: config.readDeadlineSeconds)
+            } catch {
+                hold(error, forPiece: index)
+                throw error
+            }
             let piece = layout.range(ofPiece: index)
             let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
             parts.append(bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
         }
         return parts
+    }
+
+    /// The error of a recent failed read of piece `index`, while it is still held.
+    private func heldFailure(_ index: Int) -> FetchError? {
+        failures.withLock { f in
+            guard let held = f[index] else { return nil }
+            if ContinuousClock.now < held.until { return held.error }
+            f.removeValue(forKey: index)
+            return nil
+        }
+    }
+
+    /// Remembers a failed read of piece `index` for `failedPieceHoldSeconds` (bounded: at most
+    /// `maxHeldFailures` pieces, expired ones dropped first).
+    private func hold(_ error: FetchError, forPiece index: Int) {
+        let now = ContinuousClock.now
+        let limit = config.maxHeldFailures
+        failures.withLock { f in
+            if f.count >= limit {
+                f = f.filter { now < $0.value.until }
+                if f.count >= limit { f.removeAll() }
+            }
+            f[index] = (now + .seconds(config.failedPieceHoldSeconds), error)
+        }
     }
 
     /// Starts fetching pieces that are neither stored nor in flight; returns at once.
@@ -150,6 +203,7 @@ public final class ContentSession: Sendable {
         }
         let range = layout.range(ofPiece: index)
         var last = "no source configured"
+        var permanent: FetchError?
         var backoff = config.initialBackoffSeconds
         for attempt in 0..<config.maxAttemptsPerPiece {
             if attempt > 0 {
@@ -171,7 +225,8 @@ public final class ContentSession: Sendable {
                     let digest = SHA256.hash(bytes)
                     guard digest == phf.pieces[index] else {
                         let failure = FetchError.pieceFailedVerification(index: index, source: source.name)
-                        logger.error("\(failure) (expected \(phf.pieces[index]), got \(digest)); discarded, retrying")
+                        repeating.log(logger, .error, kind: "verify \(source.name)",
+                                      "\(failure) (expected \(phf.pieces[index]), got \(digest)); discarded, retrying")
                         last = failure.description
                         continue
                     }
@@ -181,12 +236,21 @@ public final class ContentSession: Sendable {
                 return bytes
             } catch {
                 last = error.description
-                logger.warning("piece \(index) of \(url) from \(source.name): \(error)")
-                if error.isPermanent { break }
+                repeating.log(logger, .warning, kind: "fetch \(source.name)",
+                              "piece \(index) of \(displayURL) from \(RedactedURL.redacted(source.name)): \(error)")
+                if error.isPermanent {
+                    permanent = error
+                    break
+                }
             }
         }
+        // A content URL that is gone (404, 410) reads as a missing file, as the README promises.
+        if let permanent, permanent.errno != EIO {
+            repeating.log(logger, .error, kind: "gone \(url)", "piece \(index) of \(displayURL): \(permanent)")
+            throw permanent
+        }
         let failure = FetchError.pieceUnavailable(index: index, attempts: config.maxAttemptsPerPiece, last: last)
-        logger.error("\(failure)")
+        repeating.log(logger, .error, kind: "unavailable \(url)", "\(displayURL): \(failure)")
         throw failure
     }
 
@@ -204,13 +268,14 @@ public final class ContentSession: Sendable {
             do {
                 let bytes = try await source.fetch(range: layout.range(ofPiece: index))
                 if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
-                    logger.error("piece \(index) of \(url) from cache host \(host) failed SHA-256 verification; discarded")
+                    // Not throttled: a host is banned at its third bad piece, so these lines are few.
+                    logger.error("piece \(index) of \(displayURL) from cache host \(host) failed SHA-256 verification; discarded")
                     cacheHosts.reportBadPiece(host: host, origin: origin)
                 } else {
                     return bytes
                 }
             } catch {
-                logger.warning("piece \(index) of \(url) from cache host \(host): \(error)")
+                repeating.log(logger, .warning, kind: "cache \(host)", "piece \(index) of \(displayURL) from cache host \(host): \(error)")
                 cacheHosts.reportFailure(host: host, origin: origin, error: error)
             }
             // DO: without a fallback delay the CDN is asked at once; with one, cache hosts are retried
@@ -240,7 +305,7 @@ public final class ContentSession: Sendable {
                     logger.trace("piece \(index): from peer \(peer) in \(ContinuousClock.now - started)")
                     guard SHA256.hash(bytes) == expected else {
                         let banned = swarm.swarm.reportBadPiece(from: peer, piece: index)
-                        logger.error("piece \(index) of \(url) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")")
+                        logger.error("piece \(index) of \(displayURL) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")")
                         continue
                     }
                     return bytes
@@ -266,13 +331,15 @@ public final class ContentSession: Sendable {
     /// Stores a piece off the cooperative pool (a write can block on a busy disk). A full or broken
     /// disk costs the cache, not the read: the verified bytes are still served.
     private func commit(_ key: PieceStore.Key, bytes: [UInt8]) async {
-        let store = self.store, logger = self.logger
+        let store = self.store, logger = self.logger, repeating = self.repeating
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             BlockingIO.queue.async {
                 do {
                     try store.commit(key, bytes: bytes)
                 } catch {
-                    logger.error("piece cache: cannot store a piece (\(error)); serving it uncached")
+                    // A full disk fails every piece: one line, then a count (see RepeatingLog).
+                    repeating.log(logger, .error, kind: "store \((error as? PieceStore.Failure)?.errno ?? EIO)",
+                                  "piece cache: cannot store a piece (\(error)); serving it uncached")
                 }
                 done.resume()
             }

@@ -3,11 +3,13 @@ import Synchronization
 /// Waits for a shared task with a time limit, without cancelling the task itself: other readers may
 /// still want its result, and a piece that arrives late still lands in the cache.
 enum Deadline {
-    static func wait(for task: Task<[UInt8], any Error>, seconds: Double) async throws(FetchError) -> [UInt8] {
+    /// Waits for `task` until `deadline`; `seconds` is the deadline's length, for the error message.
+    static func wait(for task: Task<[UInt8], any Error>, until deadline: ContinuousClock.Instant,
+                     seconds: Double) async throws(FetchError) -> [UInt8] {
         let result: Result<[UInt8], FetchError> = await withCheckedContinuation { continuation in
             let once = ResumeOnce(continuation)
             let timer = Task {
-                try? await Task.sleep(for: .seconds(seconds))
+                try? await Task.sleep(until: deadline, clock: .continuous)
                 if !Task.isCancelled { once.resume(.failure(.deadlineExceeded(seconds: seconds))) }
             }
             Task {

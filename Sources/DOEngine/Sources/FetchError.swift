@@ -8,6 +8,8 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     case httpStatus(url: String, status: Int)
     case noRangeSupport(url: String)
     case unknownSize(url: String)
+    /// The server claims a length beyond what the piece math supports (see `PieceLayout.supports`).
+    case unsupportedSize(url: String, claimed: String)
     case wrongContentRange(url: String, expected: String, found: String)
     case wrongLength(url: String, expected: Int, found: Int)
     case contentChanged(url: String, detail: String)
@@ -22,12 +24,17 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     case deadlineExceeded(seconds: Double)
     case store(String, errno: Int32)
 
-    public var description: String {
+    /// The message, with any credentials in the URLs it names redacted.
+    public var description: String { RedactedURL.redactingURLs(in: message) }
+
+    private var message: String {
         switch self {
         case .transport(let e): return e.description
         case .httpStatus(let u, let s): return "\(u) answered HTTP \(s)"
         case .noRangeSupport(let u): return "\(u) does not support HTTP Range requests; dofs needs them to fetch pieces"
         case .unknownSize(let u): return "\(u) did not say how large the content is (no Content-Length)"
+        case .unsupportedSize(let u, let c):
+            return "\(u) claims a length of \(c) bytes, beyond what dofs supports (at most \(PieceLayout.maxContentLength) bytes and \(PieceLayout.maxPieceCount) pieces); refused"
         case .wrongContentRange(let u, let e, let f): return "\(u) answered Content-Range '\(f)', expected '\(e)'"
         case .wrongLength(let u, let e, let f): return "\(u) sent \(f) bytes, expected \(e) (truncated or overlong body)"
         case .contentChanged(let u, let d): return "content at \(u) changed since it was opened: \(d)"

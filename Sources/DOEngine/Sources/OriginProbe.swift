@@ -1,5 +1,6 @@
 import DOCore
 import DOHTTP
+import Foundation
 
 /// Learns a simple-mode content's size and validator, and checks that its server honours ranges.
 enum OriginProbe {
@@ -17,9 +18,7 @@ enum OriginProbe {
             throw .transport(error)
         }
         guard head.status == 200 else { throw .httpStatus(url: url, status: head.status) }
-        guard let length = head.header("content-length").flatMap({ Int($0) }), length >= 0 else {
-            throw .unknownSize(url: url)
-        }
+        let length = try Self.contentLength(head.header("content-length"), url: url)
         // A strong ETag or a Last-Modified date lets If-Range catch a content that changes later.
         var validator = head.header("etag").flatMap { $0.hasPrefix("W/") ? nil : $0 }
         if validator == nil { validator = head.header("last-modified") }
@@ -38,5 +37,18 @@ enum OriginProbe {
             }
         }
         return Result(contentLength: length, validator: validator)
+    }
+
+    /// The declared length, refused when absent, malformed, or beyond what the piece math supports
+    /// (a server claiming 10^18 bytes must not become a file of 10^12 pieces).
+    static func contentLength(_ header: String?, url: String) throws(FetchError) -> Int {
+        guard let text = header?.trimmingCharacters(in: .whitespaces), !text.isEmpty,
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw .unknownSize(url: url)
+        }
+        guard let length = Int(text), PieceLayout.supports(contentLength: length) else {
+            throw .unsupportedSize(url: url, claimed: String(text.prefix(40)))
+        }
+        return length
     }
 }

@@ -10,6 +10,13 @@ URL form: /<mode>/<name> serves file <name> of --root, behaving according to <mo
   ignorerange  ignores Range: 200 with the whole body, no Accept-Ranges header
   error500     500 for every request
   changed      the content has changed since it was published: same length, every byte XOR 0xA5
+  stall        HEAD as usual; a GET gets no answer at all for ?seconds=N (default 3600), then a 503
+  chaos        each GET, with probability ?rate=R (default 0.2), gets one fault at random: truncate,
+               badrange, error500, changed (flipped bytes) or a stall of ?stall=S seconds (default 2)
+
+Modes that need no file: /claim/<any name>?length=N answers HEAD with Content-Length N and a range GET
+with 206 and "Content-Range: bytes a-b/N" (zero bytes, at most 1 MiB), whatever N is, as a hostile
+server claiming an absurd size would; /redirect/<any name>?to=URL answers 302 to URL.
 
 HEAD is answered normally (200, full Content-Length) in every mode but error500, so faults hit the
 data path. The chosen port is printed as "PORT <n>" on stdout once the socket listens; every request
@@ -23,7 +30,12 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODES = {"ok", "truncate", "badrange", "ignorerange", "error500", "changed"}
+import random
+import time
+import urllib.parse
+
+MODES = {"ok", "truncate", "badrange", "ignorerange", "error500", "changed", "stall", "chaos"}
+CHAOS_FAULTS = ["truncate", "badrange", "error500", "changed", "stall"]
 FLIP = bytes(i ^ 0xA5 for i in range(256))
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -62,12 +74,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def serve(self, head):
         parts = self.path.split("?")[0].lstrip("/").split("/", 1)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if len(parts) == 2 and parts[0] == "claim":
+            return self.serve_claim(head, query["length"][0])
+        if len(parts) == 2 and parts[0] == "redirect":
+            return self.plain(302, "moved\n", [("Location", query["to"][0])])
         if len(parts) != 2 or parts[0] not in MODES:
             return self.plain(404, "unknown mode\n")
         mode, name = parts
         path = os.path.realpath(os.path.join(self.server.root, name))
         if not path.startswith(self.server.root + os.sep) or not os.path.isfile(path):
             return self.plain(404, "no such file\n")
+        if mode == "chaos" and not head:
+            rate = float(query.get("rate", ["0.2"])[0])
+            if random.random() < rate:
+                mode = random.choice(CHAOS_FAULTS)
+                if mode == "stall":
+                    time.sleep(float(query.get("stall", ["2"])[0]))
+                    return self.plain(503, "stalled\n")
+            else:
+                mode = "ok"
+        if mode == "stall" and not head:
+            time.sleep(float(query.get("seconds", ["3600"])[0]))
+            return self.plain(503, "stalled\n")
         if mode == "error500":
             return self.plain(500, "injected server error\n")
         with open(path, "rb") as f:
@@ -104,6 +133,22 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "truncate":
             return self.send_truncated(body, headers)
         return self.send_body(206, body, headers)
+
+    def serve_claim(self, head, claimed):
+        if head:
+            self.send_response(200)
+            self.send_header("Content-Length", claimed)
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            return self.record(200, 0)
+        m = RANGE_RE.match((self.headers.get("Range") or "").strip())
+        if not m or m.group(1) == "":
+            return self.plain(416, "single ranges only\n")
+        start = int(m.group(1))
+        end = int(m.group(2)) if m.group(2) else start + (1 << 20) - 1
+        end = min(end, start + (1 << 20) - 1)
+        body = bytes(end - start + 1)
+        return self.send_body(206, body, [("Content-Range", "bytes %d-%d/%s" % (start, end, claimed))])
 
     @staticmethod
     def parse_range(header, total):

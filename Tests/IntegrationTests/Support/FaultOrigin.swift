@@ -13,6 +13,10 @@ final class FaultOrigin: @unchecked Sendable {
         case ignoresRange = "ignorerange"
         case serverError = "error500"
         case contentChanged = "changed"
+        /// GETs get no answer (for `?seconds=`, default an hour).
+        case stall
+        /// A random fault on a share of GETs (`?rate=`, default 0.2).
+        case chaos
     }
 
     let port: Int
@@ -50,6 +54,16 @@ final class FaultOrigin: @unchecked Sendable {
     }
 
     func url(_ name: String, mode: Mode) -> String { "http://127.0.0.1:\(port)/\(mode.rawValue)/\(name)" }
+
+    /// A URL whose server claims the content is `length` bytes long (any text, even beyond Int64).
+    func claimingURL(length: String, name: String = "claim.bin") -> String {
+        "http://127.0.0.1:\(port)/claim/\(name)?length=\(length)"
+    }
+
+    /// A URL answered with a redirect to `target`.
+    func redirectingURL(to target: String) -> String {
+        "http://127.0.0.1:\(port)/redirect/r?to=" + (target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? target)
+    }
 
     /// Requests served so far, in the same format as nginx's log.
     func entries() -> [AccessLogEntry] {

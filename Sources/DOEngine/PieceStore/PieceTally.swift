@@ -1,0 +1,88 @@
+import DOCore
+import Synchronization
+
+/// How many pieces of one verified content are in the piece store, kept current as pieces come and go.
+///
+/// Why: `user.dofs.pieces` used to count the content's pieces one by one under the store's lock, so an
+/// xattr of a huge content froze every read of the mount. Now the store reports each verified piece that
+/// appears or disappears (`TallyWatchers`), and the tally adjusts its count; the xattr reads one number.
+///
+/// A piece hash may occur several times in one content (zero-filled pieces, say): a digest counts as
+/// many times as it occurs. `recount` (once, at open) checks each distinct digest under the tally's own
+/// lock, one digest at a time, so it never holds the store's lock for more than one look-up, and a change
+/// reported meanwhile is applied in order with it.
+final class PieceTally: Sendable {
+    private struct State {
+        var have = 0
+        var present = Set<SHA256Digest>()
+    }
+
+    /// How often each digest occurs in the content.
+    private let multiplicity: [SHA256Digest: Int]
+    private let state = Mutex(State())
+
+    init(_ phf: PiecesHashFile) {
+        multiplicity = phf.pieces.reduce(into: [:]) { $0[$1, default: 0] += 1 }
+    }
+
+    /// Pieces of the content in the store.
+    var have: Int { state.withLock { $0.have } }
+
+    /// Records that the piece with `digest` is now in the store (`present`) or gone from it.
+    func changed(_ digest: SHA256Digest, present: Bool) {
+        guard let times = multiplicity[digest] else { return }
+        state.withLock { s in
+            if present {
+                if s.present.insert(digest).inserted { s.have += times }
+            } else if s.present.remove(digest) != nil {
+                s.have -= times
+            }
+        }
+    }
+
+    /// Sets the count from the store, digest by digest (call once, after `PieceStore.watch`).
+    func recount(in store: PieceStore) {
+        for digest in multiplicity.keys {
+            state.withLock { s in
+                let stored = store.contains(.verified(digest))
+                if stored, s.present.insert(digest).inserted { s.have += multiplicity[digest]! }
+                if !stored, s.present.remove(digest) != nil { s.have -= multiplicity[digest]! }
+            }
+        }
+    }
+}
+
+/// The tallies a piece store reports to; a tally is dropped once nothing else holds it.
+final class TallyWatchers: Sendable {
+    private struct Weak: @unchecked Sendable {
+        weak var tally: PieceTally?
+    }
+
+    private let tallies = Mutex<[Weak]>([])
+
+    func add(_ tally: PieceTally) {
+        tallies.withLock { list in
+            list.removeAll { $0.tally == nil }
+            list.append(Weak(tally: tally))
+        }
+    }
+
+    func report(added key: PieceStore.Key) {
+        guard case .verified(let digest) = key else { return }
+        for tally in current() { tally.changed(digest, present: true) }
+    }
+
+    func report(removed keys: [PieceStore.Key]) {
+        let digests = keys.compactMap { key -> SHA256Digest? in
+            if case .verified(let d) = key { return d }
+            return nil
+        }
+        guard !digests.isEmpty else { return }
+        let all = current()
+        for digest in digests {
+            for tally in all { tally.changed(digest, present: false) }
+        }
+    }
+
+    private func current() -> [PieceTally] { tallies.withLock { $0.compactMap(\.tally) } }
+}

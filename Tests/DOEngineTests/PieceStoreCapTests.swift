@@ -1,0 +1,115 @@
+import DOCore
+@testable import DOEngine
+import XCTest
+
+/// The size cap holds on disk, and the piece count of a content is kept rather than counted.
+final class PieceStoreCapTests: XCTestCase {
+    private var root = ""
+    private let size = 4096
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "dofs-cap-\(UUID().uuidString)"
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    private func piece(_ seed: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
+
+    /// Bytes in piece files on disk, staged ones included.
+    private func bytesOnDisk() -> Int {
+        var total = 0
+        for dir in ["verified", "simple", "tmp"] {
+            guard let walker = FileManager.default.enumerator(atPath: root + "/" + dir) else { continue }
+            while let rel = walker.nextObject() as? String {
+                total += FileSystem.regularFileSize(root + "/" + dir + "/" + rel) ?? 0
+            }
+        }
+        return total
+    }
+
+    func testTheCapHoldsOnDiskWhilePiecesArriveFasterThanGroupCommits() throws {
+        let cap = 3 * size
+        let store = try PieceStore(root: root, maxBytes: cap)
+        var worst = 0
+        for i in 0..<40 {
+            let bytes = piece(i)
+            try store.commit(.verified(SHA256.hash(bytes)), bytes: bytes)
+            worst = max(worst, bytesOnDisk())
+        }
+        store.flush()
+        worst = max(worst, bytesOnDisk())
+        XCTAssertLessThanOrEqual(worst, cap + size, "on disk: at most the cap plus the piece being committed (worst seen \(worst) bytes, cap \(cap))")
+        XCTAssertLessThanOrEqual(store.totalBytes, cap)
+    }
+
+    func testASmallerCapTakesEffectWhenTheStoreOpens() throws {
+        let unbounded = try PieceStore(root: root)
+        for i in 0..<8 {
+            let bytes = piece(i)
+            try unbounded.commit(.verified(SHA256.hash(bytes)), bytes: bytes)
+        }
+        unbounded.flush()
+        XCTAssertEqual(bytesOnDisk(), 8 * size)
+
+        let capped = try PieceStore(root: root, maxBytes: 2 * size)
+        XCTAssertLessThanOrEqual(capped.totalBytes, 2 * size)
+        XCTAssertLessThanOrEqual(bytesOnDisk(), 2 * size, "a remount with a smaller cap evicts at once, before any new piece")
+    }
+
+    func testAContentsPieceCountFollowsCommitsEvictionsAndRepeatedPieces() throws {
+        let store = try PieceStore(root: root, maxBytes: 4 * size)
+        let distinct = (0..<6).map(piece)
+        // Piece 0 occurs three times in the content: stored once, counted three times.
+        let contentPieces = [distinct[0], distinct[0], distinct[1], distinct[2], distinct[0], distinct[3]]
+        let phf = PiecesHashFile(layout: PieceLayout(contentLength: contentPieces.count * size, pieceSize: size),
+                                 pieces: contentPieces.map { SHA256.hash($0) })
+        try store.commit(.verified(SHA256.hash(distinct[0])), bytes: distinct[0])
+        let tally = PieceTally(phf)
+        store.watch(tally)
+        tally.recount(in: store)
+        XCTAssertEqual(tally.have, 3, "a stored piece counts once per occurrence")
+
+        for p in distinct[1...3] { try store.commit(.verified(SHA256.hash(p)), bytes: p) }
+        store.flush()
+        XCTAssertEqual(tally.have, 6, "every piece of the content is stored")
+
+        // Two pieces of another content push the oldest of ours out (cap: 4 pieces).
+        for p in distinct[4...5] { try store.commit(.verified(SHA256.hash(p)), bytes: p) }
+        store.flush()
+        let expected = contentPieces.filter { store.contains(.verified(SHA256.hash($0))) }.count
+        XCTAssertLessThan(expected, 6, "the cap should have evicted some of the content's pieces")
+        XCTAssertEqual(tally.have, expected, "the kept count follows evictions")
+
+        store.remove(.verified(SHA256.hash(distinct[3])))
+        XCTAssertEqual(tally.have, contentPieces.filter { store.contains(.verified(SHA256.hash($0))) }.count)
+    }
+
+    func testSimpleContentPieceCountIsKeptPerContent() throws {
+        let store = try PieceStore(root: root)
+        for i in 0..<3 { try store.commit(.unverified(content: "a", index: i), bytes: piece(i)) }
+        try store.commit(.unverified(content: "b", index: 0), bytes: piece(9))
+        XCTAssertEqual(store.simplePieceCount(content: "a"), 3)
+        XCTAssertEqual(store.simplePieceCount(content: "b"), 1)
+        store.remove(.unverified(content: "a", index: 1))
+        XCTAssertEqual(store.simplePieceCount(content: "a"), 2)
+        store.flush()
+        XCTAssertEqual(try PieceStore(root: root).simplePieceCount(content: "a"), 2, "the count is rebuilt at open")
+    }
+
+    func testEvictionTouchesOnlyWhatItRemoves() throws {
+        // 20,000 pieces in the index; evicting one must not sort or walk them all. Measured as the
+        // number of pieces left, with a generous time bound as a guard against a quadratic walk.
+        var index = PieceIndex()
+        for i in 0..<20_000 { index.insert(.unverified(content: "c", index: i), size: 1, location: .final) }
+        let started = ContinuousClock.now
+        for i in 0..<2_000 {
+            index.insert(.unverified(content: "d", index: i), size: 1, location: .final)
+            XCTAssertEqual(index.evict(toFit: 20_000).count, 1)
+        }
+        XCTAssertEqual(index.count, 20_000)
+        XCTAssertEqual(index.simpleCount("c"), 18_000, "the least recently used went first")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
+    }
+}

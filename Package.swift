@@ -53,8 +53,17 @@ let package = Package(
         .target(name: "DOFS", dependencies: [
             "CFuse3", "DOCore", "DOEngine", .product(name: "Logging", package: "swift-log"),
         ]),
+        // The node: one per host, owning the cache, the control plane client, the peer server and every
+        // mount; its control socket is how `dofs mount` / `dofs unmount` reach it.
+        .target(name: "DONode", dependencies: [
+            "DOCore", "DOHTTP", "DOControlPlane", "DOEngine", "DOFS", "DOSwarm",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOExtras", package: "swift-nio-extras"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "dofs", dependencies: [
-            "DOCore", "DOHTTP", "DOControlPlane", "DOEngine", "DOFS",
+            "DOCore", "DOHTTP", "DOControlPlane", "DOEngine", "DOFS", "DONode",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

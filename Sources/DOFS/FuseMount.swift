@@ -13,6 +13,11 @@ public struct FuseMountOptions: Sendable {
     /// at one small request at a time; 4 MiB keeps several 1 MiB reads in flight (measured in the
     /// swift-interop notes: 0.35–0.76 GB/s at 128 KiB, 1.5 GB/s at 1 MiB). 0 leaves the kernel default.
     public var kernelReadaheadKB = 4096
+    /// Let libfuse end this session on SIGINT/SIGTERM/SIGHUP. Its handlers serve one session per
+    /// process, so a node with several mounts handles the signals itself and turns this off.
+    public var installSignalHandlers = true
+    /// What the mount table shows as the mount's source (`fsname`): the catalog, or "dofs".
+    public var sourceName = "dofs"
 
     public init(mountpoint: String) { self.mountpoint = mountpoint }
 }
@@ -34,7 +39,9 @@ public enum FuseMount {
     /// (`fusermount3 -u`) or the process gets SIGINT/SIGTERM/SIGHUP.
     public static func run(_ filesystem: FuseFilesystem, options: FuseMountOptions, logger: Logger,
                            onReady: @escaping @Sendable () -> Void) throws {
-        var mountOptions = "ro,fsname=dofs,subtype=dofs,default_permissions"
+        // libfuse splits options at commas; a backslash escapes one inside a value.
+        let source = options.sourceName.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ",", with: "\\,")
+        var mountOptions = "ro,fsname=\(source),subtype=dofs,default_permissions"
         if options.allowOther { mountOptions += ",allow_other" }
         let argv: [UnsafeMutablePointer<CChar>] = ["dofs", "-o", mountOptions].map { (s: String) in strdup(s)! }
         defer { argv.forEach { free($0) } }
@@ -49,8 +56,10 @@ public enum FuseMount {
         }
         guard let session else { throw FuseMountError.sessionFailed }
         defer { fuse_session_destroy(session) }
-        guard fuse_set_signal_handlers(session) == 0 else { throw FuseMountError.sessionFailed }
-        defer { fuse_remove_signal_handlers(session) }
+        if options.installSignalHandlers {
+            guard fuse_set_signal_handlers(session) == 0 else { throw FuseMountError.sessionFailed }
+        }
+        defer { if options.installSignalHandlers { fuse_remove_signal_handlers(session) } }
         guard fuse_session_mount(session, options.mountpoint) == 0 else {
             throw FuseMountError.mountFailed(options.mountpoint)
         }

@@ -54,7 +54,7 @@ final class MountLifecycleTests: MountTestCase {
                                            ["mount", mountpoint, "--cache-dir", scratch.file("cache"), "--catalog", catalog,
                                             "--log-file", scratch.file("logs/daemon.log"),
                                             "--control-plane-data", scratch.file("control-plane"),
-                                            "--peer-listen", "127.0.0.1:0"],
+                                            "--peer-listen", "127.0.0.1:0", "--socket", scratch.file("node.sock")],
                                            logDirectory: logs, timeout: 30)
         XCTAssertEqual(outcome.termination, .exited(0), "dofs mount (background) failed: \(outcome.stderr)")
         XCTAssertTrue(MountTable.isMounted(mountpoint), "dofs mount returned before the mount was ready")

@@ -42,6 +42,8 @@ final class DofsMount: @unchecked Sendable {
         if !choosesControlPlane { args += ["--control-plane-data", cacheDir + "-control-plane"] }
         // Several mounts may run at once: each peer server on a port of its own.
         if !options.extraArguments.contains("--peer-listen") { args += ["--peer-listen", "127.0.0.1:0"] }
+        // Each mount is its own node, on a control socket of its own (never the machine's /run/dofs).
+        if !options.extraArguments.contains("--socket") { args += ["--socket", cacheDir + "-\(UUID().uuidString.prefix(8)).sock"] }
         // Trusted publisher keys come from the test, never from the machine's /etc/dofs/trusted-keys.
         if !options.extraArguments.contains("--trusted-keys-dir") { args += ["--trusted-keys-dir", cacheDir + "-trusted-keys"] }
         return args + options.extraArguments
@@ -99,6 +101,13 @@ final class DofsMount: @unchecked Sendable {
         process.send(SIGKILL)
         process.wait(timeout: 10)
         detachDeadMount()
+    }
+
+    /// Crash without clean-up: the mount stays behind, dead ("Transport endpoint is not connected"),
+    /// until `cleanUp`.
+    func kill9LeavingADeadMount() {
+        process.send(SIGKILL)
+        process.wait(timeout: 10)
     }
 
     /// Leaves no process and no mount behind, whatever happened. Safe to call more than once.

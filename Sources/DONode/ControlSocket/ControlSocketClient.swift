@@ -1,0 +1,74 @@
+import Foundation
+
+/// Talks to a node's control socket: one request, one answer line, blocking (the CLI's side).
+public struct ControlSocketClient: Sendable {
+    public let path: String
+    /// Mounting can wait on a slow control plane (the node opens nothing per mount, but the kernel
+    /// mount itself can stall on a busy machine): 120 s, then the caller is told.
+    public var timeoutSeconds = 120
+
+    public init(path: String) throws(ControlSocketError) {
+        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { throw .pathTooLong(path) }
+        self.path = path
+    }
+
+    /// Sends `request` and returns the node's answer.
+    public func send(_ request: ControlRequest) throws(ControlSocketError) -> ControlAnswer {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw .io("socket", errno) }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw errno == ENOENT || errno == ECONNREFUSED ? .noNode(path) : .io("connect \(path)", errno) }
+        var line: Data
+        do {
+            line = try JSONEncoder().encode(request)
+        } catch {
+            throw .malformedAnswer("cannot encode the request: \(error)")
+        }
+        line.append(UInt8(ascii: "\n"))
+        let sent = line.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == line.count else { throw .io("send", errno) }
+        var answer = Data()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !answer.contains(UInt8(ascii: "\n")) {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n < 0 { throw errno == EAGAIN ? .timedOut(path) : .io("recv", errno) }
+            if n == 0 { throw .malformedAnswer("the node closed the connection without an answer") }
+            answer.append(contentsOf: buffer[0..<n])
+        }
+        do {
+            return try JSONDecoder().decode(ControlAnswer.self, from: answer.prefix { $0 != UInt8(ascii: "\n") })
+        } catch {
+            throw .malformedAnswer("\(error)")
+        }
+    }
+}
+
+/// Why a node could not be asked.
+public enum ControlSocketError: Error, Sendable, CustomStringConvertible {
+    /// Nothing listens there: no node runs (or a dead one left its file).
+    case noNode(String)
+    case pathTooLong(String)
+    case timedOut(String)
+    case io(String, Int32)
+    case malformedAnswer(String)
+
+    public var description: String {
+        switch self {
+        case .noNode(let path): return "no dofs node answers on \(path)"
+        case .pathTooLong(let path): return "socket path \(path) is too long for a Unix socket"
+        case .timedOut(let path): return "the dofs node on \(path) did not answer in time"
+        case .io(let what, let e): return "\(what): \(String(cString: strerror(e)))"
+        case .malformedAnswer(let why): return "unusable answer from the dofs node: \(why)"
+        }
+    }
+}

@@ -371,8 +371,12 @@ dofs_mount_bg() {
     if is_mounted "$mnt"; then
         die "$mnt is already a mount point; unmount it first (fusermount3 -u $mnt)"
     fi
+    # Each benchmark mount is a node of its own (its own cache), on a socket beside its cache,
+    # unless the caller names one.
+    local socket_args=(--socket "$cache/node.sock")
+    case " $* " in *" --socket "*) socket_args=() ;; esac
     local rc=0
-    timeout 60 "$bin" mount "$mnt" --cache-dir "$cache" --log-file "$logf" "$@" </dev/null || rc=$?
+    timeout 60 "$bin" mount "$mnt" --cache-dir "$cache" --log-file "$logf" "${socket_args[@]}" "$@" </dev/null || rc=$?
     if [ "$rc" != 0 ]; then
         [ -f "$logf" ] && { echo "--- last lines of $logf:" >&2; tail -n 20 "$logf" >&2; }
         die "dofs mount $mnt failed (exit $rc)"

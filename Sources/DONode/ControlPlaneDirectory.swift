@@ -31,7 +31,7 @@ struct ControlPlaneDirectory: ContentDirectory {
         }
         let vouched: PublisherTrust.Vouched
         do {
-            vouched = try trust.vouch(for: policy, askedURL: url)
+            vouched = try trust.vouch(for: policy, askedContentId: contentId?.rawValue, askedURL: url)
         } catch {
             throw DirectoryError("\(error)", kind: .untrusted)
         }

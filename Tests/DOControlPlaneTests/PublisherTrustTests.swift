@@ -50,6 +50,15 @@ final class PublisherTrustTests: XCTestCase {
         }
     }
 
+    func testAGenuinePolicyOfAnotherContentIsNoAnswerForAnID() throws {
+        let trust = PublisherTrust(keyring: PublisherKeyring([a.publicKey]))
+        let asked = TestSupport.piecesHashFile(TestSupport.content(length: 10, seed: 82)).contentId.rawValue
+        XCTAssertThrowsError(try trust.vouch(for: policy(signedBy: [(a, url)]), askedContentId: asked, askedURL: nil)) { error in
+            XCTAssertEqual(error as? TrustRefusal, .otherContent(asked: asked, answered: phf.contentId.rawValue))
+        }
+        XCTAssertNoThrow(try trust.vouch(for: policy(signedBy: [(a, url)]), askedContentId: phf.contentId.rawValue, askedURL: nil))
+    }
+
     func testAnAlteredPolicyFailsItsTrustedSignature() throws {
         let trust = PublisherTrust(keyring: PublisherKeyring([a.publicKey]))
         let other = TestSupport.piecesHashFile(TestSupport.content(length: 300_000, seed: 81)).hashOfHashes.base64

@@ -5,7 +5,8 @@ import DOCore
 ///
 /// A policy is vouched for when one of its `PublisherSignatures` verifies under a trusted key over
 /// the policy's own ContentId, HashOfHashes, ContentLength and PieceSize and the signature's URL; for
-/// a lookup by URL, that URL must be one a trusted key signed. Then:
+/// a lookup by URL, that URL must be one a trusted key signed, and for a lookup by ID, the policy must
+/// be for that ID (a genuine policy of another content is not an answer). Then:
 /// - the content is fetched only from URLs a trusted key signed (other `ContentCdnUrls` are ignored);
 /// - the pieces hash file must recompute to the signed HashOfHashes (do-protocol.md 9.1), whatever
 ///   the policy's `DofsHashOfHashes` says, or a forged PHF with the right HashOfHashes string would pass.
@@ -25,8 +26,11 @@ public struct PublisherTrust: Sendable {
         public let contentUrls: [String]
     }
 
-    /// Checks `policy`, looked up by content ID or by `askedURL`.
-    public func vouch(for policy: ContentPolicy, askedURL: String?) throws(TrustRefusal) -> Vouched {
+    /// Checks `policy`, looked up by `askedContentId` or by `askedURL`.
+    public func vouch(for policy: ContentPolicy, askedContentId: String? = nil, askedURL: String?) throws(TrustRefusal) -> Vouched {
+        if let askedContentId, askedURL == nil, policy.contentId != askedContentId {
+            throw .otherContent(asked: askedContentId, answered: policy.contentId)
+        }
         let signatures = policy.publisherSignatures ?? []
         guard !signatures.isEmpty else { throw .unsigned }
         guard let length = policy.contentLength, let pieceSize = policy.pieceSize else {
@@ -63,6 +67,7 @@ public enum TrustRefusal: Error, Equatable, Sendable, CustomStringConvertible {
     case noTrustedKey(signedBy: [String])
     case badSignature
     case urlNotSigned(String)
+    case otherContent(asked: String, answered: String)
 
     public var description: String {
         switch self {
@@ -71,6 +76,7 @@ public enum TrustRefusal: Error, Equatable, Sendable, CustomStringConvertible {
         case .noTrustedKey(let keys): return "it is signed only by keys this mount does not trust (\(keys.joined(separator: ", ")))"
         case .badSignature: return "a signature by a trusted key does not match the policy (altered or forged)"
         case .urlNotSigned(let url): return "no trusted publisher signed this content for URL \(url.prefix(300))"
+        case .otherContent(let asked, let answered): return "the control plane answered content \(answered.prefix(200)) when asked for \(asked.prefix(200))"
         }
     }
 }

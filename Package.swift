@@ -79,6 +79,7 @@ let package = Package(
             "DOCore", "DOHTTP", "DOEngine", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "DOFSTests", dependencies: ["DOCore", "DOEngine", "DOFS"]),
+        .testTarget(name: "DONodeTests", dependencies: ["DONode", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests", dependencies: ["DOCore", "DOSwarm"], exclude: ["Fixtures"]),
     ]
 )

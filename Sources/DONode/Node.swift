@@ -123,6 +123,7 @@ public final class Node: Sendable {
         await engine.shutdown()
         await peerServer?.stop()
         engine.store.flush()
+        engine.cacheLock.release()
         await embedded?.stop()
         logger.notice("node stopped; piece cache flushed")
         events.finish()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One owner per cache folder: an exclusive `flock` on `CACHE_DIR/lock`, held for the owner's lifetime.
 ///
@@ -31,7 +32,8 @@ public final class CacheLock: Sendable {
     }
 
     public let folder: String
-    private let fd: Int32
+    /// The locked descriptor; -1 once released.
+    private let fd: Mutex<Int32>
 
     /// Takes the lock at once or throws `.held` (never waits).
     public init(folder: String) throws(Failure) {
@@ -49,12 +51,22 @@ public final class CacheLock: Sendable {
         let text = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        self.fd = fd
+        self.fd = Mutex(fd)
+    }
+
+    /// Gives the folder up before this object goes away (a node that stopped, in a process that goes
+    /// on). Calling it again does nothing.
+    public func release() {
+        fd.withLock { fd in
+            guard fd >= 0 else { return }
+            // Closing the descriptor releases the flock.
+            close(fd)
+            fd = -1
+        }
     }
 
     deinit {
-        // Closing the descriptor releases the flock.
-        close(fd)
+        release()
     }
 
     private static func readPID(_ fd: Int32) -> Int32? {

@@ -2,7 +2,8 @@
 # mount-helpers/install.sh — installs dofs system-wide:
 #   PREFIX/bin/dofs                       the release binary (Swift runtime linked in statically)
 #   SBINDIR/mount.dofs                    the mount(8) helper (mount -t dofs, fstab, .mount units)
-#   SYSTEMD_DIR/dofs@.service             the per-mount-point service template
+#   SYSTEMD_DIR/dofs-node.service         the host's node, which mount units attach to
+#   SYSTEMD_DIR/dofs@.service             the per-mount-point service template (a node per mount)
 #   PREFIX/share/doc/dofs/                README, example mnt-dofs.mount and catalog
 #   /etc/dofs/catalog.example.json        example catalog (never overwrites)
 #   /var/cache/dofs                       default piece cache directory
@@ -44,7 +45,7 @@ systemd_running() { [ -z "$D" ] && [ -d /run/systemd/system ] && command -v syst
 
 if [ "$uninstall" = 1 ]; then
     log "removing dofs from $D$bindir, $D$sbindir, $D$systemd_dir, $D$docdir"
-    rm -f "$D$bindir/dofs" "$D$sbindir/mount.dofs" "$D$systemd_dir/dofs@.service"
+    rm -f "$D$bindir/dofs" "$D$sbindir/mount.dofs" "$D$systemd_dir/dofs@.service" "$D$systemd_dir/dofs-node.service"
     rm -rf "$D$docdir" "$D$prefix/share/dofs"
     systemd_running && systemctl daemon-reload
     note "left in place: /etc/dofs and /var/cache/dofs (remove them by hand if you want)"
@@ -81,10 +82,12 @@ sed "s|^DEFAULT_DOFS_BIN=.*|DEFAULT_DOFS_BIN=$bindir/dofs|" "$HERE/mount.dofs" >
 chmod 755 "$D$sbindir/mount.dofs"
 note "$D$sbindir/mount.dofs"
 install -d -m755 "$D$systemd_dir"
-sed "s|/usr/local/bin/dofs|$bindir/dofs|g; s|/usr/local/share/doc/dofs|$docdir|g" \
-    "$HERE/systemd/dofs@.service" >"$D$systemd_dir/dofs@.service"
-chmod 644 "$D$systemd_dir/dofs@.service"
-note "$D$systemd_dir/dofs@.service"
+for unit in dofs-node.service dofs@.service; do
+    sed "s|/usr/local/bin/dofs|$bindir/dofs|g; s|/usr/local/share/doc/dofs|$docdir|g" \
+        "$HERE/systemd/$unit" >"$D$systemd_dir/$unit"
+    chmod 644 "$D$systemd_dir/$unit"
+    note "$D$systemd_dir/$unit"
+done
 install -D -m644 "$HERE/README.md" "$D$docdir/README.md"
 install -D -m644 "$HERE/systemd/mnt-dofs.mount" "$D$docdir/examples/mnt-dofs.mount"
 install -D -m644 "$HERE/catalog.example.json" "$D$docdir/examples/catalog.example.json"
@@ -105,9 +108,11 @@ cat <<EOF
 dofs installed. Next steps:
   1. write a catalog to /etc/dofs/catalog.json (see /etc/dofs/catalog.example.json;
      \`dofs publish FILE --url URL --phf-out FILE.phf\` prints what goes in it)
-  2. mount it one of three ways:
-       mount -t dofs /etc/dofs/catalog.json /mnt/dofs -o cache_dir=/var/cache/dofs
-       fstab: /etc/dofs/catalog.json /mnt/dofs dofs cache_dir=/var/cache/dofs,_netdev,nofail 0 0
-       systemctl enable --now dofs@mnt-dofs.service
+  2. start the node (settings: DOFS_NODE_OPTS in /etc/dofs/node.env):
+       systemctl enable --now dofs-node.service
+  3. mount it one of three ways (each attaches to the node):
+       mount -t dofs /etc/dofs/catalog.json /mnt/dofs -o read_deadline=60
+       fstab: /etc/dofs/catalog.json /mnt/dofs dofs _netdev,nofail,x-systemd.requires=dofs-node.service 0 0
+       a .mount unit: see $docdir/examples/mnt-dofs.mount
   See $docdir/README.md.
 EOF

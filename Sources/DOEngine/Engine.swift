@@ -77,7 +77,8 @@ public final class Engine: Sendable {
                                             transient: true)
             }
             if let known = metadata.loadRecord(key: .url(url)), directory.trusts(remembered: known) {
-                logger.warning("\(RedactedURL.redacted(url)): control plane unreachable (\(error)); using what it said before")
+                logger.warning("\(RedactedURL.redacted(url)): control plane unreachable (\(error)); using what it said before",
+                               metadata: ["url": "\(RedactedURL.redacted(url))", "content": "\(known.contentId)"])
                 return try await openVerified(urls: Self.preferring(url, known.contentUrls), integrity: known.integrity,
                                               contentId: known.contentId, minPeeringBytes: known.minFileSizeForPeering)
             }
@@ -111,13 +112,14 @@ public final class Engine: Sendable {
         } catch let error as FetchError {
             throw error
         } catch let error as DirectoryError where error.kind == .untrusted {
-            logger.warning("\(contentId): not shown: \(error)")
+            logger.warning("\(contentId): not shown: \(error)", metadata: ["content": "\(contentId)"])
             throw .untrustedContent(id: contentId.rawValue, reason: error.description)
         } catch {
             guard let known = metadata.loadRecord(key: .contentId(contentId)), directory?.trusts(remembered: known) ?? true else {
                 throw .directoryUnavailable("\(error)")
             }
-            logger.warning("\(contentId): control plane unreachable (\(error)); using what it said before")
+            logger.warning("\(contentId): control plane unreachable (\(error)); using what it said before",
+                           metadata: ["content": "\(contentId)"])
             answer = known
         }
         let session = try await openVerified(urls: answer.contentUrls, integrity: answer.integrity,
@@ -163,7 +165,8 @@ public final class Engine: Sendable {
         guard let peering, let directory else { return nil }
         let minimum = minPeeringBytes ?? peering.minContentBytes
         guard phf.layout.contentLength >= minimum else {
-            logger.info("\(contentId): \(phf.layout.contentLength) bytes is under the peering minimum of \(minimum); CDN only, still verified")
+            logger.info("\(contentId): \(phf.layout.contentLength) bytes is under the peering minimum of \(minimum); CDN only, still verified",
+                        metadata: ["content": "\(contentId)"])
             return nil
         }
         return SessionSwarm(contentId: contentId, hashOfHashes: phf.hashOfHashes, layout: phf.layout, config: peering,
@@ -191,11 +194,12 @@ public final class Engine: Sendable {
         let contentKey = SHA256.hash(Array("\(url)\n\(probe.validator ?? "")\n\(probe.contentLength)".utf8)).hex
         let source = HTTPSource(url: url, contentLength: probe.contentLength, validator: probe.validator, client: http)
         let layout = PieceLayout(contentLength: probe.contentLength)
-        logger.notice("\(RedactedURL.redacted(url)): simple mode (unverified) because \(RedactedURL.redactingURLs(in: reason))")
+        logger.notice("\(RedactedURL.redacted(url)): simple mode (unverified) because \(RedactedURL.redactingURLs(in: reason))",
+                      metadata: ["url": "\(RedactedURL.redacted(url))"])
         let revalidate = transient ? ContinuousClock.now + .seconds(config.revalidateSimpleSeconds) : nil
         let session = ContentSession(url: url, layout: layout, mode: .simple(contentKey: contentKey, reason: reason),
                                      sources: [source], cacheHosts: cacheHosts, store: store, config: config,
-                                     logger: logger, revalidateAt: revalidate)
+                                     logger: logger, revalidateAt: revalidate, lastModified: probe.lastModified)
         return sessions.withLock { s in
             if let existing = s[cacheKey], !existing.needsRevalidation { return existing }
             s[cacheKey] = session
@@ -214,9 +218,10 @@ public final class Engine: Sendable {
                 do {
                     try metadata.save(phf)
                 } catch {
-                    logger.warning("cannot keep the pieces hash file of \(phf.contentId) on disk: \(error)")
+                    logger.warning("cannot keep the pieces hash file of \(phf.contentId) on disk: \(error)", metadata: ["content": "\(phf.contentId)"])
                 }
-                logger.info("\(phf.contentId): pieces hash file from \(RedactedURL.redacted(url)) accepted (\(phf.layout.pieceCount) pieces of \(phf.layout.pieceSize) bytes)")
+                logger.info("\(phf.contentId): pieces hash file from \(RedactedURL.redacted(url)) accepted (\(phf.layout.pieceCount) pieces of \(phf.layout.pieceSize) bytes)",
+                            metadata: ["content": "\(phf.contentId)"])
                 return phf
             } catch {
                 logger.error("pieces hash file \(RedactedURL.redacted(url)): \(error)")
@@ -254,7 +259,7 @@ public final class Engine: Sendable {
         do {
             try metadata.saveRecord(answer, key: key)
         } catch {
-            logger.warning("cannot keep the control plane's answer for \(answer.contentId): \(error)")
+            logger.warning("cannot keep the control plane's answer for \(answer.contentId): \(error)", metadata: ["content": "\(answer.contentId)"])
         }
     }
 

@@ -40,7 +40,7 @@ public final class FuseFilesystem: Sendable {
             guard let (node, key) = lookedUpNode(kind, name: name) else { return req.error(ENOENT) }
             if let failed = negative.errno(for: key) { return req.error(failed) }
             return withSession(node, req) { node, session in
-                req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength),
+                req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength, modified: node.modificationTime(session)),
                           timeout: Self.timeout(for: session))
             }
         }
@@ -52,7 +52,7 @@ public final class FuseFilesystem: Sendable {
             req.entry(ino: ino, attributes: Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
         case .content(let content):
             withSession(content, req) { node, session in
-                req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength),
+                req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength, modified: node.modificationTime(session)),
                           timeout: Self.timeout(for: session))
             }
         }
@@ -91,7 +91,7 @@ public final class FuseFilesystem: Sendable {
             req.attributes(Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
         case .content(let content)?:
             withSession(content, req) { node, session in
-                req.attributes(Attributes.file(ino: node.ino, size: session.layout.contentLength), timeout: Self.timeout(for: session))
+                req.attributes(Attributes.file(ino: node.ino, size: session.layout.contentLength, modified: node.modificationTime(session)), timeout: Self.timeout(for: session))
             }
         }
     }
@@ -144,7 +144,8 @@ public final class FuseFilesystem: Sendable {
                 req.bytes(try await session.read(offset: offset, length: size))
             } catch {
                 repeating.log(logger, .error, kind: "read \(session.url)",
-                              "read of \(size) bytes at \(offset) of \(session.displayURL) failed: \(error)")
+                              "read of \(size) bytes at \(offset) of \(session.displayURL) failed: \(error)",
+                              metadata: session.logMetadata)
                 req.error(error.errno)
             }
         }
@@ -189,7 +190,7 @@ public final class FuseFilesystem: Sendable {
                 }
                 body(node, session)
             } catch {
-                logger.error("cannot open \(node.describe): \(error)")
+                logger.error("cannot open \(node.describe): \(error)", metadata: node.logMetadata)
                 // A looked-up name that cannot be opened leaves the tree; its failure is kept briefly.
                 switch node.origin {
                 case .url(let url):
@@ -208,6 +209,21 @@ public final class FuseFilesystem: Sendable {
 }
 
 extension ContentNode {
+    /// The catalog's `mtime` first (the publisher said so), else the origin's `Last-Modified`.
+    func modificationTime(_ session: ContentSession) -> Date? {
+        if case .catalog(let entry) = origin, let given = entry.modificationTime { return given }
+        return session.lastModified
+    }
+
+    /// The content a log line about this node concerns.
+    var logMetadata: Logger.Metadata {
+        switch origin {
+        case .catalog(let e): return ["url": "\(RedactedURL.redacted(e.url))"]
+        case .url(let u): return ["url": "\(RedactedURL.redacted(u))"]
+        case .contentId(let id): return ["content": "\(id)"]
+        }
+    }
+
     var describe: String {
         switch origin {
         case .catalog(let e): return "'\(e.path.joined(separator: "/"))' (\(RedactedURL.redacted(e.url)))"

@@ -62,13 +62,14 @@ struct Request: @unchecked Sendable {
 }
 
 enum Attributes {
-    /// Content has no meaningful modification time of its own; every node shows when the mount started.
+    /// What a node without a modification time of its own shows: when the mount started.
     private static let mountTime = timespec(tv_sec: time(nil), tv_nsec: 0)
 
-    private static func stamp(_ st: inout stat) {
-        st.st_atim = mountTime
-        st.st_mtim = mountTime
-        st.st_ctim = mountTime
+    private static func stamp(_ st: inout stat, _ modified: Date? = nil) {
+        let time = modified.map { timespec(tv_sec: Int(floor($0.timeIntervalSince1970)), tv_nsec: 0) } ?? mountTime
+        st.st_atim = time
+        st.st_mtim = time
+        st.st_ctim = time
     }
     static func directory(ino: UInt64) -> stat {
         var st = stat()
@@ -81,7 +82,9 @@ enum Attributes {
         return st
     }
 
-    static func file(ino: UInt64, size: Int) -> stat {
+    /// A file's attributes; `modified` (the catalog's `mtime` or the origin's `Last-Modified`) is its
+    /// modification time when known.
+    static func file(ino: UInt64, size: Int, modified: Date? = nil) -> stat {
         var st = stat()
         st.st_ino = ino_t(ino)
         st.st_mode = 0o100444  // S_IFREG | r--r--r--
@@ -91,7 +94,7 @@ enum Attributes {
         st.st_blocks = blkcnt_t((size + 511) / 512)
         st.st_uid = getuid()
         st.st_gid = getgid()
-        stamp(&st)
+        stamp(&st, modified)
         return st
     }
 }

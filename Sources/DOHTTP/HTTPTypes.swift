@@ -71,7 +71,8 @@ public struct HTTPClientConfiguration: Sendable {
     public var totalTimeoutSeconds: Double = 300
     /// CA bundle for TLS verification; `nil` uses the system's. Verification is never turned off.
     public var caFile: String?
-    public var userAgent = "dofs/0.1"
+    /// Sent with every request; names dofs and its version (`DofsVersion`).
+    public var userAgent = DofsVersion.userAgent
     /// The local IP address requests leave from; `nil` lets the kernel choose. A mount announces its
     /// peer address to the control plane from that address, since the control plane believes only the
     /// address a join comes from.

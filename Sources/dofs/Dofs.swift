@@ -1,4 +1,5 @@
 import ArgumentParser
+import DOHTTP
 
 @main
 struct Dofs: ParsableCommand {
@@ -9,6 +10,7 @@ struct Dofs: ParsableCommand {
         Content named by a catalog or by URL appears as read-only files. Reads fetch 1 MiB pieces on \
         demand, check each against its SHA-256 from the pieces hash file, and keep it in a local cache.
         """,
+        version: DofsVersion.current,
         subcommands: [KeygenCommand.self, PublishCommand.self, NodeCommand.self, MountCommand.self, UnmountCommand.self, ControlPlaneCommand.self, CacheServerCommand.self, VerifyCommand.self]
     )
 }

@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 
-/// Writes one line per log event to a set of file descriptors (stderr, a log file, or both).
+/// Writes one line per log event to a set of file descriptors (stderr, a log file, or both):
+/// `TIME LEVEL LABEL: MESSAGE key=value ...`, where the pairs are the logger's metadata merged with
+/// the event's (the event's win), sorted by key, so a line about a content, a peer or a host carries
+/// it (`content=DO-…`, `peer=…`, `host=…`) and `grep content=DO-x` finds every line about it.
 ///
 /// The descriptors can change at run time: a daemon drops stderr once its parent has gone.
 struct LineLogHandler: LogHandler {
@@ -18,7 +21,19 @@ struct LineLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
-        sink.write("\(time) \(event.level) \(label): \(event.message)\n")
+        let merged = metadata.merging(event.metadata ?? [:]) { _, event in event }
+        sink.write("\(time) \(event.level) \(label): \(event.message)\(Self.pairs(merged))\n")
+    }
+
+    /// ` key=value` for each pair, sorted by key; a value with a space or a quote is quoted (an `=`
+    /// is not: the first one ends the key, and base64 content IDs end in `=`).
+    static func pairs(_ metadata: Logger.Metadata) -> String {
+        metadata.keys.sorted().map { key in
+            let value = "\(metadata[key]!)"
+            let plain = !value.isEmpty && !value.contains(where: { $0 == " " || $0 == "\"" || $0.isNewline })
+            return " \(key)=" + (plain ? value : "\"" + value.replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n") + "\"")
+        }.joined()
     }
 }
 

@@ -37,4 +37,42 @@ final class CatalogTests: XCTestCase {
             }
         }
     }
+
+    func testARefusalNamesTheEntryItsNameAndTheField() {
+        let cases: [(String, String)] = [
+            (#"[{"name": "a", "url": "http://h/a"}, {"name": "images/big.iso", "url": "http://h/b", "integrity": {"PiecesHashFileUrl": "http://h/p"}}]"#,
+             #"catalog: entry 1 ("images/big.iso"): field "integrity.HashOfHashes": missing"#),
+            (#"[{"name": "a", "url": 5}]"#, #"catalog: entry 0 ("a"): field "url": must be a string"#),
+            (#"[{"url": "http://h/a"}]"#, #"catalog: entry 0: field "name": missing"#),
+            (#"[{"name": "a", "url": "ftp://h/a"}]"#, #"catalog: entry 0 ("a"): field "url": 'ftp://h/a' is not an http(s) URL"#),
+            (#"[{"name": "a", "url": "http://h/a", "integrity": {"PiecesHashFileUrl": "http://h/p", "HashOfHashes": "short"}}]"#,
+             #"catalog: entry 0 ("a"): field "integrity.HashOfHashes": 'short' is not base64 of 32 bytes"#),
+            (#"[{"name": "a", "url": "http://h/a", "mtime": "soon"}]"#, #"catalog: entry 0 ("a"): field "mtime""#),
+            (#"{"name": "a"}"#, "catalog: is not a JSON array of entries"),
+        ]
+        for (json, expected) in cases {
+            XCTAssertThrowsError(try parse(json)) { error in
+                XCTAssertTrue("\(error)".hasPrefix(expected), "expected '\(expected)…', got '\(error)'")
+            }
+        }
+    }
+
+    func testLoadingNamesTheCatalogFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).json").path
+        try #"[{"name": "a", "url": true}]"#.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try Catalog.load(path: path)) { error in
+            XCTAssertEqual("\(error)", #"catalog \#(path): entry 0 ("a"): field "url": must be a string"#)
+        }
+    }
+
+    func testAnEntryMayCarryItsModificationTimeAsRFC3339OrSeconds() throws {
+        let c = try parse("""
+        [{"name": "a", "url": "http://h/a", "mtime": "2020-01-02T03:04:05Z"},
+         {"name": "b", "url": "http://h/b", "mtime": 1600000000},
+         {"name": "c", "url": "http://h/c", "mtime": "2020-01-02T03:04:05.250+01:00"},
+         {"name": "d", "url": "http://h/d"}]
+        """)
+        XCTAssertEqual(c.entries.map { $0.modificationTime?.timeIntervalSince1970 }, [1_577_934_245, 1_600_000_000, 1_577_930_645.25, nil])
+    }
 }

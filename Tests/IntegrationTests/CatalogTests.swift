@@ -53,4 +53,18 @@ final class CatalogTests: MountTestCase {
         let text = #"[{"name": "a.bin", "url": "http://127.0.0.1:9/a.bin", "integrity": {"PiecesHashFileUrl": "http://127.0.0.1:9/a.bin.phf", "HashOfHashes": "not base64!"}}]"#
         try assertRefused(text, "HashOfHashes that is not base64 of 32 bytes")
     }
+
+    func testCatalogErrorsNameTheFileTheEntryAndTheField() throws {
+        let good = #"{"name": "a.bin", "url": "http://127.0.0.1:9/a.bin"}"#
+        let missing = #"{"name": "images/big.iso", "url": "http://127.0.0.1:9/big.iso", "integrity": {"PiecesHashFileUrl": "http://127.0.0.1:9/big.iso.phf"}}"#
+        let (_, stderr, _) = try mountWithCatalog("[\(good), \(good.replacingOccurrences(of: "a.bin", with: "b.bin")), \(good.replacingOccurrences(of: "a.bin", with: "c.bin")), \(missing)]")
+        let catalog = scratch.file("bad-catalog.json")
+        XCTAssertTrue(stderr.contains(#"catalog \#(catalog): entry 3 ("images/big.iso"): field "integrity.HashOfHashes": missing"#), stderr)
+        XCTAssertFalse(stderr.contains("keyNotFound") || stderr.contains("CodingKeys"), "no decoder internals: \(stderr)")
+
+        let (_, wrongType, _) = try mountWithCatalog(#"[{"name": "x.bin", "url": 42}]"#)
+        XCTAssertTrue(wrongType.contains(#"entry 0 ("x.bin"): field "url": must be a string"#), wrongType)
+        let (_, badTime, _) = try mountWithCatalog(#"[{"name": "x.bin", "url": "http://127.0.0.1:9/x", "mtime": "last tuesday"}]"#)
+        XCTAssertTrue(badTime.contains(#"entry 0 ("x.bin"): field "mtime""#), badTime)
+    }
 }

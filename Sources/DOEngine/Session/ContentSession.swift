@@ -32,6 +32,9 @@ public final class ContentSession: Sendable {
     public let revalidateAt: ContinuousClock.Instant?
     /// The content's swarm, when it is shared with peers (verified, large enough, peering on).
     public let swarm: SessionSwarm?
+    /// The origin's `Last-Modified` when the content was opened (simple mode probes the origin;
+    /// verified content is opened from its pieces hash file alone and has none).
+    public let lastModified: Date?
     private let flights = PieceFlights()
     private let bytesBySource = Mutex<[SourceKind: Int]>([:])
     /// Verified mode: the kept count of stored pieces.
@@ -39,13 +42,17 @@ public final class ContentSession: Sendable {
     /// Pieces whose last read failed, with the error and until when it is repeated without waiting.
     private let failures = Mutex<[Int: (until: ContinuousClock.Instant, error: FetchError)]>([:])
     private let repeating = RepeatingLog()
+    /// What names this content in a log line (`content=DO-…` when verified, `url=…` when simple);
+    /// every line the session logs carries it.
+    public let logMetadata: Logger.Metadata
     /// The URL as shown in logs and attributes (credentials redacted).
     public var displayURL: String { RedactedURL.redacted(url) }
 
     init(url: String, layout: PieceLayout, mode: ContentMode, sources: [HTTPSource], cacheHosts: CacheHosts?,
          store: PieceStore, config: EngineConfiguration, logger: Logger, revalidateAt: ContinuousClock.Instant? = nil,
-         swarm: SessionSwarm? = nil, tally: PieceTally? = nil) {
+         swarm: SessionSwarm? = nil, tally: PieceTally? = nil, lastModified: Date? = nil) {
         self.tally = tally
+        self.lastModified = lastModified
         self.revalidateAt = revalidateAt
         self.swarm = swarm
         self.url = url
@@ -55,6 +62,13 @@ public final class ContentSession: Sendable {
         self.cacheHosts = cacheHosts
         self.store = store
         self.config = config
+        // Every line of this session names its content, as metadata the log handler prints.
+        switch mode {
+        case .verified(let phf): logMetadata = ["content": "\(phf.contentId)"]
+        case .simple: logMetadata = ["url": "\(RedactedURL.redacted(url))"]
+        }
+        var logger = logger
+        for (key, value) in logMetadata { logger[metadataKey: key] = value }
         self.logger = logger
     }
 
@@ -226,7 +240,8 @@ public final class ContentSession: Sendable {
                     guard digest == phf.pieces[index] else {
                         let failure = FetchError.pieceFailedVerification(index: index, source: source.name)
                         repeating.log(logger, .error, kind: "verify \(source.name)",
-                                      "\(failure) (expected \(phf.pieces[index]), got \(digest)); discarded, retrying")
+                                      "\(failure) (expected \(phf.pieces[index]), got \(digest)); discarded, retrying",
+                                      metadata: ["source": "\(RedactedURL.redacted(source.name))"])
                         last = failure.description
                         continue
                     }
@@ -237,7 +252,8 @@ public final class ContentSession: Sendable {
             } catch {
                 last = error.description
                 repeating.log(logger, .warning, kind: "fetch \(source.name)",
-                              "piece \(index) of \(displayURL) from \(RedactedURL.redacted(source.name)): \(error)")
+                              "piece \(index) of \(displayURL) from \(RedactedURL.redacted(source.name)): \(error)",
+                              metadata: ["source": "\(RedactedURL.redacted(source.name))"])
                 if error.isPermanent {
                     permanent = error
                     break
@@ -269,13 +285,15 @@ public final class ContentSession: Sendable {
                 let bytes = try await source.fetch(range: layout.range(ofPiece: index))
                 if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
                     // Not throttled: a host is banned at its third bad piece, so these lines are few.
-                    logger.error("piece \(index) of \(displayURL) from cache host \(host) failed SHA-256 verification; discarded")
+                    logger.error("piece \(index) of \(displayURL) from cache host \(host) failed SHA-256 verification; discarded",
+                                 metadata: ["host": "\(host)"])
                     cacheHosts.reportBadPiece(host: host, origin: origin)
                 } else {
                     return bytes
                 }
             } catch {
-                repeating.log(logger, .warning, kind: "cache \(host)", "piece \(index) of \(displayURL) from cache host \(host): \(error)")
+                repeating.log(logger, .warning, kind: "cache \(host)", "piece \(index) of \(displayURL) from cache host \(host): \(error)",
+                              metadata: ["host": "\(host)"])
                 cacheHosts.reportFailure(host: host, origin: origin, error: error)
             }
             // DO: without a fallback delay the CDN is asked at once; with one, cache hosts are retried
@@ -302,10 +320,11 @@ public final class ContentSession: Sendable {
                     let started = ContinuousClock.now
                     let (bytes, peer) = try await swarm.swarm.fetch(piece: index, length: length,
                                                                     timeoutSeconds: swarm.config.peerPieceTimeoutSeconds)
-                    logger.trace("piece \(index): from peer \(peer) in \(ContinuousClock.now - started)")
+                    logger.trace("piece \(index): from peer \(peer) in \(ContinuousClock.now - started)", metadata: ["peer": "\(peer)"])
                     guard SHA256.hash(bytes) == expected else {
                         let banned = swarm.swarm.reportBadPiece(from: peer, piece: index)
-                        logger.error("piece \(index) of \(displayURL) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")")
+                        logger.error("piece \(index) of \(displayURL) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")",
+                                     metadata: ["peer": "\(peer)"])
                         continue
                     }
                     return bytes

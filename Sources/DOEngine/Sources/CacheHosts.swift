@@ -66,10 +66,11 @@ public final class CacheHosts: Sendable {
         switch error {
         case .transport(.connectFailed), .transport(.timedOut):
             state.withLock { $0.banned[host] = until }
-            logger.warning("cache host \(host) banned for \(Int(configuration.banSeconds)) s: \(error)")
+            logger.warning("cache host \(host) banned for \(Int(configuration.banSeconds)) s: \(error)", metadata: ["host": "\(host)"])
         case .httpStatus(_, let status) where (400..<500).contains(status):
             state.withLock { $0.bannedForOrigin[host + " " + origin] = until }
-            logger.warning("cache host \(host) banned for origin \(origin) for \(Int(configuration.banSeconds)) s: HTTP \(status)")
+            logger.warning("cache host \(host) banned for origin \(origin) for \(Int(configuration.banSeconds)) s: HTTP \(status)",
+                           metadata: ["host": "\(host)", "origin": "\(origin)"])
         default:
             break
         }
@@ -85,7 +86,10 @@ public final class CacheHosts: Sendable {
             s.bannedForOrigin[key] = ContinuousClock.now + .seconds(configuration.banSeconds)
             return true
         }
-        if banned { logger.error("cache host \(host) banned for origin \(origin): \(configuration.badPieceLimit) pieces failed verification") }
+        if banned {
+            logger.error("cache host \(host) banned for origin \(origin): \(configuration.badPieceLimit) pieces failed verification",
+                         metadata: ["host": "\(host)", "origin": "\(origin)"])
+        }
         return banned
     }
 }

@@ -7,6 +7,8 @@ enum OriginProbe {
     struct Result {
         var contentLength: Int
         var validator: String?
+        /// The server's `Last-Modified`, shown as the file's modification time.
+        var lastModified: Date?
     }
 
     static func probe(url: String, client: HTTPClient) async throws(FetchError) -> Result {
@@ -36,7 +38,8 @@ enum OriginProbe {
                 throw .httpStatus(url: url, status: probe.status)
             }
         }
-        return Result(contentLength: length, validator: validator)
+        return Result(contentLength: length, validator: validator,
+                      lastModified: head.header("last-modified").flatMap(HTTPDate.parse))
     }
 
     /// The declared length, refused when absent, malformed, or beyond what the piece math supports

@@ -26,7 +26,9 @@ public final class RepeatingLog: Sendable {
     }
 
     /// Logs `message` at `level` unless a message of `kind` was logged less than `intervalSeconds` ago.
-    public func log(_ logger: Logger, _ level: Logger.Level, kind: String, _ message: @autoclosure () -> String) {
+    /// `metadata` names the line's subject (a host, a peer) beside the logger's own.
+    public func log(_ logger: Logger, _ level: Logger.Level, kind: String, _ message: @autoclosure () -> String,
+                    metadata: @autoclosure () -> Logger.Metadata? = nil) {
         let now = ContinuousClock.now
         let interval = Duration.seconds(intervalSeconds)
         let suppressed: Int? = windows.withLock { w in
@@ -45,6 +47,6 @@ public final class RepeatingLog: Sendable {
         }
         guard let suppressed else { return }
         let tail = suppressed > 0 ? " (\(suppressed) more like this in the last \(String(format: "%g", intervalSeconds)) s)" : ""
-        logger.log(level: level, "\(message())\(tail)")
+        logger.log(level: level, "\(message())\(tail)", metadata: metadata())
     }
 }

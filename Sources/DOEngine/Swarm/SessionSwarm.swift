@@ -49,6 +49,9 @@ public final class SessionSwarm: Sendable {
         self.layout = layout
         self.config = config
         self.directory = directory
+        // The swarm's lines (peers joining, bans) name the content too.
+        var logger = logger
+        logger[metadataKey: "content"] = "\(contentId)"
         self.logger = logger
         var swarmConfiguration = SwarmConfiguration()
         swarmConfiguration.localAddress = config.localAddress

@@ -9,6 +9,8 @@ struct AccessLogEntry: Equatable, CustomStringConvertible {
     let bodyBytes: Int
     /// The request's Range header, empty when it had none.
     let range: String
+    /// The request's User-Agent (nginx's log only; empty elsewhere).
+    let userAgent: String
 
     /// The first byte range of the Range header (`bytes=a-b`, `bytes=a-`), clipped to `contentLength`;
     /// the whole content when there is no Range header.
@@ -38,6 +40,7 @@ struct AccessLogEntry: Equatable, CustomStringConvertible {
         self.status = status
         bodyBytes = bytes
         range = f[4] == "-" ? "" : f[4]
+        userAgent = f.count > 5 && f[5] != "-" ? f[5] : ""
     }
 
     static func parse(file path: String) -> [AccessLogEntry] {

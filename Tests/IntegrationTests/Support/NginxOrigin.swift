@@ -117,7 +117,7 @@ final class NginxOrigin: @unchecked Sendable {
         error_log \(home)/logs/error.log info;
         events { worker_connections 512; }
         http {
-            log_format dofs_tsv escape=none '$request_method\\t$uri\\t$status\\t$body_bytes_sent\\t$http_range';
+            log_format dofs_tsv escape=none '$request_method\\t$uri\\t$status\\t$body_bytes_sent\\t$http_range\\t$http_user_agent';
             access_log \(home)/logs/access.log dofs_tsv;
             default_type application/octet-stream;
             sendfile on;

@@ -9,7 +9,7 @@ struct Dofs: ParsableCommand {
         Content named by a catalog or by URL appears as read-only files. Reads fetch 1 MiB pieces on \
         demand, check each against its SHA-256 from the pieces hash file, and keep it in a local cache.
         """,
-        subcommands: [KeygenCommand.self, PublishCommand.self, NodeCommand.self, MountCommand.self, UnmountCommand.self, ControlPlaneCommand.self, CacheServerCommand.self, VerifyCommand.self]
+        subcommands: [KeygenCommand.self, PublishCommand.self, NodeCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self, PrefetchCommand.self, CacheCommand.self, ControlPlaneCommand.self, CacheServerCommand.self, VerifyCommand.self]
     )
 }
 

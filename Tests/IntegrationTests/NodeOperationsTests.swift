@@ -155,6 +155,53 @@ final class NodeOperationsTests: MountTestCase {
         XCTAssertTrue(off.stderr.contains("not on a mount"), off.stderr)
     }
 
+    func testBackgroundPrefetchReturnsAtOnceTheNodeFinishesItAndEvictionWaitsForIt() throws {
+        // 8 pieces at 256 KB/s each, all in flight together: a few seconds.
+        let origin = try startOrigin(locations: [.slow("/slow/", rate: "256k")])
+        let content = TestContent.bytes(count: 8 * MiB, seed: 2006)
+        let published = try publish(content, as: "g.bin", on: origin, via: "/slow/")
+        let mountpoint = try startNode(catalog: [CatalogEntry(name: "g.bin", published: published)])
+
+        let run = try dofs(["prefetch", "--background", mountpoint + "/g.bin", "--socket", socket])
+        XCTAssertEqual(run.termination, .exited(0), run.stderr)
+        XCTAssertTrue(run.stdout.contains("prefetching in the background"), run.stdout)
+        let running = try status()
+        XCTAssertEqual(running["backgroundPrefetches"] as? [String], [mountpoint + "/g.bin"], "status lists it: \(running)")
+        let refused = try dofs(["cache", "evict", published.ContentId, "--socket", socket])
+        XCTAssertEqual(refused.termination, .exited(1))
+        XCTAssertTrue(refused.stderr.contains("being prefetched"), refused.stderr)
+
+        XCTAssertTrue(waitUntil(timeout: 60, interval: 0.2) {
+            (try? self.xattr(mountpoint + "/g.bin", "user.dofs.pieces").get()) == "8/8"
+        }, "the node fetches every piece after the command returned")
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.1) {
+            ((try? self.status())?["backgroundPrefetches"] as? [String]) == []
+        }, "and then no longer lists it")
+        let fetched = origin.bytesSent(matching: "/slow/g.bin")
+        assertReads(try readWhole(mountpoint + "/g.bin"), content, "read after a background prefetch")
+        XCTAssertEqual(origin.bytesSent(matching: "/slow/g.bin"), fetched, "served from the cache alone")
+    }
+
+    func testPrefetchSaysWhenAContentIsUnverifiedOrCannotStayInTheCache() throws {
+        let origin = try startOrigin()
+        let big = TestContent.bytes(count: 4 * MiB, seed: 2007)
+        let published = try publish(big, as: "big.bin", on: origin)
+        _ = try TestContent.write(TestContent.bytes(count: MiB / 2, seed: 2008), to: origin.path("plain.bin"))
+        let mountpoint = try startNode(catalog: [CatalogEntry(name: "big.bin", published: published)],
+                                       extra: ["--cache-max-size", String(2 * MiB)])
+
+        let plain = origin.url("plain.bin")
+        let simple = try dofs(["prefetch", mountpoint + "/by-url/" + (plain.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? plain),
+                               "--socket", socket])
+        XCTAssertEqual(simple.termination, .exited(2), "cached, but nothing vouches for it: \(simple.stdout) \(simple.stderr)")
+        XCTAssertTrue(simple.stdout.contains("1/1 pieces UNVERIFIED"), simple.stdout)
+
+        let tooBig = try dofs(["prefetch", mountpoint + "/big.bin", "--socket", socket])
+        XCTAssertEqual(tooBig.termination, .exited(1), tooBig.stdout)
+        XCTAssertTrue(tooBig.stderr.contains("raise --cache-max-size"), "the cap cannot hold it whole: \(tooBig.stderr)")
+        print("dofs prefetch (cap too small): \(tooBig.stderr)")
+    }
+
     func testPrefetchDrawsAProgressBarOnATerminal() throws {
         // 20 pieces at 256 KB/s each, 16 at a time: a few seconds, in two steps the bar shows.
         let origin = try startOrigin(locations: [.slow("/slow/", rate: "256k")])

@@ -222,44 +222,48 @@ public final class ContentSession: Sendable {
     /// stops starting pieces when the task is cancelled.
     public func fetchWhole(progress: @Sendable (WholeFetchProgress) -> Void) async throws(FetchError) {
         var state = WholeFetchProgress(piecesTotal: layout.pieceCount, bytesTotal: layout.contentLength)
-        let missing = (0..<layout.pieceCount).filter { index in
-            if store.contains(key(ofPiece: index)) {
-                state.piecesDone += 1
-                state.bytesDone += layout.length(ofPiece: index)
-                return false
-            }
-            return true
-        }
-        progress(state)
         lastUse.touch()
         let parallel = max(1, config.prefetchParallelPieces)
         let failure: FetchError? = await withTaskGroup(of: (Int, FetchError?).self) { group in
-            var next = missing.makeIterator()
+            var next = 0
             var failure: FetchError?
+            /// Starts the next piece not stored yet (stored ones count as done on the way); false at the end.
             func startNext() -> Bool {
-                guard failure == nil, !Task.isCancelled, let index = next.next() else { return false }
-                let flight = flight(for: index)
-                group.addTask {
-                    switch await flight.result {
-                    case .success: return (index, nil)
-                    case .failure(let error as FetchError): return (index, error)
-                    case .failure(let error): return (index, .pieceUnavailable(index: index, attempts: 0, last: "\(error)"))
+                while failure == nil, !Task.isCancelled, next < layout.pieceCount {
+                    let index = next
+                    next += 1
+                    if store.contains(key(ofPiece: index)) {
+                        state.piecesDone += 1
+                        state.bytesDone += layout.length(ofPiece: index)
+                        continue
                     }
+                    let flight = flight(for: index)
+                    group.addTask {
+                        switch await flight.result {
+                        case .success: return (index, nil)
+                        case .failure(let error as FetchError): return (index, error)
+                        case .failure(let error): return (index, .pieceUnavailable(index: index, attempts: 0, last: "\(error)"))
+                        }
+                    }
+                    return true
                 }
-                return true
+                return false
             }
             for _ in 0..<parallel where !startNext() { break }
+            progress(state)
             while let (index, error) = await group.next() {
                 if let error {
                     failure = failure ?? error
                 } else {
                     state.piecesDone += 1
                     state.bytesDone += layout.length(ofPiece: index)
-                    progress(state)
                 }
                 _ = startNext()
+                progress(state)
             }
-            if failure == nil, Task.isCancelled { failure = .pieceUnavailable(index: -1, attempts: 0, last: "the fetch was cancelled") }
+            if failure == nil, state.piecesDone < layout.pieceCount {
+                failure = .pieceUnavailable(index: -1, attempts: 0, last: "the fetch was cancelled")
+            }
             return failure
         }
         if let failure { throw failure }

@@ -16,7 +16,7 @@ enum ExtendedAttributes {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var object = StatsXattr(totals)
-        object.hitRate = totals.traffic.hitRate
+        object.hitRate = totals.bytes.hitRate
         return (try? encoder.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
@@ -29,7 +29,7 @@ enum ExtendedAttributes {
         var hitRate: Double?
 
         init(_ t: MountTotals) {
-            (contents, readers, piecesInFlight, bytes) = (t.contents, t.readers, t.piecesInFlight, t.traffic)
+            (contents, readers, piecesInFlight, bytes) = (t.contents, t.readers, t.piecesInFlight, t.bytes)
         }
     }
 

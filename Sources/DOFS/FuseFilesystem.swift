@@ -256,10 +256,18 @@ extension FuseFilesystem {
 
         public var description: String {
             switch self {
-            case .notFound(let p): return "\(p): no such file on the mount"
-            case .notAFile(let p): return "\(p) is a folder, not a content file"
-            case .cannotOpen(let p, let e): return "\(p): cannot open: \(e)"
-            case .failedRecently(let p, let e): return "\(p) failed to open moments ago (\(String(cString: strerror(e)))); see the node's log, or retry in a few seconds"
+            case .notFound(let p), .notAFile(let p), .cannotOpen(let p, _), .failedRecently(let p, _): return "\(p): \(reason)"
+            }
+        }
+
+        /// What went wrong, without the path (for a caller that names the path itself).
+        public var reason: String {
+            switch self {
+            case .notFound: return "no such file on the mount"
+            case .notAFile: return "a folder, not a content file"
+            case .cannotOpen(_, let e): return "cannot open: \(e)"
+            case .failedRecently(_, let e):
+                return "failed to open moments ago (\(String(cString: strerror(e)))); see the node's log, or retry in a few seconds"
             }
         }
     }
@@ -308,7 +316,7 @@ extension FuseFilesystem {
         var t = MountTotals()
         for content in openedContents {
             t.contents += 1
-            t.traffic = t.traffic + content.session.traffic
+            t.bytes = t.bytes + content.session.traffic
             t.piecesInFlight += content.session.piecesInFlight
             t.readers += content.readers
         }
@@ -321,7 +329,7 @@ public struct MountTotals: Codable, Sendable, Equatable {
     public var contents = 0
     public var readers = 0
     public var piecesInFlight = 0
-    public var traffic = Traffic()
+    public var bytes = Traffic()
 
     public init() {}
 }

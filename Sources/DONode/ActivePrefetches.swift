@@ -32,9 +32,9 @@ final class ActivePrefetches: Sendable {
         _ = entries.withLock { $0.running.removeValue(forKey: id) }
     }
 
-    /// Paths prefetched now of the content with this HashOfHashes.
-    func paths(of hashOfHashes: SHA256Digest) -> [String] {
-        entries.withLock { $0.running.values.filter { $0.hashOfHashes == hashOfHashes }.map(\.path) }
+    /// The verified contents prefetched now, with a path each.
+    var running: [(SHA256Digest, String)] {
+        entries.withLock { $0.running.values.compactMap { e in e.hashOfHashes.map { ($0, e.path) } } }
     }
 
     var backgroundPaths: [String] {

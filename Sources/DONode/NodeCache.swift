@@ -27,9 +27,10 @@ extension Node {
         }
         let listed = await cacheList()
         let idOf = Dictionary(listed.map { ($0.hashOfHashes, $0.contentId) }, uniquingKeysWith: { a, _ in a })
+        let holders = self.holders()
         var busy: [String] = []
         targets = targets.filter { hoh in
-            guard let why = holder(of: hoh) else { return true }
+            guard let why = holders[hoh] else { return true }
             busy.append("\(idOf[hoh.hex] ?? hoh.hex): \(why)")
             return false
         }
@@ -46,17 +47,20 @@ extension Node {
         return EvictionReport(evicted: evicted, busy: busy)
     }
 
-    /// Who holds a content now (readers on a mount, a prefetch), or `nil` when nobody does.
-    private func holder(of hoh: SHA256Digest) -> String? {
+    /// Who holds each content in use now (readers on a mount, a prefetch): one pass over the opened
+    /// contents of every mount.
+    private func holders() -> [SHA256Digest: String] {
+        var holders: [SHA256Digest: String] = [:]
         for mount in mounts {
             for content in mount.filesystem.openedContents where content.readers > 0 {
-                if case .verified(let phf) = content.session.mode, phf.hashOfHashes == hoh {
-                    return "open for reading (\(content.readers) reader(s) of \(mount.request.mountpoint)/\(content.path))"
-                }
+                guard case .verified(let phf) = content.session.mode, holders[phf.hashOfHashes] == nil else { continue }
+                holders[phf.hashOfHashes] = "open for reading (\(content.readers) reader(s) of \(mount.request.mountpoint)/\(content.path))"
             }
         }
-        if let path = prefetches.paths(of: hoh).first { return "being prefetched (\(path))" }
-        return nil
+        for (hoh, path) in prefetches.running where holders[hoh] == nil {
+            holders[hoh] = "being prefetched (\(path))"
+        }
+        return holders
     }
 
     /// Runs blocking work (file reads, unlinks) on a Dispatch thread, never the cooperative pool.

@@ -19,7 +19,7 @@ extension Node {
         do {
             session = try await mount.filesystem.session(atPath: components)
         } catch {
-            throw .fetch(path: path, reason: error.description)
+            throw .fetch(path: path, reason: error.reason)
         }
         var hoh: SHA256Digest?
         if case .verified(let phf) = session.mode { hoh = phf.hashOfHashes }

@@ -9,7 +9,7 @@ extension Node {
             let contents = mount.filesystem.openedContents.map(Self.contentStatus)
             let totals = mount.filesystem.totals
             return MountStatus(mountpoint: mount.request.mountpoint, catalog: mount.request.catalogPath, totals: totals,
-                               hitRate: totals.traffic.hitRate, contents: contents)
+                               hitRate: totals.bytes.hitRate, contents: contents)
         }
         let cache = CacheStatus(directory: configuration.cacheDirectory, bytes: engine.store.totalBytes,
                                 capBytes: engine.store.maxBytes, pieces: engine.store.pieceCount)

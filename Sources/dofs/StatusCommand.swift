@@ -48,7 +48,7 @@ struct StatusCommand: ParsableCommand {
             out += "\nmount \(mount.mountpoint)\(mount.catalog.map { " (catalog \($0))" } ?? ""): "
             out += "\(mount.totals.contents) content(s) opened, \(mount.totals.readers) reader(s), "
             out += "\(mount.totals.piecesInFlight) piece(s) in flight, hit rate \(Human.percent(mount.hitRate))\n"
-            out += "  " + traffic(mount.totals.traffic) + "\n"
+            out += "  " + traffic(mount.totals.bytes) + "\n"
             for c in mount.contents {
                 out += "  \(c.path)\n"
                 out += "    \(c.mode)\(c.contentId.map { " \($0)" } ?? ""), pieces \(c.piecesHave)/\(c.piecesTotal), "

@@ -105,12 +105,13 @@ final class NodeOperationsTests: MountTestCase {
         XCTAssertEqual(int(totals, "bytes", "local"), int(afterSecond, "bytes", "local"), stats)
         XCTAssertEqual(int(totals, "contents"), 1, stats)
         let mountTotals = (second["mounts"] as? [[String: Any]])?.first?["totals"] as? [String: Any]
-        XCTAssertEqual(int(mountTotals, "traffic", "local"), int(totals, "bytes", "local"), "status and the xattr agree")
+        XCTAssertEqual(int(mountTotals, "bytes", "local"), int(totals, "bytes", "local"), "status and the xattr agree")
 
         let text = try dofs(["status", "--socket", socket])
         XCTAssertTrue(text.succeeded, text.stderr)
         XCTAssertTrue(text.stdout.contains("s.bin") && text.stdout.contains("pieces 5/5") && text.stdout.contains("local"), text.stdout)
         print("dofs status:\n\(text.stdout)")
+        print("dofs status --json:\n\(try dofs(["status", "--json", "--socket", socket]).stdout)")
     }
 
     // MARK: - prefetch
@@ -254,6 +255,7 @@ final class NodeOperationsTests: MountTestCase {
         XCTAssertNotNil((entryA["lastUse"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }, "lastUse is ISO 8601")
         let text = try dofs(["cache", "ls", "--socket", socket])
         print("dofs cache ls:\n\(text.stdout)")
+        print("dofs cache ls --json:\n\(try dofs(["cache", "ls", "--json", "--socket", socket]).stdout)")
 
         // Open for reading: refused, with who holds it.
         let reader = try XCTUnwrap(FileHandle(forReadingAtPath: mountpoint + "/a.bin"))

@@ -60,7 +60,7 @@ public struct PrefetchProgress: Codable, Sendable, Equatable {
     public var piecesTotal: Int
     public var bytesDone: Int
     public var bytesTotal: Int
-    /// Bytes fetched by this prefetch so far, by source.
+    /// Bytes fetched for the content since the prefetch began, by source (a reader of it meanwhile adds to them).
     public var fetched: Traffic
     public var elapsedSeconds: Double
 }

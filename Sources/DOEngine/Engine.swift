@@ -24,6 +24,8 @@ import Synchronization
 public final class Engine: Sendable {
     public let store: PieceStore
     public let metadata: MetadataStore
+    /// The verified contents the cache knows, with kept piece counts (`dofs cache`).
+    public let contents: CachedContents
     public let http: HTTPClient
     public let config: EngineConfiguration
     public let directory: (any ContentDirectory)?
@@ -44,6 +46,7 @@ public final class Engine: Sendable {
         cacheLock = try CacheLock(folder: cacheDir)
         store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, logger: logger)
         metadata = try MetadataStore(root: cacheDir + "/metadata")
+        contents = CachedContents(store: store, metadata: metadata)
         if metadata.removedLeftovers > 0 {
             logger.info("metadata store: removed \(metadata.removedLeftovers) temporary file(s) left by an interrupted run")
         }
@@ -58,7 +61,9 @@ public final class Engine: Sendable {
         guard let integrity = entry.integrity else {
             return try await openSimple(url: entry.url, reason: "the catalog gives no integrity metadata")
         }
-        return try await openVerified(urls: [entry.url], integrity: integrity, contentId: nil, minPeeringBytes: nil)
+        let session = try await openVerified(urls: [entry.url], integrity: integrity, contentId: nil, minPeeringBytes: nil)
+        if case .verified(let phf) = session.mode { contents.name(phf.hashOfHashes, entry.path.joined(separator: "/")) }
+        return session
     }
 
     /// Opens a URL (`/by-url/`): verified if the directory knows it, simple otherwise.
@@ -140,12 +145,10 @@ public final class Engine: Sendable {
         let id = contentId ?? phf.contentId
         let swarm = makeSwarm(contentId: id, phf: phf, minPeeringBytes: minPeeringBytes)
         // The piece count is kept from here on (see PieceTally), never counted when asked.
-        let tally = PieceTally(phf)
-        store.watch(tally)
-        tally.recount(in: store)
+        let (tally, lastUse) = contents.register(phf, url: urls.first)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
                                      sources: sources, cacheHosts: cacheHosts, store: store, config: config,
-                                     logger: logger, swarm: swarm, tally: tally)
+                                     logger: logger, swarm: swarm, tally: tally, lastUse: lastUse)
         let (chosen, isNew) = sessions.withLock { s -> (ContentSession, Bool) in
             if let existing = s[cacheKey] { return (existing, false) }
             s[cacheKey] = session

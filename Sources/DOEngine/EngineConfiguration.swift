@@ -26,6 +26,9 @@ public struct EngineConfiguration: Sendable {
     /// A content that fell to simple mode only because the control plane could not be asked is asked
     /// again after this many seconds, so it turns verified soon after the control plane is back.
     public var revalidateSimpleSeconds = 10.0
+    /// Pieces a whole-content fetch (`dofs prefetch`) keeps in flight: as many as a sequential reader's
+    /// largest readahead window, so a prefetch loads the link as a reader would, and no more memory.
+    public var prefetchParallelPieces = 16
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import DOEngine
+import Foundation
 
 /// The `user.dofs.*` attributes that show what dofs knows about a content file.
 enum ExtendedAttributes {
@@ -8,6 +9,29 @@ enum ExtendedAttributes {
     static let sources = "user.dofs.sources"
     static let url = "user.dofs.url"
     static let modeReason = "user.dofs.mode_reason"
+    /// On the mount root: the mount's totals (`MountTotals`) as JSON.
+    static let stats = "user.dofs.stats"
+
+    static func statsJSON(_ totals: MountTotals) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var object = StatsXattr(totals)
+        object.hitRate = totals.bytes.hitRate
+        return (try? encoder.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    /// `user.dofs.stats`: the totals flattened, bytes per source beside the counts.
+    private struct StatsXattr: Encodable {
+        var contents: Int
+        var readers: Int
+        var piecesInFlight: Int
+        var bytes: Traffic
+        var hitRate: Double?
+
+        init(_ t: MountTotals) {
+            (contents, readers, piecesInFlight, bytes) = (t.contents, t.readers, t.piecesInFlight, t.bytes)
+        }
+    }
 
     static func names(of session: ContentSession) -> [String] {
         var names = [mode, pieces, sources, url]

@@ -20,6 +20,8 @@ public final class FuseFilesystem: Sendable {
     private let negative = NegativeLookups()
     private let repeating = RepeatingLog()
     private let handles = Mutex<(next: UInt64, open: [UInt64: OpenFile])>((1, [:]))
+    /// Contents this mount opened, by inode: what `dofs status` and `user.dofs.stats` report on.
+    private let opened = Mutex<[UInt64: ContentNode]>([:])
 
     struct OpenFile: Sendable {
         let node: ContentNode
@@ -154,6 +156,9 @@ public final class FuseFilesystem: Sendable {
     // MARK: Extended attributes
 
     func getxattr(_ req: Request, ino: UInt64, name: String, size: Int) {
+        if ino == Namespace.rootIno, name == ExtendedAttributes.stats {
+            return req.xattr(Array(ExtendedAttributes.statsJSON(totals).utf8), callerSize: size)
+        }
         guard case .content(let content)? = namespace.node(ino), let session = content.session.withLock({ $0 }) else {
             return req.error(ENODATA)
         }
@@ -162,6 +167,7 @@ public final class FuseFilesystem: Sendable {
     }
 
     func listxattr(_ req: Request, ino: UInt64, size: Int) {
+        if ino == Namespace.rootIno { return req.xattr(Array(ExtendedAttributes.stats.utf8) + [0], callerSize: size) }
         guard case .content(let content)? = namespace.node(ino), let session = content.session.withLock({ $0 }) else {
             return req.xattr([], callerSize: size)
         }
@@ -176,34 +182,45 @@ public final class FuseFilesystem: Sendable {
     private func withSession(_ node: ContentNode, _ req: Request,
                              _ body: @escaping @Sendable (ContentNode, ContentSession) -> Void) {
         if let session = node.session.withLock({ $0 }), !session.needsRevalidation { return body(node, session) }
-        let engine = self.engine, logger = self.logger, namespace = self.namespace, negative = self.negative
         Task {
             do throws(FetchError) {
-                let session: ContentSession
-                switch node.origin {
-                case .catalog(let entry): session = try await engine.open(entry)
-                case .url(let url): session = try await engine.open(url: url)
-                case .contentId(let id): session = try await engine.open(contentId: id)
-                }
-                node.session.withLock { current in
-                    if current == nil || current!.needsRevalidation { current = session }
-                }
-                body(node, session)
+                body(node, try await session(of: node))
             } catch {
-                logger.error("cannot open \(node.describe): \(error)", metadata: node.logMetadata)
-                // A looked-up name that cannot be opened leaves the tree; its failure is kept briefly.
-                switch node.origin {
-                case .url(let url):
-                    namespace.forget(.url, key: url, node: node)
-                    negative.record("url " + url, errno: error.errno)
-                case .contentId(let id):
-                    namespace.forget(.contentId, key: id.rawValue, node: node)
-                    negative.record("id " + id.rawValue, errno: error.errno)
-                case .catalog:
-                    break
-                }
                 req.error(error.errno)
             }
+        }
+    }
+
+    /// The content's session, opened (or revalidated) now if needed.
+    private func session(of node: ContentNode) async throws(FetchError) -> ContentSession {
+        if let session = node.session.withLock({ $0 }), !session.needsRevalidation { return session }
+        do {
+            let session: ContentSession
+            switch node.origin {
+            case .catalog(let entry): session = try await engine.open(entry)
+            case .url(let url): session = try await engine.open(url: url)
+            case .contentId(let id): session = try await engine.open(contentId: id)
+            }
+            let current = node.session.withLock { current -> ContentSession in
+                if current == nil || current!.needsRevalidation { current = session }
+                return current!
+            }
+            opened.withLock { $0[node.ino] = node }
+            return current
+        } catch {
+            logger.error("cannot open \(node.describe): \(error)", metadata: node.logMetadata)
+            // A looked-up name that cannot be opened leaves the tree; its failure is kept briefly.
+            switch node.origin {
+            case .url(let url):
+                namespace.forget(.url, key: url, node: node)
+                negative.record("url " + url, errno: error.errno)
+            case .contentId(let id):
+                namespace.forget(.contentId, key: id.rawValue, node: node)
+                negative.record("id " + id.rawValue, errno: error.errno)
+            case .catalog:
+                break
+            }
+            throw error
         }
     }
 }
@@ -229,6 +246,117 @@ extension ContentNode {
         case .catalog(let e): return "'\(e.path.joined(separator: "/"))' (\(RedactedURL.redacted(e.url)))"
         case .url(let u): return RedactedURL.redacted(u)
         case .contentId(let id): return id.rawValue
+        }
+    }
+}
+
+// MARK: - What the node asks of a mount
+
+extension FuseFilesystem {
+    /// One content this mount opened, for `dofs status`.
+    public struct OpenedContent: Sendable {
+        /// Its path in the mount (`name`, `by-url/<encoded URL>`, `by-id/<id>`).
+        public let path: String
+        public let session: ContentSession
+        /// File handles open on it now.
+        public let readers: Int
+    }
+
+    /// Why a path cannot be fetched through this mount.
+    public enum PathError: Error, Sendable, CustomStringConvertible {
+        case notFound(String)
+        case notAFile(String)
+        case cannotOpen(String, FetchError)
+        /// It failed to open moments ago (the failure is kept briefly, see `NegativeLookups`).
+        case failedRecently(String, errno: Int32)
+
+        public var description: String {
+            switch self {
+            case .notFound(let p), .notAFile(let p), .cannotOpen(let p, _), .failedRecently(let p, _): return "\(p): \(reason)"
+            }
+        }
+
+        /// What went wrong, without the path (for a caller that names the path itself).
+        public var reason: String {
+            switch self {
+            case .notFound: return "no such file on the mount"
+            case .notAFile: return "a folder, not a content file"
+            case .cannotOpen(_, let e): return "cannot open: \(e)"
+            case .failedRecently(_, let e):
+                return "failed to open moments ago (\(String(cString: strerror(e)))); see the node's log, or retry in a few seconds"
+            }
+        }
+    }
+
+    /// The session of the content at `components` (relative to the mount root), opened as a lookup
+    /// and an open would: catalog names, `by-url/<percent-encoded URL>` and `by-id/<content ID>`.
+    public func session(atPath components: [String]) async throws(PathError) -> ContentSession {
+        let shown = components.joined(separator: "/")
+        var ino = Namespace.rootIno
+        for (i, name) in components.enumerated() {
+            if case .lookupDirectory(let kind)? = namespace.node(ino) {
+                guard i == components.count - 1, let (node, key) = lookedUpNode(kind, name: name) else { throw .notFound(shown) }
+                if let failed = negative.errno(for: key) { throw .failedRecently(shown, errno: failed) }
+                return try await openForNode(node, shown)
+            }
+            guard let child = namespace.child(of: ino, named: name) else { throw .notFound(shown) }
+            ino = child
+        }
+        guard case .content(let node)? = namespace.node(ino) else { throw .notAFile(shown) }
+        return try await openForNode(node, shown)
+    }
+
+    private func openForNode(_ node: ContentNode, _ shown: String) async throws(PathError) -> ContentSession {
+        do {
+            return try await session(of: node)
+        } catch {
+            throw .cannotOpen(shown, error)
+        }
+    }
+
+    /// The contents this mount opened, with their readers (O(contents + open files), no piece walked).
+    public var openedContents: [OpenedContent] {
+        let nodes = opened.withLock { Array($0.values) }.sorted { $0.ino < $1.ino }
+        let readers = handles.withLock { h in
+            h.open.values.reduce(into: [UInt64: Int]()) { $0[$1.node.ino, default: 0] += 1 }
+        }
+        return nodes.compactMap { node in
+            guard let session = node.session.withLock({ $0 }) else { return nil }
+            return OpenedContent(path: node.path, session: session, readers: readers[node.ino] ?? 0)
+        }
+    }
+
+    /// The mount's totals: the sum over the contents it opened (a content open in two mounts of one
+    /// node is one session, counted in both).
+    public var totals: MountTotals {
+        var t = MountTotals()
+        for content in openedContents {
+            t.contents += 1
+            t.bytes = t.bytes + content.session.traffic
+            t.piecesInFlight += content.session.piecesInFlight
+            t.readers += content.readers
+        }
+        return t
+    }
+}
+
+/// A mount's totals, as `user.dofs.stats` and `dofs status` give them.
+public struct MountTotals: Codable, Sendable, Equatable {
+    public var contents = 0
+    public var readers = 0
+    public var piecesInFlight = 0
+    public var bytes = Traffic()
+
+    public init() {}
+}
+
+extension ContentNode {
+    /// The node's path in the mount.
+    var path: String {
+        switch origin {
+        case .catalog(let e): return e.path.joined(separator: "/")
+        case .url(let u): return Namespace.byURLName + "/" + URLName.encode(u)
+        case .contentId(let id): return Namespace.byIdName + "/" + id.rawValue
         }
     }
 }

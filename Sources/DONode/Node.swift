@@ -28,6 +28,8 @@ public final class Node: Sendable {
     private let events: AsyncStream<Event>.Continuation
     /// Ends when the node has shut down.
     public let finished: AsyncStream<Event>
+    /// Prefetches running now (foreground and background).
+    let prefetches = ActivePrefetches()
 
     private struct State {
         var mounts: [String: NodeMount] = [:]
@@ -95,6 +97,9 @@ public final class Node: Sendable {
     /// The mount points served now.
     public var mountpoints: [String] { state.withLock { $0.mounts.keys.sorted() } }
 
+    /// The mounts served now, by mount point.
+    var mounts: [NodeMount] { state.withLock { $0.mounts.values.sorted { $0.request.mountpoint < $1.request.mountpoint } } }
+
     private func mountEnded(_ mountpoint: String) {
         let remaining = state.withLock { s -> Int in
             s.mounts[mountpoint] = nil
@@ -120,6 +125,7 @@ public final class Node: Sendable {
                 try? await mount.unmount(lazy: true)
             }
         }
+        await prefetches.cancelAll()
         await engine.shutdown()
         await peerServer?.stop()
         engine.store.flush()

@@ -7,7 +7,7 @@ import Synchronization
 /// by `unmount` or from outside (`fusermount3 -u`); then `onEnded` tells the node.
 final class NodeMount: Sendable {
     let request: MountRequest
-    private let filesystem: FuseFilesystem
+    let filesystem: FuseFilesystem
     private let logger: Logger
 
     init(request: MountRequest, filesystem: FuseFilesystem, logger: Logger) {

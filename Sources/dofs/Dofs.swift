@@ -11,7 +11,9 @@ struct Dofs: ParsableCommand {
         demand, check each against its SHA-256 from the pieces hash file, and keep it in a local cache.
         """,
         version: DofsVersion.current,
-        subcommands: [KeygenCommand.self, PublishCommand.self, NodeCommand.self, MountCommand.self, UnmountCommand.self, ControlPlaneCommand.self, CacheServerCommand.self, VerifyCommand.self]
+        subcommands: [KeygenCommand.self, PublishCommand.self, NodeCommand.self, MountCommand.self, UnmountCommand.self,
+                      StatusCommand.self, PrefetchCommand.self, CacheCommand.self, ControlPlaneCommand.self,
+                      CacheServerCommand.self, VerifyCommand.self]
     )
 }
 

@@ -28,6 +28,27 @@ public final class MetadataStore: Sendable {
     }
 
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }
+
+    /// The HashOfHashes of every stored pieces hash file (by file name; `load` checks the content).
+    public func storedHashes() -> [SHA256Digest] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.compactMap { name in
+            guard name.hasSuffix(".phf"), name.count == 68 else { return nil }
+            return SHA256Digest(hex: String(name.dropLast(4)))
+        }
+    }
+
+    /// Sets the PHF file's modification time to now: its content's last use, kept across restarts.
+    public func markUsed(hashOfHashes: SHA256Digest) {
+        utimes(path(hashOfHashes), nil)
+    }
+
+    /// When the content was last opened (the PHF file's modification time); `nil` without a file.
+    public func lastUsed(hashOfHashes: SHA256Digest) -> Date? {
+        var st = stat()
+        guard stat(path(hashOfHashes), &st) == 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
+    }
 }
 
 extension MetadataStore {
@@ -57,8 +78,20 @@ extension MetadataStore {
     }
 
     public func loadRecord(key: RecordKey) -> DirectoryAnswer? {
-        guard let bytes = FileSystem.readFile(root + "/records/" + key.fileName),
-              let r = try? JSONDecoder().decode(Record.self, from: Data(bytes)),
+        FileSystem.readFile(root + "/records/" + key.fileName).flatMap(Self.answer(from:))
+    }
+
+    /// Every remembered directory answer (a few small files per content).
+    public func records() -> [DirectoryAnswer] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root + "/records")) ?? []
+        return names.filter { $0.hasSuffix(".json") }.compactMap { name in
+            guard let bytes = FileSystem.readFile(root + "/records/" + name) else { return nil }
+            return Self.answer(from: bytes)
+        }
+    }
+
+    private static func answer(from bytes: [UInt8]) -> DirectoryAnswer? {
+        guard let r = try? JSONDecoder().decode(Record.self, from: Data(bytes)),
               let id = try? ContentId(r.ContentId), let hoh = SHA256Digest(base64: r.HashOfHashes) else { return nil }
         return DirectoryAnswer(contentId: id,
                                integrity: ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: r.PiecesHashFileUrls,

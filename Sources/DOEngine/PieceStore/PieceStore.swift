@@ -120,6 +120,9 @@ public final class PieceStore: Sendable {
 
     public var totalBytes: Int { index.withLock { $0.totalBytes } }
 
+    /// Stored pieces (verified and simple), kept by the index: O(1).
+    public var pieceCount: Int { index.withLock { $0.count } }
+
     /// Reads `length` bytes at `offset` within a stored piece into `buffer`; `nil` if the piece is absent.
     ///
     /// A piece file that is shorter than asked for (damaged outside dofs) is dropped from the index and

@@ -14,28 +14,42 @@ import Synchronization
 final class PieceTally: Sendable {
     private struct State {
         var have = 0
+        var haveBytes = 0
         var present = Set<SHA256Digest>()
     }
 
     /// How often each digest occurs in the content.
     private let multiplicity: [SHA256Digest: Int]
+    /// Bytes of the content each digest stands for (its length times its multiplicity).
+    private let bytesOf: [SHA256Digest: Int]
     private let state = Mutex(State())
 
     init(_ phf: PiecesHashFile) {
         multiplicity = phf.pieces.reduce(into: [:]) { $0[$1, default: 0] += 1 }
+        bytesOf = phf.pieces.indices.reduce(into: [:]) { $0[phf.pieces[$1], default: 0] += phf.layout.length(ofPiece: $1) }
     }
 
     /// Pieces of the content in the store.
     var have: Int { state.withLock { $0.have } }
+
+    /// Pieces and bytes of the content in the store, read together.
+    var stored: (pieces: Int, bytes: Int) { state.withLock { ($0.have, $0.haveBytes) } }
+
+    /// The distinct digests of the content (for eviction).
+    var digests: Dictionary<SHA256Digest, Int>.Keys { multiplicity.keys }
 
     /// Records that the piece with `digest` is now in the store (`present`) or gone from it.
     func changed(_ digest: SHA256Digest, present: Bool) {
         guard let times = multiplicity[digest] else { return }
         state.withLock { s in
             if present {
-                if s.present.insert(digest).inserted { s.have += times }
+                if s.present.insert(digest).inserted {
+                    s.have += times
+                    s.haveBytes += bytesOf[digest]!
+                }
             } else if s.present.remove(digest) != nil {
                 s.have -= times
+                s.haveBytes -= bytesOf[digest]!
             }
         }
     }
@@ -45,8 +59,14 @@ final class PieceTally: Sendable {
         for digest in multiplicity.keys {
             state.withLock { s in
                 let stored = store.contains(.verified(digest))
-                if stored, s.present.insert(digest).inserted { s.have += multiplicity[digest]! }
-                if !stored, s.present.remove(digest) != nil { s.have -= multiplicity[digest]! }
+                if stored, s.present.insert(digest).inserted {
+                    s.have += multiplicity[digest]!
+                    s.haveBytes += bytesOf[digest]!
+                }
+                if !stored, s.present.remove(digest) != nil {
+                    s.have -= multiplicity[digest]!
+                    s.haveBytes -= bytesOf[digest]!
+                }
             }
         }
     }

@@ -36,7 +36,9 @@ public final class ContentSession: Sendable {
     /// verified content is opened from its pieces hash file alone and has none).
     public let lastModified: Date?
     private let flights = PieceFlights()
-    private let bytesBySource = Mutex<[SourceKind: Int]>([:])
+    private let bytesBySource = Mutex(Traffic())
+    /// When the content was last read (shared with the cache listing, see `CachedContents`).
+    public let lastUse: LastUse
     /// Verified mode: the kept count of stored pieces.
     private let tally: PieceTally?
     /// Pieces whose last read failed, with the error and until when it is repeated without waiting.
@@ -50,9 +52,10 @@ public final class ContentSession: Sendable {
 
     init(url: String, layout: PieceLayout, mode: ContentMode, sources: [HTTPSource], cacheHosts: CacheHosts?,
          store: PieceStore, config: EngineConfiguration, logger: Logger, revalidateAt: ContinuousClock.Instant? = nil,
-         swarm: SessionSwarm? = nil, tally: PieceTally? = nil, lastModified: Date? = nil) {
+         swarm: SessionSwarm? = nil, tally: PieceTally? = nil, lastModified: Date? = nil, lastUse: LastUse = LastUse()) {
         self.tally = tally
         self.lastModified = lastModified
+        self.lastUse = lastUse
         self.revalidateAt = revalidateAt
         self.swarm = swarm
         self.url = url
@@ -96,11 +99,26 @@ public final class ContentSession: Sendable {
         }
     }
 
-    /// Bytes fetched per source kind since the mount started, as JSON (`user.dofs.sources`).
+    /// Bytes per source kind since the content was opened: kept as pieces arrive and reads are answered.
+    public var traffic: Traffic { bytesBySource.withLock { $0 } }
+
+    /// The same, as JSON (`user.dofs.sources`).
     public var sourcesJSON: String {
-        let counts = bytesBySource.withLock { $0 }
-        let fields = SourceKind.allCases.map { "\"\($0.rawValue)\":\(counts[$0] ?? 0)" }
+        let counts = traffic
+        let fields = SourceKind.allCases.map { "\"\($0.rawValue)\":\(counts[$0])" }
         return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// Pieces being fetched now (reads, readahead and prefetch together).
+    public var piecesInFlight: Int { flights.count }
+
+    /// Peers of the content's swarm now connected, and identities or addresses banned; zeros without a swarm.
+    public var peers: (connected: Int, banned: Int) { swarm?.swarm.peerCounts ?? (0, 0) }
+
+    /// Counts `bytes` of a read answered from the piece cache.
+    private func servedLocally(_ bytes: Int) {
+        bytesBySource.withLock { $0.local += bytes }
+        lastUse.touch()
     }
 
     // MARK: Reads
@@ -123,6 +141,7 @@ public final class ContentSession: Sendable {
             }
             initialised = complete ? end - offset : 0
         }
+        if complete { servedLocally(end - offset) }
         return complete ? out : nil
     }
 
@@ -133,7 +152,9 @@ public final class ContentSession: Sendable {
         let indices = layout.pieces(coveringOffset: offset, length: end - offset)
         guard indices.count == 1 else { return nil }
         let start = layout.range(ofPiece: indices.lowerBound).lowerBound
-        return store.withOpenPiece(key(ofPiece: indices.lowerBound)) { fd, _ in body(fd, offset - start, end - offset) }
+        let answer = store.withOpenPiece(key(ofPiece: indices.lowerBound)) { fd, _ in body(fd, offset - start, end - offset) }
+        if answer != nil { servedLocally(end - offset) }
+        return answer
     }
 
     /// Serves a read, fetching missing pieces; fails after the read deadline.
@@ -143,6 +164,7 @@ public final class ContentSession: Sendable {
     public func read(offset: Int, length: Int) async throws(FetchError) -> [ArraySlice<UInt8>] {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
+        lastUse.touch()
         let indices = layout.pieces(coveringOffset: offset, length: end - offset)
         // One deadline for the whole read, however many pieces it waits for.
         let deadline = ContinuousClock.now + .seconds(config.readDeadlineSeconds)
@@ -196,6 +218,69 @@ public final class ContentSession: Sendable {
         for index in indices.clamped(to: 0..<layout.pieceCount) where !store.contains(key(ofPiece: index)) {
             _ = flight(for: index)
         }
+    }
+
+    // MARK: Whole content
+
+    /// How far a whole-content fetch has come: pieces and bytes stored (already there or fetched now).
+    public struct WholeFetchProgress: Sendable, Equatable {
+        public var piecesDone = 0
+        public var piecesTotal = 0
+        public var bytesDone = 0
+        public var bytesTotal = 0
+    }
+
+    /// Fetches every piece that is not stored yet, `config.prefetchParallelPieces` at a time, through the
+    /// same single flights as reads (a piece a reader is waiting for is not fetched twice). `progress` is
+    /// called after each piece. Throws the first piece's failure, after the pieces in flight have ended;
+    /// stops starting pieces when the task is cancelled.
+    public func fetchWhole(progress: @Sendable (WholeFetchProgress) -> Void) async throws(FetchError) {
+        var state = WholeFetchProgress(piecesTotal: layout.pieceCount, bytesTotal: layout.contentLength)
+        lastUse.touch()
+        let parallel = max(1, config.prefetchParallelPieces)
+        let failure: FetchError? = await withTaskGroup(of: (Int, FetchError?).self) { group in
+            var next = 0
+            var failure: FetchError?
+            /// Starts the next piece not stored yet (stored ones count as done on the way); false at the end.
+            func startNext() -> Bool {
+                while failure == nil, !Task.isCancelled, next < layout.pieceCount {
+                    let index = next
+                    next += 1
+                    if store.contains(key(ofPiece: index)) {
+                        state.piecesDone += 1
+                        state.bytesDone += layout.length(ofPiece: index)
+                        continue
+                    }
+                    let flight = flight(for: index)
+                    group.addTask {
+                        switch await flight.result {
+                        case .success: return (index, nil)
+                        case .failure(let error as FetchError): return (index, error)
+                        case .failure(let error): return (index, .pieceUnavailable(index: index, attempts: 0, last: "\(error)"))
+                        }
+                    }
+                    return true
+                }
+                return false
+            }
+            for _ in 0..<parallel where !startNext() { break }
+            progress(state)
+            while let (index, error) = await group.next() {
+                if let error {
+                    failure = failure ?? error
+                } else {
+                    state.piecesDone += 1
+                    state.bytesDone += layout.length(ofPiece: index)
+                }
+                _ = startNext()
+                progress(state)
+            }
+            if failure == nil, state.piecesDone < layout.pieceCount {
+                failure = .pieceUnavailable(index: -1, attempts: 0, last: "the fetch was cancelled")
+            }
+            return failure
+        }
+        if let failure { throw failure }
     }
 
     // MARK: Fetching
@@ -341,7 +426,7 @@ public final class ContentSession: Sendable {
 
     /// Counts, stores and announces a piece that is ready to be served (verified, in verified mode).
     private func deliver(_ index: Int, key: PieceStore.Key, bytes: [UInt8], from kind: SourceKind) async {
-        bytesBySource.withLock { $0[kind, default: 0] += bytes.count }
+        bytesBySource.withLock { $0[kind] += bytes.count }
         swarm?.recordDownload(fromPeer: kind == .peer, bytes: bytes.count)
         await commit(key, bytes: bytes)
         swarm?.pieceStored(index)

@@ -7,6 +7,9 @@ import Synchronization
 final class PieceFlights: Sendable {
     private let tasks = Mutex<[Int: Task<[UInt8], any Error>]>([:])
 
+    /// Pieces being fetched now.
+    var count: Int { tasks.withLock { $0.count } }
+
     func task(for index: Int, _ work: @escaping @Sendable () async throws -> [UInt8]) -> Task<[UInt8], any Error> {
         tasks.withLock { tasks in
             if let existing = tasks[index] { return existing }

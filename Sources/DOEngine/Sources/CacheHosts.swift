@@ -60,6 +60,36 @@ public final class CacheHosts: Sendable {
         }
     }
 
+    /// One configured host as `dofs status` shows it.
+    public struct HostState: Codable, Sendable, Equatable {
+        public var host: String
+        /// Seconds left of a ban for every origin; `nil` when not banned.
+        public var bannedSeconds: Double?
+        /// Origins it is banned for, with the seconds left.
+        public var bannedForOrigins: [String: Double]
+        public var badPieces: Int
+    }
+
+    /// Every configured host and its bans now (a few entries per host, read under one short lock).
+    public var hostStates: [HostState] {
+        let now = ContinuousClock.now
+        func left(_ until: ContinuousClock.Instant) -> Double? {
+            let d = until - now
+            return d > .zero ? Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 : nil
+        }
+        return state.withLock { s in
+            configuration.hosts.map { host in
+                var origins: [String: Double] = [:]
+                var bad = 0
+                for (key, until) in s.bannedForOrigin where key.hasPrefix(host + " ") {
+                    if let l = left(until) { origins[String(key.dropFirst(host.count + 1))] = l }
+                }
+                for (key, count) in s.badPieces where key.hasPrefix(host + " ") { bad += count }
+                return HostState(host: host, bannedSeconds: s.banned[host].flatMap(left), bannedForOrigins: origins, badPieces: bad)
+            }
+        }
+    }
+
     /// Applies DO's ban rules to a failed request.
     func reportFailure(host: String, origin: String, error: FetchError) {
         let until = ContinuousClock.now + .seconds(configuration.banSeconds)

@@ -1,8 +1,11 @@
 import DOCore
 
-/// What kind of place a piece came from; `user.dofs.sources` counts bytes per kind.
-public enum SourceKind: String, CaseIterable, Sendable {
-    case cdn, cache, peer
+/// What kind of place bytes came from; `user.dofs.sources` counts bytes per kind.
+///
+/// `cdn`, `cache` and `peer` count the bytes of pieces fetched from the network (whole pieces, once
+/// each); `local` counts the bytes of reads answered from the piece cache without waiting for a fetch.
+public enum SourceKind: String, CaseIterable, Codable, Sendable {
+    case cdn, cache, peer, local
 }
 
 /// Anything that can deliver a byte range of a content: the origin CDN, a cache host, a peer.

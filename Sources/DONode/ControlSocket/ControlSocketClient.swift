@@ -1,6 +1,7 @@
 import Foundation
 
-/// Talks to a node's control socket: one request, one answer line, blocking (the CLI's side).
+/// Talks to a node's control socket, blocking (the CLI's side): one request, then answer lines until
+/// the final one (progress lines of a prefetch go to `onProgress`).
 public struct ControlSocketClient: Sendable {
     public let path: String
     /// Mounting can wait on a slow control plane (the node opens nothing per mount, but the kernel
@@ -12,8 +13,10 @@ public struct ControlSocketClient: Sendable {
         self.path = path
     }
 
-    /// Sends `request` and returns the node's answer.
-    public func send(_ request: ControlRequest) throws(ControlSocketError) -> ControlAnswer {
+    /// Sends `request` and returns the node's final answer; progress answers before it go to `onProgress`.
+    /// The timeout applies to each line: a prefetch reports at least twice a second however long it runs.
+    public func send(_ request: ControlRequest,
+                     onProgress: (PrefetchProgress) -> Void = { _ in }) throws(ControlSocketError) -> ControlAnswer {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw .io("socket", errno) }
         defer { close(fd) }
@@ -37,18 +40,25 @@ public struct ControlSocketClient: Sendable {
         line.append(UInt8(ascii: "\n"))
         let sent = line.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == line.count else { throw .io("send", errno) }
-        var answer = Data()
+        var received = Data()
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while !answer.contains(UInt8(ascii: "\n")) {
+        while true {
+            while let end = received.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = received[received.startIndex..<end]
+                let answer: ControlAnswer
+                do {
+                    answer = try JSONDecoder().decode(ControlAnswer.self, from: line)
+                } catch {
+                    throw .malformedAnswer("\(error)")
+                }
+                received = Data(received[(end + 1)...])
+                if answer.isFinal { return answer }
+                if let progress = answer.progress { onProgress(progress) }
+            }
             let n = recv(fd, &buffer, buffer.count, 0)
             if n < 0 { throw errno == EAGAIN ? .timedOut(path) : .io("recv", errno) }
             if n == 0 { throw .malformedAnswer("the node closed the connection without an answer") }
-            answer.append(contentsOf: buffer[0..<n])
-        }
-        do {
-            return try JSONDecoder().decode(ControlAnswer.self, from: answer.prefix { $0 != UInt8(ascii: "\n") })
-        } catch {
-            throw .malformedAnswer("\(error)")
+            received.append(contentsOf: buffer[0..<n])
         }
     }
 }

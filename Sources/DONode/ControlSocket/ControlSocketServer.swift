@@ -5,7 +5,7 @@ import NIOExtras
 import NIOPosix
 
 /// Serves a node's control socket: a Unix socket of mode 0600, one task per connection, one JSON
-/// request per line, answered in order.
+/// request per line, answered in order (a prefetch with progress lines before its final answer).
 ///
 /// Guarantees: at most one node serves a socket path (a live one makes `start` fail; a stale file left
 /// by a killed node is replaced); a line longer than `maxRequestBytes` closes its connection; the
@@ -67,26 +67,38 @@ public final class ControlSocketServer: Sendable {
         try? await connection.executeThenClose { lines, out in
             for try await line in lines {
                 guard line.readableBytes <= maxRequestBytes else { return }
+                let send = { @Sendable (answer: ControlAnswer) async throws in
+                    var bytes = (try? JSONEncoder().encode(answer)) ?? Data(#"{"error":"cannot encode the answer"}"#.utf8)
+                    bytes.append(UInt8(ascii: "\n"))
+                    try await out.write(ByteBuffer(bytes: bytes))
+                }
                 let answer: ControlAnswer
                 do {
                     let request = try JSONDecoder().decode(ControlRequest.self, from: Data(line.readableBytesView))
-                    answer = await handle(request, node: node)
+                    answer = await handle(request, node: node) { progress in
+                        try await send(ControlAnswer(final: false, progress: progress))
+                    }
                 } catch {
                     answer = ControlAnswer(error: "malformed request: \(error)")
                 }
-                var bytes = (try? JSONEncoder().encode(answer)) ?? Data(#"{"error":"cannot encode the answer"}"#.utf8)
-                bytes.append(UInt8(ascii: "\n"))
-                try await out.write(ByteBuffer(bytes: bytes))
+                try await send(answer)
             }
         }
     }
 
-    private static func handle(_ request: ControlRequest, node: Node) async -> ControlAnswer {
+    /// Carries out one request; `progress` sends a progress line ahead of the final answer.
+    private static func handle(_ request: ControlRequest, node: Node,
+                               progress: @escaping @Sendable (PrefetchProgress) async throws -> Void) async -> ControlAnswer {
         do throws(NodeError) {
             switch request {
             case .hello: break
             case .mount(let mount): try await node.attach(mount)
             case .unmount(let mountpoint, let lazy): try await node.detach(mountpoint, lazy: lazy)
+            case .status: return ControlAnswer(status: node.status)
+            case .prefetch(let path, let background):
+                return ControlAnswer(prefetch: try await node.prefetch(path: path, background: background, progress: progress))
+            case .cacheList: return ControlAnswer(cache: await node.cacheList())
+            case .cacheEvict(let contentId): return ControlAnswer(eviction: try await node.evict(contentId: contentId))
             }
             return ControlAnswer(node: node.summary)
         } catch {

@@ -144,6 +144,11 @@ public final class Swarm: Sendable {
         fillConnections()
     }
 
+    /// Peers connected now, and the identities and addresses banned for this content (kept sets: O(1)).
+    public var peerCounts: (connected: Int, banned: Int) {
+        state.withLock { ($0.peers.count, $0.banned.count + $0.bannedHosts.count) }
+    }
+
     /// Whether any healthy connected peer announced piece `index`.
     public func hasPeer(withPiece index: Int) -> Bool {
         let now = ContinuousClock.now

@@ -140,7 +140,10 @@ public final class Engine: Sendable {
                              minPeeringBytes: Int?) async throws(FetchError) -> ContentSession {
         let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
         if let s = sessions.withLock({ $0[cacheKey] }) { return s }
-        let phf = try await piecesHashFile(integrity)
+        let opened = try await withModificationTime(of: urls.first, integrity.hashOfHashes) { () async throws(FetchError) in
+            try await self.piecesHashFile(integrity)
+        }
+        let phf: PiecesHashFile = opened.value
         let sources = urls.map { HTTPSource(url: $0, contentLength: phf.layout.contentLength, client: http) }
         let id = contentId ?? phf.contentId
         let swarm = makeSwarm(contentId: id, phf: phf, minPeeringBytes: minPeeringBytes)
@@ -148,7 +151,8 @@ public final class Engine: Sendable {
         let (tally, lastUse) = contents.register(phf, url: urls.first)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
                                      sources: sources, cacheHosts: cacheHosts, store: store, config: config,
-                                     logger: logger, swarm: swarm, tally: tally, lastUse: lastUse)
+                                     logger: logger, swarm: swarm, tally: tally, lastModified: opened.date,
+                                     lastUse: lastUse)
         let (chosen, isNew) = sessions.withLock { s -> (ContentSession, Bool) in
             if let existing = s[cacheKey] { return (existing, false) }
             s[cacheKey] = session
@@ -162,6 +166,39 @@ public final class Engine: Sendable {
             }
         }
         return chosen
+    }
+
+    /// Runs `open` while learning the content's date: kept beside its PHF, else asked of `url` with one
+    /// HEAD in parallel. The open waits for that answer at most `modificationTimeWaitSeconds` after it
+    /// is done itself; a later answer is still kept for the next open. A file's date never fails or
+    /// holds up an open for long.
+    private func withModificationTime<T: Sendable>(of url: String?, _ hoh: SHA256Digest,
+                                                   _ open: () async throws(FetchError) -> T) async throws(FetchError) -> (value: T, date: Date?) {
+        if let known = metadata.modificationTime(hashOfHashes: hoh) { return (try await open(), known) }
+        guard let url else { return (try await open(), nil) }
+        let (metadata, http, logger) = (self.metadata, self.http, self.logger)
+        let head = Task { () -> Date? in
+            guard let date = await OriginProbe.lastModified(url: url, client: http) else { return nil }
+            do {
+                try metadata.saveModificationTime(date, hashOfHashes: hoh)
+            } catch {
+                logger.debug("cannot keep the date of \(RedactedURL.redacted(url)): \(error)")
+            }
+            return date
+        }
+        let value = try await open()
+        let wait = config.modificationTimeWaitSeconds
+        let date = await withTaskGroup(of: Date??.self) { group -> Date? in
+            group.addTask { .some(await head.value) }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(wait))
+                return .none
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? nil
+        }
+        return (value, date)
     }
 
     private func makeSwarm(contentId: ContentId, phf: PiecesHashFile, minPeeringBytes: Int?) -> SessionSwarm? {

@@ -26,6 +26,10 @@ public struct EngineConfiguration: Sendable {
     /// A content that fell to simple mode only because the control plane could not be asked is asked
     /// again after this many seconds, so it turns verified soon after the control plane is back.
     public var revalidateSimpleSeconds = 10.0
+    /// How long opening a verified content waits, once its pieces hash file is in hand, for the HEAD
+    /// that learns the origin's `Last-Modified` (the file's date). On a LAN the answer comes with the
+    /// PHF; 0.5 s keeps a slow or dead origin from holding up a lookup for a date.
+    public var modificationTimeWaitSeconds = 0.5
     /// Pieces a whole-content fetch (`dofs prefetch`) keeps in flight: as many as a sequential reader's
     /// largest readahead window, so a prefetch loads the link as a reader would, and no more memory.
     public var prefetchParallelPieces = 16

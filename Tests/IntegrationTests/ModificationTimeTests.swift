@@ -5,7 +5,8 @@ import Glibc
 #endif
 
 /// A file's modification time is the content's, not the mount's: the catalog's `mtime` when it gives
-/// one, else the origin's `Last-Modified` (simple mode, where dofs asks the origin when it opens).
+/// one, else the origin's `Last-Modified` (asked when the content opens, and kept beside a verified
+/// content's PHF so it survives a remount with the origin down).
 final class ModificationTimeTests: MountTestCase {
     private func modificationTime(_ path: String) throws -> Int {
         try withDeadline(30, "stat \(path)") { () -> Int in
@@ -49,5 +50,23 @@ final class ModificationTimeTests: MountTestCase {
         XCTAssertEqual(try modificationTime(mount.mountpoint + "/verified.bin"), 1_577_934_245, "verified entry: the catalog's mtime")
         XCTAssertEqual(try modificationTime(mount.mountpoint + "/plain.txt"), 1_600_000_000,
                        "the catalog's mtime wins over the origin's Last-Modified")
+    }
+
+    func testAVerifiedFileShowsTheOriginsLastModifiedAlsoAfterARemountWithTheOriginDown() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 3 * TestContent.MiB, seed: 4444)
+        let published = try publish(content, as: "signed-date.bin", on: origin)
+        let dated = 1_400_000_000
+        try setModificationTime(origin.path("signed-date.bin"), dated)
+        let catalog = [CatalogEntry(name: "signed-date.bin", published: published)]
+        let first = try mount(catalog: catalog)
+        XCTAssertEqual(try modificationTime(first.mountpoint + "/signed-date.bin"), dated, "verified catalog entry")
+        assertReads(try readWhole(first.mountpoint + "/signed-date.bin"), content, "the content")
+        XCTAssertEqual(try first.unmount(), .exited(0))
+
+        origin.stop()
+        let second = try mount(catalog: catalog)
+        XCTAssertEqual(try modificationTime(second.mountpoint + "/signed-date.bin"), dated, "kept with the PHF: no origin needed")
+        assertReads(try readWhole(second.mountpoint + "/signed-date.bin"), content, "read from the cache, origin down")
     }
 }

@@ -29,6 +29,19 @@ public final class MetadataStore: Sendable {
 
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }
 
+    /// The origin's `Last-Modified` of a verified content, kept beside its PHF (`<hex>.mtime`, seconds
+    /// since 1970) so the file keeps its date when it opens with no network request.
+    public func modificationTime(hashOfHashes: SHA256Digest) -> Date? {
+        guard let bytes = FileSystem.readFile("\(root)/\(hashOfHashes.hex).mtime"),
+              let seconds = Double(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+              seconds.isFinite else { return nil }
+        return Date(timeIntervalSince1970: seconds)
+    }
+
+    public func saveModificationTime(_ date: Date, hashOfHashes: SHA256Digest) throws {
+        try FileSystem.replaceDurably("\(root)/\(hashOfHashes.hex).mtime", with: Array("\(Int64(date.timeIntervalSince1970))\n".utf8))
+    }
+
     /// The HashOfHashes of every stored pieces hash file (by file name; `load` checks the content).
     public func storedHashes() -> [SHA256Digest] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []

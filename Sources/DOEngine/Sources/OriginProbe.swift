@@ -42,6 +42,14 @@ enum OriginProbe {
                       lastModified: head.header("last-modified").flatMap(HTTPDate.parse))
     }
 
+    /// The `Last-Modified` of `url` from one HEAD request; `nil` when the server is unreachable, says
+    /// nothing, or answers anything but 200 (a file's date is never worth failing an open for).
+    static func lastModified(url: String, client: HTTPClient) async -> Date? {
+        guard HTTPURL.isValid(url), let head = try? await client.send(HTTPRequest(url: url, method: .head)),
+              head.status == 200 else { return nil }
+        return head.header("last-modified").flatMap(HTTPDate.parse)
+    }
+
     /// The declared length, refused when absent, malformed, or beyond what the piece math supports
     /// (a server claiming 10^18 bytes must not become a file of 10^12 pieces).
     static func contentLength(_ header: String?, url: String) throws(FetchError) -> Int {

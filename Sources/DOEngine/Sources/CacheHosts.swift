@@ -96,9 +96,11 @@ public final class CacheHosts: Sendable {
         switch error {
         case .transport(.connectFailed), .transport(.timedOut):
             state.withLock { $0.banned[host] = until }
+            EngineMetrics.cacheHostBans.increment()
             logger.warning("cache host \(host) banned for \(Int(configuration.banSeconds)) s: \(error)", metadata: ["host": "\(host)"])
         case .httpStatus(_, let status) where (400..<500).contains(status):
             state.withLock { $0.bannedForOrigin[host + " " + origin] = until }
+            EngineMetrics.cacheHostBans.increment()
             logger.warning("cache host \(host) banned for origin \(origin) for \(Int(configuration.banSeconds)) s: HTTP \(status)",
                            metadata: ["host": "\(host)", "origin": "\(origin)"])
         default:
@@ -117,6 +119,7 @@ public final class CacheHosts: Sendable {
             return true
         }
         if banned {
+            EngineMetrics.cacheHostBans.increment()
             logger.error("cache host \(host) banned for origin \(origin): \(configuration.badPieceLimit) pieces failed verification",
                          metadata: ["host": "\(host)", "origin": "\(origin)"])
         }

@@ -140,6 +140,52 @@ final class MetricsTests: MountTestCase {
         print("GET /metrics after two reads:\n\(second.text)")
     }
 
+    func testEveryVerifiedPieceIsEitherStillCachedOrCountedAsEvictedUnderACap() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 4 * MiB + 321, seed: 2104)
+        let published = try publish(content, as: "c.bin", on: origin)
+        let port = try LoopbackPort.free()
+        let mountpoint = try startNode(catalog: [CatalogEntry(name: "c.bin", published: published)],
+                                       extra: ["--metrics-listen", "127.0.0.1:\(port)", "--cache-max-size", "\(2 * MiB)"])
+        assertReads(try readWhole(mountpoint + "/c.bin"), content, "read under a 2 MiB cap")
+
+        let samples = try scrape(port: port).samples
+        let verified = try XCTUnwrap(samples[#"dofs_pieces_verified_total{source="cdn"}"#])
+        let cached = try XCTUnwrap(samples["dofs_cache_pieces"])
+        let evicted = try XCTUnwrap(samples["dofs_cache_evictions_total"])
+        XCTAssertGreaterThanOrEqual(verified, 5, "every piece was fetched and verified at least once")
+        XCTAssertGreaterThanOrEqual(evicted, 3, "five 1 MiB pieces do not fit 2 MiB")
+        XCTAssertEqual(cached + evicted, verified, "each verified piece is stored once, then cached or evicted: \(samples)")
+        XCTAssertLessThanOrEqual(samples["dofs_cache_bytes"] ?? .infinity, Double(2 * MiB), "the cap holds")
+    }
+
+    func testALyingCacheHostShowsAsFailedVerificationsAndOneBan() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 8 * MiB, seed: 2105)
+        let published = try publish(content, as: "w.bin", on: origin)
+        // A lying cache host: every piece it serves has one byte changed.
+        let liar = try startOrigin(name: "lying-cache")
+        var tampered = content
+        for piece in 0..<8 { tampered[piece * MiB + 77] ^= 0xFF }
+        try TestContent.write(tampered, to: liar.path("w.bin"))
+        let port = try LoopbackPort.free()
+        // Mode 99 keeps catalog entries verified and sends every piece to the cache host first.
+        let mountpoint = try startNode(catalog: [CatalogEntry(name: "w.bin", published: published)],
+                                       extra: ["--metrics-listen", "127.0.0.1:\(port)", "--download-mode", "99",
+                                               "--cache-host", "127.0.0.1:\(liar.port)"])
+        assertReads(try readWhole(mountpoint + "/w.bin"), content, "w.bin with a lying cache host")
+
+        let samples = try scrape(port: port).samples
+        let answers = liar.requests(matching: "/w.bin").count
+        XCTAssertGreaterThanOrEqual(answers, 3, "the host is asked until its third bad piece")
+        XCTAssertEqual(samples[#"dofs_pieces_failed_verification_total{source="cache"}"#], Double(answers),
+                       "every answer of the lying host failed verification")
+        XCTAssertEqual(samples[#"dofs_bans_total{kind="cache_host"}"#], 1, "one ban, however many bad pieces were in flight")
+        XCTAssertEqual(samples[#"dofs_pieces_verified_total{source="cache"}"#], 0)
+        XCTAssertEqual(samples[#"dofs_pieces_verified_total{source="cdn"}"#], 8, "every piece came verified from the CDN")
+        XCTAssertEqual(samples[#"dofs_bytes_total{source="cache"}"#], 0)
+    }
+
     func testNothingServesMetricsWithoutTheFlag() throws {
         let origin = try startOrigin()
         let content = TestContent.bytes(count: MiB, seed: 2102)

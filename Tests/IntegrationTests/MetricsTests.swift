@@ -34,26 +34,7 @@ final class MetricsTests: MountTestCase {
         return mountpoint
     }
 
-    /// `GET /metrics` with curl: the body, or `nil` when nothing answered with a 2xx.
-    private func get(port: Int) throws -> String? {
-        let out = try ChildProcess.run("curl", ["-sSf", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"],
-                                       logDirectory: logs, timeout: 15)
-        return out.succeeded ? out.stdout : nil
-    }
-
-    /// A scrape parsed: `name{labels}` (as written) -> value; comments skipped; a malformed line fails the test.
-    private func scrape(port: Int, file: StaticString = #filePath, line: UInt = #line) throws -> (samples: [String: Double], text: String) {
-        let text = try XCTUnwrap(try get(port: port), "GET /metrics on 127.0.0.1:\(port) answered", file: file, line: line)
-        var samples: [String: Double] = [:]
-        for row in text.split(separator: "\n") where !row.hasPrefix("#") && !row.isEmpty {
-            guard let space = row.lastIndex(of: " "), let value = Double(row[row.index(after: space)...]) else {
-                XCTFail("not `name{labels} value`: \(row)", file: file, line: line)
-                continue
-            }
-            samples[String(row[..<space])] = value
-        }
-        return (samples, text)
-    }
+    private func scrape(port: Int) throws -> MetricsScrape { try MetricsScrape.get(port: port, logDirectory: logs) }
 
     /// The node's pid, from `dofs status --json`.
     private func nodePid() throws -> Int32 {

@@ -128,6 +128,7 @@ public final class FuseFilesystem: Sendable {
     }
 
     func read(_ req: Request, fh: UInt64, size: Int, offset: Int) {
+        let started = ContinuousClock.now
         guard let file = handles.withLock({ $0.open[fh] }) else { return req.error(EBADF) }
         let session = file.session
         logger.trace("read \(size) at \(offset) fh \(fh)")
@@ -135,20 +136,23 @@ public final class FuseFilesystem: Sendable {
         // A read inside one stored piece goes straight from its file; libfuse consumes the request
         // whether or not that reply succeeds, so there is no second try on this path.
         if session.withLocalPieceFile(offset: offset, length: size, { fd, at, count in req.file(fd, offset: at, length: count) }) != nil {
-            return
+            return FuseMetrics.readSeconds.record(since: started)
         }
         if let local = session.readLocal(offset: offset, length: size) {
-            return req.bytes(local)
+            req.bytes(local)
+            return FuseMetrics.readSeconds.record(since: started)
         }
         let logger = self.logger, repeating = self.repeating
         Task {
             do throws(FetchError) {
                 req.bytes(try await session.read(offset: offset, length: size))
+                FuseMetrics.readSeconds.record(since: started)
             } catch {
                 repeating.log(logger, .error, kind: "read \(session.url)",
                               "read of \(size) bytes at \(offset) of \(session.displayURL) failed: \(error)",
                               metadata: session.logMetadata)
                 req.error(error.errno)
+                FuseMetrics.readSeconds.record(since: started)
             }
         }
     }

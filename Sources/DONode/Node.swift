@@ -24,6 +24,8 @@ public final class Node: Sendable {
     let logger: Logger
     private let embedded: RunningControlPlane?
     private let peerServer: PeerServer?
+    /// `GET /metrics`, when `metricsListen` is set.
+    private let metrics: MetricsEndpoint?
     private let state = Mutex(State())
     private let events: AsyncStream<Event>.Continuation
     /// Ends when the node has shut down.
@@ -44,20 +46,32 @@ public final class Node: Sendable {
     }
 
     private init(configuration: NodeConfiguration, engine: Engine, embedded: RunningControlPlane?,
-                 peerServer: PeerServer?, logger: Logger) {
+                 peerServer: PeerServer?, metrics: MetricsEndpoint?, logger: Logger) {
         self.configuration = configuration
         self.engine = engine
         self.embedded = embedded
         self.peerServer = peerServer
+        self.metrics = metrics
         self.logger = logger
         (finished, events) = AsyncStream.makeStream(of: Event.self)
     }
 
     /// Builds the node: nothing of it keeps running when this throws.
+    /// Metrics come first: their backend must be in place before any part makes its handles.
     public static func start(_ configuration: NodeConfiguration, logger: Logger) async throws(NodeError) -> Node {
-        let assembly = try await NodeAssembly.build(configuration, logger: logger)
+        var metrics: MetricsEndpoint?
+        if let (host, port) = configuration.metricsListen {
+            metrics = try await MetricsEndpoint.start(host: host, port: port, logger: Logger(label: "dofs.metrics"))
+        }
+        let assembly: NodeAssembly
+        do {
+            assembly = try await NodeAssembly.build(configuration, logger: logger)
+        } catch {
+            await metrics?.stop()
+            throw error
+        }
         let node = Node(configuration: configuration, engine: assembly.engine, embedded: assembly.embedded,
-                        peerServer: assembly.peerServer, logger: logger)
+                        peerServer: assembly.peerServer, metrics: metrics, logger: logger)
         logger.notice("dofs node: cache \(configuration.cacheDirectory), download mode \(configuration.downloadMode)")
         return node
     }
@@ -131,6 +145,7 @@ public final class Node: Sendable {
         engine.store.flush()
         engine.cacheLock.release()
         await embedded?.stop()
+        await metrics?.stop()
         logger.notice("node stopped; piece cache flushed")
         events.finish()
     }

@@ -35,6 +35,9 @@ public struct NodeConfiguration: Sendable {
     /// `*.pub` in `trustedKeysDirectory`: the control plane is believed as served.
     public var trustKeyFiles: [String] = []
     public var trustedKeysDirectory = "/etc/dofs/trusted-keys"
+    /// Where `GET /metrics` (Prometheus text format) is served; `nil`, the default: no metrics at all
+    /// (nothing listens, and no backend is bootstrapped, so an event costs a no-op call).
+    public var metricsListen: (host: String, port: Int)?
 
     public init(cacheDirectory: String, controlPlane: ControlPlaneChoice) {
         self.cacheDirectory = cacheDirectory

@@ -3,6 +3,8 @@ public enum NodeError: Error, Sendable, CustomStringConvertible {
     case cache(String)
     case controlPlane(String)
     case peerServer(String)
+    /// `--metrics-listen` could not be bound.
+    case metrics(String)
     case trust(String)
     case adminConfig(String)
     case mountpoint(String)
@@ -24,6 +26,7 @@ public enum NodeError: Error, Sendable, CustomStringConvertible {
         case .cache(let why): return why
         case .controlPlane(let why): return why
         case .peerServer(let why): return why
+        case .metrics(let why): return why
         case .trust(let why): return "trusted publisher key: \(why)"
         case .adminConfig(let why): return why
         case .mountpoint(let why): return why

@@ -83,6 +83,10 @@ struct NodeOptions: ParsableArguments {
             help: "Seconds to keep retrying cache hosts for a piece before the CDN (DO's DelayCacheServerFallbackForeground; 0: at once, -1: never).")
     var cacheFallbackDelay = 0.0
 
+    @Option(name: .customLong("metrics-listen"),
+            help: "Serve Prometheus metrics on GET /metrics at HOST:PORT (default: off; nothing listens).")
+    var metricsListen: String?
+
     func validate() throws {
         guard readDeadline > 0 else { throw ValidationError("--read-deadline must be positive") }
         if let controlPlane, !HTTPURL.isValid(controlPlane) {
@@ -99,6 +103,9 @@ struct NodeOptions: ParsableArguments {
         }
         guard cacheHostBanSeconds >= 0 else { throw ValidationError("--cache-host-ban-seconds must not be negative") }
         guard ListenAddress(peerListen) != nil else { throw ValidationError("--peer-listen '\(peerListen)' is not HOST:PORT") }
+        if let metricsListen, ListenAddress(metricsListen) == nil {
+            throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT")
+        }
         guard minPeeringSize >= 0, httpDelay >= 0 else { throw ValidationError("--min-peering-size and --http-delay must not be negative") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw ValidationError("--ca-file \(caFile) is not a readable file")
@@ -139,6 +146,7 @@ struct NodeOptions: ParsableArguments {
         c.cacheFallbackDelaySeconds = cacheFallbackDelay
         c.trustKeyFiles = trustKeys
         c.trustedKeysDirectory = trustedKeysDir
+        c.metricsListen = metricsListen.flatMap(ListenAddress.init).map { ($0.host, $0.port) }
         return c
     }
 }

@@ -271,7 +271,9 @@ final class SwarmTests: MountTestCase {
         let liarId = liar.peerId.hex
 
         // A mount with no honest peer: every piece the liar sends fails SHA-256; the CDN has the truth.
-        let m1 = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--log-level", "debug"])
+        let metrics1 = try LoopbackPort.free()
+        let m1 = try peerMount("127.0.0.2", controlPlane: cp,
+                               extraArguments: ["--log-level", "debug", "--metrics-listen", "127.0.0.1:\(metrics1)"])
         let p1 = byID(m1, published.ContentId)
         try assertVerifiedRead(p1, content, "lied.bin on a mount whose only peer lies")
         let s1 = try sources(p1)
@@ -297,6 +299,13 @@ final class SwarmTests: MountTestCase {
             return Int(line[r.upperBound...].prefix { $0.isNumber })
         }
         XCTAssertEqual(Set(charged).count, charged.count, "a piece is charged once (never asked of the liar again): \(charged)")
+        // The node's metrics tell the same story.
+        let scrape1 = try MetricsScrape.get(port: metrics1, logDirectory: logs)
+        XCTAssertEqual(scrape1[#"dofs_pieces_failed_verification_total{source="peer"}"#], Double(bad.count), scrape1.text)
+        XCTAssertEqual(scrape1[#"dofs_bans_total{kind="peer"}"#], 1, "one ban: \(scrape1.text)")
+        XCTAssertEqual(scrape1["dofs_peers_connected"], 0, "the liar, its only peer, is gone: \(scrape1.text)")
+        XCTAssertEqual(scrape1[#"dofs_bytes_total{source="peer"}"#], 0)
+        XCTAssertEqual(scrape1[#"dofs_bytes_total{source="cdn"}"#], Double(size))
 
         // After the ban: no request reaches the liar, however many times the control plane lists it again.
         let connection = try XCTUnwrap(liar.connections(from: m1Id).first)
@@ -326,10 +335,16 @@ final class SwarmTests: MountTestCase {
                        "no request reached the liar after the ban")
 
         // Another mount, with the honest mount 1 and the liar both listed, reads only the truth.
-        let m2 = try peerMount("127.0.0.3", controlPlane: cp)
+        let metrics2 = try LoopbackPort.free()
+        let m2 = try peerMount("127.0.0.3", controlPlane: cp, extraArguments: ["--metrics-listen", "127.0.0.1:\(metrics2)"])
         let p2 = byID(m2, published.ContentId)
         try assertVerifiedRead(p2, content, "lied.bin on a second mount (honest peer and liar listed)")
         let s2 = try sources(p2)
+        let scrape2 = try MetricsScrape.get(port: metrics2, logDirectory: logs)
+        XCTAssertGreaterThanOrEqual(scrape2["dofs_peers_connected"] ?? 0, 1, "connected to mount 1 at least: \(scrape2.text)")
+        XCTAssertEqual(scrape2[#"dofs_bytes_total{source="peer"}"#], Double(s2["peer"] ?? -1), "metrics and user.dofs.sources agree")
+        XCTAssertEqual(scrape2[#"dofs_pieces_verified_total{source="peer"}"#].map(Int.init),
+                       (s2["peer"] ?? 0) / published.PieceSize, "24 MiB is 24 whole pieces: \(scrape2.text)")
         print("mount 2: user.dofs.sources = \(s2); liar connections from it: "
               + "\(liar.connections.filter { $0.remotePeerId != m1Id && $0.swarmHashMatched }.map { "\($0.requests.count) requests" })")
         XCTAssertGreaterThanOrEqual(s2["peer"] ?? 0, size * 9 / 10, "mount 2 takes the file from the honest mount 1: \(s2)")

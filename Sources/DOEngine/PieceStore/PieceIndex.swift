@@ -98,6 +98,7 @@ struct PieceIndex {
             remove(key)
             victims.append(key)
         }
+        if !victims.isEmpty { EngineMetrics.cacheEvictions.increment(by: victims.count) }
         return victims
     }
 

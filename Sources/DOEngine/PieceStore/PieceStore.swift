@@ -237,10 +237,25 @@ public final class PieceStore: Sendable {
 }
 
 /// The index behind a lock, shared by the store and its committer thread.
+///
+/// Every change of the index goes through here, so this is where the cache-size gauges
+/// (`dofs_cache_bytes`, `dofs_cache_pieces`) follow it.
 final class SharedIndex: Sendable {
     private let mutex: Mutex<PieceIndex>
 
-    init(_ index: consuming PieceIndex) { mutex = Mutex(index) }
+    init(_ index: consuming PieceIndex) {
+        EngineMetrics.cacheBytes.record(index.totalBytes)
+        EngineMetrics.cachePieces.record(index.count)
+        mutex = Mutex(index)
+    }
 
-    func withLock<R>(_ body: (inout PieceIndex) -> R) -> R { mutex.withLock { body(&$0) } }
+    func withLock<R>(_ body: (inout PieceIndex) -> R) -> R {
+        mutex.withLock { index in
+            let before = (index.count, index.totalBytes)
+            let result = body(&index)
+            if index.count != before.0 { EngineMetrics.cachePieces.record(index.count) }
+            if index.totalBytes != before.1 { EngineMetrics.cacheBytes.record(index.totalBytes) }
+            return result
+        }
+    }
 }

@@ -118,6 +118,8 @@ public final class ContentSession: Sendable {
     /// Counts `bytes` of a read answered from the piece cache.
     private func servedLocally(_ bytes: Int) {
         bytesBySource.withLock { $0.local += bytes }
+        EngineMetrics.bytes[.local]?.increment(by: bytes)
+        EngineMetrics.cacheHits.increment()
         lastUse.touch()
     }
 
@@ -165,6 +167,7 @@ public final class ContentSession: Sendable {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
         lastUse.touch()
+        EngineMetrics.cacheMisses.increment()
         let indices = layout.pieces(coveringOffset: offset, length: end - offset)
         // One deadline for the whole read, however many pieces it waits for.
         let deadline = ContinuousClock.now + .seconds(config.readDeadlineSeconds)
@@ -324,6 +327,7 @@ public final class ContentSession: Sendable {
                     let digest = SHA256.hash(bytes)
                     guard digest == phf.pieces[index] else {
                         let failure = FetchError.pieceFailedVerification(index: index, source: source.name)
+                        EngineMetrics.piecesFailedVerification[source.kind]?.increment()
                         repeating.log(logger, .error, kind: "verify \(source.name)",
                                       "\(failure) (expected \(phf.pieces[index]), got \(digest)); discarded, retrying",
                                       metadata: ["source": "\(RedactedURL.redacted(source.name))"])
@@ -370,6 +374,7 @@ public final class ContentSession: Sendable {
                 let bytes = try await source.fetch(range: layout.range(ofPiece: index))
                 if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
                     // Not throttled: a host is banned at its third bad piece, so these lines are few.
+                    EngineMetrics.piecesFailedVerification[.cache]?.increment()
                     logger.error("piece \(index) of \(displayURL) from cache host \(host) failed SHA-256 verification; discarded",
                                  metadata: ["host": "\(host)"])
                     cacheHosts.reportBadPiece(host: host, origin: origin)
@@ -407,6 +412,7 @@ public final class ContentSession: Sendable {
                                                                     timeoutSeconds: swarm.config.peerPieceTimeoutSeconds)
                     logger.trace("piece \(index): from peer \(peer) in \(ContinuousClock.now - started)", metadata: ["peer": "\(peer)"])
                     guard SHA256.hash(bytes) == expected else {
+                        EngineMetrics.piecesFailedVerification[.peer]?.increment()
                         let banned = swarm.swarm.reportBadPiece(from: peer, piece: index)
                         logger.error("piece \(index) of \(displayURL) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")",
                                      metadata: ["peer": "\(peer)"])
@@ -427,6 +433,8 @@ public final class ContentSession: Sendable {
     /// Counts, stores and announces a piece that is ready to be served (verified, in verified mode).
     private func deliver(_ index: Int, key: PieceStore.Key, bytes: [UInt8], from kind: SourceKind) async {
         bytesBySource.withLock { $0[kind] += bytes.count }
+        EngineMetrics.bytes[kind]?.increment(by: bytes.count)
+        if case .verified = mode { EngineMetrics.piecesVerified[kind]?.increment() }
         swarm?.recordDownload(fromPeer: kind == .peer, bytes: bytes.count)
         await commit(key, bytes: bytes)
         swarm?.pieceStored(index)

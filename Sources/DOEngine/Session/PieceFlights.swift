@@ -13,8 +13,12 @@ final class PieceFlights: Sendable {
     func task(for index: Int, _ work: @escaping @Sendable () async throws -> [UInt8]) -> Task<[UInt8], any Error> {
         tasks.withLock { tasks in
             if let existing = tasks[index] { return existing }
+            EngineMetrics.fetchesInFlight.increment()
             let task = Task { [self] in
-                defer { _ = self.tasks.withLock { $0.removeValue(forKey: index) } }
+                defer {
+                    _ = self.tasks.withLock { $0.removeValue(forKey: index) }
+                    EngineMetrics.fetchesInFlight.decrement()
+                }
                 return try await work()
             }
             tasks[index] = task

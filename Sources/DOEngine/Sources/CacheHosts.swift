@@ -39,6 +39,14 @@ public final class CacheHosts: Sendable {
         /// "host origin" -> until: banned for one origin.
         var bannedForOrigin: [String: ContinuousClock.Instant] = [:]
         var badPieces: [String: Int] = [:]
+
+        /// Bans `key` in `table` until `until`; true when no ban of it was running (a ban that begins,
+        /// not one extended by a failure already in flight when it fell).
+        static func ban(_ key: String, in table: inout [String: ContinuousClock.Instant], until: ContinuousClock.Instant) -> Bool {
+            let running = table[key].map { ContinuousClock.now < $0 } ?? false
+            table[key] = until
+            return !running
+        }
     }
 
     public init(configuration: Configuration, caFile: String? = nil, logger: Logger) {
@@ -95,10 +103,12 @@ public final class CacheHosts: Sendable {
         let until = ContinuousClock.now + .seconds(configuration.banSeconds)
         switch error {
         case .transport(.connectFailed), .transport(.timedOut):
-            state.withLock { $0.banned[host] = until }
+            if state.withLock({ State.ban(host, in: &$0.banned, until: until) }) { EngineMetrics.cacheHostBans.increment() }
             logger.warning("cache host \(host) banned for \(Int(configuration.banSeconds)) s: \(error)", metadata: ["host": "\(host)"])
         case .httpStatus(_, let status) where (400..<500).contains(status):
-            state.withLock { $0.bannedForOrigin[host + " " + origin] = until }
+            if state.withLock({ State.ban(host + " " + origin, in: &$0.bannedForOrigin, until: until) }) {
+                EngineMetrics.cacheHostBans.increment()
+            }
             logger.warning("cache host \(host) banned for origin \(origin) for \(Int(configuration.banSeconds)) s: HTTP \(status)",
                            metadata: ["host": "\(host)", "origin": "\(origin)"])
         default:
@@ -110,12 +120,12 @@ public final class CacheHosts: Sendable {
     @discardableResult
     func reportBadPiece(host: String, origin: String) -> Bool {
         let key = host + " " + origin
-        let banned = state.withLock { s -> Bool in
+        let (banned, begins) = state.withLock { s -> (Bool, Bool) in
             s.badPieces[key, default: 0] += 1
-            guard s.badPieces[key]! >= configuration.badPieceLimit else { return false }
-            s.bannedForOrigin[key] = ContinuousClock.now + .seconds(configuration.banSeconds)
-            return true
+            guard s.badPieces[key]! >= configuration.badPieceLimit else { return (false, false) }
+            return (true, State.ban(key, in: &s.bannedForOrigin, until: ContinuousClock.now + .seconds(configuration.banSeconds)))
         }
+        if begins { EngineMetrics.cacheHostBans.increment() }
         if banned {
             logger.error("cache host \(host) banned for origin \(origin): \(configuration.badPieceLimit) pieces failed verification",
                          metadata: ["host": "\(host)", "origin": "\(origin)"])

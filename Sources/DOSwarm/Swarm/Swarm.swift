@@ -1,5 +1,6 @@
 import DOCore
 import Logging
+import Metrics
 import Synchronization
 
 /// The peers of one content, as the scheduler uses them: who is connected, who has which piece, who is
@@ -51,6 +52,17 @@ public final class Swarm: Sendable {
     public let configuration: SwarmConfiguration
     private let logger: Logger
     private let state = Mutex(State())
+
+    /// Runs `body` under the swarm's lock. Every change of the connected-peer table goes through here,
+    /// so `dofs_peers_connected` moves by exactly what this swarm gained or lost.
+    private func withState<R>(_ body: (inout State) -> R) -> R {
+        state.withLock { s in
+            let before = s.peers.count
+            let result = body(&s)
+            if s.peers.count != before { SwarmMetrics.peersConnected.increment(by: Double(s.peers.count - before)) }
+            return result
+        }
+    }
 
     /// Who a ban or a bad piece is charged to: a peer id at the address it spoke from.
     private struct Identity: Hashable {
@@ -125,7 +137,7 @@ public final class Swarm: Sendable {
     /// Remembers these peers and connects to as many as `maxPeers` allows, in the background. Skips
     /// ourselves, banned addresses, banned identities and peers already connected.
     public func addPeers(_ peers: [PeerAddress]) {
-        state.withLock { s in
+        withState { s in
             for address in peers {
                 let endpoint = address.endpoint
                 let host = address.canonicalHost
@@ -146,13 +158,13 @@ public final class Swarm: Sendable {
 
     /// Peers connected now, and the identities and addresses banned for this content (kept sets: O(1)).
     public var peerCounts: (connected: Int, banned: Int) {
-        state.withLock { ($0.peers.count, $0.banned.count + $0.bannedHosts.count) }
+        withState { ($0.peers.count, $0.banned.count + $0.bannedHosts.count) }
     }
 
     /// Whether any healthy connected peer announced piece `index`.
     public func hasPeer(withPiece index: Int) -> Bool {
         let now = ContinuousClock.now
-        return state.withLock { s in
+        return withState { s in
             s.peers.values.contains { peer in
                 isHealthy(peer, now: now) && !s.sentBadCopy(of: index, peer) && peer.connection.has(index)
             }
@@ -178,7 +190,7 @@ public final class Swarm: Sendable {
         var lastError: PeerError?
         while true {
             if Task.isCancelled { throw .cancelled }
-            if state.withLock({ $0.closed }) { throw .closed }
+            if withState({ $0.closed }) { throw .closed }
             guard let (peer, connection) = choose(piece: index, length: length, excluding: tried) else {
                 throw lastError ?? .noPeerHasPiece(index)
             }
@@ -207,7 +219,7 @@ public final class Swarm: Sendable {
     /// again. Returns true if the peer is now banned (its identity or its address) and disconnected.
     @discardableResult
     public func reportBadPiece(from peer: PeerId, piece: Int? = nil) -> Bool {
-        let charge = state.withLock { s -> BadPieceCharge? in
+        let charge = withState { s -> BadPieceCharge? in
             let source = piece.flatMap { s.lastSource[$0] }.flatMap { $0.peerId == peer ? $0 : nil }
             guard let identity = source ?? s.hostOf[peer].map({ Identity(peerId: peer, host: $0) }) else { return nil }
             var charge = BadPieceCharge(identity: identity)
@@ -245,6 +257,7 @@ public final class Swarm: Sendable {
             logger.warning("bad piece from a peer we never connected; not charged", metadata: ["peer": "\(peer)"])
             return false
         }
+        if charge.identityBanned || charge.addressBanned { SwarmMetrics.peerBans.increment() }
         let metadata: Logger.Metadata = ["peer": "\(peer)", "address": "\(charge.identity.host)"]
         if charge.addressBanned {
             logger.warning("address banned for this content after \(charge.addressCount) bad pieces from \(charge.identities) peer id(s); \(charge.disconnected.count) connection(s) dropped",
@@ -273,22 +286,22 @@ public final class Swarm: Sendable {
     }
 
     /// Whether this peer id is banned at some address (by its own bad pieces or its address's).
-    public func isBanned(_ peer: PeerId) -> Bool { state.withLock { s in s.banned.contains { $0.peerId == peer } } }
+    public func isBanned(_ peer: PeerId) -> Bool { withState { s in s.banned.contains { $0.peerId == peer } } }
 
     /// Whether this IP address is banned for this content (every peer id there).
     public func isBanned(address host: String) -> Bool {
         let host = PeerAddress.canonicalHost(host)
-        return state.withLock { $0.bannedHosts.contains(host) }
+        return withState { $0.bannedHosts.contains(host) }
     }
 
     /// Peer ids of the open connections.
     public var connectedPeers: [PeerId] {
-        state.withLock { s in s.peers.filter { $0.value.connection.isOpen }.map(\.key) }
+        withState { s in s.peers.filter { $0.value.connection.isOpen }.map(\.key) }
     }
 
     /// What we know about each connected peer, for status displays.
     public var peerInfo: [SwarmPeerInfo] {
-        state.withLock { s in
+        withState { s in
             s.peers.map { id, peer in
                 SwarmPeerInfo(peerId: id, endpoint: peer.endpoint, bytesPerSecond: peer.rate,
                               downloadedBytes: peer.downloadedBytes, piecesAvailable: peer.connection.piecesAvailable,
@@ -300,7 +313,7 @@ public final class Swarm: Sendable {
 
     /// Disconnects every peer and waits until all connections are gone. Later fetches throw `.closed`.
     public func close() async {
-        let (tasks, connections) = state.withLock { s in
+        let (tasks, connections) = withState { s in
             s.closed = true
             let connections = s.peers.values.map(\.connection)
             s.peers.removeAll()
@@ -320,7 +333,7 @@ public final class Swarm: Sendable {
     /// Starts connections to known addresses while there is room.
     private func fillConnections() {
         let now = ContinuousClock.now
-        state.withLock { s in
+        withState { s in
             guard !s.closed else { return }
             var active = s.peers.count + s.known.values.filter(\.connecting).count
             let order = s.known.keys.sorted { (s.known[$0]!.failures, $0) < (s.known[$1]!.failures, $1) }
@@ -356,7 +369,7 @@ public final class Swarm: Sendable {
 
     private func attach(_ connection: PeerConnection, endpoint: String) -> Bool {
         let id = connection.remotePeerId
-        let accepted = state.withLock { s in
+        let accepted = withState { s in
             if s.isRefused(Identity(peerId: id, host: connection.remoteHost)) {
                 // Not retried until the control plane lists the endpoint again.
                 s.known[endpoint] = nil
@@ -375,7 +388,7 @@ public final class Swarm: Sendable {
 
     private func detach(_ connection: PeerConnection?, endpoint: String, reason: PeerError, taskId: Int) {
         let now = ContinuousClock.now
-        state.withLock { s in
+        withState { s in
             s.tasks[taskId] = nil
             if let connection, s.peers[connection.remotePeerId]?.connection === connection {
                 s.peers[connection.remotePeerId] = nil
@@ -403,7 +416,7 @@ public final class Swarm: Sendable {
     /// The best candidate for `piece`, marked as fetching it.
     private func choose(piece: Int, length: Int, excluding tried: Set<PeerId>) -> (PeerId, PeerConnection)? {
         let now = ContinuousClock.now
-        return state.withLock { s in
+        return withState { s in
             // Not measured yet: assumed at least as fast as the best, so every new peer gets tried.
             let optimistic = max(s.peers.values.compactMap(\.rate).max() ?? 0, 100e6)
             var best: (id: PeerId, choked: Int, seconds: Double)?
@@ -425,7 +438,7 @@ public final class Swarm: Sendable {
     private func finishAttempt(_ id: PeerId, piece: Int, result: Result<PeerConnection.Delivery, PeerError>) {
         let now = ContinuousClock.now
         var dropped: [(PeerConnection, String)] = []
-        state.withLock { s in
+        withState { s in
             guard var peer = s.peers[id] else { return }
             peer.piecesInFlight.remove(piece)
             switch result {

@@ -1,6 +1,7 @@
 import DOCore
 import Foundation
 import Synchronization
+import XCTest
 
 /// A publisher key pair made with `dofs keygen` in a scratch folder of its own: `shared()` is the one
 /// every `ControlPlaneProcess` accepts and `DofsCLI.publish` signs with; `make(in:)` makes others.
@@ -19,6 +20,7 @@ struct TestPublisher: Sendable {
             try? FileManager.default.removeItem(atPath: folder)
             let made = try make(in: folder)
             pair = made
+            XCTestObservationCenter.shared.addTestObserver(FolderRemover(folder: folder))
             return made
         }
     }
@@ -45,5 +47,18 @@ struct TestPublisher: Sendable {
             throw ChildProcess.Failure(description: "dofs keygen --out \(folder): \(outcome.termination) \(outcome.stderr)")
         }
         return TestPublisher(privateKey: folder + "/publisher.key", publicKey: folder + "/publisher.pub", keyId: keyId)
+    }
+}
+
+/// Removes a folder when the test bundle finishes: the shared key pair outlives every test case.
+private final class FolderRemover: NSObject, XCTestObservation, @unchecked Sendable {
+    let folder: String
+
+    init(folder: String) {
+        self.folder = folder
+    }
+
+    func testBundleDidFinish(_ testBundle: Bundle) {
+        try? FileManager.default.removeItem(atPath: folder)
     }
 }

@@ -1,3 +1,4 @@
+import DOControlPlane
 import DOCore
 import DOEngine
 import DOFS
@@ -44,33 +45,16 @@ final class MetricsEndpoint: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
-        let (started, signal) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+        let launch = ServerLaunch(port: port)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "dofs"),
-                              onServerRunning: { channel in signal.yield(.success(channel.localAddress?.port ?? port)) },
-                              logger: logger)
-        let task = Task {
-            defer { signal.finish() }
-            do {
-                // No signal handlers of its own: the node decides when to stop.
-                try await app.runService(gracefulShutdownSignals: [])
-                signal.yield(.failure(CancellationError()))
-            } catch {
-                signal.yield(.failure(error))
-                throw error
-            }
-        }
-        var outcome: Result<Int, any Error> = .failure(CancellationError())
-        for await first in started {
-            outcome = first
-            break
-        }
+                              onServerRunning: launch.onServerRunning, logger: logger)
+        // No signal handlers of its own: the node decides when to stop.
+        let (task, outcome) = await launch.launch { try await app.runService(gracefulShutdownSignals: []) }
         switch outcome {
         case .success(let bound):
             logger.notice("metrics on http://\(IPAddress.urlHost(host)):\(bound)/metrics")
             return MetricsEndpoint(port: bound, task: task)
         case .failure(let error):
-            task.cancel()
-            _ = await task.result
             throw .metrics("cannot listen for metrics on \(IPAddress.urlHost(host)):\(port): \(error) (use another --metrics-listen)")
         }
     }

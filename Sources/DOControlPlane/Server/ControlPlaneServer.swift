@@ -66,7 +66,7 @@ public enum ControlPlaneServer {
         let router = Router(context: ControlPlaneRequestContext.self, options: .autoGenerateHeadEndpoints)
         service.addRoutes(to: router)
 
-        let (started, signal) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+        let launch = ServerLaunch(port: configuration.port)
         let connectionCap = DescriptorLimit.connectionCap(configured: configuration.maxConnections,
                                                           reserved: configuration.descriptorsReserved)
         if connectionCap < configuration.maxConnections {
@@ -77,24 +77,10 @@ public enum ControlPlaneServer {
             server: GuardedHTTP1Channel.builder(configuration, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dofs",
                                  availableConnectionsDelegate: MaximumAvailableConnections(connectionCap, logger: logger)),
-            onServerRunning: { channel in signal.yield(.success(channel.localAddress?.port ?? configuration.port)) },
+            onServerRunning: launch.onServerRunning,
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let task = Task {
-            defer { signal.finish() }
-            do {
-                try await group.run()
-                signal.yield(.failure(CancellationError()))
-            } catch {
-                signal.yield(.failure(error))
-                throw error
-            }
-        }
-        var outcome: Result<Int, any Error> = .failure(CancellationError())
-        for await first in started {
-            outcome = first
-            break
-        }
+        let (task, outcome) = await launch.launch { try await group.run() }
         switch outcome {
         case .success(let port):
             service.publicBase.setBoundPort(port)
@@ -103,8 +89,6 @@ public enum ControlPlaneServer {
             logger.notice("control plane listening on \(IPAddress.urlHost(configuration.host)):\(port), public URL \(running.baseURL), data \(configuration.dataDirectory)")
             return running
         case .failure(let error):
-            task.cancel()
-            _ = await task.result
             registry.close()
             throw .cannotListen(address: "\(IPAddress.urlHost(configuration.host)):\(configuration.port)", detail: "\(error)")
         }

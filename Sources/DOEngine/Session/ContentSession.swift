@@ -32,8 +32,8 @@ public final class ContentSession: Sendable {
     public let revalidateAt: ContinuousClock.Instant?
     /// The content's swarm, when it is shared with peers (verified, large enough, peering on).
     public let swarm: SessionSwarm?
-    /// The origin's `Last-Modified` when the content was opened (simple mode probes the origin;
-    /// verified content is opened from its pieces hash file alone and has none).
+    /// The origin's `Last-Modified` when the content was opened (simple mode's probe; for verified
+    /// content, the date kept beside its PHF or asked with one HEAD, see `Engine.openVerified`).
     public let lastModified: Date?
     private let flights = PieceFlights()
     private let bytesBySource = Mutex(Traffic())

@@ -39,6 +39,11 @@ public struct NodeConfiguration: Sendable {
     /// (nothing listens, and no backend is bootstrapped, so an event costs a no-op call).
     public var metricsListen: (host: String, port: Int)?
 
+    /// The cache folder of a node started without `--cache-dir`.
+    public static let defaultCacheDirectory = "/var/cache/dofs"
+    /// Every default above, for the CLI to show and use without repeating a number.
+    public static let defaults = NodeConfiguration(cacheDirectory: defaultCacheDirectory, controlPlane: .none)
+
     public init(cacheDirectory: String, controlPlane: ControlPlaneChoice) {
         self.cacheDirectory = cacheDirectory
         self.controlPlane = controlPlane

@@ -5,7 +5,7 @@ import Foundation
 /// The options of a command that only talks to a running node: its socket, and JSON output.
 struct NodeClientOptions: ParsableArguments {
     @Option(name: .customLong("socket"), help: "The node's control socket.")
-    var socket = "/run/dofs/node.sock"
+    var socket = ControlSocketClient.defaultPath
 
     /// Sends `request` and returns the node's final answer, failing with its error (prefixed `command`).
     func ask(_ command: String, _ request: ControlRequest,

@@ -32,7 +32,7 @@ struct NodeCommand: ParsableCommand {
     }
 }
 
-/// `dofs unmount`: detaches a mount from its node (or, with no node answering, asks fusermount3).
+/// `dofs unmount`: detaches a mount from its node; with no node answering, it says to use fusermount3.
 struct UnmountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unmount",
@@ -41,8 +41,7 @@ struct UnmountCommand: ParsableCommand {
     @Argument(help: "The mount point.")
     var mountpoint: String
 
-    @Option(name: .customLong("socket"), help: "The node's control socket.")
-    var socket = "/run/dofs/node.sock"
+    @OptionGroup var node: NodeClientOptions
 
     @Flag(name: .customLong("lazy"), help: "Detach now even if files are open (they stay readable until closed).")
     var lazy = false
@@ -50,7 +49,7 @@ struct UnmountCommand: ParsableCommand {
     func run() throws {
         let path = MountRequest.canonicalPath(mountpoint)
         do {
-            let answer = try ControlSocketClient(path: socket).send(.unmount(mountpoint: path, lazy: lazy))
+            let answer = try ControlSocketClient(path: node.socket).send(.unmount(mountpoint: path, lazy: lazy))
             if let error = answer.error { throw UserFacingError("dofs unmount: \(error)") }
         } catch let error as ControlSocketError {
             throw UserFacingError("dofs unmount: \(error); for a mount of no node, use `fusermount3 -u \(path)`")

@@ -9,13 +9,13 @@ import Foundation
 /// Defaults come from `NodeConfiguration` and the engine's configuration, not repeated here.
 struct NodeOptions: ParsableArguments {
     @Option(name: .customLong("socket"), help: "The node's control socket.")
-    var socket = "/run/dofs/node.sock"
+    var socket = ControlSocketClient.defaultPath
 
     @Option(name: .customLong("cache-dir"), help: "Where verified pieces and metadata are kept across mounts; one node owns it (default: /var/cache/dofs).")
     var cacheDirOption: String?
 
     /// The cache folder; only compared with a running node's when given.
-    var cacheDir: String { cacheDirOption ?? "/var/cache/dofs" }
+    var cacheDir: String { cacheDirOption ?? NodeConfiguration.defaultCacheDirectory }
 
     @Option(name: .customLong("cache-max-size"), help: "Cap on the piece cache in bytes; least recently used pieces go first.")
     var cacheMaxSize: Int?
@@ -39,7 +39,7 @@ struct NodeOptions: ParsableArguments {
     var trustKeys: [String] = []
 
     @Option(name: .customLong("trusted-keys-dir"), help: "Every *.pub in this folder is a trusted publisher key too (when the folder exists).")
-    var trustedKeysDir = "/etc/dofs/trusted-keys"
+    var trustedKeysDir = NodeConfiguration.defaults.trustedKeysDirectory
 
     @Option(name: .customLong("download-mode"),
             help: "DO's download mode: 0 HTTP only, 1 LAN, 2 Group, 3 Internet, 99 Simple (no control plane).")
@@ -62,11 +62,11 @@ struct NodeOptions: ParsableArguments {
     var noUpload = false
 
     @Option(name: .customLong("min-peering-size"), help: "Contents smaller than this many bytes never join a swarm.")
-    var minPeeringSize = 10 << 20
+    var minPeeringSize = NodeConfiguration.defaults.minPeeringBytes
 
     @Option(name: .customLong("http-delay"),
             help: "Seconds to wait for a peer to announce a piece another peer owns before fetching it from the CDN.")
-    var httpDelay = 5.0
+    var httpDelay = NodeConfiguration.defaults.httpDelaySeconds
 
     @Option(name: .customLong("cache-host"),
             help: "Cache servers (Connected Cache style), HOST[:PORT][,HOST...], tried in order before the CDN.")
@@ -77,11 +77,11 @@ struct NodeOptions: ParsableArguments {
     var adminConfig: String?
 
     @Option(name: .customLong("cache-host-ban-seconds"), help: "How long a failing cache host is banned (DO: 900).")
-    var cacheHostBanSeconds = 900.0
+    var cacheHostBanSeconds = NodeConfiguration.defaults.cacheHostBanSeconds
 
     @Option(name: .customLong("cache-fallback-delay"),
             help: "Seconds to keep retrying cache hosts for a piece before the CDN (DO's DelayCacheServerFallbackForeground; 0: at once, -1: never).")
-    var cacheFallbackDelay = 0.0
+    var cacheFallbackDelay = NodeConfiguration.defaults.cacheFallbackDelaySeconds
 
     @Option(name: .customLong("metrics-listen"),
             help: "Serve Prometheus metrics on GET /metrics at HOST:PORT (default: off; nothing listens).")

@@ -3,6 +3,8 @@ import Foundation
 /// Talks to a node's control socket, blocking (the CLI's side): one request, then answer lines until
 /// the final one (progress lines of a prefetch go to `onProgress`).
 public struct ControlSocketClient: Sendable {
+    /// Where a node listens unless told otherwise (`--socket`).
+    public static let defaultPath = "/run/dofs/node.sock"
     public let path: String
     /// Mounting can wait on a slow control plane (the node opens nothing per mount, but the kernel
     /// mount itself can stall on a busy machine): 120 s, then the caller is told.

@@ -1,0 +1,220 @@
+import DOCore
+import Foundation
+import XCTest
+
+/// DO parity (issue 13): the policies an administrator sets and the join's wire details, each shown
+/// by what it changes in real mounts: a `--no-upload` mount still gets peer bytes; LAN mode is the
+/// same public address (members behind two NATs are no peers in mode 1, and are in mode 3); a content
+/// policy's DownloadMode 0 stops peering; DOMaxForegroundDownloadBandwidth paces a cold read; a policy
+/// file edited under a running node applies; a file with an unknown policy or a wrong unit is refused.
+final class DOPolicyTests: MountTestCase {
+    private let MiB = TestContent.MiB
+    private var logs: String { scratch.file("logs") }
+
+    private struct Peer {
+        let mount: DofsMount
+        let host: String
+    }
+
+    private func startControlPlane(port: Int? = nil, _ extra: [String] = []) throws -> ControlPlaneProcess {
+        let cp = try ControlPlaneProcess(scratch: scratch, port: port, extraArguments: ["--reannounce-secs", "2"] + extra)
+        addCleanup { cp.stop() }
+        return cp
+    }
+
+    private func publishRegistered(_ bytes: [UInt8], as name: String, on origin: NginxOrigin,
+                                   controlPlane cp: ControlPlaneProcess) throws -> DofsCLI.Published {
+        try TestContent.write(bytes, to: origin.path(name))
+        return try DofsCLI.publish(file: origin.path(name), url: origin.url(name), phfOut: origin.path(name + ".phf"),
+                                   phfURL: origin.url(name + ".phf"), registration: .controlPlane(cp.baseURL),
+                                   logDirectory: logs).published
+    }
+
+    private func peerMount(_ host: String, controlPlane url: String, cache: String? = nil, _ extra: [String] = []) throws -> Peer {
+        let port = try LoopbackSocket.freePort(host: host)
+        let m = try mount(cacheDir: scratch.file(cache ?? "cache-\(host)"),
+                          extraArguments: ["--control-plane", url, "--peer-listen", "\(host):\(port)"] + extra)
+        return Peer(mount: m, host: host)
+    }
+
+    /// Reads `path` whole: the bytes must be `content`, verified; returns `user.dofs.sources`.
+    private func readVerified(_ path: String, _ content: [UInt8], _ what: String,
+                              file: StaticString = #filePath, line: UInt = #line) throws -> [String: Int] {
+        let got = try readWhole(path, within: 90).get()
+        XCTAssertEqual(TestContent.sha256(got), TestContent.sha256(content), "\(what): SHA-256", file: file, line: line)
+        XCTAssertEqual(try xattr(path, "user.dofs.mode").get(), "verified", "\(what): mode", file: file, line: line)
+        let s = DofsMount.sources(path) ?? [:]
+        print("\(what): user.dofs.sources = \(s)")
+        return s
+    }
+
+    // MARK: RestrictedUpload
+
+    func testANoUploadMountJoinsWithRestrictedUploadAndTakesItsBytesFromPeers() throws {
+        let origin = try startOrigin()
+        let cp = try startControlPlane()
+        let size = 16 * MiB
+        let content = TestContent.bytes(count: size, seed: 1301)
+        let published = try publishRegistered(content, as: "shared.bin", on: origin, controlPlane: cp)
+        let seeder = try peerMount("127.0.0.2", controlPlane: cp.baseURL)
+        _ = try readVerified("\(seeder.mount.mountpoint)/by-id/\(published.ContentId)", content, "the seeder")
+        let leecher = try peerMount("127.0.0.3", controlPlane: cp.baseURL, ["--no-upload"])
+        let s = try readVerified("\(leecher.mount.mountpoint)/by-id/\(published.ContentId)", content, "the --no-upload mount")
+        XCTAssertGreaterThanOrEqual(s["peer"] ?? 0, size * 9 / 10, "a --no-upload mount takes its bytes from peers: \(s)")
+        XCTAssertFalse(leecher.mount.log.contains("cannot join its swarm"), "its joins are accepted:\n\(leecher.mount.logTail())")
+        XCTAssertFalse(cp.logTail(200).contains("\"Port\" is not"), "the control plane accepted the join")
+    }
+
+    // MARK: LAN = the same public address
+
+    /// nginx in front of the control plane acting as two NATs: joins from 127.0.0.2 reach the control
+    /// plane as coming from 203.0.113.2, those from 127.0.0.3 as 198.51.100.3 (X-Real-IP from a trusted
+    /// proxy). ReportedIp (the 127.0.0.x address) is where peers are told to connect.
+    private func natProxy(upstreamPort: Int, port: Int) throws {
+        let home = try scratch.directory("nat-proxy")
+        for sub in ["logs", "tmp"] { _ = try scratch.directory("nat-proxy/\(sub)") }
+        try """
+        daemon off;
+        master_process on;
+        user root;
+        worker_processes 1;
+        pid \(home)/nginx.pid;
+        error_log \(home)/logs/error.log info;
+        events { worker_connections 256; }
+        http {
+            access_log \(home)/logs/access.log;
+            client_body_temp_path \(home)/tmp/body;
+            proxy_temp_path \(home)/tmp/proxy;
+            fastcgi_temp_path \(home)/tmp/fastcgi;
+            uwsgi_temp_path \(home)/tmp/uwsgi;
+            scgi_temp_path \(home)/tmp/scgi;
+            map $remote_addr $public_address {
+                127.0.0.2 203.0.113.2;
+                127.0.0.3 198.51.100.3;
+                default $remote_addr;
+            }
+            server {
+                listen 127.0.0.1:\(port);
+                location / {
+                    proxy_pass http://127.0.0.1:\(upstreamPort);
+                    proxy_set_header X-Real-IP $public_address;
+                }
+            }
+        }
+
+        """.write(toFile: home + "/nginx.conf", atomically: true, encoding: .utf8)
+        let nginx = try ChildProcess("nginx", ["-c", home + "/nginx.conf", "-p", home], stdoutPath: home + "/logs/stdout",
+                                     stderrPath: home + "/logs/stderr")
+        addCleanup { _ = nginx.stop(grace: 2) }
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { LoopbackPort.accepts(port) }, "the NAT proxy listens")
+    }
+
+    func testMembersBehindDifferentPublicAddressesAreNoPeersInLANModeButAreInInternetMode() throws {
+        let origin = try startOrigin()
+        let (cpPort, proxyPort) = (try LoopbackPort.free(), try LoopbackPort.free())
+        let cp = try startControlPlane(port: cpPort, ["--trusted-proxy", "127.0.0.1", "--public-url", "http://127.0.0.1:\(proxyPort)"])
+        try natProxy(upstreamPort: cpPort, port: proxyPort)
+        let proxied = "http://127.0.0.1:\(proxyPort)"
+        let size = 12 * MiB
+        for (mode, seed) in [("1", 1302), ("3", 1303)] {
+            let content = TestContent.bytes(count: size, seed: UInt64(seed))
+            let published = try publishRegistered(content, as: "mode\(mode).bin", on: origin, controlPlane: cp)
+            let a = try peerMount("127.0.0.2", controlPlane: proxied, cache: "a\(mode)", ["--download-mode", mode])
+            _ = try readVerified("\(a.mount.mountpoint)/by-id/\(published.ContentId)", content, "mode \(mode): the first home")
+            let b = try peerMount("127.0.0.3", controlPlane: proxied, cache: "b\(mode)", ["--download-mode", mode])
+            let s = try readVerified("\(b.mount.mountpoint)/by-id/\(published.ContentId)", content, "mode \(mode): the second home")
+            if mode == "1" {
+                XCTAssertEqual(s["peer"] ?? 0, 0, "LAN mode: another public address is not this LAN: \(s)")
+                XCTAssertEqual(s["cdn"], size, "LAN mode: everything from the CDN: \(s)")
+            } else {
+                XCTAssertGreaterThanOrEqual(s["peer"] ?? 0, size * 9 / 10, "Internet mode: the other home is a peer: \(s)")
+            }
+        }
+    }
+
+    // MARK: The content policy's DownloadMode
+
+    func testAContentPolicyWithDownloadMode0StopsPeeringForLANMounts() throws {
+        let origin = try startOrigin()
+        let cp = try startControlPlane(["--content-download-mode", "0"])
+        let size = 12 * MiB
+        let content = TestContent.bytes(count: size, seed: 1304)
+        let published = try publishRegistered(content, as: "nopeers.bin", on: origin, controlPlane: cp)
+        let a = try peerMount("127.0.0.2", controlPlane: cp.baseURL)
+        _ = try readVerified("\(a.mount.mountpoint)/by-id/\(published.ContentId)", content, "the first mount")
+        let b = try peerMount("127.0.0.3", controlPlane: cp.baseURL)
+        let s = try readVerified("\(b.mount.mountpoint)/by-id/\(published.ContentId)", content, "the second mount")
+        XCTAssertEqual(s["peer"] ?? 0, 0, "the service allows no peering for this content: \(s)")
+        XCTAssertEqual(s["cdn"], size, "\(s)")
+        XCTAssertTrue(b.mount.log.contains("DOWNLOADMODE_SET_BY_CP"), "the mount says why:\n\(b.mount.logTail())")
+    }
+
+    // MARK: Bandwidth
+
+    func testDOMaxForegroundDownloadBandwidthPacesAColdRead() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 32 * MiB, seed: 1305)
+        let published = try publish(content, as: "paced.bin", on: origin)
+        let catalog = [CatalogEntry(name: "paced.bin", published: published)]
+        let paced = try mount(cacheDir: scratch.file("cache-paced"), catalog: catalog,
+                              extraArguments: ["--download-mode", "99", "--max-foreground-download-bandwidth", "8192"])
+        let started = Date()
+        assertReads(try readWhole(paced.mountpoint + "/paced.bin", within: 60), content, "paced.bin at 8192 KB/s")
+        let took = Date().timeIntervalSince(started)
+        print("32 MiB cold read at DOMaxForegroundDownloadBandwidth 8192 KB/s: \(String(format: "%.2f", took)) s")
+        XCTAssertGreaterThanOrEqual(took, 3.5, "32 MiB at 8 MiB/s cannot take less than 3.5 s (0.25 s of burst)")
+        XCTAssertLessThan(took, 30, "and is not stalled either")
+    }
+
+    // MARK: Policy files
+
+    func testAPolicyFileEditedUnderARunningNodeAppliesWithoutARestart() throws {
+        let origin = try startOrigin()
+        let first = TestContent.bytes(count: 8 * MiB, seed: 1306), second = TestContent.bytes(count: 8 * MiB, seed: 1307)
+        let a = try publish(first, as: "first.bin", on: origin), b = try publish(second, as: "second.bin", on: origin)
+        let policyFile = scratch.file("dofs.json")
+        try #"{"DOMaxForegroundDownloadBandwidth": 2048}"#.write(toFile: policyFile, atomically: true, encoding: .utf8)
+        let m = try mount(catalog: [CatalogEntry(name: "first.bin", published: a), CatalogEntry(name: "second.bin", published: b)],
+                          extraArguments: ["--download-mode", "99", "--config", policyFile])
+        var started = Date()
+        assertReads(try readWhole(m.mountpoint + "/first.bin", within: 60), first, "first.bin at 2048 KB/s")
+        let slow = Date().timeIntervalSince(started)
+        try #"{"DOMaxForegroundDownloadBandwidth": 0}"#.write(toFile: policyFile, atomically: true, encoding: .utf8)
+        XCTAssertTrue(waitUntil(timeout: 15, interval: 0.1) { m.log.contains("policy re-read (a policy file changed)") },
+                      "the node re-reads the file:\n\(m.logTail())")
+        started = Date()
+        assertReads(try readWhole(m.mountpoint + "/second.bin", within: 60), second, "second.bin with no limit")
+        let fast = Date().timeIntervalSince(started)
+        print("8 MiB at 2048 KB/s: \(String(format: "%.2f", slow)) s; after the edit: \(String(format: "%.2f", fast)) s")
+        XCTAssertGreaterThanOrEqual(slow, 3.5, "8 MiB at 2 MiB/s takes at least 3.75 s")
+        XCTAssertLessThan(fast, slow / 2, "with the limit lifted, the next read is not paced")
+    }
+
+    func testConfigShowPrintsEveryPolicyWithItsSourceAndRefusesUnknownKeysAndWrongUnits() throws {
+        let good = scratch.file("good.json")
+        try #"{"DOMaxCacheAge": 86400, "DOCacheHost": "cache.example"}"#.write(toFile: good, atomically: true, encoding: .utf8)
+        let shown = try ChildProcess.run(DofsCLI.binaryPath, ["config", "show", "--config", good, "--download-mode", "3"],
+                                         logDirectory: logs, timeout: 30)
+        XCTAssertTrue(shown.succeeded, shown.stderr)
+        let lines = shown.stdout.split(separator: "\n")
+        func line(_ key: String) -> String { lines.first { $0.hasPrefix(key + " ") }.map(String.init) ?? "(missing \(key))" }
+        XCTAssertTrue(line("DOMaxCacheAge").contains("86400") && line("DOMaxCacheAge").hasSuffix("file \(good)"), line("DOMaxCacheAge"))
+        XCTAssertTrue(line("DODownloadMode").contains("3") && line("DODownloadMode").hasSuffix("flag"), line("DODownloadMode"))
+        XCTAssertTrue(line("DOMinRAMAllowedToPeer").hasSuffix("default"), line("DOMinRAMAllowedToPeer"))
+        XCTAssertEqual(lines.count, 21, "one line per DO policy:\n\(shown.stdout)")
+
+        for (json, named) in [(#"{"DOMaxCacheAgeDays": 3}"#, "DOMaxCacheAgeDays"),
+                              (#"{"DOMaxForegroundDownloadBandwidth": "8MB/s"}"#, "DOMaxForegroundDownloadBandwidth must be a whole number of KB/s")] {
+            let bad = scratch.file("bad.json")
+            try json.write(toFile: bad, atomically: true, encoding: .utf8)
+            let refused = try ChildProcess.run(DofsCLI.binaryPath, ["config", "show", "--config", bad], logDirectory: logs, timeout: 30)
+            XCTAssertFalse(refused.succeeded, "\(json) must be refused")
+            XCTAssertTrue(refused.stderr.contains(named), "the refusal names \(named): \(refused.stderr)")
+            let mount = try ChildProcess.run(DofsCLI.binaryPath, ["mount", scratch.file("never"), "--config", bad, "--download-mode", "99",
+                                                                  "--socket", scratch.file("never.sock")],
+                                             logDirectory: logs, timeout: 30)
+            XCTAssertFalse(mount.succeeded, "a node does not start on \(json)")
+            XCTAssertTrue(mount.stderr.contains(named), "dofs mount names \(named): \(mount.stderr)")
+        }
+    }
+}

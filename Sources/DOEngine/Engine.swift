@@ -215,8 +215,9 @@ public final class Engine: Sendable {
                            contentDownloadMode: Int?) -> SessionSwarm? {
         guard let peering, let directory else { return nil }
         let meta: Logger.Metadata = ["content": "\(contentId)"]
-        // The control plane's minimum, else DOMinFileSizeToCache as in force now.
-        let minimum = minPeeringBytes ?? (peering.policy != nil ? policy.current.minFileSizeToCacheBytes : peering.minContentBytes)
+        // DOMinFileSizeToCache as in force now, raised (never lowered) by the control plane's minimum.
+        let local = peering.policy != nil ? policy.current.minFileSizeToCacheBytes : peering.minContentBytes
+        let minimum = max(local, minPeeringBytes ?? 0)
         guard phf.layout.contentLength >= minimum else {
             logger.info("\(contentId): \(phf.layout.contentLength) bytes is under the peering minimum of \(minimum); CDN only, still verified",
                         metadata: meta)

@@ -61,6 +61,7 @@ final class PolicyWatcher: Sendable {
         do {
             let fresh = try PolicyFiles.load(files, flags: flags)
             let changed = policy.replace(with: fresh)
+            if changed.contains(.maxCacheAge) { sweepOldContents() }
             logger.notice("policy re-read (\(reason)): \(changed.isEmpty ? "nothing changed" : "now " + changed.map { "\($0.rawValue)=\(fresh[$0]?.description ?? "unset")" }.joined(separator: ", "))")
         } catch {
             logger.error("policy re-read (\(reason)) refused, the previous policy stays in force: \(error)")

@@ -149,6 +149,51 @@ final class DOPolicyTests: MountTestCase {
         XCTAssertTrue(b.mount.log.contains("DOWNLOADMODE_SET_BY_CP"), "the mount says why:\n\(b.mount.logTail())")
     }
 
+    // MARK: Peering minimums
+
+    func testDOsPeeringMinimumsKeepContentOrAMachineOutOfSwarms() throws {
+        let origin = try startOrigin()
+        let cp = try startControlPlane()
+        let size = 12 * MiB
+        // The first pair, with DO's defaults, shows that these mounts do peer when nothing stops them.
+        for (n, flags) in [["--min-file-size-to-cache", "10"], ["--min-file-size-to-cache", "16"],
+                           ["--min-ram-allowed-to-peer", "1000000"], ["--min-disk-size-allowed-to-peer", "1000000"]].enumerated() {
+            let content = TestContent.bytes(count: size, seed: UInt64(1310 + n))
+            let published = try publishRegistered(content, as: "min\(n).bin", on: origin, controlPlane: cp)
+            let a = try peerMount("127.0.0.2", controlPlane: cp.baseURL, cache: "min-a\(n)", flags)
+            _ = try readVerified("\(a.mount.mountpoint)/by-id/\(published.ContentId)", content, "\(flags[0]): the first mount")
+            let b = try peerMount("127.0.0.3", controlPlane: cp.baseURL, cache: "min-b\(n)", flags)
+            let s = try readVerified("\(b.mount.mountpoint)/by-id/\(published.ContentId)", content, "\(flags[0]): the second mount")
+            if n == 0 {
+                XCTAssertGreaterThanOrEqual(s["peer"] ?? 0, size * 9 / 10, "12 MiB over a 10 MB minimum: peers: \(s)")
+            } else {
+                XCTAssertEqual(s["peer"] ?? 0, 0, "\(flags.joined(separator: " ")): no peering: \(s)")
+                XCTAssertEqual(s["cdn"], size, "\(s)")
+            }
+        }
+    }
+
+    // MARK: Cache age
+
+    func testLoweringDOMaxCacheAgeUnderARunningNodeEvictsContentsUnusedForLonger() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 4 * MiB, seed: 1320)
+        let published = try publish(content, as: "old.bin", on: origin)
+        let policyFile = scratch.file("age.json")
+        try #"{"DOMaxCacheAge": 0}"#.write(toFile: policyFile, atomically: true, encoding: .utf8)
+        let m = try mount(catalog: [CatalogEntry(name: "old.bin", published: published)],
+                          extraArguments: ["--download-mode", "99", "--config", policyFile])
+        let path = m.mountpoint + "/old.bin"
+        assertReads(try readWhole(path, within: 30), content, "old.bin")
+        XCTAssertEqual(try xattr(path, "user.dofs.pieces").get(), "4/4")
+        Thread.sleep(forTimeInterval: 2.2)
+        try #"{"DOMaxCacheAge": 1}"#.write(toFile: policyFile, atomically: true, encoding: .utf8)
+        XCTAssertTrue(waitUntil(timeout: 15, interval: 0.1) { (try? self.xattr(path, "user.dofs.pieces").get()) == "0/4" },
+                      "a content unused for 2 s is evicted once DOMaxCacheAge is 1 s:\n\(m.logTail())")
+        XCTAssertTrue(m.log.contains("DOMaxCacheAge 1 s: evicted 1 content"), m.logTail())
+        assertReads(try readWhole(path, within: 30), content, "old.bin read again, from the origin")
+    }
+
     // MARK: Bandwidth
 
     func testDOMaxForegroundDownloadBandwidthPacesAColdRead() throws {
@@ -164,6 +209,30 @@ final class DOPolicyTests: MountTestCase {
         print("32 MiB cold read at DOMaxForegroundDownloadBandwidth 8192 KB/s: \(String(format: "%.2f", took)) s")
         XCTAssertGreaterThanOrEqual(took, 3.5, "32 MiB at 8 MiB/s cannot take less than 3.5 s (0.25 s of burst)")
         XCTAssertLessThan(took, 30, "and is not stalled either")
+    }
+
+    func testABackgroundPrefetchIsPacedByTheBackgroundLimitWhileReadsAreNot() throws {
+        let origin = try startOrigin()
+        let background = TestContent.bytes(count: 8 * MiB, seed: 1308), foreground = TestContent.bytes(count: 8 * MiB, seed: 1309)
+        let a = try publish(background, as: "bg.bin", on: origin), b = try publish(foreground, as: "fg.bin", on: origin)
+        let socket = scratch.file("bg.sock")
+        let m = try mount(catalog: [CatalogEntry(name: "bg.bin", published: a), CatalogEntry(name: "fg.bin", published: b)],
+                          extraArguments: ["--download-mode", "99", "--socket", socket, "--max-background-download-bandwidth", "2048"])
+        let started = Date()
+        let run = try ChildProcess.run(DofsCLI.binaryPath, ["prefetch", m.mountpoint + "/bg.bin", "--background", "--socket", socket],
+                                       logDirectory: logs, timeout: 30)
+        XCTAssertTrue(run.succeeded, run.stderr)
+        var stamp = Date()
+        assertReads(try readWhole(m.mountpoint + "/fg.bin", within: 30), foreground, "fg.bin read during the prefetch")
+        let read = Date().timeIntervalSince(stamp)
+        stamp = Date()
+        XCTAssertTrue(waitUntil(timeout: 30, interval: 0.05) { (try? self.xattr(m.mountpoint + "/bg.bin", "user.dofs.pieces").get()) == "8/8" },
+                      "the background prefetch finishes")
+        let prefetched = Date().timeIntervalSince(started)
+        print("8 MiB background prefetch at 2048 KB/s: \(String(format: "%.2f", prefetched)) s; an 8 MiB read meanwhile: \(String(format: "%.2f", read)) s")
+        XCTAssertGreaterThanOrEqual(prefetched, 3.5, "8 MiB at 2 MiB/s in the background takes at least 3.75 s")
+        XCTAssertLessThan(read, 3.0, "a read is foreground: not held to the background limit")
+        assertReads(try readWhole(m.mountpoint + "/bg.bin", within: 30), background, "bg.bin after its prefetch")
     }
 
     // MARK: Policy files

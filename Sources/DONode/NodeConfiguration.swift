@@ -59,6 +59,7 @@ public struct NodeConfiguration: Sendable {
 /// Where a node looks for policy files.
 public enum PolicyFiles {
     /// do-client's admin config: read when present, so a machine set up for do-client keeps its policies.
+    /// Its keys that are not DO policies dofs knows (do-client's own settings) are skipped, not refused.
     public static let doClientAdminConfig = "/etc/deliveryoptimization-agent/admin-config.json"
     /// dofs's own policy file, read when present and no `--config` names another.
     public static let dofsDefault = "/etc/dofs/dofs.json"
@@ -79,7 +80,8 @@ public enum PolicyFiles {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw .notAPolicyFile(file: file, reason: "cannot be read")
             }
-            policy = policy.merging(try PolicyLayer(json: [UInt8](data), file: file), from: .file(file))
+            let layer = try PolicyLayer(json: [UInt8](data), file: file, allowingUnknownKeys: file == doClientAdminConfig)
+            policy = policy.merging(layer, from: .file(file))
         }
         return policy.merging(flags, from: .flag)
     }

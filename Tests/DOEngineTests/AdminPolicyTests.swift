@@ -1,4 +1,7 @@
 @testable import DOEngine
+import DOCore
+import DOSwarm
+import Logging
 import XCTest
 
 /// DO's policies by DO's names and units: what a policy file may say, what it may not, and what wins.
@@ -96,5 +99,45 @@ final class AdminPolicyTests: XCTestCase {
         XCTAssertEqual(PolicyKey.maxForegroundDownloadBandwidth.flag, "--max-foreground-download-bandwidth")
         XCTAssertEqual(PolicyKey.monthlyUploadDataCap.flag, "--monthly-upload-data-cap")
         XCTAssertEqual(Set(PolicyKey.allCases.map(\.flag)).count, PolicyKey.allCases.count)
+    }
+}
+
+/// do-client's admin config may carry do-client's own settings: those are skipped there, never in dofs's file.
+final class DoClientAdminConfigTests: XCTestCase {
+    func testUnknownKeysOfDoClientsFileAreSkippedAndListed() throws {
+        let json = Array(#"{"DOCacheHost": "mcc.corp", "ADUC_IoTConnectionString": "x"}"#.utf8)
+        let layer = try PolicyLayer(json: json, file: "admin-config.json", allowingUnknownKeys: true)
+        XCTAssertEqual(layer.values[.cacheHost], .text("mcc.corp"))
+        XCTAssertEqual(layer.ignoredKeys, ["ADUC_IoTConnectionString"])
+        XCTAssertThrowsError(try PolicyLayer(json: json, file: "dofs.json"))
+    }
+}
+
+/// DORestrictPeerSelectionBy 1 narrows the service's LAN (the public address) to the mount's subnet.
+final class PeerSelectionScopeTests: XCTestCase {
+    private struct NoDirectory: ContentDirectory {
+        func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
+        func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
+            SwarmAnnouncementAnswer(peers: [], reannounceSeconds: 60)
+        }
+    }
+
+    private func swarm(restrict: Int) throws -> SessionSwarm {
+        var config = PeeringConfiguration(downloadMode: 1, groupId: nil, peerId: .random(), reportedIp: "10.1.2.3", port: 7680)
+        config.subnetMask = "255.255.255.0"
+        config.policy = LivePolicy(AdminPolicy.defaults.merging(
+            PolicyLayer([.restrictPeerSelectionBy: .integer(restrict)]), from: .flag))
+        return SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
+                            hashOfHashes: SHA256.hash(Array("x".utf8)), layout: PieceLayout(contentLength: 1 << 20),
+                            config: config, directory: NoDirectory(), logger: Logger(label: "test"))
+    }
+
+    func testSubnetRestrictionKeepsOnlyPeersOnOurSubnet() throws {
+        let answer = SwarmAnnouncementAnswer(peers: [
+            .init(peerId: PeerId.random().hex, host: "10.1.2.9", port: 7680),
+            .init(peerId: PeerId.random().hex, host: "10.1.3.9", port: 7680),
+        ], reannounceSeconds: 60)
+        XCTAssertEqual(try swarm(restrict: 0).usablePeers(answer).map(\.host), ["10.1.2.9", "10.1.3.9"])
+        XCTAssertEqual(try swarm(restrict: 1).usablePeers(answer).map(\.host), ["10.1.2.9"])
     }
 }

@@ -113,12 +113,16 @@ public enum PolicySource: Sendable, Equatable, CustomStringConvertible {
 /// The policies one source sets: a policy file's, or the command line's.
 public struct PolicyLayer: Sendable, Equatable {
     public var values: [PolicyKey: PolicyValue] = [:]
+    /// Names skipped as unknown (only when decoding `allowingUnknownKeys`).
+    public var ignoredKeys: [String] = []
 
     public init(_ values: [PolicyKey: PolicyValue] = [:]) { self.values = values }
 
     /// Decodes a policy file: one JSON object of DO policy names. Unknown names, values of the wrong
     /// type or unit ("8MB" where KB/s is asked) and values out of range are refused, each naming the key.
-    public init(json: [UInt8], file: String) throws(PolicyError) {
+    /// With `allowingUnknownKeys`, names dofs does not know are skipped (listed in `ignoredKeys`)
+    /// instead of refused: for do-client's admin config, which carries do-client's own settings too.
+    public init(json: [UInt8], file: String, allowingUnknownKeys: Bool = false) throws(PolicyError) {
         let object: PolicyJSON
         do {
             object = try JSONDecoder().decode(PolicyJSON.self, from: Data(json))
@@ -127,7 +131,13 @@ public struct PolicyLayer: Sendable, Equatable {
         }
         guard case .object(let dictionary) = object else { throw .notAPolicyFile(file: file, reason: "not a JSON object") }
         for (name, raw) in dictionary.sorted(by: { $0.key < $1.key }) {
-            guard let key = PolicyKey(rawValue: name) else { throw .unknownPolicy(name, file: file) }
+            guard let key = PolicyKey(rawValue: name) else {
+                if allowingUnknownKeys {
+                    ignoredKeys.append(name)
+                    continue
+                }
+                throw .unknownPolicy(name, file: file)
+            }
             values[key] = try Self.value(raw, for: key, file: file)
         }
     }

@@ -83,6 +83,9 @@ final class DOPolicyTests: MountTestCase {
         events { worker_connections 256; }
         http {
             access_log \(home)/logs/access.log;
+            log_format bodies escape=none '$remote_addr $request_body';
+            access_log \(home)/logs/bodies.log bodies;
+            client_body_buffer_size 64k;
             client_body_temp_path \(home)/tmp/body;
             proxy_temp_path \(home)/tmp/proxy;
             fastcgi_temp_path \(home)/tmp/fastcgi;
@@ -128,8 +131,42 @@ final class DOPolicyTests: MountTestCase {
                 XCTAssertEqual(s["cdn"], size, "LAN mode: everything from the CDN: \(s)")
             } else {
                 XCTAssertGreaterThanOrEqual(s["peer"] ?? 0, size * 9 / 10, "Internet mode: the other home is a peer: \(s)")
+                try assertJoinBodies(contentId: published.ContentId, url: origin.url("mode3.bin"), size: size)
             }
         }
+    }
+
+    /// The join bodies the NAT proxy saw for `contentId`: DO's fields with real values. The first home
+    /// served the second, so one of its re-announces counts Uploaded; the second took every byte from
+    /// it, so its counters say Downloaded = size with DownloadedCdn 0.
+    private func assertJoinBodies(contentId: String, url: String, size: Int) throws {
+        let path = scratch.file("nat-proxy/logs/bodies.log")
+        func joins(from address: String) -> [[String: String]] {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { line -> [String: String]? in
+                guard line.hasPrefix(address + " "), let brace = line.firstIndex(of: "{"),
+                      let body = try? JSONSerialization.jsonObject(with: Data(line[brace...].utf8)) as? [String: String],
+                      body["ContentId"] == contentId else { return nil }
+                return body
+            }
+        }
+        let served = waitUntil(timeout: 15, interval: 0.2) { joins(from: "127.0.0.2").contains { Int($0["Uploaded"] ?? "") ?? 0 >= size * 9 / 10 } }
+        XCTAssertTrue(served, "the first home re-announces with Uploaded counted: \(joins(from: "127.0.0.2").map { $0["Uploaded"] ?? "-" })")
+        let fetched = waitUntil(timeout: 15, interval: 0.2) {
+            joins(from: "127.0.0.3").contains { $0["Downloaded"] == String(size) && $0["DownloadedCdn"] == "0" && $0["DownloadedDoinc"] == "0" }
+        }
+        XCTAssertTrue(fetched, "the second home's counters: \(joins(from: "127.0.0.3").map { ($0["Downloaded"] ?? "-", $0["DownloadedCdn"] ?? "-") })")
+        guard let body = joins(from: "127.0.0.3").last else { return XCTFail("no join body from the second home in \(path)") }
+        XCTAssertEqual(body["AltCatalogId"], url, "AltCatalogId is the content URL")
+        XCTAssertEqual(body["SubnetMask"], "255.0.0.0", "the mask of lo, whose network holds 127.0.0.3")
+        XCTAssertEqual(body["ReportedIp"], "127.0.0.3")
+        XCTAssertEqual(body["RestrictedUpload"], "0")
+        XCTAssertEqual(body["Scope"], "3")
+        XCTAssertEqual([body["ClientDialectVersionMajor"], body["ClientDialectVersionMinor"], body["ClientDialectVersionBuild"],
+                        body["ClientDialectVersionRevision"]].compactMap { $0 }.joined(separator: "."), "10.1.0.12")
+        let access = (try? String(contentsOfFile: scratch.file("nat-proxy/logs/access.log"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(access.contains("doClientVersion=10.1.0.12"), "doClientVersion matches the dialect version")
+        XCTAssertFalse(access.contains("doClientVersion=0.1.0.0"))
     }
 
     // MARK: The content policy's DownloadMode

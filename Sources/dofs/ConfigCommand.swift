@@ -1,7 +1,11 @@
 import ArgumentParser
+import DOControlPlane
+import DOCore
 import DOEngine
+import DOHTTP
 import DONode
 import Foundation
+import Logging
 
 /// `dofs config show`: the DO policies a node started now would apply, and where each comes from.
 struct ConfigCommand: ParsableCommand {
@@ -28,18 +32,35 @@ struct ConfigShowCommand: ParsableCommand {
     @OptionGroup(title: "DO policies, as a node's flags would set them")
     var policies: PolicyOptions
 
+    @Option(name: .customLong("control-plane"), help: "With --content: the control plane whose content policy to apply.")
+    var controlPlane: String?
+
+    @Option(name: .customLong("content"), help: "A content ID or URL: show the policy for it, with what its content policy changes (source \"control plane\").")
+    var content: String?
+
+    @Option(name: .customLong("ca-file"), help: "CA certificates (PEM) for an HTTPS control plane.")
+    var caFile: String?
+
     @Flag(name: .customLong("json"), help: "Print JSON: {\"DOName\": {\"value\": ..., \"source\": \"...\"}}.")
     var json = false
+
+    func validate() throws {
+        guard (controlPlane == nil) == (content == nil) else { throw ValidationError("--control-plane and --content go together") }
+        if let controlPlane, !HTTPURL.isValid(controlPlane) { throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL") }
+    }
 
     func run() throws {
         if let config, !FileManager.default.isReadableFile(atPath: config) {
             throw UserFacingError("--config \(config) is not a readable file")
         }
-        let policy: AdminPolicy
+        var policy: AdminPolicy
         do {
             policy = try PolicyFiles.load(PolicyFiles.paths(config: config), flags: try policies.layer())
         } catch let error as PolicyError {
             throw UserFacingError("\(error)")
+        }
+        if let controlPlane, let content {
+            policy = policy.merging(try contentPolicyLayer(policy, controlPlane: controlPlane, content: content), from: .controlPlane)
         }
         let keys = PolicyKey.allCases.sorted()
         if json {
@@ -60,6 +81,33 @@ struct ConfigShowCommand: ParsableCommand {
             let name = key.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
             print("\(name)  \(value.padding(toLength: max(12, value.count), withPad: " ", startingAt: 0))  \(setting?.source.description ?? "default")")
         }
+    }
+
+    /// What the content's policy changes: a lower download mode (DO's DOWNLOADMODE_SET_BY_CP) and a
+    /// higher peering minimum, in the policies' units.
+    private func contentPolicyLayer(_ policy: AdminPolicy, controlPlane: String, content: String) throws -> PolicyLayer {
+        let caFile = self.caFile
+        let answer: ContentPolicy? = try SyncBridge.run {
+            var config = HTTPClientConfiguration()
+            config.caFile = caFile
+            let client = ControlPlaneClient(controlPlaneURL: controlPlane, stateDirectory: nil, http: HTTPClient(configuration: config),
+                                            logger: Logger(label: "dofs.config"))
+            let id = try? ContentId(content)
+            do {
+                return try await client.contentPolicy(contentId: id, altCatalogId: id == nil ? content : nil)
+            } catch {
+                throw UserFacingError("dofs config show: cannot ask \(controlPlane) about \(content): \(error)")
+            }
+        }
+        guard let answer else { throw UserFacingError("dofs config show: \(controlPlane) does not know \(content)") }
+        var layer = PolicyLayer()
+        if let mode = answer.policies.downloadMode, mode < policy.downloadMode {
+            layer.values[.downloadMode] = .integer(mode)
+        }
+        if let bytes = answer.policies.minFileSizeForPeering, bytes > policy.minFileSizeToCacheBytes {
+            layer.values[.minFileSizeToCache] = .integer((bytes + (1 << 20) - 1) >> 20)
+        }
+        return layer
     }
 
     private static func jsonValue(_ value: PolicyValue) -> Any {

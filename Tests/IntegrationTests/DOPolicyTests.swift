@@ -184,6 +184,12 @@ final class DOPolicyTests: MountTestCase {
         XCTAssertEqual(s["peer"] ?? 0, 0, "the service allows no peering for this content: \(s)")
         XCTAssertEqual(s["cdn"], size, "\(s)")
         XCTAssertTrue(b.mount.log.contains("DOWNLOADMODE_SET_BY_CP"), "the mount says why:\n\(b.mount.logTail())")
+
+        let shown = try ChildProcess.run(DofsCLI.binaryPath, ["config", "show", "--control-plane", cp.baseURL, "--content", published.ContentId],
+                                         logDirectory: logs, timeout: 30)
+        XCTAssertTrue(shown.succeeded, shown.stderr)
+        let mode = shown.stdout.split(separator: "\n").first { $0.hasPrefix("DODownloadMode ") }.map(String.init) ?? ""
+        XCTAssertTrue(mode.contains(" 0 ") && mode.hasSuffix("control plane"), "config show names the control plane: \(mode)")
     }
 
     // MARK: Peering minimums

@@ -79,7 +79,10 @@ struct ConfigShowCommand: ParsableCommand {
             let setting = policy.settings[key]
             let value = setting?.value.description ?? "(unset)"
             let name = key.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
-            print("\(name)  \(value.padding(toLength: max(12, value.count), withPad: " ", startingAt: 0))  \(setting?.source.description ?? "default")")
+            let unit = key.kind == .hours || key.kind == .text ? "" : key.unit
+            let shown = value.padding(toLength: max(10, value.count), withPad: " ", startingAt: 0)
+            let units = unit.padding(toLength: max(30, unit.count), withPad: " ", startingAt: 0)
+            print("\(name)  \(shown)  \(units)  \(setting?.source.description ?? "default")")
         }
     }
 

@@ -73,15 +73,18 @@ public enum PolicyKey: String, CaseIterable, Sendable, Comparable {
         }
     }
 
+    /// The policy's unit in words.
+    public var unit: String {
+        switch kind {
+        case .integer(let u, _): u
+        case .text: self == .cacheHost ? "HOST[:PORT][,HOST...]" : "text"
+        case .hours: #"JSON {"StartHour":8,"EndHour":17,"InsidePercentage":20,"OutsidePercentage":90}"#
+        }
+    }
+
     /// The flag's help: the policy, its unit and its default.
     public var help: String {
-        let unit: String
-        switch kind {
-        case .integer(let u, _): unit = u
-        case .text: unit = self == .cacheHost ? "HOST[:PORT][,HOST...]" : "text"
-        case .hours: unit = #"JSON {"StartHour":8,"EndHour":17,"InsidePercentage":20,"OutsidePercentage":90}"#
-        }
-        return "DO's \(rawValue) (\(unit)); default: \(defaultValue?.description ?? "unset")."
+        "DO's \(rawValue) (\(unit)); default: \(defaultValue?.description ?? "unset")."
     }
 
     /// The default in force when no file, flag or control plane sets the policy.

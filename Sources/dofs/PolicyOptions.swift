@@ -12,6 +12,9 @@ struct PolicyOptions: ParsableArguments {
     var restrictPeerSelectionBy: String?
     @Option(name: .customLong(PolicyKey.minFileSizeToCache.flagName), help: ArgumentHelp(PolicyKey.minFileSizeToCache.help + " Smaller contents never join a swarm."))
     var minFileSizeToCache: String?
+    @Option(name: .customLong("min-peering-size"),
+            help: ArgumentHelp("Bytes; the earlier spelling of --\(PolicyKey.minFileSizeToCache.flagName), rounded up to whole MB.", visibility: .hidden))
+    var minPeeringSize: Int?
     @Option(name: .customLong(PolicyKey.maxCacheAge.flagName), help: ArgumentHelp(PolicyKey.maxCacheAge.help))
     var maxCacheAge: String?
     @Option(name: .customLong(PolicyKey.maxCacheSize.flagName), help: ArgumentHelp(PolicyKey.maxCacheSize.help))
@@ -67,6 +70,13 @@ struct PolicyOptions: ParsableArguments {
             (.monthlyUploadDataCap, monthlyUploadDataCap),
         ]
         var layer = PolicyLayer()
+        if let bytes = minPeeringSize {
+            guard minFileSizeToCache == nil else {
+                throw ValidationError("--min-peering-size and --\(PolicyKey.minFileSizeToCache.flagName) set the same policy; give one")
+            }
+            guard bytes >= 0 else { throw ValidationError("--min-peering-size must not be negative") }
+            layer.values[.minFileSizeToCache] = .integer((bytes + (1 << 20) - 1) >> 20)
+        }
         for case let (key, text?) in given {
             do {
                 layer.values[key] = try PolicyLayer.parse(text, for: key)

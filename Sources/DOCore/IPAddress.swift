@@ -24,6 +24,34 @@ public enum IPAddress {
         return text
     }
 
+    /// True for an address reachable across the Internet: not private (RFC 1918, RFC 4193), shared
+    /// (RFC 6598, carrier-grade NAT), loopback, link-local or unspecified. A swarm's LAN is the set of
+    /// members behind one public address (do-protocol.md 4.4).
+    public static func isPublic(_ text: String) -> Bool {
+        let text = normalized(text)
+        if let v4 = ipv4(text) {
+            let nonPublic: [(UInt32, UInt32)] = [
+                (0x0A00_0000, 0xFF00_0000), (0xAC10_0000, 0xFFF0_0000), (0xC0A8_0000, 0xFFFF_0000),
+                (0x6440_0000, 0xFFC0_0000), (0x7F00_0000, 0xFF00_0000), (0xA9FE_0000, 0xFFFF_0000),
+                (0x0000_0000, 0xFF00_0000),
+            ]
+            return !nonPublic.contains { v4 & $0.1 == $0.0 }
+        }
+        var addr = in6_addr()
+        guard text.utf8.count <= 45, inet_pton(AF_INET6, text, &addr) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: addr) { Array($0) }
+        if bytes.allSatisfy({ $0 == 0 }) || bytes == [UInt8](repeating: 0, count: 15) + [1] { return false }
+        if bytes[0] & 0xFE == 0xFC { return false }                       // fc00::/7, unique local
+        if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return false }   // fe80::/10, link-local
+        return true
+    }
+
+    /// True when `a` and `b` are IPv4 addresses on the same network under `mask` (dotted quad).
+    public static func sameSubnet(_ a: String, _ b: String, mask: String) -> Bool {
+        guard let x = ipv4(a), let y = ipv4(b), let m = ipv4(mask) else { return false }
+        return x & m == y & m
+    }
+
     /// The URL host form: IPv6 literals in brackets.
     public static func urlHost(_ host: String) -> String {
         host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host

@@ -31,6 +31,10 @@ public final class Engine: Sendable {
     public let directory: (any ContentDirectory)?
     public let peering: PeeringConfiguration?
     public let cacheHosts: CacheHosts?
+    /// The administrator's policy in force (DO's policy names), read at every decision it governs.
+    public let policy: LivePolicy
+    /// DO's download bandwidth policies on the CDN and cache-host path.
+    public let throttle: DownloadThrottle
     /// This process's ownership of the cache folder, held for the engine's lifetime.
     public let cacheLock: CacheLock
     let logger: Logger
@@ -39,8 +43,10 @@ public final class Engine: Sendable {
     public init(cacheDir: String, maxCacheBytes: Int? = nil, config: EngineConfiguration = .init(),
                 http: HTTPClient = HTTPClient(), directory: (any ContentDirectory)? = nil,
                 peering: PeeringConfiguration? = nil, cacheHosts: CacheHosts? = nil,
-                logger: Logger = Logger(label: "dofs.engine")) throws {
+                policy: LivePolicy = LivePolicy(), logger: Logger = Logger(label: "dofs.engine")) throws {
         self.peering = peering
+        self.policy = policy
+        throttle = DownloadThrottle(policy: policy)
         self.cacheHosts = cacheHosts
         // The lock first: opening the stores deletes temporary files, which must be our own.
         cacheLock = try CacheLock(folder: cacheDir)
@@ -85,7 +91,8 @@ public final class Engine: Sendable {
                 logger.warning("\(RedactedURL.redacted(url)): control plane unreachable (\(error)); using what it said before",
                                metadata: ["url": "\(RedactedURL.redacted(url))", "content": "\(known.contentId)"])
                 return try await openVerified(urls: Self.preferring(url, known.contentUrls), integrity: known.integrity,
-                                              contentId: known.contentId, minPeeringBytes: known.minFileSizeForPeering)
+                                              contentId: known.contentId, minPeeringBytes: known.minFileSizeForPeering,
+                                              contentDownloadMode: known.downloadMode)
             }
             return try await openSimple(url: url, reason: "the control plane is unreachable: \(error)", transient: true)
         }
@@ -95,7 +102,8 @@ public final class Engine: Sendable {
         }
         do {
             let session = try await openVerified(urls: Self.preferring(url, answer.contentUrls), integrity: answer.integrity,
-                                                 contentId: answer.contentId, minPeeringBytes: answer.minFileSizeForPeering)
+                                                 contentId: answer.contentId, minPeeringBytes: answer.minFileSizeForPeering,
+                                                 contentDownloadMode: answer.downloadMode)
             remember(answer, key: .url(url))
             return session
         } catch {
@@ -128,7 +136,8 @@ public final class Engine: Sendable {
             answer = known
         }
         let session = try await openVerified(urls: answer.contentUrls, integrity: answer.integrity,
-                                             contentId: answer.contentId, minPeeringBytes: answer.minFileSizeForPeering)
+                                             contentId: answer.contentId, minPeeringBytes: answer.minFileSizeForPeering,
+                                             contentDownloadMode: answer.downloadMode)
         remember(answer, key: .contentId(contentId))
         return session
     }
@@ -137,16 +146,17 @@ public final class Engine: Sendable {
     /// from `urls` (tried in turn). It joins its swarm when peering is on and it is large enough
     /// (`minPeeringBytes` from the control plane, else the mount's minimum).
     public func openVerified(urls: [String], integrity: ContentIntegrity, contentId: ContentId?,
-                             minPeeringBytes: Int?) async throws(FetchError) -> ContentSession {
+                             minPeeringBytes: Int?, contentDownloadMode: Int? = nil) async throws(FetchError) -> ContentSession {
         let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
         if let s = sessions.withLock({ $0[cacheKey] }) { return s }
         let opened = try await withModificationTime(of: urls.first, integrity.hashOfHashes) { () async throws(FetchError) in
             try await self.piecesHashFile(integrity)
         }
         let phf: PiecesHashFile = opened.value
-        let sources = urls.map { HTTPSource(url: $0, contentLength: phf.layout.contentLength, client: http) }
+        let sources = urls.map { HTTPSource(url: $0, contentLength: phf.layout.contentLength, client: http, throttle: throttle) }
         let id = contentId ?? phf.contentId
-        let swarm = makeSwarm(contentId: id, phf: phf, minPeeringBytes: minPeeringBytes)
+        let swarm = makeSwarm(contentId: id, phf: phf, url: urls.first, minPeeringBytes: minPeeringBytes,
+                              contentDownloadMode: contentDownloadMode)
         // The piece count is kept from here on (see PieceTally), never counted when asked.
         let (tally, lastUse) = contents.register(phf, url: urls.first)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
@@ -201,16 +211,34 @@ public final class Engine: Sendable {
         return (value, date)
     }
 
-    private func makeSwarm(contentId: ContentId, phf: PiecesHashFile, minPeeringBytes: Int?) -> SessionSwarm? {
+    private func makeSwarm(contentId: ContentId, phf: PiecesHashFile, url: String?, minPeeringBytes: Int?,
+                           contentDownloadMode: Int?) -> SessionSwarm? {
         guard let peering, let directory else { return nil }
-        let minimum = minPeeringBytes ?? peering.minContentBytes
+        let meta: Logger.Metadata = ["content": "\(contentId)"]
+        // DOMinFileSizeToCache as in force now, raised (never lowered) by the control plane's minimum.
+        let local = peering.policy != nil ? policy.current.minFileSizeToCacheBytes : peering.minContentBytes
+        let minimum = max(local, minPeeringBytes ?? 0)
         guard phf.layout.contentLength >= minimum else {
             logger.info("\(contentId): \(phf.layout.contentLength) bytes is under the peering minimum of \(minimum); CDN only, still verified",
-                        metadata: ["content": "\(contentId)"])
+                        metadata: meta)
             return nil
         }
+        if let refusal = PeeringEligibility.refusal(policy.current, cacheFolder: store.root) {
+            logger.notice("\(contentId): no peering: \(refusal); CDN only, still verified", metadata: meta)
+            return nil
+        }
+        var mode = peering.downloadMode
+        if let lowered = contentDownloadMode, lowered < mode {
+            guard [1, 2, 3].contains(lowered) else {
+                logger.notice("\(contentId): its content policy sets download mode \(lowered): no peers (DO: DOWNLOADMODE_SET_BY_CP)",
+                              metadata: meta)
+                return nil
+            }
+            logger.info("\(contentId): its content policy lowers the download mode from \(mode) to \(lowered)", metadata: meta)
+            mode = lowered
+        }
         return SessionSwarm(contentId: contentId, hashOfHashes: phf.hashOfHashes, layout: phf.layout, config: peering,
-                            directory: directory, logger: logger)
+                            altCatalogId: url, downloadMode: mode, directory: directory, logger: logger)
     }
 
     /// A peer joined our peer server for this content.
@@ -232,7 +260,8 @@ public final class Engine: Sendable {
         if let s = sessions.withLock({ $0[cacheKey] }), !s.needsRevalidation { return s }
         let probe = try await OriginProbe.probe(url: url, client: http)
         let contentKey = SHA256.hash(Array("\(url)\n\(probe.validator ?? "")\n\(probe.contentLength)".utf8)).hex
-        let source = HTTPSource(url: url, contentLength: probe.contentLength, validator: probe.validator, client: http)
+        let source = HTTPSource(url: url, contentLength: probe.contentLength, validator: probe.validator, client: http,
+                                throttle: throttle)
         let layout = PieceLayout(contentLength: probe.contentLength)
         logger.notice("\(RedactedURL.redacted(url)): simple mode (unverified) because \(RedactedURL.redactingURLs(in: reason))",
                       metadata: ["url": "\(RedactedURL.redacted(url))"])

@@ -27,7 +27,8 @@ struct ControlPlaneDirectory: ContentDirectory {
             let integrity = ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: policy.piecesHashFileCdnUrls,
                                              recomputeHashOfHashes: policy.dofsHashOfHashes ?? false)
             return DirectoryAnswer(contentId: id, integrity: integrity, contentUrls: policy.contentCdnUrls,
-                                   minFileSizeForPeering: policy.policies.minFileSizeForPeering)
+                                   minFileSizeForPeering: policy.policies.minFileSizeForPeering,
+                                   downloadMode: policy.policies.downloadMode)
         }
         let vouched: PublisherTrust.Vouched
         do {
@@ -40,7 +41,7 @@ struct ControlPlaneDirectory: ContentDirectory {
                                          recomputeHashOfHashes: true)
         return DirectoryAnswer(contentId: id, integrity: integrity, contentUrls: vouched.contentUrls,
                                minFileSizeForPeering: policy.policies.minFileSizeForPeering,
-                               publisherKeyId: vouched.keyId)
+                               downloadMode: policy.policies.downloadMode, publisherKeyId: vouched.keyId)
     }
 
     func trusts(remembered answer: DirectoryAnswer) -> Bool {
@@ -56,14 +57,18 @@ extension ControlPlaneDirectory {
             guard let array = try await client.discovery(contentId: a.contentId, altCatalogId: nil).first?.collectiveArray else {
                 throw DirectoryError("discovery names no swarm for \(a.contentId)")
             }
+            let dialect = client.configuration.dialectVersion
+            let uploads = a.port > 0
             let request = JoinRequest(
-                contentId: a.contentId.rawValue, peerId: a.peerId, reportedIp: a.reportedIp,
-                subnetMask: "255.255.255.0", isBackground: "0",
-                clientDialectVersionMajor: "10", clientDialectVersionMinor: "1",
-                clientDialectVersionBuild: "0", clientDialectVersionRevision: "12",
+                contentId: a.contentId.rawValue, altCatalogId: a.altCatalogId, peerId: a.peerId, reportedIp: a.reportedIp,
+                subnetMask: a.subnetMask, isBackground: a.isBackground ? "1" : "0",
+                clientDialectVersionMajor: String(dialect.major), clientDialectVersionMinor: String(dialect.minor),
+                clientDialectVersionBuild: String(dialect.build), clientDialectVersionRevision: String(dialect.revision),
                 uploaded: String(a.uploaded), downloaded: String(a.downloaded), downloadedCdn: String(a.downloadedCdn),
-                left: String(a.left), joinRequestEvent: a.seq == 0 ? "1" : "0", peersWanted: String(a.peersWanted),
-                groupId: a.groupId ?? "", scope: String(a.scope), profile: "768", seq: String(a.seq), port: String(a.port))
+                downloadedDoinc: String(a.downloadedCacheHost), left: String(a.left),
+                joinRequestEvent: a.seq == 0 ? "1" : "0", restrictedUpload: uploads ? "0" : "1",
+                peersWanted: String(a.peersWanted), groupId: a.groupId ?? "", scope: String(a.scope), profile: "768",
+                seq: String(a.seq), port: uploads ? String(a.port) : nil)
             let answer = try await client.join(collectiveArray: array, request: request)
             return SwarmAnnouncementAnswer(
                 peers: answer.peers.map { .init(peerId: $0.peerId, host: $0.ip, port: $0.port) },

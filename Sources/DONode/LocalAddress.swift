@@ -1,3 +1,4 @@
+import DOCore
 import Foundation
 
 /// This machine's address as peers on the LAN see it.
@@ -17,6 +18,26 @@ enum LocalAddress {
             return String(cString: host)
         }
         return "127.0.0.1"
+    }
+
+    /// The netmask of the IPv4 interface whose network holds `ip` (an interface's own address first,
+    /// so 127.0.0.2 finds lo's 255.0.0.0); `nil` when no interface's network holds it.
+    static func subnetMask(of ip: String) -> String? {
+        guard let target = IPAddress.ipv4(ip) else { return nil }
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var best: (mask: UInt32, exact: Bool)?
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            guard let addr = entry.pointee.ifa_addr, addr.pointee.sa_family == sa_family_t(AF_INET),
+                  let netmask = entry.pointee.ifa_netmask else { continue }
+            let a = addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+            let m = netmask.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+            guard a & m == target & m else { continue }
+            let exact = a == target
+            if best == nil || (exact && !best!.exact) { best = (m, exact) }
+        }
+        return best.map { m in [24, 16, 8, 0].map { String((m.mask >> UInt32($0)) & 0xFF) }.joined(separator: ".") }
     }
 
     /// True when `ip` is an address of this machine (a socket can be bound to it).

@@ -32,6 +32,8 @@ public final class Node: Sendable {
     public let finished: AsyncStream<Event>
     /// Prefetches running now (foreground and background).
     let prefetches = ActivePrefetches()
+    /// Re-reads the policy files while the node runs.
+    private let policyTask = Mutex<Task<Void, Never>?>(nil)
 
     private struct State {
         var mounts: [String: NodeMount] = [:]
@@ -72,7 +74,10 @@ public final class Node: Sendable {
         }
         let node = Node(configuration: configuration, engine: assembly.engine, embedded: assembly.embedded,
                         peerServer: assembly.peerServer, metrics: metrics, logger: logger)
-        logger.notice("dofs node: cache \(configuration.cacheDirectory), download mode \(configuration.downloadMode)")
+        let policy = assembly.engine.policy.current
+        logger.notice("dofs node: cache \(configuration.cacheDirectory), download mode \(policy.downloadMode) (\(policy.settings[.downloadMode]?.source.description ?? "default")), policy files: \(configuration.policyFiles.isEmpty ? "none" : configuration.policyFiles.joined(separator: ", "))")
+        let watcher = PolicyWatcher(configuration: configuration, engine: assembly.engine, logger: logger)
+        node.policyTask.withLock { $0 = Task { await watcher.run() } }
         return node
     }
 
@@ -140,6 +145,7 @@ public final class Node: Sendable {
             }
         }
         await prefetches.cancelAll()
+        policyTask.withLock { $0?.cancel() }
         await engine.shutdown()
         await peerServer?.stop()
         engine.store.flush()

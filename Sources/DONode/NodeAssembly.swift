@@ -16,6 +16,12 @@ struct NodeAssembly {
     let peerServer: PeerServer?
 
     static func build(_ configuration: NodeConfiguration, logger: Logger) async throws(NodeError) -> NodeAssembly {
+        let policy: LivePolicy
+        do {
+            policy = LivePolicy(try PolicyFiles.load(configuration.policyFiles, flags: configuration.policyFlags))
+        } catch {
+            throw .adminConfig("\(error)")
+        }
         do {
             try FileManager.default.createDirectory(atPath: configuration.cacheDirectory, withIntermediateDirectories: true)
         } catch {
@@ -23,12 +29,14 @@ struct NodeAssembly {
         }
         // Requests to the control plane and to peers leave from the announced address when it is this
         // machine's: the control plane lists a member, and peer servers count connections, by address.
-        let announced = announcedAddress(configuration)
+        let mode = policy.current.downloadMode
+        let announced = announcedAddress(configuration, downloadMode: mode)
         let localAddress = announced.flatMap { LocalAddress.isAssigned($0) ? $0 : nil }
-        let (directory, embedded) = try await controlPlane(configuration, localAddress: localAddress, logger: logger)
+        let (directory, embedded) = try await controlPlane(configuration, downloadMode: mode, groupId: policy.current.groupId,
+                                                           localAddress: localAddress, logger: logger)
         var built: (PeerServer?, Engine)?
         do {
-            built = try await peersAndEngine(configuration, directory: directory, announced: announced,
+            built = try await peersAndEngine(configuration, policy: policy, directory: directory, announced: announced,
                                              localAddress: localAddress, logger: logger)
         } catch {
             await embedded?.stop()
@@ -37,17 +45,20 @@ struct NodeAssembly {
         return NodeAssembly(engine: built!.1, embedded: embedded, peerServer: built!.0)
     }
 
-    private static func peersAndEngine(_ configuration: NodeConfiguration, directory: ControlPlaneDirectory?,
+    private static func peersAndEngine(_ configuration: NodeConfiguration, policy: LivePolicy, directory: ControlPlaneDirectory?,
                                        announced: String?, localAddress: String?,
                                        logger: Logger) async throws(NodeError) -> (PeerServer?, Engine) {
         var peering: PeeringConfiguration?
-        if directory != nil, configuration.peers, let announced {
-            var p = PeeringConfiguration(downloadMode: configuration.downloadMode, groupId: configuration.groupId,
+        let initial = policy.current
+        if directory != nil, [1, 2, 3].contains(initial.downloadMode), let announced {
+            var p = PeeringConfiguration(downloadMode: initial.downloadMode, groupId: initial.groupId,
                                          peerId: .random(), reportedIp: announced,
                                          port: configuration.upload ? configuration.peerListenPort : 0)
-            p.minContentBytes = configuration.minPeeringBytes
-            p.httpDelaySeconds = configuration.httpDelaySeconds
+            p.minContentBytes = initial.minFileSizeToCacheBytes
+            p.httpDelaySeconds = Double(initial.delayForegroundDownloadFromHttpSeconds)
+            p.subnetMask = LocalAddress.subnetMask(of: announced) ?? p.subnetMask
             p.localAddress = localAddress
+            p.policy = policy
             peering = p
         }
         let library = DeferredSwarmLibrary()
@@ -55,11 +66,15 @@ struct NodeAssembly {
         if let p = peering, configuration.upload {
             let (host, port) = (configuration.peerListenHost, configuration.peerListenPort)
             do {
+                var serverConfiguration = PeerServerConfiguration()
+                serverConfiguration.uploadLimiter = MonthlyUploadCap(policy: policy, logger: Logger(label: "dofs.peer-server"))
                 let server = try await PeerServer.start(host: host, port: port, peerId: p.peerId, library: library,
+                                                        configuration: serverConfiguration,
                                                         logger: Logger(label: "dofs.peer-server"))
                 logger.notice("sharing verified pieces with peers on \(IPAddress.urlHost(host)):\(server.port) as \(p.reportedIp), peer id \(p.peerId)")
                 peering?.port = server.port
                 peering?.onVerifiedPiece = { hash, piece in server.announce(swarmHash: hash, piece: piece) }
+                peering?.uploadedBytes = { hash in server.uploadedBytes(swarmHash: hash) }
                 peerServer = server
             } catch {
                 throw .peerServer("cannot listen for peers on \(IPAddress.urlHost(host)):\(port): \(error) (use --peer-listen, or --no-upload)")
@@ -67,7 +82,7 @@ struct NodeAssembly {
         }
         let hosts: CacheHosts?
         do {
-            hosts = try await cacheHosts(configuration, directory: directory, logger: logger)
+            hosts = try await cacheHosts(configuration, policy: policy, directory: directory, logger: logger)
         } catch {
             await peerServer?.stop()
             throw error
@@ -75,10 +90,12 @@ struct NodeAssembly {
         var http = HTTPClientConfiguration()
         http.caFile = configuration.caFile
         do {
-            let engine = try Engine(cacheDir: configuration.cacheDirectory, maxCacheBytes: configuration.cacheMaxBytes,
+            let cap = configuration.cacheMaxBytes ?? CacheCap.bytes(initial, cacheFolder: configuration.cacheDirectory)
+            if configuration.cacheMaxBytes == nil, let cap { logger.notice("piece cache capped at \(cap) bytes by DOMaxCacheSize / DOAbsoluteMaxCacheSize") }
+            let engine = try Engine(cacheDir: configuration.cacheDirectory, maxCacheBytes: cap,
                                     config: configuration.engine, http: HTTPClient(configuration: http), directory: directory,
-                                    peering: peering, cacheHosts: hosts, logger: Logger(label: "dofs.engine"))
-            library.target.withLock { $0 = EngineSwarmLibrary(engine: engine, minContentBytes: configuration.minPeeringBytes) }
+                                    peering: peering, cacheHosts: hosts, policy: policy, logger: Logger(label: "dofs.engine"))
+            library.target.withLock { $0 = EngineSwarmLibrary(engine: engine, minContentBytes: initial.minFileSizeToCacheBytes) }
             return (peerServer, engine)
         } catch {
             await peerServer?.stop()
@@ -87,18 +104,19 @@ struct NodeAssembly {
     }
 
     /// The address peers reach this machine at, in the download modes that peer (1–3).
-    static func announcedAddress(_ configuration: NodeConfiguration) -> String? {
-        guard configuration.peers else { return nil }
+    static func announcedAddress(_ configuration: NodeConfiguration, downloadMode: Int) -> String? {
+        guard [1, 2, 3].contains(downloadMode) else { return nil }
         let host = configuration.peerListenHost
         return configuration.peerAddress ?? (["0.0.0.0", "::"].contains(host) ? LocalAddress.firstIPv4() : host)
     }
 
     /// The control plane the node asks: the one given, one embedded in the node, or none (mode 99).
-    private static func controlPlane(_ configuration: NodeConfiguration, localAddress: String?,
+    private static func controlPlane(_ configuration: NodeConfiguration, downloadMode: Int, groupId: String?, localAddress: String?,
                                      logger: Logger) async throws(NodeError) -> (ControlPlaneDirectory?, RunningControlPlane?) {
         let baseURL: String
         var embedded: RunningControlPlane?
-        switch configuration.controlPlane {
+        // Download mode 99 (simple) asks no control plane, whichever source set it.
+        switch downloadMode == 99 ? .none : configuration.controlPlane {
         case .none:
             return (nil, nil)
         case .remote(let url):
@@ -116,7 +134,7 @@ struct NodeAssembly {
         }
         var clientConfig = ControlPlaneClientConfiguration(geoURL: ControlPlaneClientConfiguration.geoURL(forControlPlane: baseURL),
                                                            stateDirectory: configuration.cacheDirectory + "/control-plane-client")
-        clientConfig.groupId = configuration.groupId
+        clientConfig.groupId = groupId
         var http = HTTPClientConfiguration()
         http.caFile = configuration.caFile
         http.localAddress = localAddress
@@ -153,28 +171,16 @@ struct NodeAssembly {
         return PublisherTrust(keyring: keyring)
     }
 
-    /// Cache hosts in DO's order of precedence (do-protocol.md 5.2); `nil` for none.
-    private static func cacheHosts(_ configuration: NodeConfiguration, directory: ControlPlaneDirectory?,
+    /// Cache hosts in DO's order of precedence (do-protocol.md 5.2): `DOCacheHost` (a flag or a policy
+    /// file), else the control plane's geo answer; `nil` for none. The fallback delays stay live.
+    private static func cacheHosts(_ configuration: NodeConfiguration, policy: LivePolicy, directory: ControlPlaneDirectory?,
                                    logger: Logger) async throws(NodeError) -> CacheHosts? {
-        func split(_ text: String) -> [String] {
-            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        var hosts: [String] = []
-        var origin = ""
-        switch configuration.cacheHosts {
-        case .hosts(let list):
-            hosts = list
-            origin = "--cache-host"
-        case .adminConfig(let path):
-            guard let data = FileManager.default.contents(atPath: path),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw .adminConfig("--config \(path) is not a JSON object")
-            }
-            hosts = split(object["DOCacheHost"] as? String ?? "")
-            origin = path
-        case .fromControlPlane:
+        var hosts = policy.current.cacheHosts
+        var origin = policy.current.settings[.cacheHost].map { "\($0.source)" } ?? ""
+        if hosts.isEmpty {
             guard let client = directory?.client else { return nil }
-            hosts = split((try? await client.geo())?.cacheHost ?? "")
+            hosts = ((try? await client.geo())?.cacheHost ?? "").split(separator: ",")
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             origin = "the control plane's geo answer"
         }
         let usable = hosts.filter { CacheHostURL.rewrite("http://origin/", cacheHost: $0) != nil }
@@ -182,8 +188,7 @@ struct NodeAssembly {
         logger.notice("cache hosts from \(origin): \(usable.joined(separator: ", "))")
         var c = CacheHosts.Configuration(hosts: usable)
         c.banSeconds = configuration.cacheHostBanSeconds
-        c.fallbackDelaySeconds = configuration.cacheFallbackDelaySeconds
-        return CacheHosts(configuration: c, caFile: configuration.caFile, logger: Logger(label: "dofs.cache-hosts"))
+        return CacheHosts(configuration: c, caFile: configuration.caFile, policy: policy, logger: Logger(label: "dofs.cache-hosts"))
     }
 }
 

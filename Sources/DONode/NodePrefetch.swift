@@ -31,7 +31,16 @@ extension Node {
             let task = Task {
                 defer { prefetches.end(id) }
                 do throws(FetchError) {
-                    try await session.fetchWhole { _ in }
+                    // DO's background policies (bandwidth, delays) govern this fetch.
+                    let fetched: Result<Void, FetchError> = await DownloadPriority.$current.withValue(.background) {
+                        do throws(FetchError) {
+                            try await session.fetchWhole { _ in }
+                            return .success(())
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                    try fetched.get()
                     logger.notice("prefetch of \(path) done: \(session.havePieces)/\(session.layout.pieceCount) pieces cached")
                 } catch {
                     logger.error("prefetch of \(path) failed: \(error)")

@@ -39,6 +39,10 @@ struct ControlPlaneCommand: ParsableCommand {
     @Option(name: .customLong("country-code"), help: "CountryCode to report in /geo (ZZ: ISO 3166's \"unknown\").")
     var countryCode = "ZZ"
 
+    @Option(name: .customLong("content-download-mode"),
+            help: "DownloadMode of every content policy: the most peering a client may use for it (0 HTTP only, 1 LAN, 2 Group, 3 Internet); a client in a higher mode lowers its own.")
+    var contentDownloadMode = ContentPolicy.Policies.dofsDefaults.downloadMode ?? 1
+
     @Option(name: .customLong("reannounce-secs"), help: "How often peers re-join a swarm, in seconds.")
     var reannounceSeconds = 300
 
@@ -72,6 +76,9 @@ struct ControlPlaneCommand: ParsableCommand {
         guard ListenAddress(listen) != nil else {
             throw ValidationError("--listen '\(listen)' is not HOST:PORT with a port between 0 and 65535")
         }
+        guard [0, 1, 2, 3].contains(contentDownloadMode) else {
+            throw ValidationError("--content-download-mode must be 0, 1, 2 or 3")
+        }
         if let publicURL, !HTTPURL.isValid(publicURL) {
             throw ValidationError("--public-url '\(publicURL)' is not an absolute http(s) URL")
         }
@@ -98,6 +105,7 @@ struct ControlPlaneCommand: ParsableCommand {
                                                       publicURL: publicURL, cacheHost: cacheHost)
         configuration.countryCode = countryCode.uppercased()
         configuration.reannounceSeconds = reannounceSeconds
+        configuration.policies.downloadMode = contentDownloadMode
         configuration.trustedProxies = Set(trustedProxies.map(IPAddress.normalized))
         do {
             configuration.publisherKeys = try PublisherKeyring(files: publisherKeys)

@@ -41,13 +41,6 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .customLong("trusted-keys-dir"), help: "Every *.pub in this folder is a trusted publisher key too (when the folder exists).")
     var trustedKeysDir = NodeConfiguration.defaults.trustedKeysDirectory
 
-    @Option(name: .customLong("download-mode"),
-            help: "DO's download mode: 0 HTTP only, 1 LAN, 2 Group, 3 Internet, 99 Simple (no control plane).")
-    var downloadMode: DownloadMode = .lan
-
-    @Option(name: .customLong("group-id"), help: "Group ID for download mode 2.")
-    var groupId: String?
-
     @Option(name: .customLong("ca-file"), help: "CA certificates (PEM) to verify HTTPS servers with, instead of the system's.")
     var caFile: String?
 
@@ -61,27 +54,15 @@ struct NodeOptions: ParsableArguments {
     @Flag(name: .customLong("no-upload"), help: "Download from peers but share nothing (no peer server).")
     var noUpload = false
 
-    @Option(name: .customLong("min-peering-size"), help: "Contents smaller than this many bytes never join a swarm.")
-    var minPeeringSize = NodeConfiguration.defaults.minPeeringBytes
-
-    @Option(name: .customLong("http-delay"),
-            help: "Seconds to wait for a peer to announce a piece another peer owns before fetching it from the CDN.")
-    var httpDelay = NodeConfiguration.defaults.httpDelaySeconds
-
-    @Option(name: .customLong("cache-host"),
-            help: "Cache servers (Connected Cache style), HOST[:PORT][,HOST...], tried in order before the CDN.")
-    var cacheHost: String?
-
     @Option(name: .customLong("config"),
-            help: "An admin config JSON ({\"DOCacheHost\": \"host1,host2\"}, as do-client's admin-config.json); --cache-host wins.")
+            help: "A policy file: a JSON object of DO policies by DO's names and units (as do-client's admin-config.json, which is read too when present). Default: \(PolicyFiles.dofsDefault) when present. Re-read when it changes or on SIGHUP; flags win.")
     var adminConfig: String?
 
     @Option(name: .customLong("cache-host-ban-seconds"), help: "How long a failing cache host is banned (DO: 900).")
     var cacheHostBanSeconds = NodeConfiguration.defaults.cacheHostBanSeconds
 
-    @Option(name: .customLong("cache-fallback-delay"),
-            help: "Seconds to keep retrying cache hosts for a piece before the CDN (DO's DelayCacheServerFallbackForeground; 0: at once, -1: never).")
-    var cacheFallbackDelay = NodeConfiguration.defaults.cacheFallbackDelaySeconds
+    @OptionGroup(title: "DO policies (each also a key of the policy file)")
+    var policies: PolicyOptions
 
     @Option(name: .customLong("metrics-listen"),
             help: "Serve Prometheus metrics on GET /metrics at HOST:PORT (default: off; nothing listens).")
@@ -92,13 +73,19 @@ struct NodeOptions: ParsableArguments {
         if let controlPlane, !HTTPURL.isValid(controlPlane) {
             throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL")
         }
-        if controlPlane != nil && downloadMode == .simple {
+        let flags = try policies.layer()
+        if controlPlane != nil && flags.values[.downloadMode] == .integer(99) {
             throw ValidationError("download mode 99 (simple) uses no control plane; drop --control-plane")
         }
         if let adminConfig, !FileManager.default.isReadableFile(atPath: adminConfig) {
             throw ValidationError("--config \(adminConfig) is not a readable file")
         }
-        for host in (cacheHost ?? "").split(separator: ",") where CacheHostURL.rewrite("http://origin/", cacheHost: String(host)) == nil {
+        do {
+            _ = try PolicyFiles.load(PolicyFiles.paths(config: adminConfig), flags: flags)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        for host in (flags.values[.cacheHost]?.text ?? "").split(separator: ",") where CacheHostURL.rewrite("http://origin/", cacheHost: String(host)) == nil {
             throw ValidationError("--cache-host entry '\(host)' is not HOST[:PORT]")
         }
         guard cacheHostBanSeconds >= 0 else { throw ValidationError("--cache-host-ban-seconds must not be negative") }
@@ -106,7 +93,6 @@ struct NodeOptions: ParsableArguments {
         if let metricsListen, ListenAddress(metricsListen) == nil {
             throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT")
         }
-        guard minPeeringSize >= 0, httpDelay >= 0 else { throw ValidationError("--min-peering-size and --http-delay must not be negative") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw ValidationError("--ca-file \(caFile) is not a readable file")
         }
@@ -115,8 +101,9 @@ struct NodeOptions: ParsableArguments {
 
     /// The node these options describe.
     var configuration: NodeConfiguration {
+        let flags = (try? policies.layer()) ?? PolicyLayer()
         let choice: ControlPlaneChoice
-        if downloadMode == .simple {
+        if flags.values[.downloadMode] == .integer(99) {
             choice = .none
         } else if let controlPlane {
             choice = .remote(url: controlPlane)
@@ -128,22 +115,14 @@ struct NodeOptions: ParsableArguments {
         c.engine.readDeadlineSeconds = readDeadline
         c.engine.maxReadaheadPieces = readaheadPieces
         c.engine.initialReadaheadPieces = min(c.engine.initialReadaheadPieces, readaheadPieces)
-        c.downloadMode = downloadMode.rawValue
-        c.groupId = groupId
+        c.policyFiles = PolicyFiles.paths(config: adminConfig)
+        c.policyFlags = flags
         c.caFile = caFile
         let listen = ListenAddress(peerListen)!
         (c.peerListenHost, c.peerListenPort) = (listen.host, listen.port)
         c.peerAddress = peerAddress
         c.upload = !noUpload
-        c.minPeeringBytes = minPeeringSize
-        c.httpDelaySeconds = httpDelay
-        if let cacheHost {
-            c.cacheHosts = .hosts(cacheHost.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-        } else if let adminConfig {
-            c.cacheHosts = .adminConfig(path: adminConfig)
-        }
         c.cacheHostBanSeconds = cacheHostBanSeconds
-        c.cacheFallbackDelaySeconds = cacheFallbackDelay
         c.trustKeyFiles = trustKeys
         c.trustedKeysDirectory = trustedKeysDir
         c.metricsListen = metricsListen.flatMap(ListenAddress.init).map { ($0.host, $0.port) }
@@ -151,12 +130,3 @@ struct NodeOptions: ParsableArguments {
     }
 }
 
-/// DO's download modes (do-protocol.md 6); 100 (Bypass) is deprecated and not offered.
-enum DownloadMode: Int, ExpressibleByArgument, Sendable {
-    case httpOnly = 0, lan = 1, group = 2, internet = 3, simple = 99
-
-    init?(argument: String) {
-        guard let n = Int(argument), let mode = DownloadMode(rawValue: n) else { return nil }
-        self = mode
-    }
-}

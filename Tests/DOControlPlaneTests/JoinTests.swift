@@ -4,7 +4,7 @@ import DOHTTP
 import Foundation
 import XCTest
 
-/// Who a join hands out: same content, the requester's LAN (subnet or public address) or group, never
+/// Who a join hands out: same content, the requester's LAN (its public address: DO's NAT rule) or group, never
 /// the requester itself, at most PeersWanted.
 ///
 /// Every request of a test comes from 127.0.0.1, so the server trusts `X-Forwarded-For` here to give
@@ -38,14 +38,41 @@ final class JoinTests: XCTestCase {
         return Set(answer.peers.map { Int($0.peerId.suffix(2), radix: 16)! })
     }
 
-    func testLANModeHandsOutSameSubnetAndSamePublicAddressPeersButNeverSelf() async throws {
+    func testLANModeHandsOutOnlyPeersBehindTheSamePublicAddressButNeverSelf() async throws {
         try await join(1, from: "198.51.100.1", ip: "10.0.0.5", mask: "255.255.255.0")
-        try await join(2, from: "198.51.100.2", ip: "10.0.0.6", mask: "255.255.255.0")    // same subnet
+        // Same private subnet behind another public address: another home, not this LAN.
+        try await join(2, from: "198.51.100.2", ip: "10.0.0.6", mask: "255.255.255.0")
         try await join(3, from: "198.51.100.1", ip: "192.168.5.5", mask: "255.255.255.0") // same public address
         try await join(4, from: "203.0.113.9", ip: "172.16.0.4", mask: "255.255.0.0")     // elsewhere
         try await join(5, from: "198.51.100.1", content: otherContent, ip: "10.0.0.7", mask: "255.255.255.0")
         let peers = try await join(1, from: "198.51.100.1", ip: "10.0.0.5", mask: "255.255.255.0")
-        XCTAssertEqual(peers, [2, 3])
+        XCTAssertEqual(peers, [3])
+        let internet = try await join(6, from: "203.0.113.7", scope: "3")
+        XCTAssertEqual(internet, [], "LAN-mode members are not handed to an Internet-mode stranger")
+    }
+
+    func testMembersReachingTheControlPlaneFromPrivateAddressesShareOneLAN() async throws {
+        // No NAT between them and the control plane: they are on its own network.
+        try await join(1, from: "10.0.0.5")
+        try await join(2, from: "192.168.7.7")
+        try await join(3, from: "198.51.100.3")
+        let peers = try await join(4, from: "127.0.0.9")
+        XCTAssertEqual(peers, [1, 2])
+    }
+
+    func testARestrictedUploadMemberWithPortZeroGetsPeersAndIsNeverListed() async throws {
+        try await join(1, from: "198.51.100.1")
+        let body = JoinRequest(peerId: peerId(2), restrictedUpload: "1", port: "0")
+        let response = try await server.post("/array/\(content)/join/", TestSupport.json(body),
+                                             headers: [(name: "X-Forwarded-For", value: "198.51.100.1")])
+        XCTAssertEqual(response.status, 200, String(decoding: response.body, as: UTF8.self))
+        let answer = try TestSupport.decode(JoinResponse.self, response.body)
+        XCTAssertEqual(answer.peers.map(\.peerId), [peerId(1)])
+        let third = try await join(3, from: "198.51.100.1")
+        XCTAssertEqual(third, [1], "a member that uploads nothing is not handed out")
+        let noRestriction = try await server.post("/array/\(content)/join/", TestSupport.json(JoinRequest(peerId: peerId(4), port: "0")),
+                                                  headers: [(name: "X-Forwarded-For", value: "198.51.100.1")])
+        XCTAssertEqual(noRestriction.status, 400, "Port 0 without RestrictedUpload is still refused")
     }
 
     func testAPeerIsToldToConnectToItsReportedAddressElseItsPublicOne() async throws {
@@ -64,7 +91,7 @@ final class JoinTests: XCTestCase {
         try await join(3, from: "198.51.100.3", ip: "10.3.0.1", mask: "255.255.0.0", group: "site-b", scope: "2")
         // Same group, but LAN mode: it only peers on its own LAN, so it is not handed to peer 1.
         try await join(4, from: "198.51.100.4", ip: "10.4.0.1", mask: "255.255.0.0", group: "site-a", scope: "1")
-        // Same LAN as peer 1, no group: LAN peers stay visible in Group mode.
+        // Same LAN (public address) as peer 1, no group: LAN peers stay visible in Group mode.
         try await join(5, from: "198.51.100.1", ip: "10.1.0.2", mask: "255.255.0.0", scope: "1")
         let peers = try await join(1, from: "198.51.100.1", ip: "10.1.0.1", mask: "255.255.0.0", group: "site-a", scope: "2")
         XCTAssertEqual(peers, [2, 5])

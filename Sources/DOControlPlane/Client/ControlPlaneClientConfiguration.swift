@@ -7,8 +7,11 @@ public struct ControlPlaneClientConfiguration: Sendable {
     /// Folder for the last-known-good key-value answer (`keyValueLKG.json`, DO's `keyValueLKG.dat`);
     /// `nil` keeps it in memory only, so a restart during an outage has nothing to fall back on.
     public var stateDirectory: String?
-    /// Sent as `doClientVersion=` on every call.
-    public var doClientVersion = "0.1.0.0"
+    /// The DO client dialect dofs speaks: the join's `ClientDialectVersionMajor/Minor/Build/Revision`.
+    /// 10.1.0.12 is what the Windows client in do-protocol.md 2.6 sends, and its geo call's version.
+    public var dialectVersion = ClientDialectVersion.current
+    /// Sent as `doClientVersion=` on every call: the dialect version, so the two never disagree.
+    public var doClientVersion: String { dialectVersion.dotted }
     /// Sent as `profile=`; 768 is a Windows PC, the only value known (do-protocol.md 2.1).
     public var profile = "768"
     /// Sent as `groupID=` to geo when set.
@@ -40,4 +43,14 @@ public struct ControlPlaneClientConfiguration: Sendable {
         let path = trimmed.split(separator: "?", maxSplits: 1).first.map(String.init) ?? trimmed
         return path.hasSuffix("/geo") ? trimmed : trimmed + "/geo"
     }
+}
+
+/// A DO client dialect version, `major.minor.build.revision`.
+public struct ClientDialectVersion: Sendable, Equatable {
+    public var major: Int, minor: Int, build: Int, revision: Int
+
+    /// The Windows client's of do-protocol.md 2.1 and 2.6 (`doClientVersion=10.1.0.12`).
+    public static let current = ClientDialectVersion(major: 10, minor: 1, build: 0, revision: 12)
+
+    public var dotted: String { "\(major).\(minor).\(build).\(revision)" }
 }

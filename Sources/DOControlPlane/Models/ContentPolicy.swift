@@ -107,10 +107,12 @@ public struct ContentPolicy: Codable, Equatable, Sendable {
         }
 
         /// The values a dofs control plane sends unless configured otherwise: DO's sample QoS figures,
-        /// DO's documented cache age, 10 MiB as the peering minimum (DO's simple-mode threshold), LAN mode.
+        /// DO's documented cache age, 10 MiB as the peering minimum (DO's simple-mode threshold), and
+        /// download mode 3: the service allows every mode, so each client's own mode decides (a client
+        /// in a higher mode than the policy's is lowered to it).
         public static let dofsDefaults = Policies(
             foregroundQosBps: 6_710_886, backgroundQosBps: 2_621_440, maxCacheAgeSecs: 259_200,
-            downloadToExpire: 86_400, minFileSizeForPeering: 10 << 20, downloadMode: 1)
+            downloadToExpire: 86_400, minFileSizeForPeering: 10 << 20, downloadMode: 3)
 
         enum CodingKeys: String, CodingKey {
             case foregroundQosBps = "ForegroundQosBps"

@@ -21,8 +21,11 @@ extension ControlPlaneService {
             expiresAt: Date().addingTimeInterval(TimeInterval(configuration.memberLifetimeSeconds)))
         let peers: [SwarmMember]
         do throws(JoinRefusal) {
+            // A member that does not upload (DO's RestrictedUpload) is answered but never listed: nobody
+            // could connect to it.
             peers = try membership.join(content: content.rawValue, member: member,
-                                        wanted: parsed.mode == nil ? 0 : parsed.peersWanted, record: parsed.mode != nil)
+                                        wanted: parsed.mode == nil ? 0 : parsed.peersWanted,
+                                        record: parsed.mode != nil && !parsed.restrictedUpload)
         } catch {
             switch error {
             case .peerIdBoundElsewhere:
@@ -41,7 +44,10 @@ extension ControlPlaneService {
 /// A join body's values, checked and converted; every refusal names the field.
 struct ParsedJoin {
     let peerId: String
+    /// The listening port; 0 for a member with `RestrictedUpload` 1 (it serves nothing).
     let port: Int
+    /// DO's `RestrictedUpload`: "1" when the member downloads from peers but uploads nothing.
+    let restrictedUpload: Bool
     /// `nil` for the download modes without peers (0 HTTP only, 99 simple, 100 bypass).
     let mode: PeeringMode?
     let peersWanted: Int
@@ -55,7 +61,11 @@ struct ParsedJoin {
         }
         self.peerId = peerId.lowercased()
 
-        port = try Self.integer(join.port, "Port", default: JoinRequest.defaultPort, in: 1...65_535)
+        let restricted = try Self.integer(join.restrictedUpload, "RestrictedUpload", default: 0, in: 0...1)
+        restrictedUpload = restricted == 1
+        port = restrictedUpload
+            ? try Self.integer(join.port, "Port", default: 0, in: 0...65_535)
+            : try Self.integer(join.port, "Port", default: JoinRequest.defaultPort, in: 1...65_535)
         let scope = try Self.integer(join.scope, "Scope", default: 1, in: 0...100)
         switch scope {
         case 1, 2, 3: mode = PeeringMode(rawValue: scope)

@@ -1,3 +1,4 @@
+import DOCore
 import Foundation
 import Synchronization
 
@@ -31,7 +32,7 @@ struct IPv4Subnet: Sendable, Equatable {
 
 /// The peering a join asks for: DO's download modes that involve peers, widest last.
 enum PeeringMode: Int, Sendable, Comparable {
-    /// Scope 1: peers on the same subnet or behind the same public address.
+    /// Scope 1: peers behind the same public address (DO's LAN mode: the same NAT).
     case lan = 1
     /// Scope 2: LAN peers plus every peer with the same non-empty GroupId.
     case group = 2
@@ -40,7 +41,14 @@ enum PeeringMode: Int, Sendable, Comparable {
 
     static func < (a: PeeringMode, b: PeeringMode) -> Bool { a.rawValue < b.rawValue }
 
-    /// True when two members may be told about each other at this mode.
+    /// True when two members may be told about each other at this mode: the one rule of scope.
+    ///
+    /// LAN is DO's NAT rule, the same public address, and nothing wider: two homes that both use
+    /// 192.168.1.0/24 behind different public addresses are not each other's LAN. A member whose join
+    /// reaches the control plane from a private, loopback or link-local address crossed no NAT: it is
+    /// on the control plane's own network, and every such member counts as behind one address (a
+    /// control plane inside a site serves that site's LAN). Narrowing to a subnet
+    /// (`DORestrictPeerSelectionBy` 1) is the client's policy, applied to the answer it gets.
     func admits(_ a: SwarmMember, _ b: SwarmMember) -> Bool {
         switch self {
         case .internet:
@@ -48,10 +56,13 @@ enum PeeringMode: Int, Sendable, Comparable {
         case .group:
             return Self.lan.admits(a, b) || (!a.groupId.isEmpty && a.groupId == b.groupId)
         case .lan:
-            if a.externalIp == b.externalIp { return true }
-            if let sa = a.subnet, let sb = b.subnet { return sa == sb }
-            return false
+            return Self.site(a.externalIp) == Self.site(b.externalIp)
         }
+    }
+
+    /// The public address a member is behind; one shared name for every non-public address.
+    static func site(_ externalIp: String) -> String {
+        IPAddress.isPublic(externalIp) ? externalIp : "(the control plane's own network)"
     }
 }
 

@@ -25,12 +25,16 @@ public struct DirectoryAnswer: Sendable, Equatable {
     public var contentUrls: [String]
     /// Contents smaller than this are never shared in a swarm (DO drops to simple mode below 10 MB).
     public var minFileSizeForPeering: Int?
+    /// The most peering the service allows for this content (its policy's `DownloadMode`): a lower
+    /// mode than the client's wins (DO's DOWNLOADMODE_SET_BY_CP); 0 means no peers.
+    public var downloadMode: Int?
     /// The publisher key whose signature vouched for this answer; `nil` when the directory itself is
     /// trusted (no publisher keys pinned).
     public var publisherKeyId: String?
 
     public init(contentId: ContentId, integrity: ContentIntegrity, contentUrls: [String], minFileSizeForPeering: Int? = nil,
-                publisherKeyId: String? = nil) {
+                downloadMode: Int? = nil, publisherKeyId: String? = nil) {
+        self.downloadMode = downloadMode
         self.contentId = contentId
         self.integrity = integrity
         self.contentUrls = contentUrls
@@ -57,13 +61,25 @@ public protocol ContentDirectory: Sendable {
 /// What a peer tells the swarm service about itself (DO's array join body, do-protocol.md 2.6).
 public struct SwarmAnnouncement: Sendable {
     public var contentId: ContentId
+    /// DO's `AltCatalogId`: the content's URL, when it has one.
+    public var altCatalogId: String?
     public var peerId: String
     public var reportedIp: String
+    /// The mask of the network `reportedIp` is on (`SubnetMask`).
+    public var subnetMask: String
+    /// The peer server's port; 0 when this member uploads nothing (DO's `RestrictedUpload`).
     public var port: Int
+    /// Bytes from peers, cache hosts and the CDN together (`Downloaded`).
     public var downloaded: Int
+    /// Bytes from the CDN alone (`DownloadedCdn`).
     public var downloadedCdn: Int
+    /// Bytes from cache hosts (`DownloadedDoinc`).
+    public var downloadedCacheHost: Int
+    /// Bytes of this content served to peers (`Uploaded`).
     public var uploaded: Int
     public var left: Int
+    /// The announcement is for a background download (`IsBackground`).
+    public var isBackground: Bool
     /// DO's download mode: 1 LAN, 2 Group, 3 Internet.
     public var scope: Int
     public var groupId: String?

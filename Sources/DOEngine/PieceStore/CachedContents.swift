@@ -121,6 +121,16 @@ public final class CachedContents: Sendable {
         return (before.pieces - after.pieces, before.bytes - after.bytes)
     }
 
+    /// Evicts every content with stored pieces whose last use is before `cutoff` (DO's
+    /// `DOMaxCacheAge`); returns the IDs evicted and the bytes freed. Blocking, like `evict`.
+    public func evictUnused(before cutoff: Date) -> (contents: [ContentId], bytes: Int) {
+        loadFolderOnce()
+        let stale = state.withLock { s in s.known.values.filter { $0.lastUse.date < cutoff && $0.tally.stored.pieces > 0 } }
+        var freed = 0
+        for k in stale { freed += evict(k.hashOfHashes)?.bytes ?? 0 }
+        return (stale.map(\.contentId), freed)
+    }
+
     private func known(_ phf: PiecesHashFile, lastUse: LastUse) -> Known {
         let (known, isNew) = state.withLock { s -> (Known, Bool) in
             if let existing = s.known[phf.hashOfHashes] { return (existing, false) }

@@ -84,7 +84,7 @@ extension MetadataStore {
                             PiecesHashFileUrls: answer.integrity.piecesHashFileUrls,
                             RecomputeHashOfHashes: answer.integrity.recomputeHashOfHashes,
                             ContentUrls: answer.contentUrls, MinFileSizeForPeering: answer.minFileSizeForPeering,
-                            PublisherKeyId: answer.publisherKeyId)
+                            DownloadMode: answer.downloadMode, PublisherKeyId: answer.publisherKeyId)
         let bytes = try JSONEncoder().encode(record)
         try FileSystem.makeDirectories(root + "/records")
         try FileSystem.replaceDurably(root + "/records/" + key.fileName, with: [UInt8](bytes))
@@ -110,7 +110,7 @@ extension MetadataStore {
                                integrity: ContentIntegrity(hashOfHashes: hoh, piecesHashFileUrls: r.PiecesHashFileUrls,
                                                            recomputeHashOfHashes: r.RecomputeHashOfHashes),
                                contentUrls: r.ContentUrls, minFileSizeForPeering: r.MinFileSizeForPeering,
-                               publisherKeyId: r.PublisherKeyId)
+                               downloadMode: r.DownloadMode, publisherKeyId: r.PublisherKeyId)
     }
 
     private struct Record: Codable {
@@ -120,6 +120,7 @@ extension MetadataStore {
         var RecomputeHashOfHashes: Bool
         var ContentUrls: [String]
         var MinFileSizeForPeering: Int?
+        var DownloadMode: Int?
         var PublisherKeyId: String?
     }
 }

@@ -435,7 +435,7 @@ public final class ContentSession: Sendable {
         bytesBySource.withLock { $0[kind] += bytes.count }
         EngineMetrics.bytes[kind]?.increment(by: bytes.count)
         if case .verified = mode { EngineMetrics.piecesVerified[kind]?.increment() }
-        swarm?.recordDownload(fromPeer: kind == .peer, bytes: bytes.count)
+        swarm?.recordDownload(from: kind, bytes: bytes.count)
         await commit(key, bytes: bytes)
         swarm?.pieceStored(index)
     }

@@ -28,8 +28,21 @@ public final class CacheHosts: Sendable {
         public init(hosts: [String]) { self.hosts = hosts }
     }
 
-    public let configuration: Configuration
+    private let base: Configuration
+    /// The policy whose `DODelayCacheServerFallbackForeground/Background` set the fallback delay;
+    /// `nil`: `fallbackDelaySeconds` as configured.
+    private let policy: LivePolicy?
     let http: HTTPClient
+
+    /// The configuration in force now: the fallback delay is the live policy's, foreground or
+    /// background as the current task's `DownloadPriority` says.
+    public var configuration: Configuration {
+        guard let p = policy?.current else { return base }
+        var c = base
+        c.fallbackDelaySeconds = Double(DownloadPriority.current == .background
+            ? p.delayCacheServerFallbackBackgroundSeconds : p.delayCacheServerFallbackForegroundSeconds)
+        return c
+    }
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -49,8 +62,9 @@ public final class CacheHosts: Sendable {
         }
     }
 
-    public init(configuration: Configuration, caFile: String? = nil, logger: Logger) {
-        self.configuration = configuration
+    public init(configuration: Configuration, caFile: String? = nil, policy: LivePolicy? = nil, logger: Logger) {
+        self.base = configuration
+        self.policy = policy
         var httpConfig = HTTPClientConfiguration()
         httpConfig.connectTimeoutSeconds = configuration.connectTimeoutSeconds
         httpConfig.caFile = caFile
@@ -135,7 +149,8 @@ public final class CacheHosts: Sendable {
 }
 
 /// DO's cache-host form of a URL (do-protocol.md 5.1): the host swapped for the cache host, path and
-/// query kept, and `cacheHostOrigin=<original host[:port]>` appended (the port only when not 80).
+/// query kept, and `cacheHostOrigin=<original host>` appended: the host only, as DO and do-client send
+/// it, with `:port` kept only when the URL names a port other than its scheme's default (80).
 public enum CacheHostURL {
     /// `nil` for URLs a cache host cannot serve (not plain http, no host).
     public static func rewrite(_ url: String, cacheHost: String) -> (url: String, origin: String)? {

@@ -14,10 +14,14 @@ public struct HTTPSource: PieceSource {
     /// ETag or Last-Modified seen when the content was opened; sent as If-Range.
     public let validator: String?
     let client: HTTPClient
+    /// DO's download bandwidth policy (`DownloadThrottle`); `nil`: unlimited.
+    let throttle: DownloadThrottle?
 
     public var name: String { url }
 
-    public init(kind: SourceKind = .cdn, url: String, contentLength: Int, validator: String? = nil, client: HTTPClient) {
+    public init(kind: SourceKind = .cdn, url: String, contentLength: Int, validator: String? = nil, client: HTTPClient,
+                throttle: DownloadThrottle? = nil) {
+        self.throttle = throttle
         self.kind = kind
         self.url = url
         self.contentLength = contentLength
@@ -26,6 +30,7 @@ public struct HTTPSource: PieceSource {
     }
 
     public func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] {
+        await throttle?.acquire(range.count)
         var headers: [(name: String, value: String)] = []
         if let validator { headers.append((name: "If-Range", value: validator)) }
         let request = HTTPRequest(url: url, range: range, headers: headers, maxBodyBytes: range.count)
@@ -61,6 +66,7 @@ public struct HTTPSource: PieceSource {
         guard response.body.count == range.count else {
             throw .wrongLength(url: url, expected: range.count, found: response.body.count)
         }
+        throttle?.delivered(response.body.count)
         return response.body
     }
 
@@ -68,7 +74,8 @@ public struct HTTPSource: PieceSource {
     /// cannot serve (https).
     func viaCacheHost(_ host: String, client: HTTPClient) -> (source: HTTPSource, origin: String)? {
         guard let (rewritten, origin) = CacheHostURL.rewrite(url, cacheHost: host) else { return nil }
-        return (HTTPSource(kind: .cache, url: rewritten, contentLength: contentLength, validator: validator, client: client), origin)
+        return (HTTPSource(kind: .cache, url: rewritten, contentLength: contentLength, validator: validator, client: client,
+                           throttle: throttle), origin)
     }
 
     static func total(fromContentRange value: String) -> Int? {

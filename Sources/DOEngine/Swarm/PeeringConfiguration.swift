@@ -8,6 +8,10 @@ public struct PeeringConfiguration: Sendable {
     public var peerId: PeerId
     /// Where other peers reach this mount's peer server (the join's ReportedIp and Port).
     public var reportedIp: String
+    /// The mask of the network `reportedIp` is on (the join's SubnetMask; `DORestrictPeerSelectionBy` 1
+    /// keeps only peers inside it). 255.255.255.0 when the interface cannot be found: a home LAN's.
+    public var subnetMask = "255.255.255.0"
+    /// 0 when this mount uploads nothing: the join says `RestrictedUpload` 1 instead of a port.
     public var port: Int
     /// Contents smaller than this never join a swarm: DO drops to simple mode under 10 MB, where the
     /// overhead of peering outweighs the gain. A control plane's MinFileSizeForPeering overrides it.
@@ -31,6 +35,10 @@ public struct PeeringConfiguration: Sendable {
     /// Called once a piece of a shared content is verified and stored, so the peer server can announce
     /// it to the peers waiting for it right away.
     public var onVerifiedPiece: (@Sendable (_ swarmHash: [UInt8], _ piece: Int) -> Void)?
+    /// Bytes of a content this node has served to peers, for the join's `Uploaded`.
+    public var uploadedBytes: (@Sendable (_ swarmHash: [UInt8]) -> Int)?
+    /// The administrator's policy in force (re-read while running); `nil`: DO's defaults, fixed.
+    public var policy: LivePolicy?
 
     public init(downloadMode: Int, groupId: String?, peerId: PeerId, reportedIp: String, port: Int) {
         self.downloadMode = downloadMode

@@ -25,7 +25,22 @@ public final class SessionSwarm: Sendable {
     let contentId: ContentId
     let hashOfHashes: SHA256Digest
     let layout: PieceLayout
-    let config: PeeringConfiguration
+    /// The content's URL, sent as DO's `AltCatalogId`.
+    let altCatalogId: String?
+    /// The join's Scope: the mount's download mode, lowered by the content policy's when lower.
+    let downloadMode: Int
+    private let baseConfig: PeeringConfiguration
+    /// The peering configuration, with the HTTP delay of the policy in force now (DO's
+    /// DODelayForegroundDownloadFromHttp, or its Background twin inside a background fetch).
+    var config: PeeringConfiguration {
+        var c = baseConfig
+        if let policy = c.policy {
+            let p = policy.current
+            c.httpDelaySeconds = Double(DownloadPriority.current == .background
+                ? p.delayBackgroundDownloadFromHttpSeconds : p.delayForegroundDownloadFromHttpSeconds)
+        }
+        return c
+    }
     private let directory: any ContentDirectory
     private let logger: Logger
     private let announcer = Mutex<Task<Void, Never>?>(nil)
@@ -39,15 +54,18 @@ public final class SessionSwarm: Sendable {
     struct Counters {
         var fromPeers = 0
         var fromCDN = 0
+        var fromCacheHosts = 0
         var seq = 0
     }
 
     init(contentId: ContentId, hashOfHashes: SHA256Digest, layout: PieceLayout, config: PeeringConfiguration,
-         directory: any ContentDirectory, logger: Logger) {
+         altCatalogId: String? = nil, downloadMode: Int? = nil, directory: any ContentDirectory, logger: Logger) {
+        self.downloadMode = downloadMode ?? config.downloadMode
         self.contentId = contentId
         self.hashOfHashes = hashOfHashes
         self.layout = layout
-        self.config = config
+        self.altCatalogId = altCatalogId
+        self.baseConfig = config
         self.directory = directory
         // The swarm's lines (peers joining, bans) name the content too.
         var logger = logger
@@ -67,10 +85,7 @@ public final class SessionSwarm: Sendable {
                 let wait: Double
                 do {
                     let answer = try await directory.announce(announcement(have: have()))
-                    let peers = answer.peers.compactMap { p -> PeerAddress? in
-                        guard let id = PeerId(hex: p.peerId), id != config.peerId else { return nil }
-                        return PeerAddress(host: p.host, port: p.port, peerId: id)
-                    }
+                    let peers = usablePeers(answer)
                     swarm.addPeers(peers)
                     firstJoin.withLock { $0 = $0 ?? (ContinuousClock.now, peers.count) }
                     logger.debug("\(contentId): joined its swarm, \(peers.count) peer(s) listed")
@@ -108,10 +123,7 @@ public final class SessionSwarm: Sendable {
         guard due else { return }
         Task { [self] in
             if let answer = try? await directory.announce(announcement(have: 0)) {
-                swarm.addPeers(answer.peers.compactMap { p in
-                    guard let id = PeerId(hex: p.peerId), id != config.peerId else { return nil }
-                    return PeerAddress(host: p.host, port: p.port, peerId: id)
-                })
+                swarm.addPeers(usablePeers(answer))
             }
         }
     }
@@ -160,9 +172,26 @@ public final class SessionSwarm: Sendable {
         config.onVerifiedPiece?(hashOfHashes.bytes, index)
     }
 
-    func recordDownload(fromPeer: Bool, bytes: Int) {
+    func recordDownload(from kind: SourceKind, bytes: Int) {
         counters.withLock { c in
-            if fromPeer { c.fromPeers += bytes } else { c.fromCDN += bytes }
+            switch kind {
+            case .peer: c.fromPeers += bytes
+            case .cache: c.fromCacheHosts += bytes
+            case .cdn: c.fromCDN += bytes
+            case .local: break
+            }
+        }
+    }
+
+    /// The peers of an answer to connect to: never ourselves, and with `DORestrictPeerSelectionBy` 1
+    /// only those on our own subnet (the service's LAN is the public address; the policy narrows it).
+    func usablePeers(_ answer: SwarmAnnouncementAnswer) -> [PeerAddress] {
+        let c = config
+        let subnetOnly = c.policy?.current.restrictPeerSelectionBy == AdminPolicy.RestrictPeerSelection.subnet
+        return answer.peers.compactMap { p -> PeerAddress? in
+            guard let id = PeerId(hex: p.peerId), id != c.peerId else { return nil }
+            if subnetOnly, !IPAddress.sameSubnet(p.host, c.reportedIp, mask: c.subnetMask) { return nil }
+            return PeerAddress(host: p.host, port: p.port, peerId: id)
         }
     }
 
@@ -172,10 +201,14 @@ public final class SessionSwarm: Sendable {
             c.seq += 1
             return now
         }
-        return SwarmAnnouncement(contentId: contentId, peerId: config.peerId.hex, reportedIp: config.reportedIp,
-                                 port: config.port, downloaded: c.fromPeers + c.fromCDN, downloadedCdn: c.fromCDN,
-                                 uploaded: 0, left: max(layout.contentLength - have, 0), scope: config.downloadMode,
-                                 groupId: config.groupId, peersWanted: config.peersWanted, seq: c.seq)
+        let config = self.config
+        return SwarmAnnouncement(contentId: contentId, altCatalogId: altCatalogId, peerId: config.peerId.hex,
+                                 reportedIp: config.reportedIp, subnetMask: config.subnetMask, port: config.port,
+                                 downloaded: c.fromPeers + c.fromCDN + c.fromCacheHosts, downloadedCdn: c.fromCDN,
+                                 downloadedCacheHost: c.fromCacheHosts,
+                                 uploaded: config.uploadedBytes?(hashOfHashes.bytes) ?? 0,
+                                 left: max(layout.contentLength - have, 0), isBackground: DownloadPriority.current == .background,
+                                 scope: downloadMode, groupId: config.groupId, peersWanted: config.peersWanted, seq: c.seq)
     }
 
     /// Rendezvous score of a member for a piece: the first 8 bytes of SHA-256(peer id ‖ index).

@@ -48,6 +48,15 @@ public struct PeerServerConfiguration: Sendable {
     /// How long a cached verified piece is trusted before it is read and hashed again; bounds how long
     /// a piece evicted from the engine's cache can still be served from memory.
     public var verifiedPieceCacheSeconds: Double = 10
+    /// Asked before each block goes out (DO's upload policies, such as `DOMonthlyUploadDataCap`);
+    /// `nil`: every block goes.
+    public var uploadLimiter: (any UploadLimiter)?
 
     public init() {}
+}
+
+/// An upload policy: says whether `bytes` more may be sent to a peer at `address`, and may make the
+/// sender wait first. A refused block is not sent; the peer is choked and fetches it elsewhere.
+public protocol UploadLimiter: Sendable {
+    func admit(bytes: Int, to address: String?) async -> Bool
 }

@@ -178,6 +178,11 @@ final class ServerSession: Sendable {
                     // Choked (or cancelled as a whole) while the piece was being verified: not sent.
                     guard state.withLock({ $0.chokeEpoch == epoch }) else { continue }
                     let block = Array(bytes[request.begin..<(request.begin + request.length)])
+                    if let limiter = configuration.uploadLimiter,
+                       !(await limiter.admit(bytes: block.count, to: channel.remoteAddress?.ipAddress)) {
+                        reject(piece: request.piece, reason: "the upload policy refuses more bytes")
+                        continue
+                    }
                     // Counted when handed to the socket, so a downloader never holds bytes we have not counted.
                     server.recordUpload(swarmHash: content.swarmHash, bytes: block.count)
                     try await outbound.write(.message(.piece(piece: UInt32(request.piece),
@@ -264,9 +269,8 @@ final class ServerSession: Sendable {
     /// when it says `interested` again (or after a second, for peers that never do); requests it sent
     /// before seeing the choke arrive before that and are dropped, so the choke cannot be mistaken for
     /// one about a later request.
-    private func reject(piece: Int) {
-        logger.warning("not serving piece: no longer held or failed SHA-256 re-verification",
-                       metadata: ["piece": "\(piece)", "peer": "\(remotePeerId)"])
+    private func reject(piece: Int, reason: String = "no longer held or failed SHA-256 re-verification") {
+        logger.warning("not serving piece: \(reason)", metadata: ["piece": "\(piece)", "peer": "\(remotePeerId)"])
         state.withLock { s in
             Self.choke(&s)
             s.rejectedAt = .now

@@ -53,6 +53,7 @@ public final class FuseFilesystem: Sendable {
         case .directory, .lookupDirectory:
             req.entry(ino: ino, attributes: Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
         case .content(let content):
+            if let attributes = content.catalogAttributes { return req.entry(ino: ino, attributes: attributes, timeout: Self.attributeTimeout) }
             withSession(content, req) { node, session in
                 req.entry(ino: node.ino, attributes: Attributes.file(ino: node.ino, size: session.layout.contentLength, modified: node.modificationTime(session)),
                           timeout: Self.timeout(for: session))
@@ -92,6 +93,7 @@ public final class FuseFilesystem: Sendable {
         case .directory?, .lookupDirectory?:
             req.attributes(Attributes.directory(ino: ino), timeout: Self.attributeTimeout)
         case .content(let content)?:
+            if let attributes = content.catalogAttributes { return req.attributes(attributes, timeout: Self.attributeTimeout) }
             withSession(content, req) { node, session in
                 req.attributes(Attributes.file(ino: node.ino, size: session.layout.contentLength, modified: node.modificationTime(session)), timeout: Self.timeout(for: session))
             }
@@ -230,6 +232,14 @@ public final class FuseFilesystem: Sendable {
 }
 
 extension ContentNode {
+    /// The attributes of a catalog file that gives its size, while it is not open: a listing of a cold
+    /// mount then needs no request (the content is opened, and its size checked, at `open`). Once it is
+    /// open, its session answers.
+    var catalogAttributes: stat? {
+        guard case .catalog(let entry) = origin, let size = entry.size, session.withLock({ $0 }) == nil else { return nil }
+        return Attributes.file(ino: ino, size: size, modified: entry.modificationTime)
+    }
+
     /// The catalog's `mtime` first (the publisher said so), else the origin's `Last-Modified`.
     func modificationTime(_ session: ContentSession) -> Date? {
         if case .catalog(let entry) = origin, let given = entry.modificationTime { return given }

@@ -137,6 +137,38 @@ final class TreePublishTests: MountTestCase {
         }, "one request per piece of every file, no more")
     }
 
+    func testReadingAFolderInNameOrderPrefetchesItsNextSmallFilesOnceAndReadingOneFileDoesNot() throws {
+        let origin = try startOrigin()
+        try FileManager.default.createDirectory(atPath: origin.path("tree/flat"), withIntermediateDirectories: true)
+        var files: [TreeFile] = []
+        for i in 0..<12 {
+            let f = TreeFile(path: String(format: "flat/f%02d.txt", i), bytes: TestContent.bytes(count: 1000 + i, seed: UInt64(500 + i)),
+                             mtime: 1_600_000_000)
+            _ = try TestContent.write(f.bytes, to: origin.path("tree/" + f.path))
+            files.append(f)
+        }
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog)
+        let mount = try mount(extraArguments: ["--catalog", catalog])
+        let base = origin.entries().count
+        func fetched() -> [String] { origin.entries().dropFirst(base).map(\.uri) }
+
+        assertReads(try readWhole(mount.mountpoint + "/flat/f05.txt"), files[5].bytes, "one file")
+        XCTAssertEqual(fetched(), ["/tree/flat/f05.txt"], "reading one file fetches that file only")
+
+        assertReads(try readWhole(mount.mountpoint + "/flat/f00.txt"), files[0].bytes, "f00")
+        assertReads(try readWhole(mount.mountpoint + "/flat/f01.txt"), files[1].bytes, "f01: the folder is read in order now")
+        let ahead = Set((2...9).map { String(format: "/tree/flat/f%02d.txt", $0) })
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { ahead.isSubset(of: Set(fetched())) },
+                      "the 8 files after f01 are prefetched before they are opened: \(fetched())")
+        for f in files {
+            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path)
+        }
+        let counts = Dictionary(grouping: fetched(), by: { $0 }).mapValues(\.count)
+        XCTAssertEqual(counts.filter { $0.value != 1 }, [:], "every file is fetched exactly once, prefetched or read")
+        XCTAssertEqual(counts.count, files.count)
+    }
+
     func testACatalogSizeThatDisagreesWithThePiecesHashFileFailsTheOpenInsteadOfServingAWrongLength() throws {
         let origin = try startOrigin()
         _ = try makeTree(on: origin, smallFiles: 1)

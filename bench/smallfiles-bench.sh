@@ -134,7 +134,8 @@ sample=$(( files < 50 ? files : 50 ))
 log "one dofs publish per file, $sample files"
 mkdir -p "$work/single-phf"
 t0="$(now)"
-find "$tree" -type f ! -name '*.phf' | sort | head -n "$sample" | while read -r f; do
+find "$tree" -type f ! -name '*.phf' | sort >"$work/all-files"
+head -n "$sample" "$work/all-files" | while read -r f; do
     rel="${f#"$tree"/}"
     "$DOFS_BIN" publish "$f" --url "$base/tree/$rel" --phf-out "$work/single-phf/$(echo "$rel" | tr / _).phf" >/dev/null \
         || die "dofs publish $f failed"

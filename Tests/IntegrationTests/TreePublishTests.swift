@@ -100,6 +100,39 @@ final class TreePublishTests: MountTestCase {
         XCTAssertEqual(again["Files"] as? Int, files.count, "a second run publishes the same files, not their PHFs")
     }
 
+    func testPublishTreeWithAPHFFolderWritesThePHFsThereAndTheMountFetchesThemFromThePHFURLBase() throws {
+        let origin = try startOrigin()
+        let files = try makeTree(on: origin, smallFiles: 4)
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog, extra: ["--phf-dir", origin.path("phfs"), "--phf-url-base", origin.url("phfs/")])
+        for f in files {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: origin.path("tree/" + f.path + ".phf")), "\(f.path): no PHF beside the file")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: origin.path("phfs/" + f.path + ".phf")), "\(f.path): its PHF under --phf-dir")
+        }
+        let mount = try mount(extraArguments: ["--catalog", catalog])
+        let big = try XCTUnwrap(files.first { $0.path == "big/twenty-pieces.bin" })
+        assertReads(try readWhole(mount.mountpoint + "/" + big.path), big.bytes, big.path)
+        XCTAssertEqual(origin.requests(matching: "/phfs/big/twenty-pieces.bin.phf").count, 1, "the PHF comes from the PHF URL base")
+    }
+
+    func testPublishTreeRefusesOptionsOfASingleFileAndANameTheMountCouldNotShow() throws {
+        let origin = try startOrigin()
+        _ = try makeTree(on: origin, smallFiles: 1)
+        let catalog = scratch.file("tree-catalog.json")
+        let mixed = try ChildProcess.run(DofsCLI.binaryPath, ["publish", "--tree", origin.path("tree"), "--url-base", origin.url("tree/"),
+                                                              "--catalog-out", catalog, "--url", origin.url("x")],
+                                         logDirectory: scratch.file("logs"))
+        XCTAssertFalse(mixed.succeeded, "--url with --tree must be refused")
+        XCTAssertTrue(mixed.stderr.contains("--url"), mixed.stderr)
+        try FileManager.default.createDirectory(atPath: origin.path("tree/by-id"), withIntermediateDirectories: true)
+        _ = try TestContent.write([1, 2, 3], to: origin.path("tree/by-id/x"))
+        let reserved = try ChildProcess.run(DofsCLI.binaryPath, ["publish", "--tree", origin.path("tree"), "--url-base", origin.url("tree/"),
+                                                                 "--catalog-out", catalog], logDirectory: scratch.file("logs"))
+        XCTAssertFalse(reserved.succeeded, "a file under by-id/ cannot be a catalog name")
+        XCTAssertTrue(reserved.stderr.contains("by-id"), reserved.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: catalog), "no catalog is written when the run fails")
+    }
+
     func testListingACatalogWithSizesMakesNoRequestAndEveryFileReadsByteExact() throws {
         let origin = try startOrigin()
         let files = try makeTree(on: origin)

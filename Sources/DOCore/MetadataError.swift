@@ -12,6 +12,8 @@ public enum MetadataError: Error, Equatable, Sendable, CustomStringConvertible {
     case hashOfHashesMismatch(expected: String, found: String)
     case hashOfHashesNotRecomputed(declared: String, computed: String)
     case invalidContentId(String)
+    /// The pieces hash file's ContentLength is not the size the catalog gave (the kernel may have it).
+    case contentLengthDisagrees(declared: Int, found: Int)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum MetadataError: Error, Equatable, Sendable, CustomStringConvertible {
         case .hashOfHashesMismatch(let e, let f): return "pieces hash file has HashOfHashes \(f), but the trusted metadata says \(e)"
         case .hashOfHashesNotRecomputed(let d, let c): return "pieces hash file declares HashOfHashes \(d), but its pieces hash to \(c)"
         case .invalidContentId(let id): return "'\(id.prefix(80))' is not a valid content ID"
+        case .contentLengthDisagrees(let d, let f): return "pieces hash file says ContentLength \(f), but the catalog gives the size \(d)"
         }
     }
 }

@@ -6,6 +6,12 @@ public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible {
     public static let byteCount = 32
     public let bytes: [UInt8]
 
+    /// Hashes the 32 bytes in one call (the synthesized conformance fed them to the hasher one by one,
+    /// which showed up in profiles: every piece-store look-up hashes a digest).
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
     /// Wraps 32 raw bytes; `nil` for any other length.
     public init?(bytes: [UInt8]) {
         guard bytes.count == Self.byteCount else { return nil }

@@ -63,11 +63,20 @@ public final class Engine: Sendable {
     }
 
     /// Opens a catalog entry: verified when it carries integrity metadata, simple otherwise.
+    /// A catalog `size` must be what the content turns out to be (the kernel may have cached it), and
+    /// a catalog `mtime` spares the HEAD that asks the origin for a date; embedded piece hashes spare
+    /// the pieces hash file's fetch.
     public func open(_ entry: Catalog.Entry) async throws(FetchError) -> ContentSession {
         guard let integrity = entry.integrity else {
-            return try await openSimple(url: entry.url, reason: "the catalog gives no integrity metadata")
+            let session = try await openSimple(url: entry.url, reason: "the catalog gives no integrity metadata")
+            if let size = entry.size, size != session.layout.contentLength {
+                throw .contentChanged(url: entry.url, detail: "the catalog says \(size) bytes, the origin serves \(session.layout.contentLength)")
+            }
+            return session
         }
-        let session = try await openVerified(urls: [entry.url], integrity: integrity, contentId: nil, minPeeringBytes: nil)
+        let session = try await openVerified(urls: [entry.url], integrity: integrity, contentId: nil, minPeeringBytes: nil,
+                                             embedded: entry.embeddedPiecesHashFile, expectedLength: entry.size,
+                                             asksModificationTime: entry.modificationTime == nil)
         if case .verified(let phf) = session.mode { contents.name(phf.hashOfHashes, entry.path.joined(separator: "/")) }
         return session
     }
@@ -147,12 +156,30 @@ public final class Engine: Sendable {
     /// (`minPeeringBytes` from the control plane, else the mount's minimum).
     public func openVerified(urls: [String], integrity: ContentIntegrity, contentId: ContentId?,
                              minPeeringBytes: Int?, contentDownloadMode: Int? = nil) async throws(FetchError) -> ContentSession {
+        try await openVerified(urls: urls, integrity: integrity, contentId: contentId, minPeeringBytes: minPeeringBytes,
+                               contentDownloadMode: contentDownloadMode, embedded: nil, expectedLength: nil, asksModificationTime: true)
+    }
+
+    /// The same, with what a catalog entry may add: an `embedded` pieces hash file (already checked
+    /// against `integrity`, so nothing is fetched), the length the content must have, and whether the
+    /// origin's date is worth a HEAD.
+    func openVerified(urls: [String], integrity: ContentIntegrity, contentId: ContentId?, minPeeringBytes: Int?,
+                      contentDownloadMode: Int? = nil, embedded: PiecesHashFile?, expectedLength: Int?,
+                      asksModificationTime: Bool) async throws(FetchError) -> ContentSession {
         let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
         if let s = sessions.withLock({ $0[cacheKey] }) { return s }
-        let opened = try await withModificationTime(of: urls.first, integrity.hashOfHashes) { () async throws(FetchError) in
-            try await self.piecesHashFile(integrity)
+        let opened = try await withModificationTime(of: asksModificationTime ? urls.first : nil, integrity.hashOfHashes) { () async throws(FetchError) in
+            if let embedded {
+                self.keepCopy(of: embedded)
+                return embedded
+            }
+            return try await self.piecesHashFile(integrity)
         }
         let phf: PiecesHashFile = opened.value
+        if let expectedLength, expectedLength != phf.layout.contentLength {
+            throw .metadata(url: integrity.piecesHashFileUrls.first ?? urls.first ?? "(catalog)",
+                            .contentLengthDisagrees(declared: expectedLength, found: phf.layout.contentLength))
+        }
         let sources = urls.map { HTTPSource(url: $0, contentLength: phf.layout.contentLength, client: http, throttle: throttle) }
         let id = contentId ?? phf.contentId
         let swarm = makeSwarm(contentId: id, phf: phf, url: urls.first, minPeeringBytes: minPeeringBytes,
@@ -182,6 +209,7 @@ public final class Engine: Sendable {
     /// HEAD in parallel. The open waits for that answer at most `modificationTimeWaitSeconds` after it
     /// is done itself; a later answer is still kept for the next open. A file's date never fails or
     /// holds up an open for long.
+    /// A `nil` url asks nothing (the catalog gives the date, or there is no URL).
     private func withModificationTime<T: Sendable>(of url: String?, _ hoh: SHA256Digest,
                                                    _ open: () async throws(FetchError) -> T) async throws(FetchError) -> (value: T, date: Date?) {
         if let known = metadata.modificationTime(hashOfHashes: hoh) { return (try await open(), known) }
@@ -322,6 +350,18 @@ public final class Engine: Sendable {
     private func viaCacheHosts(_ url: String) -> [String] {
         guard let cacheHosts, let origin = CacheHostURL.origin(of: url) else { return [url] }
         return cacheHosts.available(forOrigin: origin).compactMap { CacheHostURL.rewrite(url, cacheHost: $0)?.url } + [url]
+    }
+
+    /// Keeps a catalog-embedded pieces hash file in the metadata folder, off the caller's path.
+    private func keepCopy(of phf: PiecesHashFile) {
+        let (metadata, logger) = (self.metadata, self.logger)
+        BlockingIO.queue.async {
+            do {
+                try metadata.saveCopy(phf)
+            } catch {
+                logger.debug("cannot keep the pieces hash file of \(phf.contentId): \(error)")
+            }
+        }
     }
 
     private func remember(_ answer: DirectoryAnswer, key: MetadataStore.RecordKey) {

@@ -19,12 +19,21 @@ final class ContentNode: Sendable {
 
     let ino: UInt64
     let origin: Origin
+    /// The folder it is listed in.
+    let parent: UInt64
     /// Set once the content is opened (its size is known only then).
     let session = Mutex<ContentSession?>(nil)
 
-    init(ino: UInt64, origin: Origin) {
+    init(ino: UInt64, origin: Origin, parent: UInt64 = Namespace.rootIno) {
         self.ino = ino
         self.origin = origin
+        self.parent = parent
+    }
+
+    /// Its name in its folder.
+    var name: String? {
+        if case .catalog(let entry) = origin { return entry.path.last }
+        return nil
     }
 }
 
@@ -83,7 +92,8 @@ final class Namespace: Sendable {
                 }
             }
             let ino = allocate()
-            s.nodes[ino] = .content(ContentNode(ino: ino, origin: .catalog(entry)))
+            let parent = entry.path.count > 1 ? dirInodes[Array(entry.path.dropLast())]! : Self.rootIno
+            s.nodes[ino] = .content(ContentNode(ino: ino, origin: .catalog(entry), parent: parent))
             dirs[Array(entry.path.dropLast()), default: [:]][entry.path.last!] = ino
         }
         for (path, ino) in dirInodes {
@@ -134,6 +144,18 @@ final class Namespace: Sendable {
             if let built { s.listings[ino] = built }
             return built
         }
+    }
+
+    /// The `count` entries listed after `name` in folder `folder` (files and folders), in listing order.
+    func entries(after name: String, in folder: UInt64, count: Int) -> ArraySlice<Listed> {
+        guard let listed = listing(of: folder) else { return [] }
+        // The listing is sorted by name: binary search, so a folder of n files costs O(log n) per open.
+        var lo = 0, hi = listed.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if listed[mid].name <= name { lo = mid + 1 } else { hi = mid }
+        }
+        return listed[lo..<min(listed.count, lo + count)]
     }
 
     private static func build(_ ino: UInt64, in s: State) -> [Listed]? {

@@ -35,6 +35,69 @@ enum PublishRegistration {
         let location: String
     }
 
+    /// One content of a batch: its PHF, where it and its PHF are served.
+    struct Item {
+        let phf: PiecesHashFile
+        let url: String
+        let phfURL: String
+    }
+
+    /// Registers every item in one batch (one transaction locally; one request per few hundred over
+    /// HTTP), each signed with `key` when given. Returns where they were registered; throws a
+    /// `UserFacingError` naming every registration refused (the others are registered).
+    static func registerAll(_ items: [Item], key: PublisherPrivateKey?, target: Target) throws -> String {
+        var requests: [PublishRequest] = []
+        requests.reserveCapacity(items.count)
+        do {
+            for item in items {
+                let unsigned = PublishRequest(publishing: item.phf, url: item.url, piecesHashFileUrl: item.phfURL,
+                                              includePiecesHashFile: true)
+                requests.append(try key.map { key throws(PublisherKeyError) in try unsigned.signed(with: key) } ?? unsigned)
+            }
+        } catch {
+            throw UserFacingError("dofs publish: cannot sign the registrations: \(error)")
+        }
+        var refused: [String] = []
+        let location: String
+        switch target {
+        case .local(let folder):
+            do {
+                let registrations = try requests.map { try Registration(validating: $0) }
+                let registry = try Registry(dataDirectory: folder)
+                defer { registry.close() }
+                for (item, outcome) in zip(items, try registry.registerAll(registrations)) {
+                    if case .failure(let error) = outcome { refused.append("\(item.url): \(error)") }
+                }
+            } catch {
+                throw UserFacingError("dofs publish: cannot register in \(folder): \(error)")
+            }
+            location = folder
+        case .controlPlane(let controlPlane, let caFile):
+            let signed = requests
+            let outcomes = try SyncBridge.run { () async throws -> [Result<PublishResponse, ControlPlaneError>] in
+                var config = HTTPClientConfiguration()
+                config.caFile = caFile
+                let client = ControlPlaneClient(controlPlaneURL: controlPlane, stateDirectory: nil, http: HTTPClient(configuration: config),
+                                                logger: Logger(label: "dofs.publish"))
+                do {
+                    return try await client.publishAll(signed)
+                } catch {
+                    throw UserFacingError("dofs publish: cannot register with \(controlPlane): \(error)")
+                }
+            }
+            for (item, outcome) in zip(items, outcomes) {
+                if case .failure(let error) = outcome { refused.append("\(item.url): \(error)") }
+            }
+            location = controlPlane
+        }
+        guard refused.isEmpty else {
+            let shown = refused.prefix(20).joined(separator: "\n  ")
+            let more = refused.count > 20 ? "\n  ... and \(refused.count - 20) more" : ""
+            throw UserFacingError("dofs publish: \(refused.count) of \(items.count) registration(s) refused (the others are registered):\n  \(shown)\(more)")
+        }
+        return location
+    }
+
     /// Registers `phf` as served at `url`, its PHF at `phfURL`, with the PHF itself included so the
     /// control plane can check it and serve it, signed with `key` when given (a control plane over HTTP
     /// accepts only signed registrations). Throws a `UserFacingError` that says what failed.

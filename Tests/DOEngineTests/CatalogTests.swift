@@ -1,3 +1,4 @@
+import DOCore
 import DOEngine
 import XCTest
 
@@ -74,5 +75,53 @@ final class CatalogTests: XCTestCase {
          {"name": "d", "url": "http://h/d"}]
         """)
         XCTAssertEqual(c.entries.map { $0.modificationTime?.timeIntervalSince1970 }, [1_577_934_245, 1_600_000_000, 1_577_930_645.25, nil])
+    }
+
+    // MARK: size and embedded pieces
+
+    /// A one-piece content of `bytes`: its piece hash and HashOfHashes as a catalog writes them.
+    private func onePiece(_ bytes: [UInt8]) -> (piece: String, hoh: String) {
+        let piece = SHA256.hash(bytes)
+        return (piece.base64, HashOfHashes.compute([piece]).base64)
+    }
+
+    func testAnEntryWithSizeAndEmbeddedPiecesCarriesACheckedPiecesHashFile() throws {
+        let (piece, hoh) = onePiece(Array("hello".utf8))
+        let c = try parse("""
+        [{"name": "h.txt", "url": "http://h/h.txt", "size": 5, "mtime": 1600000000,
+          "integrity": {"PiecesHashFileUrl": "http://h/h.txt.phf", "HashOfHashes": "\(hoh)", "Pieces": ["\(piece)"]}},
+         {"name": "sized.bin", "url": "http://h/s", "size": 12345,
+          "integrity": {"PiecesHashFileUrl": "http://h/s.phf", "HashOfHashes": "\(hoh)"}}]
+        """)
+        XCTAssertEqual(c.entries[0].size, 5)
+        let phf = try XCTUnwrap(c.entries[0].embeddedPiecesHashFile)
+        XCTAssertEqual(phf.layout.contentLength, 5)
+        XCTAssertEqual(phf.pieces.map(\.base64), [piece])
+        XCTAssertEqual(phf.hashOfHashes.base64, hoh)
+        XCTAssertEqual(c.entries[1].size, 12345)
+        XCTAssertNil(c.entries[1].embeddedPiecesHashFile, "no pieces given: the PHF is fetched at open")
+    }
+
+    func testEmbeddedPiecesThatDoNotMatchTheEntryAreRefusedNamingTheField() {
+        let (piece, hoh) = onePiece(Array("hello".utf8))
+        let (_, otherHoH) = onePiece(Array("other".utf8))
+        let bad: [(String, String, String)] = [
+            (#""size": 5, "integrity": {"PiecesHashFileUrl": "http://h/p", "HashOfHashes": "\#(otherHoH)", "Pieces": ["\#(piece)"]}"#,
+             "integrity.Pieces", "pieces that do not hash to HashOfHashes"),
+            (#""integrity": {"PiecesHashFileUrl": "http://h/p", "HashOfHashes": "\#(hoh)", "Pieces": ["\#(piece)"]}"#,
+             "integrity.Pieces", "pieces without a size"),
+            (#""size": 3000000, "integrity": {"PiecesHashFileUrl": "http://h/p", "HashOfHashes": "\#(hoh)", "Pieces": ["\#(piece)"]}"#,
+             "integrity.Pieces", "fewer pieces than the size needs"),
+            (#""size": 5, "recomputeHashOfHashes": false, "integrity": {"PiecesHashFileUrl": "http://h/p", "HashOfHashes": "\#(hoh)", "Pieces": ["\#(piece)"]}"#,
+             "integrity.Pieces", "pieces that cannot be checked"),
+            (#""size": -1"#, "size", "a negative size"),
+            (#""size": 5, "integrity": {"PiecesHashFileUrl": "http://h/p", "HashOfHashes": "\#(hoh)", "PieceSize": 0, "Pieces": ["\#(piece)"]}"#,
+             "integrity.PieceSize", "a zero piece size"),
+        ]
+        for (fields, field, why) in bad {
+            XCTAssertThrowsError(try parse(#"[{"name": "x", "url": "http://h/x", \#(fields)}]"#), why) { error in
+                XCTAssertTrue("\(error)".contains("field \"\(field)\""), "\(why): \(error)")
+            }
+        }
     }
 }

@@ -107,6 +107,39 @@ final class PeerServerTests: XCTestCase {
         await server.stop()
     }
 
+    func testAPieceThatHashedRightOnceIsNotHashedAgainOnLaterSendsUnlessThatIsTurnedOff() async throws {
+        for remembered in [0, 1024] {
+            let content = TestContent(length: 2 * 131_072, pieceSize: 131_072)
+            let library = MemoryLibrary(content)
+            var configuration = PeerServerConfiguration()
+            configuration.verifiedPieceCacheCount = 0  // no copy in memory: every send reads the piece again
+            configuration.hashedOncePieceCount = remembered
+            let server = try await startServer(library, configuration: configuration)
+            let swarm = makeSwarm(content)
+            swarm.addPeers([server.address()])
+            let ready = await eventually { swarm.hasPeer(withPiece: 1) }
+            XCTAssertTrue(ready)
+            let first = try await swarm.fetch(piece: 1, length: 131_072, timeoutSeconds: 10)
+            XCTAssertEqual(first.bytes, content.piece(1), "remembered \(remembered): the first send")
+            library.damage(piece: 1)
+            if remembered == 0 {
+                do {
+                    _ = try await swarm.fetch(piece: 1, length: 131_072, timeoutSeconds: 10)
+                    XCTFail("hashing every send: a piece damaged since its first send was sent")
+                } catch {
+                    XCTAssertEqual(error, .choked, "hashing every send: the damaged piece is refused")
+                }
+            } else {
+                // The trade-off, documented on VerifiedPieceCache: the stored bytes are not hashed again,
+                // so damage since the first send goes out, and the downloader's own check refuses it.
+                let again = try await swarm.fetch(piece: 1, length: 131_072, timeoutSeconds: 10)
+                XCTAssertNotEqual(again.bytes, content.piece(1), "hashed once: the second send was not hashed")
+            }
+            await swarm.close()
+            await server.stop()
+        }
+    }
+
     func testMalformedMessagesCloseOnlyThatConnection() async throws {
         let content = TestContent(length: 3 * 65536, pieceSize: 65536)
         let library = MemoryLibrary(content)

@@ -101,18 +101,65 @@ public final class ControlPlaneClient: Sendable {
     public func publish(_ request: PublishRequest) async throws(ControlPlaneError) -> PublishResponse {
         let map = try await cache.map()
         guard let url = map.keyValue.publishEndpointFullUri else { throw .missingEndpoint("Publish_EndpointFullUri") }
-        let json = try Self.encode(request)
+        // A control plane reading its maximum of publish bodies at once says when to come back.
+        return try await postWaitingWhileBusy(request, to: url, expecting: PublishResponse.self)
+    }
+
+    /// Registers many contents, at the key-value answer's `PublishBatch_EndpointFullUri`, in batches of
+    /// at most `configuration.publishBatchCount` registrations and `publishBatchBytes` of body (one
+    /// request each, committed when it returns); one `POST /publish` each against a control plane that
+    /// names no batch endpoint. Results come in the order of `requests`: the registration, or why the
+    /// registry refused it. A batch the control plane refuses as a whole throws.
+    public func publishAll(_ requests: [PublishRequest]) async throws(ControlPlaneError) -> [Result<PublishResponse, ControlPlaneError>] {
+        let map = try await cache.map()
+        guard let url = map.keyValue.publishBatchEndpointFullUri else {
+            var results: [Result<PublishResponse, ControlPlaneError>] = []
+            for request in requests { results.append(.success(try await publish(request))) }
+            return results
+        }
+        var results: [Result<PublishResponse, ControlPlaneError>] = []
+        results.reserveCapacity(requests.count)
+        var start = 0
+        while start < requests.count {
+            // Grow the batch while it stays within both bounds (a registration alone always goes).
+            var end = start, bytes = 0
+            while end < requests.count, end - start < configuration.publishBatchCount {
+                let size = try Self.encode(requests[end]).count + 1
+                if end > start, bytes + size > configuration.publishBatchBytes { break }
+                bytes += size
+                end += 1
+            }
+            let answer = try await postWaitingWhileBusy(PublishBatchRequest(registrations: Array(requests[start..<end])), to: url,
+                                                        expecting: PublishBatchResponse.self)
+            guard answer.results.count == end - start else {
+                throw .malformedAnswer(url: url, reason: "\(answer.results.count) results for \(end - start) registrations")
+            }
+            for result in answer.results {
+                if let registered = result.registered {
+                    results.append(.success(registered))
+                } else {
+                    results.append(.failure(.httpStatus(url: url, status: result.refusedStatus ?? 0, reason: result.refusedReason)))
+                }
+            }
+            start = end
+        }
+        return results
+    }
+
+    /// POSTs `body`, waiting and retrying while the control plane answers busy (see `publish`).
+    private func postWaitingWhileBusy<Body: Encodable, T: Decodable>(_ body: Body, to url: String,
+                                                                    expecting type: T.Type) async throws(ControlPlaneError) -> T {
+        let json = try Self.encode(body)
         var waited = 0.0
         while true {
             let response = try await transport.post(url, json: json, maxBytes: configuration.maxAnswerBytes)
-            // A control plane reading its maximum of publish bodies at once says when to come back.
             if response.status == 503, let delay = Self.busyRetryDelay(response),
                waited + delay <= configuration.publishBusyWaitSeconds {
                 waited += delay
                 do { try await Task.sleep(for: .seconds(delay)) } catch { throw .cancelled }
                 continue
             }
-            return try Self.decode(PublishResponse.self, response, url: url)
+            return try Self.decode(type, response, url: url)
         }
     }
 

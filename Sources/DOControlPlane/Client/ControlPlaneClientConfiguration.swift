@@ -30,6 +30,12 @@ public struct ControlPlaneClientConfiguration: Sendable {
     /// `publish` waits and retries for up to this long in total. Publishing is a batch job: a minute
     /// in a queue is better than a failed `dofs publish`.
     public var publishBusyWaitSeconds: Double = 60
+    /// Registrations per `POST /publish/batch`: half the control plane's default bound
+    /// (`ControlPlaneConfiguration.maxPublishBatchCount`), so one configured lower still accepts them.
+    public var publishBatchCount = 500
+    /// Body bytes per batch: a quarter of the control plane's default body bound (32 MiB), with room
+    /// for a large PHF that goes alone.
+    public var publishBatchBytes = 8 << 20
 
     public init(geoURL: String, stateDirectory: String? = nil) {
         self.geoURL = geoURL

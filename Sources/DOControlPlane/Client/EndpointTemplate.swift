@@ -1,3 +1,4 @@
+import DOCore
 import Foundation
 
 /// Expands DO's URL templates: the literal `{contentId}` replaced by the (percent-encoded) ID.

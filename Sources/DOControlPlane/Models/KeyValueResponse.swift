@@ -3,7 +3,7 @@
 /// It names every later endpoint as an absolute URL or a template with the literal `{contentId}`;
 /// a client follows these and nothing else. DO's answer is a flat object of many keys: the known ones
 /// are decoded here, the rest ignored. dofs adds `Publish_EndpointFullUri` (where `dofs publish`
-/// registers) and the default policy values, flat, under the same names as in a content policy.
+/// registers), `PublishBatch_EndpointFullUri` (where `dofs publish --tree` registers many at once) and the default policy values, flat, under the same names as in a content policy.
 public struct KeyValueResponse: Codable, Equatable, Sendable {
     /// `ContentPolicy_EndpointUri`: the content-policy service root (`<root>/content/<id>/contentpolicy`).
     public var contentPolicyEndpointUri: String?
@@ -13,6 +13,8 @@ public struct KeyValueResponse: Codable, Equatable, Sendable {
     public var discoveryEndpointFullUri: String?
     /// `Publish_EndpointFullUri` (dofs): where publishers register content (`POST`).
     public var publishEndpointFullUri: String?
+    /// `PublishBatch_EndpointFullUri` (dofs): where publishers register many contents at once (`POST`).
+    public var publishBatchEndpointFullUri: String?
     /// Default policy values (`ForegroundQosBps`, `MinFileSizeForPeering`, ...) at the top level.
     public var policies: ContentPolicy.Policies
 
@@ -21,11 +23,12 @@ public struct KeyValueResponse: Codable, Equatable, Sendable {
 
     public init(contentPolicyEndpointUri: String? = nil, contentPolicyEndpointFullUri: String? = nil,
                 discoveryEndpointFullUri: String? = nil, publishEndpointFullUri: String? = nil,
-                policies: ContentPolicy.Policies = .init()) {
+                publishBatchEndpointFullUri: String? = nil, policies: ContentPolicy.Policies = .init()) {
         self.contentPolicyEndpointUri = contentPolicyEndpointUri
         self.contentPolicyEndpointFullUri = contentPolicyEndpointFullUri
         self.discoveryEndpointFullUri = discoveryEndpointFullUri
         self.publishEndpointFullUri = publishEndpointFullUri
+        self.publishBatchEndpointFullUri = publishBatchEndpointFullUri
         self.policies = policies
     }
 
@@ -34,6 +37,7 @@ public struct KeyValueResponse: Codable, Equatable, Sendable {
         case contentPolicyEndpointFullUri = "ContentPolicy_EndpointFullUri"
         case discoveryEndpointFullUri = "Discovery_EndpointFullUri"
         case publishEndpointFullUri = "Publish_EndpointFullUri"
+        case publishBatchEndpointFullUri = "PublishBatch_EndpointFullUri"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -42,6 +46,7 @@ public struct KeyValueResponse: Codable, Equatable, Sendable {
         contentPolicyEndpointFullUri = try c.decodeIfPresent(String.self, forKey: .contentPolicyEndpointFullUri)
         discoveryEndpointFullUri = try c.decodeIfPresent(String.self, forKey: .discoveryEndpointFullUri)
         publishEndpointFullUri = try c.decodeIfPresent(String.self, forKey: .publishEndpointFullUri)
+        publishBatchEndpointFullUri = try c.decodeIfPresent(String.self, forKey: .publishBatchEndpointFullUri)
         // The policy keys sit next to the endpoints in the same flat object.
         policies = try ContentPolicy.Policies(from: decoder)
     }
@@ -52,6 +57,7 @@ public struct KeyValueResponse: Codable, Equatable, Sendable {
         try c.encodeIfPresent(contentPolicyEndpointFullUri, forKey: .contentPolicyEndpointFullUri)
         try c.encodeIfPresent(discoveryEndpointFullUri, forKey: .discoveryEndpointFullUri)
         try c.encodeIfPresent(publishEndpointFullUri, forKey: .publishEndpointFullUri)
+        try c.encodeIfPresent(publishBatchEndpointFullUri, forKey: .publishBatchEndpointFullUri)
         try policies.encode(to: encoder)
     }
 }

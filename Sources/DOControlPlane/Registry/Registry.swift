@@ -68,58 +68,77 @@ public final class Registry: Sendable {
     /// Records a checked registration, durably, before returning.
     @discardableResult
     public func register(_ registration: Registration, now: Date = Date()) throws(RegistryError) -> RegistrationOutcome {
-        let id = registration.contentId.rawValue
-        return try withConnection { db throws(SQLiteError) -> Result<RegistrationOutcome, RegistryError> in
+        try withConnection { db throws(SQLiteError) -> Result<RegistrationOutcome, RegistryError> in
             try db.transaction { () throws(SQLiteError) -> Result<RegistrationOutcome, RegistryError> in
-                // Refusals come before any write: returning a failure still commits the transaction.
-                let owner = try db.query("SELECT publisher_key_id FROM content_url WHERE url = ?", [.text(registration.url)])
-                    .first?[0].string
-                if let owner, owner != registration.publisher?.keyId {
-                    return .failure(.urlOwnedByAnotherPublisher(url: registration.url, owner: owner))
-                }
-                let existing = try db.query(
-                    "SELECT hash_of_hashes, content_length, piece_size, phf IS NOT NULL FROM content WHERE content_id = ?",
-                    [.text(id)])
-                let outcome: RegistrationOutcome
-                if let row = existing.first {
-                    if let conflict = Self.conflict(row, registration) {
-                        return .failure(.conflict(contentId: id, detail: conflict))
-                    }
-                    if let phf = registration.piecesHashFile, row[3].int == 0 {
-                        try db.query("UPDATE content SET phf = ? WHERE content_id = ?", [.blob(phf.jsonBytes()), .text(id)])
-                    }
-                    outcome = .updated
-                } else {
-                    try db.query("""
-                        INSERT INTO content (content_id, hash_of_hashes, content_length, piece_size, phf, registered_at)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        """, [.text(id), .text(registration.hashOfHashes.base64),
-                              .integer(Int64(registration.layout.contentLength)),
-                              .integer(Int64(registration.layout.pieceSize)),
-                              registration.piecesHashFile.map { .blob($0.jsonBytes()) } ?? .null,
-                              .integer(Int64(now.timeIntervalSince1970))])
-                    outcome = .created
-                }
-                let seq = Int64(now.timeIntervalSince1970 * 1000)
-                // A URL keeps its place in ContentCdnUrls unless it moves to another content.
-                try db.query("""
-                    INSERT INTO content_url (url, content_id, added_at, publisher_key_id, signature) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT(url) DO UPDATE SET content_id = excluded.content_id,
-                        publisher_key_id = excluded.publisher_key_id, signature = excluded.signature,
-                        added_at = CASE WHEN content_url.content_id != excluded.content_id
-                                        THEN excluded.added_at ELSE content_url.added_at END
-                    """, [.text(registration.url), .text(id), .integer(seq),
-                          registration.publisher.map { .text($0.keyId) } ?? .null,
-                          registration.publisher.map { .text($0.signature) } ?? .null])
-                if let phfURL = registration.piecesHashFileUrl {
-                    try db.query("""
-                        INSERT INTO content_phf_url (content_id, url, added_at) VALUES (?, ?, ?)
-                        ON CONFLICT(content_id, url) DO NOTHING
-                        """, [.text(id), .text(phfURL), .integer(seq)])
-                }
-                return .success(outcome)
+                try Self.apply(registration, db, now: now)
             }
         }.get()
+    }
+
+    /// Records many checked registrations in one transaction (one sync for all: a tree of thousands of
+    /// small files registers in well under a second). Each is judged on its own, in order, exactly as
+    /// `register` would judge it: a refused one is reported in its place and the others still count.
+    public func registerAll(_ registrations: [Registration], now: Date = Date()) throws(RegistryError) -> [Result<RegistrationOutcome, RegistryError>] {
+        try withConnection { db throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) in
+                var outcomes: [Result<RegistrationOutcome, RegistryError>] = []
+                outcomes.reserveCapacity(registrations.count)
+                for registration in registrations { outcomes.append(try Self.apply(registration, db, now: now)) }
+                return outcomes
+            }
+        }
+    }
+
+    /// One registration's checks and writes, inside the caller's transaction.
+    private static func apply(_ registration: Registration, _ db: SQLiteConnection, now: Date) throws(SQLiteError) -> Result<RegistrationOutcome, RegistryError> {
+        let id = registration.contentId.rawValue
+        // Refusals come before any write: returning a failure still commits the transaction.
+        let owner = try db.query("SELECT publisher_key_id FROM content_url WHERE url = ?", [.text(registration.url)])
+            .first?[0].string
+        if let owner, owner != registration.publisher?.keyId {
+            return .failure(.urlOwnedByAnotherPublisher(url: registration.url, owner: owner))
+        }
+        let existing = try db.query(
+            "SELECT hash_of_hashes, content_length, piece_size, phf IS NOT NULL FROM content WHERE content_id = ?",
+            [.text(id)])
+        let outcome: RegistrationOutcome
+        if let row = existing.first {
+            if let conflict = Self.conflict(row, registration) {
+                return .failure(.conflict(contentId: id, detail: conflict))
+            }
+            if let phf = registration.piecesHashFile, row[3].int == 0 {
+                try db.query("UPDATE content SET phf = ? WHERE content_id = ?", [.blob(phf.jsonBytes()), .text(id)])
+            }
+            outcome = .updated
+        } else {
+            try db.query("""
+                INSERT INTO content (content_id, hash_of_hashes, content_length, piece_size, phf, registered_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, [.text(id), .text(registration.hashOfHashes.base64),
+                      .integer(Int64(registration.layout.contentLength)),
+                      .integer(Int64(registration.layout.pieceSize)),
+                      registration.piecesHashFile.map { .blob($0.jsonBytes()) } ?? .null,
+                      .integer(Int64(now.timeIntervalSince1970))])
+            outcome = .created
+        }
+        let seq = Int64(now.timeIntervalSince1970 * 1000)
+        // A URL keeps its place in ContentCdnUrls unless it moves to another content.
+        try db.query("""
+            INSERT INTO content_url (url, content_id, added_at, publisher_key_id, signature) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT(url) DO UPDATE SET content_id = excluded.content_id,
+                publisher_key_id = excluded.publisher_key_id, signature = excluded.signature,
+                added_at = CASE WHEN content_url.content_id != excluded.content_id
+                                THEN excluded.added_at ELSE content_url.added_at END
+            """, [.text(registration.url), .text(id), .integer(seq),
+                  registration.publisher.map { .text($0.keyId) } ?? .null,
+                  registration.publisher.map { .text($0.signature) } ?? .null])
+        if let phfURL = registration.piecesHashFileUrl {
+            try db.query("""
+                INSERT INTO content_phf_url (content_id, url, added_at) VALUES (?, ?, ?)
+                ON CONFLICT(content_id, url) DO NOTHING
+                """, [.text(id), .text(phfURL), .integer(seq)])
+        }
+        return .success(outcome)
     }
 
     // MARK: - Reading

@@ -20,6 +20,7 @@ extension ControlPlaneService {
             contentPolicyEndpointFullUri: base + "/content/\(id)/contentpolicy",
             discoveryEndpointFullUri: base + "/content/\(id)/discovery",
             publishEndpointFullUri: base + "/publish",
+            publishBatchEndpointFullUri: base + "/publish/batch",
             policies: configuration.policies))
     }
 }

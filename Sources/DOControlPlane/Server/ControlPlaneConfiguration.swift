@@ -33,6 +33,10 @@ public struct ControlPlaneConfiguration: Sendable {
     /// Largest `POST /publish` body: a PHF is ~47 bytes a piece, so 32 MiB holds ~700,000 pieces
     /// (about 680 GiB of content at 1 MiB pieces).
     public var maxPublishBodyBytes = 32 << 20
+    /// Most registrations in one `POST /publish/batch` (whose body is bounded by `maxPublishBodyBytes`
+    /// too): each costs a signature check and a few row writes, so 1,000 keep one batch's transaction
+    /// well under a second, while a tree of 2,000 small files still registers in two requests.
+    public var maxPublishBatchCount = 1000
     /// Proxies (IP addresses) whose `X-Real-IP` / `X-Forwarded-For` name the client, and through which a
     /// join's `ReportedIp` is believed. Empty: every request is taken to come from its connection's
     /// address, so no client can claim another's address (or put a third party in a swarm).

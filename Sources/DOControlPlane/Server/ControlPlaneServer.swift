@@ -14,6 +14,7 @@
 //     POST /array/{contentId}/join/                -> {"Peers": [...], "ReannounceSecs": N}   (dofs format)
 //     GET  /content/{contentId}/phf                -> the stored pieces hash file
 //     POST /publish                                -> registers content (dofs)
+//     POST /publish/batch                          -> registers many at once, one transaction (dofs)
 //
 // Three kinds of state, three lifetimes:
 // - The registry (published content: ID <-> URLs <-> HashOfHashes, PHF) is durable: SQLite in WAL mode,

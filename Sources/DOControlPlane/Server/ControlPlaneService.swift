@@ -39,6 +39,7 @@ final class ControlPlaneService: Sendable {
         router.post("/array/:contentId/join") { request, context in try await self.join(request, context) }
         router.group().add(middleware: publishAdmission.middleware())
             .post("/publish") { request, context in try await self.publish(request, context) }
+            .post("/publish/batch") { request, context in try await self.publishBatch(request, context) }
     }
 
     /// Where a request comes from: the connection's peer address, or, when that peer is one of the

@@ -12,6 +12,15 @@ import Foundation
 /// the file's modification time in the mount; without it the origin's `Last-Modified` is shown when
 /// the content is fetched in simple mode, and the mount's start time otherwise.
 ///
+/// Two optional fields let a mount answer without the network until a file is read (`dofs publish
+/// --tree` writes them): `size` (bytes) is the file's size in listings, so `ls -l` of a cold mount
+/// makes no request at all (the pieces hash file is then fetched at open, and a content whose pieces
+/// hash file or origin disagrees with `size` is refused); and `integrity.Pieces` (with `PieceSize`,
+/// default 1 MiB), the piece hashes themselves, for small contents, so opening one needs no request
+/// either and a cold read of it is one range request. Embedded pieces need `size`, must be as many as
+/// the layout says, and must hash to `HashOfHashes` with dofs's algorithm (so not with
+/// `recomputeHashOfHashes: false`); the mount checks this when it loads the catalog.
+///
 /// Every refusal names what to fix: the catalog file, the entry (index from 0, and its name when it has
 /// one) and the field, e.g. `catalog /etc/dofs/catalog.json: entry 3 ("images/big.iso"): field
 /// "integrity.HashOfHashes": missing`.
@@ -23,12 +32,20 @@ public struct Catalog: Sendable {
         public var integrity: ContentIntegrity?
         /// The modification time the catalog gives the file, if any.
         public var modificationTime: Date?
+        /// The content's length in bytes, when the catalog gives it: listings need no request then.
+        public var size: Int?
+        /// The pieces hash file the catalog embeds (its pieces, `size` and `PieceSize`), already
+        /// checked against `integrity.hashOfHashes`: opening the content needs no request.
+        public var embeddedPiecesHashFile: PiecesHashFile?
 
-        public init(path: [String], url: String, integrity: ContentIntegrity? = nil, modificationTime: Date? = nil) {
+        public init(path: [String], url: String, integrity: ContentIntegrity? = nil, modificationTime: Date? = nil,
+                    size: Int? = nil, embeddedPiecesHashFile: PiecesHashFile? = nil) {
             self.path = path
             self.url = url
             self.integrity = integrity
             self.modificationTime = modificationTime
+            self.size = size
+            self.embeddedPiecesHashFile = embeddedPiecesHashFile
         }
     }
 
@@ -135,7 +152,19 @@ public struct Catalog: Sendable {
                 }
                 mtime = date
             }
-            entries.append(Entry(path: path, url: w.url, integrity: integrity, modificationTime: mtime))
+            if let size = w.size {
+                guard size >= 0, PieceLayout.supports(contentLength: size) else {
+                    throw refuse("size", "\(size) is not a content length dofs supports")
+                }
+            }
+            var embedded: PiecesHashFile?
+            if let info = w.integrity, let texts = info.Pieces, let integrity {
+                embedded = try Self.embeddedPiecesHashFile(texts, size: w.size, pieceSize: info.PieceSize, integrity: integrity, refuse: refuse)
+            } else if w.integrity?.PieceSize != nil {
+                throw refuse("integrity.PieceSize", "only applies with integrity.Pieces")
+            }
+            entries.append(Entry(path: path, url: w.url, integrity: integrity, modificationTime: mtime, size: w.size,
+                                 embeddedPiecesHashFile: embedded))
         }
         // A file cannot also be a folder.
         for e in entries where e.path.count > 1 {
@@ -146,6 +175,40 @@ public struct Catalog: Sendable {
         return Catalog(entries: entries)
     }
 
+    /// Most piece hashes one entry may embed: enough for contents of a few MiB, while a catalog of
+    /// many thousands of entries stays small (each hash is 45 bytes of text).
+    public static let maxEmbeddedPieces = 16
+
+    /// The PHF an entry embeds, checked: as many pieces as `size` in `pieceSize` pieces makes, hashing
+    /// to the entry's HashOfHashes with dofs's algorithm.
+    private static func embeddedPiecesHashFile(_ texts: [String], size: Int?, pieceSize: Int?, integrity: ContentIntegrity,
+                                               refuse: (String?, String) -> Failure) throws(Failure) -> PiecesHashFile {
+        guard let size else { throw refuse("integrity.Pieces", "embedded pieces need the entry's size") }
+        guard integrity.recomputeHashOfHashes else {
+            throw refuse("integrity.Pieces", "embedded pieces need recomputeHashOfHashes (they are checked against HashOfHashes)")
+        }
+        let pieceSize = pieceSize ?? PieceLayout.defaultPieceSize
+        guard pieceSize > 0, pieceSize <= PiecesHashFile.maxPieceSize else {
+            throw refuse("integrity.PieceSize", "\(pieceSize) is not between 1 and \(PiecesHashFile.maxPieceSize)")
+        }
+        let layout = PieceLayout(contentLength: size, pieceSize: pieceSize)
+        guard texts.count == layout.pieceCount, texts.count <= maxEmbeddedPieces else {
+            throw refuse("integrity.Pieces", "\(texts.count) piece hash(es) for \(layout.pieceCount) piece(s) (at most \(maxEmbeddedPieces) may be embedded)")
+        }
+        var pieces: [SHA256Digest] = []
+        for (i, text) in texts.enumerated() {
+            guard let digest = SHA256Digest(base64: text) else { throw refuse("integrity.Pieces", "piece \(i): '\(text.prefix(60))' is not base64 of 32 bytes") }
+            pieces.append(digest)
+        }
+        let phf = PiecesHashFile(hashOfHashes: integrity.hashOfHashes, layout: layout, pieces: pieces)
+        do {
+            try phf.verify(against: integrity.hashOfHashes, requireRecompute: true)
+        } catch {
+            throw refuse("integrity.Pieces", "the pieces do not hash to HashOfHashes")
+        }
+        return phf
+    }
+
     static func isValidComponent(_ s: String) -> Bool {
         !s.isEmpty && s != "." && s != ".." && s.utf8.count <= 255 && !s.utf8.contains(0)
     }
@@ -154,12 +217,15 @@ public struct Catalog: Sendable {
         struct IntegrityCheckInfo: Decodable {
             var PiecesHashFileUrl: String
             var HashOfHashes: String
+            var PieceSize: Int?
+            var Pieces: [String]?
         }
         var name: String
         var url: String
         var integrity: IntegrityCheckInfo?
         var recomputeHashOfHashes: Bool?
         var mtime: WireTime?
+        var size: Int?
     }
 
     /// `mtime` as written: RFC 3339 text or a number of seconds since 1970.

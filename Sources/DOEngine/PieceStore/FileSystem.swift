@@ -62,9 +62,10 @@ enum FileSystem {
     }
 
     /// Atomically replaces `path` with `bytes` (temporary file in the same directory, fsync, rename).
-    static func replaceDurably(_ path: String, with bytes: [UInt8]) throws {
+    /// Without `durable`, no fsync: after a power loss the file may be gone or empty, never half new.
+    static func replaceDurably(_ path: String, with bytes: [UInt8], durable: Bool = true) throws {
         let tmp = path + temporaryMarker + UUID().uuidString
-        try writeFile(bytes, to: tmp, durable: true)
+        try writeFile(bytes, to: tmp, durable: durable)
         guard rename(tmp, path) == 0 else {
             let e = errno
             unlink(tmp)

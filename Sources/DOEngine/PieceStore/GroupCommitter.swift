@@ -21,6 +21,8 @@ final class GroupCommitter: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Staged] = []
     private var busy = false
+    /// Set by `flush`: commit what is queued now, without waiting for more pieces to gather.
+    private var urgent = false
     private let syncDirectory: String
     private let logger: Logger
     private let repeating = RepeatingLog()
@@ -42,13 +44,17 @@ final class GroupCommitter: @unchecked Sendable {
     func enqueue(_ item: Staged) {
         condition.lock()
         queue.append(item)
-        condition.signal()
+        // Broadcast: a `flush` may be waiting on the same condition, and must not take the wake-up.
+        condition.broadcast()
         condition.unlock()
     }
 
-    /// Blocks until everything enqueued so far is durable (used at unmount).
+    /// Blocks until everything enqueued so far is durable (at unmount, and when staged pieces fill
+    /// the cache's cap). The batch is committed at once, without the gathering delay.
     func flush() {
         condition.lock()
+        urgent = true
+        condition.broadcast()
         while !queue.isEmpty || busy { condition.wait() }
         condition.unlock()
     }
@@ -57,10 +63,10 @@ final class GroupCommitter: @unchecked Sendable {
         while true {
             condition.lock()
             while queue.isEmpty { condition.wait() }
-            condition.unlock()
-            // Let a burst of pieces gather so one sync covers many of them.
-            usleep(20_000)
-            condition.lock()
+            // Let a burst of pieces gather so one sync covers many of them, unless someone waits.
+            let gathered = Date(timeIntervalSinceNow: 0.02)
+            while !urgent, condition.wait(until: gathered) {}
+            urgent = false
             let batch = queue
             queue.removeAll()
             busy = true

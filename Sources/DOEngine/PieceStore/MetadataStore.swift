@@ -27,6 +27,13 @@ public final class MetadataStore: Sendable {
         try FileSystem.replaceDurably(path(phf.hashOfHashes), with: phf.jsonBytes())
     }
 
+    /// Keeps a copy of a pieces hash file that is known elsewhere (a catalog embeds it), so the cache
+    /// listing names its content: no fsync (losing it costs nothing), and nothing when it is there.
+    public func saveCopy(_ phf: PiecesHashFile) throws {
+        guard access(path(phf.hashOfHashes), F_OK) != 0 else { return }
+        try FileSystem.replaceDurably(path(phf.hashOfHashes), with: phf.jsonBytes(), durable: false)
+    }
+
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }
 
     /// The origin's `Last-Modified` of a verified content, kept beside its PHF (`<hex>.mtime`, seconds

@@ -29,6 +29,9 @@ struct PieceIndex {
     /// Pieces per simple-mode content, kept so that `user.dofs.pieces` never counts.
     private var simpleCounts: [String: Int] = [:]
     private(set) var totalBytes = 0
+    /// Bytes promised to commits that are writing their piece now (see `PieceStore.commit`): counted
+    /// against the cap with `totalBytes`, so that concurrent commits never each take the same room.
+    var reservedBytes = 0
 
     var count: Int { entries.count }
     var allKeys: [PieceStore.Key] { Array(entries.keys) }

@@ -18,8 +18,10 @@ import Synchronization
 /// - Reads open the file and `pread` it. POSIX keeps an open descriptor readable after an unlink, so
 ///   eviction never pulls bytes from under a reader that already opened the piece.
 /// - A size cap evicts least-recently-used pieces before each commit (making room for the new piece)
-///   and after each group commit, and at open, so a smaller cap applies at once. On disk the store
-///   never holds more than the cap plus the pieces staged but not yet committed (those in flight).
+///   and after each group commit, and at open, so a smaller cap applies at once. Staged pieces cannot
+///   be evicted until their group commit, so a commit that finds the cap full of them commits them at
+///   once; room is reserved under one lock, so concurrent commits cannot overshoot together. On disk
+///   the store holds more than the cap only by the pieces being written at that moment.
 /// - The store does not own its folder: the caller holds the cache folder's `CacheLock` (one process
 ///   per cache), since opening a store deletes leftover temporary files, which in a folder shared
 ///   with a live mount would be that mount's staged pieces.
@@ -182,25 +184,42 @@ public final class PieceStore: Sendable {
     public func commit(_ key: Key, bytes: [UInt8]) throws {
         if contains(key) { return }
         // Make room first, so the new piece never takes the store over its cap. Staged pieces cannot
-        // be evicted; when they alone fill the cap, commit them now (one sync) so they can be.
+        // be evicted; when they would carry the store past the cap, commit them now (one sync, without
+        // waiting to gather a batch) so they can be. Room is reserved under the index's lock, so commits
+        // running at once never each count the same free room.
+        var reserved = 0
         if let maxBytes {
-            let room = max(0, maxBytes - bytes.count)
-            if !makeRoom(toFit: room) {
+            if !reserveRoom(bytes.count, cap: maxBytes, evenIfFull: false) {
                 committer.flush()
-                _ = makeRoom(toFit: room)
+                _ = reserveRoom(bytes.count, cap: maxBytes, evenIfFull: true)
             }
+            reserved = bytes.count
         }
         let tmp = root + "/tmp/" + UUID().uuidString
-        try FileSystem.writeFile(bytes, to: tmp)
-        let added = index.withLock { $0.insert(key, size: bytes.count, location: .staged(tmpPath: tmp)) }
+        do {
+            try FileSystem.writeFile(bytes, to: tmp)
+        } catch {
+            index.withLock { $0.reservedBytes -= reserved }
+            throw error
+        }
+        let added = index.withLock { idx in
+            idx.reservedBytes -= reserved
+            return idx.insert(key, size: bytes.count, location: .staged(tmpPath: tmp))
+        }
         if added { watchers.report(added: key) }
         committer.enqueue(.init(key: key, tmpPath: tmp, finalPath: path(for: key)))
     }
 
-    /// Evicts least-recently-used committed pieces until the store holds at most `cap` bytes; false
-    /// when staged pieces alone keep it above.
-    private func makeRoom(toFit cap: Int) -> Bool {
-        let (evicted, fits) = index.withLock { idx in (idx.evict(toFit: cap), idx.totalBytes <= cap) }
+    /// Evicts least-recently-used committed pieces until `size` more bytes fit under `cap` beside what
+    /// is stored and reserved, and reserves them; false (nothing reserved) when staged and reserved
+    /// pieces alone leave no room, unless `evenIfFull`.
+    private func reserveRoom(_ size: Int, cap: Int, evenIfFull: Bool) -> Bool {
+        let (evicted, fits) = index.withLock { idx in
+            let evicted = idx.evict(toFit: max(0, cap - idx.reservedBytes - size))
+            let fits = idx.totalBytes + idx.reservedBytes + size <= cap
+            if fits || evenIfFull { idx.reservedBytes += size }
+            return (evicted, fits)
+        }
         for victim in evicted { unlink(path(for: victim)) }
         watchers.report(removed: evicted)
         return fits

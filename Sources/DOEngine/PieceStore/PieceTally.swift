@@ -73,36 +73,54 @@ final class PieceTally: Sendable {
 }
 
 /// The tallies a piece store reports to; a tally is dropped once nothing else holds it.
+///
+/// Indexed by digest: a report reaches only the tallies of contents that hold that piece, so storing a
+/// piece costs the same with one content open or thousands. (It used to walk every tally: opening a
+/// tree of 2,000 small files made each commit ask 2,000 tallies, which was a third of the daemon's CPU
+/// for a cold `cat` of the tree.) Entries of dropped tallies are swept every `sweepEvery` additions.
 final class TallyWatchers: Sendable {
     private struct Weak: @unchecked Sendable {
         weak var tally: PieceTally?
     }
 
-    private let tallies = Mutex<[Weak]>([])
+    private struct State {
+        var byDigest: [SHA256Digest: [Weak]] = [:]
+        var addsSinceSweep = 0
+    }
+
+    /// Additions between sweeps of dropped tallies: the sweep walks the whole index, so doing it every
+    /// 256 additions keeps its cost per addition small while dead entries stay few.
+    static let sweepEvery = 256
+
+    private let state = Mutex(State())
 
     func add(_ tally: PieceTally) {
-        tallies.withLock { list in
-            list.removeAll { $0.tally == nil }
-            list.append(Weak(tally: tally))
+        state.withLock { s in
+            s.addsSinceSweep += 1
+            if s.addsSinceSweep >= Self.sweepEvery {
+                s.addsSinceSweep = 0
+                s.byDigest = s.byDigest.compactMapValues { list in
+                    let live = list.filter { $0.tally != nil }
+                    return live.isEmpty ? nil : live
+                }
+            }
+            for digest in tally.digests { s.byDigest[digest, default: []].append(Weak(tally: tally)) }
         }
     }
 
     func report(added key: PieceStore.Key) {
         guard case .verified(let digest) = key else { return }
-        for tally in current() { tally.changed(digest, present: true) }
+        for tally in tallies(of: digest) { tally.changed(digest, present: true) }
     }
 
     func report(removed keys: [PieceStore.Key]) {
-        let digests = keys.compactMap { key -> SHA256Digest? in
-            if case .verified(let d) = key { return d }
-            return nil
-        }
-        guard !digests.isEmpty else { return }
-        let all = current()
-        for digest in digests {
-            for tally in all { tally.changed(digest, present: false) }
+        for key in keys {
+            guard case .verified(let digest) = key else { continue }
+            for tally in tallies(of: digest) { tally.changed(digest, present: false) }
         }
     }
 
-    private func current() -> [PieceTally] { tallies.withLock { $0.compactMap(\.tally) } }
+    private func tallies(of digest: SHA256Digest) -> [PieceTally] {
+        state.withLock { $0.byDigest[digest]?.compactMap(\.tally) ?? [] }
+    }
 }

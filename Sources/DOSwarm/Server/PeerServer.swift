@@ -96,7 +96,8 @@ public final class PeerServer: Sendable {
         self.state = Mutex(State(table: ConnectionTable(maxConnections: configuration.maxConnections,
                                                         maxConnectionsPerAddress: configuration.maxConnectionsPerAddress)))
         self.verifiedPieces = VerifiedPieceCache(capacity: configuration.verifiedPieceCacheCount,
-                                                 lifetimeSeconds: configuration.verifiedPieceCacheSeconds)
+                                                 lifetimeSeconds: configuration.verifiedPieceCacheSeconds,
+                                                 rememberedCapacity: configuration.hashedOncePieceCount)
     }
 
     /// Total piece payload bytes sent to peers (handed to their sockets), all contents.

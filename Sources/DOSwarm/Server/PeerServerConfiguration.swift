@@ -51,6 +51,10 @@ public struct PeerServerConfiguration: Sendable {
     /// Asked before each block goes out (DO's upload policies, such as `DOMonthlyUploadDataCap`);
     /// `nil`: every block goes.
     public var uploadLimiter: (any UploadLimiter)?
+    /// Pieces remembered as hashed right once, so they are not hashed again on later sends (see
+    /// `VerifiedPieceCache`): 65,536 digests (about 4 MiB) cover 64 GiB of 1 MiB pieces. 0 hashes
+    /// every send.
+    public var hashedOncePieceCount = 65_536
 
     public init() {}
 }

@@ -37,12 +37,18 @@ extension MountTestCase {
 /// Files and bytes under a cache folder.
 enum CacheFolder {
     /// Bytes in piece files (verified, simple and staged).
+    ///
+    /// Counted by inode: a piece renamed from `tmp/` to its final folder while the walk runs is seen
+    /// under both names, and must count once.
     static func pieceBytes(_ cacheDir: String) -> Int {
         var total = 0
+        var seen = Set<UInt>()
         guard let walker = FileManager.default.enumerator(atPath: cacheDir + "/pieces") else { return 0 }
         while let rel = walker.nextObject() as? String {
             var st = stat()
-            if stat(cacheDir + "/pieces/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_size) }
+            if stat(cacheDir + "/pieces/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, seen.insert(UInt(st.st_ino)).inserted {
+                total += Int(st.st_size)
+            }
         }
         return total
     }

@@ -3,14 +3,14 @@
 /// Everything but the unreserved characters (`A-Z a-z 0-9 - . _ ~`) is encoded, so a URL passed as
 /// `altCatalogId=` survives intact (its own `?`, `&`, `=` and `%` included). Decoding is strict: a `%`
 /// not followed by two hex digits, or bytes that are not UTF-8, fail instead of passing through.
-enum PercentEncoding {
-    static func encode(_ text: String) -> String {
+public enum PercentEncoding {
+    public static func encode(_ text: String) -> String {
         encode(text, keeping: isUnreserved)
     }
 
     /// Encodes one path segment: like `encode`, but keeps `=`, `:` and `@`, which are legal in a path
     /// segment (RFC 3986 3.3) and appear in content IDs (base64 padding).
-    static func encodePathSegment(_ text: String) -> String {
+    public static func encodePathSegment(_ text: String) -> String {
         encode(text) { isUnreserved($0) || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "@") }
     }
 
@@ -28,7 +28,7 @@ enum PercentEncoding {
     }
 
     /// Decodes `%XX` escapes; `plusIsSpace` also maps `+` to a space (HTML form encoding).
-    static func decode(_ text: Substring, plusIsSpace: Bool = false) -> String? {
+    public static func decode(_ text: Substring, plusIsSpace: Bool = false) -> String? {
         var bytes = [UInt8]()
         bytes.reserveCapacity(text.utf8.count)
         var it = text.utf8.makeIterator()
@@ -72,8 +72,8 @@ enum PercentEncoding {
 }
 
 /// Builds `url?name=value&...`, appending with `&` when the URL already has a query.
-enum QueryString {
-    static func append(_ parameters: [(String, String)], to url: String) -> String {
+public enum QueryString {
+    public static func append(_ parameters: [(String, String)], to url: String) -> String {
         guard !parameters.isEmpty else { return url }
         let query = parameters.map { PercentEncoding.encode($0.0) + "=" + PercentEncoding.encode($0.1) }
             .joined(separator: "&")
@@ -84,7 +84,7 @@ enum QueryString {
     }
 
     /// Parses a raw query string. `nil` when an escape is malformed.
-    static func parse(_ query: String?) -> [(name: String, value: String)]? {
+    public static func parse(_ query: String?) -> [(name: String, value: String)]? {
         guard let query, !query.isEmpty else { return [] }
         var out: [(name: String, value: String)] = []
         for part in query.split(separator: "&", omittingEmptySubsequences: true) {

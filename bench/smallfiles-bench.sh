@@ -1,0 +1,237 @@
+#!/bin/bash
+# bench/smallfiles-bench.sh — a tree of small files through dofs, against the limits.
+#
+# In one run, on loopback, for N files of 1-64 KiB in nested folders (default 2,000):
+#   publish  `dofs publish --tree` of the whole tree     — target >= 200 files/s
+#            vs one `dofs publish` per file (a sample of them, per-file rate)
+#   curl     one curl process fetching every file in sequence (keep-alive) — the limit
+#   ls -lR   of a cold mount of the tree's catalog       — target: 0 requests to the origin
+#   cold cat of every file, in path order, empty cache    — target <= 1.5x curl
+#   warm cat on a fresh mount of the filled cache
+# and, in the same run, "before": the same tree with a catalog as it was written before
+# `--tree` (name, url, integrity only: no size, mtime or embedded pieces), so ls -lR and
+# cat show what the catalog fields buy. The dofs daemon's CPU (user+sys, /proc/PID/stat)
+# is given for each mount. Results go to stdout and bench/results/smallfiles-<date>.txt.
+#
+# usage: bench/smallfiles-bench.sh [--files N] [--dir DIR] [--keep] [--strict]
+#   --files N  number of files (default 2000)
+#   --dir DIR  work directory (default: a new /tmp/dofs-bench.XXXXXX, deleted at the end)
+#   --keep     keep the work directory
+#   --strict   exit 2 when a target is missed (default: report only)
+# Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
+source "$HERE/../scripts/lib.sh"
+
+files=2000 work="" keep=0 strict=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --files)  files="${2:?--files needs a number}"; shift 2 ;;
+        --dir)    work="${2:?--dir needs a directory}"; shift 2 ;;
+        --keep)   keep=1; shift ;;
+        --strict) strict=1; shift ;;
+        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[[ "$files" =~ ^[1-9][0-9]*$ ]] || die "--files needs a positive number"
+
+made_work=0
+if [ -z "$work" ]; then
+    work="$(mktemp -d /tmp/dofs-bench.XXXXXX)"
+    made_work=1
+else
+    mkdir -p "$work"
+    work="$(cd "$work" && pwd)"
+fi
+origin="$work/origin" mnt="$work/mnt" nginx_prefix="$work/nginx" access="$work/nginx/logs/access.log"
+tree="$origin/tree" catalog="$work/tree-catalog.json" plain_catalog="$work/plain-catalog.json"
+
+NGINX_PID="" DOFS_PID="" mounted=""
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$mounted" ]; then dofs_unmount "$mounted" "$DOFS_PID" || true; fi
+    if [ -n "$NGINX_PID" ]; then nginx_stop "$NGINX_PID" || true; fi
+    if [ "$keep" = 1 ]; then
+        note "kept $work"
+    elif [ "$made_work" = 1 ] || [ -f "$work/.dofs-bench" ]; then
+        is_mounted "$mnt" || rm -rf "$work"
+    fi
+    [ "$rc" = 0 ] || [ "$rc" = 2 ] || log "benchmark FAILED (exit $rc)"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+touch "$work/.dofs-bench"
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ticks_s() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "inf"; else printf "%.2f\n", a / b }'; }
+
+# mount_catalog CATALOG CACHE — a fresh mount (mode 99: the data path alone).
+mount_catalog() {
+    dofs_mount_bg "$DOFS_BIN" "$mnt" "$2" "$work/dofs-$(basename "$2").log" --catalog "$1" --download-mode 99
+    mounted="$mnt"
+}
+unmount_now() { dofs_unmount "$mnt" "$DOFS_PID"; mounted="" DOFS_PID=""; }
+
+# timed_on_mount COMMAND... — runs COMMAND; prints "SECONDS REQUESTS CPU_S" (origin requests and
+# daemon CPU during it).
+timed_on_mount() {
+    local lines0 t0 secs c0=0 cpu="n/a"
+    lines0="$(log_lines "$access")"
+    [ -n "$DOFS_PID" ] && c0="$(cpu_ticks "$DOFS_PID")"
+    t0="$(now)"
+    "$@" >/dev/null || die "'$*' failed"
+    secs="$(elapsed "$t0")"
+    sleep 0.2  # let nginx write its last log lines
+    [ -n "$DOFS_PID" ] && cpu="$(ticks_s $(( $(cpu_ticks "$DOFS_PID") - c0 )))"
+    printf '%s %s %s\n' "$secs" "$(origin_requests "$access" "$lines0")" "$cpu"
+}
+cat_all() { (cd "$mnt" && find . -type f | sort | xargs -d '\n' cat); }
+ls_all() { ls -lR "$mnt"; }
+
+# ---- setup
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
+check_fuse || die "FUSE is not usable on this machine"
+build_dofs release
+mkdir -p "$tree" "$mnt"
+
+log "making $files files of 1-64 KiB in 40 folders"
+python3 - "$tree" "$files" <<'EOF'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random("dofs-smallfiles")
+for i in range(n):
+    folder = os.path.join(root, f"d{i % 8}", f"e{i % 5}")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"f{i:05d}.dat"), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 64 * 1024)))
+EOF
+total_bytes="$(find "$tree" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')"
+note "$(human_bytes "$total_bytes") in all"
+
+port="$(free_port)"
+base="http://127.0.0.1:$port"
+nginx_start "$origin" "$nginx_prefix" "$port"
+
+# ---- publish: --tree, then one file at a time (a sample)
+log "dofs publish --tree"
+t0="$(now)"
+"$DOFS_BIN" publish --tree "$tree" --url-base "$base/tree/" --catalog-out "$catalog" >"$work/publish.json" \
+    || die "dofs publish --tree failed"
+tree_s="$(elapsed "$t0")"
+tree_rate="$(awk -v n="$files" -v s="$tree_s" 'BEGIN { printf "%.0f", n / s }')"
+note "$tree_s s = $tree_rate files/s"
+
+sample=$(( files < 50 ? files : 50 ))
+log "one dofs publish per file, $sample files"
+mkdir -p "$work/single-phf"
+t0="$(now)"
+find "$tree" -type f ! -name '*.phf' | sort >"$work/all-files"
+head -n "$sample" "$work/all-files" | while read -r f; do
+    rel="${f#"$tree"/}"
+    "$DOFS_BIN" publish "$f" --url "$base/tree/$rel" --phf-out "$work/single-phf/$(echo "$rel" | tr / _).phf" >/dev/null \
+        || die "dofs publish $f failed"
+done
+single_s="$(elapsed "$t0")"
+single_rate="$(awk -v n="$sample" -v s="$single_s" 'BEGIN { printf "%.1f", n / s }')"
+note "$single_s s = $single_rate files/s"
+
+# The catalog as written before --tree: name, url, integrity (the same PHFs), nothing else.
+python3 - "$catalog" "$plain_catalog" <<'EOF'
+import json, sys
+entries = json.load(open(sys.argv[1]))
+plain = [{"name": e["name"], "url": e["url"],
+          "integrity": {k: e["integrity"][k] for k in ("PiecesHashFileUrl", "HashOfHashes")}} for e in entries]
+json.dump(plain, open(sys.argv[2], "w"), indent=1)
+EOF
+
+# ---- curl: every file in sequence, one process (connection reuse)
+log "curl: every file in sequence, one process"
+find "$tree" -type f ! -name '*.phf' | sort | sed "s|^$tree/|url = \"$base/tree/|; s|\$|\"\noutput = \"/dev/null\"|" >"$work/curl.cfg"
+cat "$tree"/*/*/*.dat >/dev/null  # nginx serves from the page cache, as it will for dofs
+curl_runs=()
+for _ in 1 2 3; do
+    t0="$(now)"
+    curl -sS --fail -K "$work/curl.cfg" || die "curl failed"
+    curl_runs+=("$(elapsed "$t0")")
+    note "${curl_runs[-1]} s"
+done
+curl_s="$(printf '%s\n' "${curl_runs[@]}" | sort -g | sed -n 2p)"
+
+# ---- after: the --tree catalog
+log "after (--tree catalog: size, mtime, embedded pieces)"
+mount_catalog "$catalog" "$work/cache-tree"
+read -r ls_s ls_reqs ls_cpu < <(timed_on_mount ls_all)
+note "ls -lR: $ls_s s, $ls_reqs requests, daemon CPU $ls_cpu s"
+read -r cold_s cold_reqs cold_cpu < <(timed_on_mount cat_all)
+note "cold cat: $cold_s s, $cold_reqs requests, daemon CPU $cold_cpu s"
+log "data check: every file through the mount against the original"
+if (cd "$tree" && find . -type f ! -name '*.phf' | sort | xargs -d '\n' cat) | cmp -s - <(cat_all); then data_check="OK (identical)"; else data_check="MISMATCH"; fi
+note "$data_check"
+unmount_now
+mount_catalog "$catalog" "$work/cache-tree"
+read -r warm_s warm_reqs warm_cpu < <(timed_on_mount cat_all)
+note "warm cat (fresh mount, filled cache): $warm_s s, $warm_reqs requests"
+unmount_now
+
+# ---- before: the plain catalog
+log "before (catalog without size, mtime or pieces)"
+mount_catalog "$plain_catalog" "$work/cache-plain"
+read -r pls_s pls_reqs pls_cpu < <(timed_on_mount ls_all)
+note "ls -lR: $pls_s s, $pls_reqs requests, daemon CPU $pls_cpu s"
+unmount_now
+rm -rf "$work/cache-plain"
+mount_catalog "$plain_catalog" "$work/cache-plain"
+read -r pcold_s pcold_reqs pcold_cpu < <(timed_on_mount cat_all)
+note "cold cat: $pcold_s s, $pcold_reqs requests, daemon CPU $pcold_cpu s"
+unmount_now
+nginx_stop "$NGINX_PID"; NGINX_PID=""
+
+# ---- report
+v_pub="$(awk -v r="$tree_rate" 'BEGIN { print (r >= 200 ? "PASS" : "MISSED") }')"
+v_ls="$( [ "$ls_reqs" = 0 ] && echo PASS || echo MISSED )"
+r_cold="$(ratio "$cold_s" "$curl_s")"
+v_cold="$(awk -v r="$r_cold" 'BEGIN { print (r <= 1.5 ? "PASS" : "MISSED") }')"
+rev="$(git -C "$DOFS_ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
+git -C "$DOFS_ROOT" diff --quiet HEAD -- Sources 2>/dev/null || rev="$rev+uncommitted"
+mkdir -p "$HERE/results"
+results="$HERE/results/smallfiles-$(date -u +%Y%m%d-%H%M%S).txt"
+{
+    echo "dofs small-file benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "machine: $(uname -srm), $(nproc) cores; dofs $DOFS_BIN (rev $rev)"
+    echo "tree:    $files files of 1-64 KiB, $(human_bytes "$total_bytes"), 40 folders; origin nginx on 127.0.0.1"
+    echo "load:    $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo
+    printf '%-50s %9s %9s %10s\n' "" "seconds" "requests" "dofs CPU s"
+    printf '%-50s %9s\n' "publish --tree ($tree_rate files/s)" "$tree_s"
+    printf '%-50s %9s\n' "publish one file at a time ($single_rate files/s, $sample files)" "$single_s"
+    printf '%-50s %9s %9s\n' "curl, every file in sequence (median of 3)" "$curl_s" "$files"
+    printf '%-50s %9s %9s %10s\n' "after:  ls -lR of a cold mount" "$ls_s" "$ls_reqs" "$ls_cpu"
+    printf '%-50s %9s %9s %10s\n' "after:  cold cat of every file" "$cold_s" "$cold_reqs" "$cold_cpu"
+    printf '%-50s %9s %9s %10s\n' "after:  warm cat, fresh mount" "$warm_s" "$warm_reqs" "$warm_cpu"
+    printf '%-50s %9s %9s %10s\n' "before: ls -lR of a cold mount" "$pls_s" "$pls_reqs" "$pls_cpu"
+    printf '%-50s %9s %9s %10s\n' "before: cold cat of every file" "$pcold_s" "$pcold_reqs" "$pcold_cpu"
+    echo
+    printf '%-30s %9s %10s   %s\n' "target" "value" "limit" "result"
+    printf '%-30s %9s %10s   %s\n' "publish --tree files/s" "$tree_rate" ">= 200" "$v_pub"
+    printf '%-30s %9s %10s   %s\n' "ls -lR requests (cold)" "$ls_reqs" "0" "$v_ls"
+    printf '%-30s %9s %10s   %s\n' "cold cat / curl" "$r_cold" "<= 1.5" "$v_cold"
+    echo
+    echo "data check: $data_check"
+} | tee "$results"
+log "results written to $results"
+
+[ "$data_check" = "OK (identical)" ] || die "the files read through dofs differ from the originals"
+if [ "$strict" = 1 ] && { [ "$v_pub" != PASS ] || [ "$v_ls" != PASS ] || [ "$v_cold" != PASS ]; }; then
+    log "a target was missed (--strict)"
+    exit 2
+fi
+exit 0

@@ -16,7 +16,8 @@
 # Results go to stdout and bench/results/fleet-<date>.txt.
 #
 # usage: bench/fleet-bench.sh [--duration S] [--connections N] [--peers N] [--size SIZE] [--rate MBIT]
-#                             [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
+#                             [--http-delay S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
+# (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN.)
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
 # Needs root (tc), wrk and PostgreSQL (Debian packages wrk, postgresql, iproute2).
 set -euo pipefail
@@ -25,7 +26,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-duration=15 connections=64 peers=100 size_arg=64M rate=200 do_load=1 do_swarm=1 work="" keep=0
+duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" do_load=1 do_swarm=1 work="" keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration)    duration="${2:?}"; shift 2 ;;
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
         --peers)       peers="${2:?}"; shift 2 ;;
         --size)        size_arg="${2:?}"; shift 2 ;;
         --rate)        rate="${2:?}"; shift 2 ;;
+        --http-delay)  http_delay="${2:?}"; shift 2 ;;
         --skip-load)   do_load=0; shift ;;
         --skip-swarm)  do_swarm=0; shift ;;
         --dir)         work="${2:?}"; shift 2 ;;
@@ -175,7 +177,7 @@ if [ "$do_swarm" = 1 ]; then
     tc class add dev lo parent 1: classid 1:10 htb rate "${rate}mbit" ceil "${rate}mbit" burst 256k cburst 256k quantum 60000
     tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$origin_port" 0xffff flowid 1:10
     say ""
-    say "== fleet-bench swarm: $(human_bytes "$size"), origin limited to ${rate} Mbit/s (tc htb on lo, port $origin_port), $peers peers, $(date -u +%FT%TZ)"
+    say "== fleet-bench swarm: $(human_bytes "$size"), origin limited to ${rate} Mbit/s (tc htb on lo, port $origin_port), $peers peers${http_delay:+, --http-delay $http_delay}, $(date -u +%FT%TZ)"
 
     # run_swarm NAME PEERS [swarm.py options] — a fresh control plane (and caches) per run.
     run_swarm() {
@@ -183,10 +185,12 @@ if [ "$do_swarm" = 1 ]; then
         local cp_port; cp_port="$(free_port)"
         start_cp "cp-$name" "$cp_port" --data "$work/cp-$name" --reannounce-secs 10
         local id; id="$(publish_to "http://127.0.0.1:$cp_port" "$work/origin/swarm.bin" "$url")"
+        local delay=()
+        [ -n "$http_delay" ] && delay=(--http-delay "$http_delay")
         python3 "$HERE/fleet/swarm.py" "$DOFS_BIN" "http://127.0.0.1:$cp_port" "$id" "$work/run-$name" "$access" \
-            --peers "$n" "$@" >"$work/$name.json"
+            --peers "$n" "${delay[@]}" "$@" >"$work/$name.json"
         stop_cps
-        rm -rf "$work/run-$name"
+        [ "$keep" = 1 ] || rm -rf "$work/run-$name"
         cat "$work/$name.json"
     }
     lone="$(run_swarm lone 1 --first-host 10 --seed-for 0)"
@@ -210,6 +214,8 @@ for name, r in runs:
           f"{r['max'] / ref:>8.2f}  {f['cdn'] / 1048576:.0f}/{f['peer'] / 1048576:.0f}"
           + (f"  (killed {r['killed']} at {r['killed_at']:.1f} s)" if r['killed'] else "")
           + (f"  failed {r['failed']}" if r['failed'] else "") + (f"  unfinished {r['unfinished']}" if r['unfinished'] else ""))
+    for i, why in r.get("errors", {}).items():
+        print(f"    peer {i} failed: {why}")
 PY
 fi
 say ""

@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--kill-at", type=float, default=0.0)
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--seed-for", type=int, default=900)
+    ap.add_argument("--http-delay", type=float, default=None, help="passed to every peer (dofs's default when absent)")
     a = ap.parse_args()
 
     os.makedirs(a.work, exist_ok=True)
@@ -59,9 +60,11 @@ def main():
         args = [a.dofs, "get", a.content, "-o", os.path.join(d, "file"), "--json", "--seed-for", str(a.seed_for),
                 "--control-plane", a.cp, "--cache-dir", os.path.join(d, "cache"), "--peer-listen", f"{host}:{a.port}",
                 "--download-mode", "3", "--log-level", "warning"]
+        if a.http_delay is not None:
+            args += ["--http-delay", str(a.http_delay)]
         p = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
         peers.append({"i": i, "host": host, "proc": p, "launched": time.monotonic(), "done": None, "killed": False,
-                      "stdout": os.path.join(d, "stdout"), "outcome": None})
+                      "stdout": os.path.join(d, "stdout"), "stderr": os.path.join(d, "stderr"), "outcome": None})
     killed_at = None
     try:
         while time.monotonic() - started < a.timeout:
@@ -104,6 +107,14 @@ def main():
     times = [p["done"] for p in survivors if p["done"] is not None and p["done"] == p["done"]]
     failed = [p["i"] for p in survivors if p["done"] is not None and p["done"] != p["done"]]
     unfinished = [p["i"] for p in survivors if p["done"] is None]
+    errors = {}
+    for p in survivors:
+        if p["done"] is not None and p["done"] != p["done"]:
+            try:
+                with open(p["stderr"]) as f:
+                    errors[p["i"]] = (f.read().strip().splitlines() or ["(empty)"])[-1][-300:]
+            except (OSError, IndexError):
+                errors[p["i"]] = "(no stderr)"
     fetched = {"cdn": 0, "cache": 0, "peer": 0}
     for p in survivors:
         if p["outcome"]:
@@ -113,7 +124,7 @@ def main():
         "peers": a.peers, "killed": sum(p["killed"] for p in peers), "killed_at": killed_at,
         "completed": len(times), "failed": failed, "unfinished": unfinished,
         "p50": pct(times, 50), "p90": pct(times, 90), "max": max(times) if times else None,
-        "origin_bytes": origin_bytes(a.access_log, skip), "fetched": fetched,
+        "origin_bytes": origin_bytes(a.access_log, skip), "fetched": fetched, "errors": errors,
         "wall": time.monotonic() - started,
     }))
 

@@ -5,7 +5,7 @@ import Synchronization
 /// Swarm membership in PostgreSQL, shared by every instance of a fleet: a member joined through one
 /// instance is handed out by all, and an instance's death loses no member.
 ///
-/// A join is at most two statements. The first reads the peer id's binding and the swarm's live
+/// A join is at most two (prepared) statements. The first reads the peer id's binding and the swarm's live
 /// members; the decisions are `SwarmRules`' (the same as the in-memory store's); the second, when the
 /// join is recorded, binds the peer id, drops the evicted members and upserts the member, all in one
 /// statement whose binding step is conditional (`ON CONFLICT ... WHERE`): if another address took
@@ -55,21 +55,12 @@ final class PostgresMembership: MembershipStore {
 
     /// The peer id's binding and the swarm's live members (at most `maxMembersPerContent`), in one round trip.
     private func read(content: String, peerId: String, now: Date) async throws -> (binding: PeerIdBinding?, swarm: [SwarmMember]) {
-        let at = now.timeIntervalSince1970
-        let cap = limits.maxMembersPerContent
-        let query: PostgresQuery = """
-            SELECT 0, b.address, '', 0, '', NULL::bigint, NULL::bigint, '', 0::smallint, b.until
-            FROM peer_binding b WHERE b.peer_id = \(peerId)
-            UNION ALL
-            (SELECT 1, m.peer_id, m.ip, m.port, m.external_ip, m.subnet_network, m.subnet_mask, m.group_id, m.mode, m.expires_at
-             FROM swarm_member m WHERE m.content_id = \(content) AND m.expires_at > \(at) LIMIT \(cap))
-            """
+        let statement = SwarmRead(peerId: peerId, content: content, now: now.timeIntervalSince1970, limit: limits.maxMembersPerContent)
         var binding: PeerIdBinding?
         var swarm: [SwarmMember] = []
         do {
-            let rows = try await database.client.query(query, logger: database.logger)
-            for try await (kind, id, ip, port, external, network, mask, group, mode, expires) in rows.decode(
-                (Int, String, String, Int, String, Int64?, Int64?, String, Int, Double).self) {
+            for try await (kind, id, ip, port, external, network, mask, group, mode, expires) in
+                try await database.client.execute(statement, logger: database.logger) {
                 if kind == 0 {
                     binding = PeerIdBinding(address: id, until: Date(timeIntervalSince1970: expires))
                     continue
@@ -90,33 +81,9 @@ final class PostgresMembership: MembershipStore {
 
     /// Binds the peer id (unless another address holds it), drops `evicting` and upserts `member`.
     private func write(content: String, member: SwarmMember, evicting: [String], now: Date) async throws {
-        let at = now.timeIntervalSince1970
-        let expires = member.expiresAt.timeIntervalSince1970
-        let network = member.subnet.map { Int64($0.network) }, mask = member.subnet.map { Int64($0.mask) }
-        let mode = Int16(member.mode.rawValue), port = Int32(member.port)
-        let query: PostgresQuery = """
-            WITH bound AS (
-                INSERT INTO peer_binding (peer_id, address, until) VALUES (\(member.peerId), \(member.externalIp), \(expires))
-                ON CONFLICT (peer_id) DO UPDATE SET address = excluded.address,
-                    until = CASE WHEN peer_binding.address = excluded.address
-                                 THEN greatest(peer_binding.until, excluded.until) ELSE excluded.until END
-                WHERE peer_binding.address = excluded.address OR peer_binding.until <= \(at)
-                RETURNING 1
-            ), gone AS (
-                DELETE FROM swarm_member
-                WHERE content_id = \(content) AND peer_id = ANY(\(evicting)) AND EXISTS (SELECT 1 FROM bound)
-            )
-            INSERT INTO swarm_member (content_id, peer_id, ip, port, external_ip, subnet_network, subnet_mask, group_id, mode, expires_at)
-            SELECT \(content), \(member.peerId), \(member.ip), \(port), \(member.externalIp), \(network), \(mask),
-                   \(member.groupId), \(mode), \(expires)
-            WHERE EXISTS (SELECT 1 FROM bound)
-            ON CONFLICT (content_id, peer_id) DO UPDATE SET ip = excluded.ip, port = excluded.port,
-                external_ip = excluded.external_ip, subnet_network = excluded.subnet_network,
-                subnet_mask = excluded.subnet_mask, group_id = excluded.group_id, mode = excluded.mode,
-                expires_at = excluded.expires_at
-            """
+        let statement = SwarmWrite(content: content, member: member, evicting: evicting, now: now.timeIntervalSince1970)
         do {
-            try await database.client.query(query, logger: database.logger)
+            for try await _ in try await database.client.execute(statement, logger: database.logger) {}
         } catch {
             throw MembershipStoreError(description: DatabaseFailure(error).description)
         }
@@ -140,4 +107,90 @@ final class PostgresMembership: MembershipStore {
             }
         }
     }
+}
+
+// The join's two statements, prepared once per connection: a join then costs PostgreSQL no parse
+// and no plan, only the execution.
+
+/// The peer id's binding (a row of kind 0) and the swarm's live members (kind 1).
+private struct SwarmRead: PostgresPreparedStatement {
+    static let name = "dofs_swarm_read_v1"
+    static let sql = """
+        SELECT 0, b.address, '', 0, '', NULL::bigint, NULL::bigint, '', 0::smallint, b.until
+        FROM peer_binding b WHERE b.peer_id = $1
+        UNION ALL
+        (SELECT 1, m.peer_id, m.ip, m.port, m.external_ip, m.subnet_network, m.subnet_mask, m.group_id, m.mode, m.expires_at
+         FROM swarm_member m WHERE m.content_id = $2 AND m.expires_at > $3 LIMIT $4)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .float8, .int8]
+    typealias Row = (Int, String, String, Int, String, Int64?, Int64?, String, Int, Double)
+
+    let peerId: String
+    let content: String
+    let now: Double
+    let limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(peerId)
+        bindings.append(content)
+        bindings.append(now)
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Binds the peer id unless another address holds it unexpired; only then drops the evicted members
+/// and upserts the member (all or nothing: one statement).
+private struct SwarmWrite: PostgresPreparedStatement {
+    static let name = "dofs_swarm_write_v1"
+    static let sql = """
+        WITH bound AS (
+            INSERT INTO peer_binding (peer_id, address, until) VALUES ($1, $2, $3)
+            ON CONFLICT (peer_id) DO UPDATE SET address = excluded.address,
+                until = CASE WHEN peer_binding.address = excluded.address
+                             THEN greatest(peer_binding.until, excluded.until) ELSE excluded.until END
+            WHERE peer_binding.address = excluded.address OR peer_binding.until <= $4
+            RETURNING 1
+        ), gone AS (
+            DELETE FROM swarm_member
+            WHERE content_id = $5 AND peer_id = ANY($6) AND EXISTS (SELECT 1 FROM bound)
+        )
+        INSERT INTO swarm_member (content_id, peer_id, ip, port, external_ip, subnet_network, subnet_mask, group_id, mode, expires_at)
+        SELECT $5, $1, $7, $8, $2, $9, $10, $11, $12, $3
+        WHERE EXISTS (SELECT 1 FROM bound)
+        ON CONFLICT (content_id, peer_id) DO UPDATE SET ip = excluded.ip, port = excluded.port,
+            external_ip = excluded.external_ip, subnet_network = excluded.subnet_network,
+            subnet_mask = excluded.subnet_mask, group_id = excluded.group_id, mode = excluded.mode,
+            expires_at = excluded.expires_at
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .float8, .float8, .text, .textArray, .text, .int4,
+                                                       .int8, .int8, .text, .int2]
+    typealias Row = Void
+
+    let content: String
+    let member: SwarmMember
+    let evicting: [String]
+    let now: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 12)
+        bindings.append(member.peerId)
+        bindings.append(member.externalIp)
+        bindings.append(member.expiresAt.timeIntervalSince1970)
+        bindings.append(now)
+        bindings.append(content)
+        bindings.append(evicting)
+        bindings.append(member.ip)
+        bindings.append(Int32(member.port))
+        bindings.append(member.subnet.map { Int64($0.network) })
+        bindings.append(member.subnet.map { Int64($0.mask) })
+        bindings.append(member.groupId)
+        bindings.append(Int16(member.mode.rawValue))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {}
 }

@@ -16,8 +16,9 @@
 # Results go to stdout and bench/results/fleet-<date>.txt.
 #
 # usage: bench/fleet-bench.sh [--duration S] [--connections N] [--peers N] [--size SIZE] [--rate MBIT]
-#                             [--http-delay S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
-# (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN.)
+#                             [--http-delay S] [--stagger S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
+# (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN; --stagger
+# launches the peers evenly over S seconds instead of at once; completion times count from each launch.)
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
 # Needs root (tc), wrk and PostgreSQL (Debian packages wrk, postgresql, iproute2).
 set -euo pipefail
@@ -26,7 +27,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" do_load=1 do_swarm=1 work="" keep=0
+duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration)    duration="${2:?}"; shift 2 ;;
@@ -35,6 +36,7 @@ while [ $# -gt 0 ]; do
         --size)        size_arg="${2:?}"; shift 2 ;;
         --rate)        rate="${2:?}"; shift 2 ;;
         --http-delay)  http_delay="${2:?}"; shift 2 ;;
+        --stagger)     stagger="${2:?}"; shift 2 ;;
         --skip-load)   do_load=0; shift ;;
         --skip-swarm)  do_swarm=0; shift ;;
         --dir)         work="${2:?}"; shift 2 ;;
@@ -177,7 +179,7 @@ if [ "$do_swarm" = 1 ]; then
     tc class add dev lo parent 1: classid 1:10 htb rate "${rate}mbit" ceil "${rate}mbit" burst 256k cburst 256k quantum 60000
     tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$origin_port" 0xffff flowid 1:10
     say ""
-    say "== fleet-bench swarm: $(human_bytes "$size"), origin limited to ${rate} Mbit/s (tc htb on lo, port $origin_port), $peers peers${http_delay:+, --http-delay $http_delay}, $(date -u +%FT%TZ)"
+    say "== fleet-bench swarm: $(human_bytes "$size"), origin limited to ${rate} Mbit/s (tc htb on lo, port $origin_port), $peers peers${http_delay:+, --http-delay $http_delay}, launched over ${stagger} s, $(date -u +%FT%TZ)"
 
     # run_swarm NAME PEERS [swarm.py options] — a fresh control plane (and caches) per run.
     run_swarm() {
@@ -188,7 +190,7 @@ if [ "$do_swarm" = 1 ]; then
         local delay=()
         [ -n "$http_delay" ] && delay=(--http-delay "$http_delay")
         python3 "$HERE/fleet/swarm.py" "$DOFS_BIN" "http://127.0.0.1:$cp_port" "$id" "$work/run-$name" "$access" \
-            --peers "$n" "${delay[@]}" "$@" >"$work/$name.json"
+            --peers "$n" --stagger "$stagger" "${delay[@]}" "$@" >"$work/$name.json"
         stop_cps
         [ "$keep" = 1 ] || rm -rf "$work/run-$name"
         cat "$work/$name.json"

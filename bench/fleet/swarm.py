@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--kill-at", type=float, default=0.0)
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--seed-for", type=int, default=900)
+    ap.add_argument("--stagger", type=float, default=0.0, help="launch the peers evenly over this many seconds")
     ap.add_argument("--http-delay", type=float, default=None, help="passed to every peer (dofs's default when absent)")
     a = ap.parse_args()
 
@@ -62,6 +63,8 @@ def main():
                 "--download-mode", "3", "--log-level", "warning"]
         if a.http_delay is not None:
             args += ["--http-delay", str(a.http_delay)]
+        if a.stagger > 0 and a.peers > 1:
+            time.sleep(a.stagger / (a.peers - 1) * (1 if i > 0 else 0))
         p = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
         peers.append({"i": i, "host": host, "proc": p, "launched": time.monotonic(), "done": None, "killed": False,
                       "stdout": os.path.join(d, "stdout"), "stderr": os.path.join(d, "stderr"), "outcome": None})

@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries, each behind a tiny shim header (variadic calls, macros).
@@ -30,7 +32,8 @@ let package = Package(
         // libcurl multi client: range GETs with timeouts, many transfers on one thread.
         .target(name: "DOHTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
         // The control plane, both sides of the wire: DO's geo -> key-value -> content policy -> discovery
-        // -> array join, the registry of published content (SQLite), and the client that walks the chain.
+        // -> array join, the registry of published content (SQLite, or PostgreSQL for a fleet, with swarm
+        // membership), and the client that walks the chain.
         .target(name: "DOControlPlane", dependencies: [
             "CSQLite", "DOCore", "DOHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -39,6 +42,8 @@ let package = Package(
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // The swarm: wire codec, peer connections, peer server, bans.
         .target(name: "DOSwarm", dependencies: [

@@ -11,7 +11,7 @@ DOFS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # System packages dofs needs to build, test and run its demos on Debian 12.
 DOFS_SYSTEM_PACKAGES=(fuse3 libfuse3-dev libcurl4-openssl-dev libssl-dev openssl libsqlite3-dev pkg-config
-                      nginx-light attr python3 curl util-linux tmux systemd)
+                      nginx-light attr python3 curl util-linux tmux systemd postgresql)
 
 
 # ---------------------------------------------------------------- messages
@@ -319,6 +319,51 @@ origin_requests() { awk -v from="${2:-0}" 'NR > from { c++ } END { printf "%d\n"
 
 # log_lines FILE — number of lines in FILE (0 if missing).
 log_lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+
+# ---------------------------------------------------------------- PostgreSQL
+
+# postgres_bin — the folder of initdb and pg_ctl (Debian keeps them in /usr/lib/postgresql/VERSION/bin).
+postgres_bin() { find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1; }
+
+# postgres_start DIR [SERVER OPTION...] — a throwaway PostgreSQL cluster in DIR (created), listening
+# on 127.0.0.1 on a free port, superuser `dofs` trusted from loopback, database `dofs`. initdb refuses
+# to run as root, so as root the cluster runs as the `postgres` user (the package creates it). Extra
+# options go to the server (e.g. "-c fsync=off"). Sets POSTGRES_URL (postgres://dofs@127.0.0.1:PORT/dofs),
+# POSTGRES_PORT and POSTGRES_DIR; stop it with postgres_stop.
+postgres_start() {
+    local dir="$1"; shift
+    local bin; bin="$(postgres_bin)"
+    [ -n "$bin" ] && [ -x "$bin/initdb" ] || die "PostgreSQL's initdb not found under /usr/lib/postgresql (package postgresql)"
+    mkdir -p "$dir"
+    local as=()
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || die "no postgres user to run PostgreSQL as (package postgresql creates it)"
+        chown postgres: "$dir"
+        as=(runuser -u postgres --)
+    fi
+    "${as[@]}" "$bin/initdb" -D "$dir/data" -U dofs --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
+        || { tail -n 20 "$dir/initdb.log" >&2; die "initdb failed in $dir"; }
+    POSTGRES_PORT="$(free_port)"
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+        -o "-p $POSTGRES_PORT -k $dir -c listen_addresses=127.0.0.1 $*" start >"$dir/pg_ctl.log" 2>&1 \
+        || { tail -n 20 "$dir/postgres.log" >&2; die "PostgreSQL did not start in $dir (see $dir/postgres.log)"; }
+    "$bin/createdb" -h 127.0.0.1 -p "$POSTGRES_PORT" -U dofs dofs \
+        || { postgres_stop "$dir"; die "createdb dofs failed on port $POSTGRES_PORT"; }
+    POSTGRES_DIR="$dir"
+    # shellcheck disable=SC2034  # read by the scripts that source this file
+    POSTGRES_URL="postgres://dofs@127.0.0.1:$POSTGRES_PORT/dofs"
+}
+
+# postgres_stop DIR — stops the cluster postgres_start made in DIR (fast shutdown, bounded) and
+# removes DIR.
+postgres_stop() {
+    local dir="$1" bin; bin="$(postgres_bin)"
+    [ -n "$dir" ] && [ -d "$dir/data" ] || return 0
+    local as=()
+    [ "$(id -u)" -eq 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
 
 # ---------------------------------------------------------------- dofs mounts
 

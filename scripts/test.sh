@@ -7,7 +7,10 @@
 # then prints a plain summary. Exit status 0 only if the build and every test passed.
 #
 # usage: scripts/test.sh [--no-install] [--filter PATTERN] [-- MORE SWIFT TEST ARGS]
+# A throwaway PostgreSQL cluster runs for the duration of the tests (the fleet tests share one database
+# server between control-plane instances); its URL is DOFS_TEST_POSTGRES_URL.
 # Environment:
+#   DOFS_TEST_POSTGRES_URL  use this PostgreSQL (a superuser that may CREATE DATABASE) instead
 #   DOFS_SCRATCH_PATH   use this build directory instead of .build
 #   DOFS_TEST_TIMEOUT   seconds before `swift test` is stopped (default 3600)
 #   DOFS_TEST_LOG       where to keep the full output (default: a file in $TMPDIR)
@@ -68,6 +71,18 @@ else
 fi
 build_s="$(elapsed "$t0")"
 
+postgres_status="not started"
+if [ "$rc" = 0 ] && [ -z "${DOFS_TEST_POSTGRES_URL:-}" ]; then
+    pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/dofs-test-pg.XXXXXX")"
+    trap 'postgres_stop "$pg_dir"' EXIT
+    # A test cluster: durability off (nothing in it outlives the run), room for many connections.
+    postgres_start "$pg_dir" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300
+    export DOFS_TEST_POSTGRES_URL="$POSTGRES_URL"
+    postgres_status="ok ($POSTGRES_URL)"
+elif [ -n "${DOFS_TEST_POSTGRES_URL:-}" ]; then
+    postgres_status="given ($DOFS_TEST_POSTGRES_URL)"
+fi
+
 if [ "$rc" = 0 ]; then
     t0="$(now)"
     trc=0
@@ -92,6 +107,7 @@ echo
 echo "==================== dofs test summary ===================="
 printf '%-16s %s\n' "system packages" "$packages_status"
 printf '%-16s %s\n' "FUSE" "$fuse_status"
+printf '%-16s %s\n' "PostgreSQL" "$postgres_status"
 printf '%-16s %s (%s s)\n' "swift build" "$build_status" "$build_s"
 printf '%-16s %s (%s s)\n' "swift test" "$test_status" "$test_s"
 if [ -n "$xctest_line" ]; then printf '%-16s %s\n' "XCTest" "${xctest_line#"${xctest_line%%[![:space:]]*}"}"; fi

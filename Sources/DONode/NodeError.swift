@@ -20,6 +20,8 @@ public enum NodeError: Error, Sendable, CustomStringConvertible {
     case unknownContent(String)
     /// A content is being read or prefetched: close it (or wait), then evict.
     case contentBusy(String)
+    /// `dofs get` could not write its output file (which is then left as it was).
+    case output(String)
 
     public var description: String {
         switch self {
@@ -38,6 +40,7 @@ public enum NodeError: Error, Sendable, CustomStringConvertible {
         case .fetch(let path, let reason): return "\(path): \(reason)"
         case .unknownContent(let id): return "the cache knows no content \(id) (see `dofs cache ls`)"
         case .contentBusy(let why): return why
+        case .output(let why): return why
         }
     }
 }

@@ -18,6 +18,8 @@ struct ControlPlaneCommand: ParsableCommand {
         --publisher-key may register over HTTP, each registration signed (`dofs publish --key`); without \
         any, POST /publish refuses everything and only `dofs publish --local` on this machine writes the \
         registry. Swarm membership lives in memory; a member's address is the address its join came from. \
+        With --database instead of --data, the registry and swarm membership live in PostgreSQL (schema \
+        applied at start): any number of instances on one database, behind one address, serve one fleet. \
         Behind a TLS proxy, set --public-url to the URL clients use (every URL handed out starts with it) \
         and name the proxy with --trusted-proxy. Stops cleanly on SIGINT or SIGTERM.
         """
@@ -26,8 +28,15 @@ struct ControlPlaneCommand: ParsableCommand {
     @Option(help: "Address and port to listen on: HOST:PORT, e.g. 127.0.0.1:7690, 0.0.0.0:7690 or [::]:7690.")
     var listen: String
 
-    @Option(help: "Folder of the registry database (created if missing).")
-    var data: String
+    @Option(help: "Folder of the registry database (created if missing); not used with --database.")
+    var data: String?
+
+    @Option(name: .customLong("database"),
+            help: "PostgreSQL holding the registry and swarm membership, shared by every instance of a fleet: postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=require].")
+    var database: String?
+
+    @Option(name: .customLong("database-connections"), help: "Connections to --database this instance keeps at most.")
+    var databaseConnections = ControlPlaneConfiguration.defaults.databaseConnections
 
     @Option(name: .customLong("public-url"),
             help: "The URL clients reach this server at, e.g. https://cp.example.net (default: http://<listen address>).")
@@ -73,6 +82,10 @@ struct ControlPlaneCommand: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        guard (data == nil) != (database == nil) else {
+            throw ValidationError("give either --data (one instance, SQLite) or --database (a fleet, PostgreSQL)")
+        }
+        guard databaseConnections > 0 else { throw ValidationError("--database-connections must be positive") }
         guard ListenAddress(listen) != nil else {
             throw ValidationError("--listen '\(listen)' is not HOST:PORT with a port between 0 and 65535")
         }
@@ -101,8 +114,10 @@ struct ControlPlaneCommand: ParsableCommand {
         let logger = Logger(label: "dofs.control-plane")
 
         let address = ListenAddress(listen)!
-        var configuration = ControlPlaneConfiguration(host: address.host, port: address.port, dataDirectory: data,
+        var configuration = ControlPlaneConfiguration(host: address.host, port: address.port, dataDirectory: data ?? "",
                                                       publicURL: publicURL, cacheHost: cacheHost)
+        configuration.database = database
+        configuration.databaseConnections = databaseConnections
         configuration.countryCode = countryCode.uppercased()
         configuration.reannounceSeconds = reannounceSeconds
         configuration.policies.downloadMode = contentDownloadMode
@@ -113,7 +128,7 @@ struct ControlPlaneCommand: ParsableCommand {
             throw UserFacingError("dofs control-plane: --publisher-key: \(error)")
         }
         if configuration.publisherKeys.isEmpty {
-            logger.notice("no --publisher-key: POST /publish refuses every registration; register with `dofs publish --local --control-plane-data \(data)`")
+            logger.notice("no --publisher-key: POST /publish refuses every registration\(data.map { "; register with `dofs publish --local --control-plane-data \($0)`" } ?? "")")
         } else {
             logger.notice("publishers allowed: \(configuration.publisherKeys.keyIds.joined(separator: ", "))")
         }

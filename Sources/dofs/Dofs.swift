@@ -13,7 +13,7 @@ struct Dofs: ParsableCommand {
         version: DofsVersion.current,
         subcommands: [KeygenCommand.self, PublishCommand.self, NodeCommand.self, MountCommand.self, UnmountCommand.self,
                       StatusCommand.self, PrefetchCommand.self, CacheCommand.self, ConfigCommand.self, ControlPlaneCommand.self,
-                      CacheServerCommand.self, VerifyCommand.self]
+                      CacheServerCommand.self, VerifyCommand.self, GetCommand.self]
     )
 }
 

@@ -20,19 +20,22 @@ extension ControlPlaneService {
             groupId: parsed.groupId, mode: parsed.mode ?? .lan,
             expiresAt: Date().addingTimeInterval(TimeInterval(configuration.memberLifetimeSeconds)))
         let peers: [SwarmMember]
-        do throws(JoinRefusal) {
+        do {
             // A member that does not upload (DO's RestrictedUpload) is answered but never listed: nobody
             // could connect to it.
-            peers = try membership.join(content: content.rawValue, member: member,
-                                        wanted: parsed.mode == nil ? 0 : parsed.peersWanted,
-                                        record: parsed.mode != nil && !parsed.restrictedUpload)
-        } catch {
-            switch error {
+            peers = try await membership.join(content: content.rawValue, member: member,
+                                              wanted: parsed.mode == nil ? 0 : parsed.peersWanted,
+                                              record: parsed.mode != nil && !parsed.restrictedUpload, now: Date())
+        } catch let refusal as JoinRefusal {
+            switch refusal {
             case .peerIdBoundElsewhere:
                 throw Rejection(status: .conflict, reason: "PeerId \(parsed.peerId) is in use from another address")
             case .rateLimited(let seconds):
                 throw Rejection(status: .tooManyRequests, reason: "too many joins from \(external); retry in \(seconds) s")
             }
+        } catch {
+            logger.error("swarm membership: \(error)")
+            throw Rejection(status: .serviceUnavailable, reason: "swarm membership is unavailable: \(error)")
         }
         context.logger.debug("join \(content) by \(parsed.peerId) at \(member.ip):\(member.port): \(peers.count) peers")
         return try JSONReply.ok(JoinResponse(

@@ -43,7 +43,7 @@ extension ControlPlaneService {
 
     func piecesHashFile(_ request: Request, _ context: ControlPlaneRequestContext) async throws -> Response {
         let id = try RequestInput.contentId(context)
-        guard let phf = try await withRegistry({ registry throws(RegistryError) in try registry.piecesHashFile(id: id) }) else {
+        guard let phf = try await withRegistry({ registry throws(RegistryError) in try await registry.piecesHashFile(id: id) }) else {
             throw Rejection.notFound("no pieces hash file is stored for content \(id)")
         }
         var response = JSONReply.raw(phf)
@@ -55,10 +55,7 @@ extension ControlPlaneService {
     private func resolve(_ request: Request, _ context: ControlPlaneRequestContext) async throws -> RegisteredContent {
         let id = try RequestInput.contentId(context)
         let url = try RequestInput.altCatalogId(try RequestInput.query(request))
-        let found = try await withRegistry { registry throws(RegistryError) -> RegisteredContent? in
-            if let url, let byURL = try registry.content(url: url) { return byURL }
-            return try registry.content(id: id)
-        }
+        let found = try await withRegistry { registry throws(RegistryError) in try await registry.lookup(id: id, url: url) }
         guard let found else {
             if let url {
                 throw Rejection.notFound("no content is registered for URL \(url.prefix(300)) (nor under content ID \(id))")

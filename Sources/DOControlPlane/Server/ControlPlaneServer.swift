@@ -24,6 +24,9 @@
 // - Swarm membership is memory with expiry: a member stays listed for two re-announce intervals. Losing
 //   it on restart costs one re-announce interval, which is why it is not worth a disk write per join.
 // - Everything else (policies, base URL) is configuration.
+// With `database` set (a fleet), the registry and membership both live in PostgreSQL instead
+// (`ControlPlaneStores`): instances keep no state of their own but join rate buckets, so any number of
+// them behind one address serve one fleet, and killing one loses nothing.
 //
 // Every URL handed out is absolute and starts with the public base URL (`--public-url`), so the server
 // works unchanged behind a TLS-terminating proxy. Every refusal is a 4xx with `{"Error": reason}`;
@@ -57,13 +60,8 @@ public enum ControlPlaneServer {
         guard (0...65_535).contains(configuration.port) else {
             throw .invalidConfiguration("port \(configuration.port) is not in 0...65535")
         }
-        let registry: Registry
-        do {
-            registry = try Registry(dataDirectory: configuration.dataDirectory)
-        } catch {
-            throw .registry(error)
-        }
-        let service = ControlPlaneService(configuration: configuration, registry: registry, logger: logger)
+        let stores = try await ControlPlaneStores.open(configuration, logger: logger)
+        let service = ControlPlaneService(configuration: configuration, stores: stores, logger: logger)
         let router = Router(context: ControlPlaneRequestContext.self, options: .autoGenerateHeadEndpoints)
         service.addRoutes(to: router)
 
@@ -86,11 +84,11 @@ public enum ControlPlaneServer {
         case .success(let port):
             service.publicBase.setBoundPort(port)
             let running = RunningControlPlane(host: configuration.host, port: port, baseURL: service.publicBase.fixed,
-                                              group: group, task: task, registry: registry)
-            logger.notice("control plane listening on \(IPAddress.urlHost(configuration.host)):\(port), public URL \(running.baseURL), data \(configuration.dataDirectory)")
+                                              group: group, task: task, stores: stores)
+            logger.notice("control plane listening on \(IPAddress.urlHost(configuration.host)):\(port), public URL \(running.baseURL), data \(stores.description)")
             return running
         case .failure(let error):
-            registry.close()
+            await stores.close()
             throw .cannotListen(address: "\(IPAddress.urlHost(configuration.host)):\(configuration.port)", detail: "\(error)")
         }
     }
@@ -113,19 +111,19 @@ public final class RunningControlPlane: Sendable {
     public let baseURL: String
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
-    private let registry: Registry
+    private let stores: ControlPlaneStores
     private let stopRequested = Mutex(false)
 
     /// How long `stop()` lets in-flight requests finish before it cuts them off.
     static let gracePeriod: Duration = .seconds(5)
 
-    init(host: String, port: Int, baseURL: String, group: ServiceGroup, task: Task<Void, any Error>, registry: Registry) {
+    init(host: String, port: Int, baseURL: String, group: ServiceGroup, task: Task<Void, any Error>, stores: ControlPlaneStores) {
         self.host = host
         self.port = port
         self.baseURL = baseURL
         self.group = group
         self.task = task
-        self.registry = registry
+        self.stores = stores
     }
 
     /// The URL of the first call of the chain.
@@ -144,7 +142,7 @@ public final class RunningControlPlane: Sendable {
         }
         _ = await task.result
         deadline.cancel()
-        registry.close()
+        await stores.close()
     }
 
     /// Suspends until the server stops: returns after `stop()`, throws if it failed on its own.
@@ -162,12 +160,15 @@ public final class RunningControlPlane: Sendable {
 public enum ControlPlaneServerError: Error, CustomStringConvertible {
     case invalidConfiguration(String)
     case registry(RegistryError)
+    /// `database` could not be reached or prepared.
+    case database(String)
     case cannotListen(address: String, detail: String)
 
     public var description: String {
         switch self {
         case .invalidConfiguration(let why): return "invalid control-plane configuration: \(why)"
         case .registry(let error): return "\(error)"
+        case .database(let why): return "database: \(why)"
         case .cannotListen(let address, let detail): return "cannot listen on \(address): \(detail)"
         }
     }

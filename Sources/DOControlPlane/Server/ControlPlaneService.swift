@@ -7,18 +7,18 @@ import Logging
 /// per step of DO's chain.
 final class ControlPlaneService: Sendable {
     let configuration: ControlPlaneConfiguration
-    let registry: RegistryWorker
-    let membership: SwarmMembership
+    let registry: any ContentRegistry
+    let membership: any MembershipStore
     let publicBase: PublicBaseURL
     let publishAdmission: PublishAdmission
     let logger: Logger
     /// `Version` of `/geo`: opaque hex that changes when the configuration does.
     let geoVersion: String
 
-    init(configuration: ControlPlaneConfiguration, registry: Registry, logger: Logger) {
+    init(configuration: ControlPlaneConfiguration, stores: ControlPlaneStores, logger: Logger) {
         self.configuration = configuration
-        self.registry = RegistryWorker(registry: registry)
-        membership = SwarmMembership(configuration.membershipLimits)
+        registry = stores.registry
+        membership = stores.membership
         publicBase = PublicBaseURL(configured: configuration.publicURL, host: configuration.host, port: configuration.port)
         publishAdmission = PublishAdmission(capacity: configuration.maxConcurrentPublishBodies,
                                             retryAfterSeconds: configuration.publishRetryAfterSeconds)
@@ -65,10 +65,10 @@ final class ControlPlaneService: Sendable {
         request.headers.last { $0.name.canonicalName == name }?.value
     }
 
-    /// Runs a registry call off the cooperative pool, mapping its failures to answers.
-    func withRegistry<T: Sendable>(_ body: @escaping @Sendable (Registry) throws(RegistryError) -> T) async throws -> T {
-        do {
-            return try await registry.run(body)
+    /// Runs a registry call, mapping its failures to answers.
+    func withRegistry<T: Sendable>(_ body: (any ContentRegistry) async throws(RegistryError) -> T) async throws -> T {
+        do throws(RegistryError) {
+            return try await body(registry)
         } catch {
             switch error {
             case .conflict, .urlOwnedByAnotherPublisher:

@@ -1,4 +1,5 @@
 import DOCore
+import Foundation
 import Hummingbird
 
 /// `POST /publish`: registration of published content, committed before the answer is sent.
@@ -13,11 +14,11 @@ extension ControlPlaneService {
         } catch {
             throw Rejection(status: .unprocessableContent, reason: error.description)
         }
-        let outcome = try await withRegistry { registry throws(RegistryError) in try registry.register(registration) }
+        let outcome = try await withRegistry { registry throws(RegistryError) in try await registry.register(registration, now: Date()) }
         let id = registration.contentId
         logger.notice("\(outcome == .created ? "registered" : "updated") \(id) (\(registration.layout.contentLength) bytes) at \(registration.url) for publisher key \(publish.publisher?.keyId ?? "?")")
         let base = publicBase.base(for: request)
-        let stored = try await withRegistry { registry throws(RegistryError) in try registry.content(id: id) }
+        let stored = try await withRegistry { registry throws(RegistryError) in try await registry.lookup(id: id, url: nil) }
         return try JSONReply.ok(PublishResponse(
             contentId: id.rawValue,
             created: outcome == .created,

@@ -74,7 +74,8 @@ enum JoinRefusal: Error, Equatable {
     case rateLimited(retryAfterSeconds: Int)
 }
 
-/// Who is in which swarm: the array service's memory, keyed by content.
+/// Who is in which swarm: the array service's memory, keyed by content (the embedded default; a
+/// fleet of instances shares `PostgresMembership` instead). The rules are `SwarmRules`'.
 ///
 /// Guarantees:
 /// - A member is listed until `expiresAt` (re-joining extends it), then forgotten.
@@ -93,49 +94,47 @@ enum JoinRefusal: Error, Equatable {
 final class SwarmMembership: Sendable {
     private let state = Mutex(State())
     private let limits: MembershipLimits
+    private let rate: JoinRateLimiter
 
     private struct State {
         var swarms: [String: [String: SwarmMember]] = [:]
         var total = 0
         /// Peer id -> the address it is bound to, and until when.
-        var peerIds: [String: (address: String, until: Date)] = [:]
-        var joinBuckets: [String: TokenBucket] = [:]
+        var peerIds: [String: PeerIdBinding] = [:]
         var nextSweep = Date.distantPast
     }
 
     init(_ limits: MembershipLimits) {
         self.limits = limits
+        rate = JoinRateLimiter(limits)
     }
 
     /// Records `member` in `content`'s swarm (when `record`) and returns up to `wanted` other members
     /// it may peer with.
     func join(content: String, member: SwarmMember, wanted: Int, record: Bool,
               now: Date = Date()) throws(JoinRefusal) -> [SwarmMember] {
-        try state.withLock { (state) throws(JoinRefusal) -> [SwarmMember] in
+        try rate.admit(member.externalIp, now: now)
+        return try state.withLock { (state) throws(JoinRefusal) -> [SwarmMember] in
             if now >= state.nextSweep {
-                Self.sweep(&state, joinRate: limits.joinsPerSecondPerAddress, now: now)
+                Self.sweep(&state, now: now)
                 state.nextSweep = now.addingTimeInterval(60)
             }
-            try admit(&state, address: member.externalIp, now: now)
-            if let bound = state.peerIds[member.peerId], bound.until > now, bound.address != member.externalIp {
-                throw .peerIdBoundElsewhere(until: bound.until)
-            }
+            if let refusal = SwarmRules.bindingRefusal(state.peerIds[member.peerId], for: member, now: now) { throw refusal }
             let before = state.swarms[content] ?? [:]
             var swarm = before.filter { $0.value.expiresAt > now }
-            let candidates = swarm.values.filter { other in
-                other.peerId != member.peerId && min(member.mode, other.mode).admits(member, other)
-            }
+            let candidates = SwarmRules.candidates(for: member, in: swarm.values)
             let isNew = swarm[member.peerId] == nil
             if record, !isNew || state.total - before.count + swarm.count < limits.maxMembersTotal {
-                if isNew { makeRoom(in: &swarm, for: member) }
+                if isNew {
+                    for gone in SwarmRules.evictions(admitting: member, into: Array(swarm.values), limits: limits) { swarm[gone] = nil }
+                }
                 swarm[member.peerId] = member
                 let until = max(state.peerIds[member.peerId]?.until ?? .distantPast, member.expiresAt)
-                state.peerIds[member.peerId] = (member.externalIp, until)
+                state.peerIds[member.peerId] = PeerIdBinding(address: member.externalIp, until: until)
             }
             state.total += swarm.count - before.count
             state.swarms[content] = swarm.isEmpty ? nil : swarm
-            guard wanted > 0 else { return [] }
-            return Self.fairSample(candidates, wanted)
+            return SwarmRules.fairSample(candidates, wanted)
         }
     }
 
@@ -146,52 +145,7 @@ final class SwarmMembership: Sendable {
 
     // MARK: - Internals
 
-    /// Charges one join to `address`'s bucket.
-    private func admit(_ state: inout State, address: String, now: Date) throws(JoinRefusal) {
-        var bucket: TokenBucket
-        if let existing = state.joinBuckets[address] {
-            bucket = existing
-        } else {
-            guard state.joinBuckets.count < limits.maxTrackedAddresses else { throw .rateLimited(retryAfterSeconds: 60) }
-            bucket = TokenBucket(capacity: limits.joinBurstPerAddress, now: now)
-        }
-        let taken = bucket.take(rate: limits.joinsPerSecondPerAddress, now: now)
-        state.joinBuckets[address] = bucket
-        guard taken else {
-            throw .rateLimited(retryAfterSeconds: max(1, Int((1 / max(limits.joinsPerSecondPerAddress, 0.001)).rounded(.up))))
-        }
-    }
-
-    /// Frees a place for a new member: first among its own address's members, then in the swarm.
-    private func makeRoom(in swarm: inout [String: SwarmMember], for member: SwarmMember) {
-        let sameAddress = swarm.values.filter { $0.externalIp == member.externalIp }
-        if sameAddress.count >= limits.maxMembersPerAddress,
-           let oldest = sameAddress.min(by: { $0.expiresAt < $1.expiresAt }) {
-            swarm[oldest.peerId] = nil
-        }
-        if swarm.count >= limits.maxMembersPerContent, let oldest = swarm.values.min(by: { $0.expiresAt < $1.expiresAt }) {
-            swarm[oldest.peerId] = nil
-        }
-    }
-
-    /// Up to `wanted` members, drawn address by address: each round takes one member of every
-    /// address (in a random order of addresses), so no address fills an answer while others wait.
-    static func fairSample(_ candidates: [SwarmMember], _ wanted: Int) -> [SwarmMember] {
-        var byAddress = Dictionary(grouping: candidates.shuffled(), by: \.externalIp).values.map { ArraySlice($0) }
-        byAddress.shuffle()
-        var out: [SwarmMember] = []
-        while out.count < wanted, !byAddress.isEmpty {
-            var next: [ArraySlice<SwarmMember>] = []
-            for var members in byAddress where out.count < wanted {
-                out.append(members.removeFirst())
-                if !members.isEmpty { next.append(members) }
-            }
-            byAddress = next
-        }
-        return out
-    }
-
-    private static func sweep(_ state: inout State, joinRate: Double, now: Date) {
+    private static func sweep(_ state: inout State, now: Date) {
         var total = 0
         for (content, swarm) in state.swarms {
             let alive = swarm.filter { $0.value.expiresAt > now }
@@ -200,7 +154,45 @@ final class SwarmMembership: Sendable {
         }
         state.total = total
         state.peerIds = state.peerIds.filter { $0.value.until > now }
-        state.joinBuckets = state.joinBuckets.filter { !$0.value.isFull(rate: joinRate, now: now) }
+    }
+}
+
+/// The per-address join rate of `MembershipLimits`: one token bucket per address, in this process's
+/// memory. Behind several instances each counts its own share (an address may join N times faster
+/// through N instances); the limit is there to bound work per instance, which it still does.
+final class JoinRateLimiter: Sendable {
+    private let limits: MembershipLimits
+    private let state = Mutex((buckets: [String: TokenBucket](), nextSweep: Date.distantPast))
+
+    init(_ limits: MembershipLimits) {
+        self.limits = limits
+    }
+
+    /// Charges one join to `address`'s bucket; refuses when it is empty, or when too many addresses
+    /// are mid-burst to track another.
+    func admit(_ address: String, now: Date) throws(JoinRefusal) {
+        let rate = limits.joinsPerSecondPerAddress
+        let taken = state.withLock { state -> Bool? in
+            if now >= state.nextSweep {
+                state.buckets = state.buckets.filter { !$0.value.isFull(rate: rate, now: now) }
+                state.nextSweep = now.addingTimeInterval(60)
+            }
+            var bucket: TokenBucket
+            if let existing = state.buckets[address] {
+                bucket = existing
+            } else {
+                guard state.buckets.count < limits.maxTrackedAddresses else { return nil }
+                bucket = TokenBucket(capacity: limits.joinBurstPerAddress, now: now)
+            }
+            let taken = bucket.take(rate: rate, now: now)
+            state.buckets[address] = bucket
+            return taken
+        }
+        switch taken {
+        case .none: throw .rateLimited(retryAfterSeconds: 60)
+        case .some(false): throw .rateLimited(retryAfterSeconds: max(1, Int((1 / max(rate, 0.001)).rounded(.up))))
+        case .some(true): return
+        }
     }
 }
 

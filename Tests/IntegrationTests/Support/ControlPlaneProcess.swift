@@ -17,6 +17,8 @@ final class ControlPlaneProcess: @unchecked Sendable {
     /// Arguments added after `--listen`, `--data` and `--publisher-key` of the test publisher
     /// (`TestPublisher.shared`, so `DofsCLI.publish` to it is accepted): `--public-url`, ...
     let extraArguments: [String]
+    /// `--database URL` instead of `--data`: an instance of a fleet on PostgreSQL.
+    let database: String?
     private let toolLogDirectory: String
     private var process: ChildProcess?
     private let lock = NSLock()
@@ -24,7 +26,8 @@ final class ControlPlaneProcess: @unchecked Sendable {
     /// Starts a control plane in `<scratch>/<name>/` (registry in `<name>/data` unless `dataDirectory`
     /// is given) on a free loopback port, or on `port`.
     init(scratch: ScratchDirectory, name: String = "control-plane", port: Int? = nil, dataDirectory: String? = nil,
-         extraArguments: [String] = []) throws {
+         database: String? = nil, extraArguments: [String] = []) throws {
+        self.database = database
         let home = try scratch.directory(name)
         self.dataDirectory = dataDirectory ?? home + "/data"
         logPath = home + "/control-plane.log"
@@ -52,7 +55,8 @@ final class ControlPlaneProcess: @unchecked Sendable {
 
     /// Starts the server (it must not be running) and waits until `GET /geo` answers 200.
     func start(readyTimeout: TimeInterval = 20) throws {
-        let args = ["control-plane", "--listen", "127.0.0.1:\(port)", "--data", dataDirectory,
+        let store = database.map { ["--database", $0] } ?? ["--data", dataDirectory]
+        let args = ["control-plane", "--listen", "127.0.0.1:\(port)"] + store + [
                     "--publisher-key", try TestPublisher.shared().publicKey] + extraArguments
         let child = try ChildProcess(DofsCLI.binaryPath, args, stdoutPath: logPath + ".stdout", stderrPath: logPath)
         lock.lock()

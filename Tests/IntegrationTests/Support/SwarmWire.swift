@@ -184,11 +184,13 @@ enum SwarmDirectory {
         return array
     }
 
-    /// Joins `contentId`'s swarm as `peerId` at `ip:port` with DO's join body (every value a string),
+    /// Joins `contentId`'s swarm as `peerId` at `ip:port` with DO's join body (every value a string, the
+    /// download mode `scope`: 1 LAN, 3 Internet),
     /// sent from `ip` unless `from` names another local address, and returns the peers the answer lists.
     @discardableResult
     static func join(controlPlane: String, contentId: String, peerId: PeerId, ip: String, port: Int,
-                     left: Int = 0, seq: Int = 0, from source: String? = nil, logDirectory: String) throws -> [Peer] {
+                     left: Int = 0, seq: Int = 0, scope: Int = 1, from source: String? = nil,
+                     logDirectory: String) throws -> [Peer] {
         let array = try collectiveArray(controlPlane: controlPlane, contentId: contentId, logDirectory: logDirectory)
         let body: [String: String] = [
             "ContentId": contentId, "PeerId": peerId.hex, "ReportedIp": ip, "SubnetMask": "255.255.255.0",
@@ -197,7 +199,7 @@ enum SwarmDirectory {
             "ClientDialectVersionBuild": "0", "ClientDialectVersionRevision": "12",
             "Uploaded": "0", "Downloaded": "0", "DownloadedCdn": "0", "DownloadedDoinc": "0",
             "Left": String(left), "JoinRequestEvent": seq == 0 ? "1" : "0", "RestrictedUpload": "0",
-            "PeersWanted": "50", "GroupId": "", "Scope": "1", "Profile": "768", "Seq": String(seq),
+            "PeersWanted": "50", "GroupId": "", "Scope": String(scope), "Profile": "768", "Seq": String(seq),
         ]
         // Sent from `ip` itself: the control plane lists a member at the address its join came from.
         let reply = try Curl.postJSON(array + "join/", json: try JSONSerialization.data(withJSONObject: body),

@@ -1,0 +1,65 @@
+import Foundation
+
+/// The swarm service's rules as pure functions of what a store holds, so every store (memory,
+/// PostgreSQL) decides alike and a rule is changed here once:
+/// - **scope** (who may be told about whom): `candidates`, through `PeeringMode.admits`;
+/// - **peer-id binding**: `bindingRefusal`;
+/// - **per-address and per-content limits**: `evictions`;
+/// - **fair answers**: `fairSample`, address by address.
+/// Stores only fetch the live members and the binding, and apply what these functions return.
+enum SwarmRules {
+    /// The members of `swarm` (live ones) that `member` may be told about: never itself, and only
+    /// when both sides' modes allow it (a LAN-only peer is never handed to an Internet-mode stranger).
+    static func candidates(for member: SwarmMember, in swarm: some Sequence<SwarmMember>) -> [SwarmMember] {
+        swarm.filter { other in other.peerId != member.peerId && min(member.mode, other.mode).admits(member, other) }
+    }
+
+    /// Why `member` may not join with its peer id: the id is bound to another address until later than
+    /// `now`. A peer id belongs to the address that first joined with it until its last membership expires.
+    static func bindingRefusal(_ binding: PeerIdBinding?, for member: SwarmMember, now: Date) -> JoinRefusal? {
+        guard let binding, binding.until > now, binding.address != member.externalIp else { return nil }
+        return .peerIdBoundElsewhere(until: binding.until)
+    }
+
+    /// The peer ids to drop so a *new* `member` fits into `swarm` (its live members): first its own
+    /// address's member closest to expiry when that address is at `maxMembersPerAddress` (a flood from
+    /// one address only displaces itself), then the swarm's member closest to expiry when the swarm
+    /// is at `maxMembersPerContent`.
+    static func evictions(admitting member: SwarmMember, into swarm: [SwarmMember], limits: MembershipLimits) -> [String] {
+        var dropped: [String] = []
+        let sameAddress = swarm.filter { $0.externalIp == member.externalIp }
+        if sameAddress.count >= limits.maxMembersPerAddress,
+           let oldest = sameAddress.min(by: { $0.expiresAt < $1.expiresAt }) {
+            dropped.append(oldest.peerId)
+        }
+        if swarm.count - dropped.count >= limits.maxMembersPerContent,
+           let oldest = swarm.filter({ !dropped.contains($0.peerId) }).min(by: { $0.expiresAt < $1.expiresAt }) {
+            dropped.append(oldest.peerId)
+        }
+        return dropped
+    }
+
+    /// Up to `wanted` members, drawn address by address: each round takes one member of every
+    /// address (in a random order of addresses), so no address fills an answer while others wait.
+    static func fairSample(_ candidates: [SwarmMember], _ wanted: Int) -> [SwarmMember] {
+        guard wanted > 0 else { return [] }
+        var byAddress = Dictionary(grouping: candidates.shuffled(), by: \.externalIp).values.map { ArraySlice($0) }
+        byAddress.shuffle()
+        var out: [SwarmMember] = []
+        while out.count < wanted, !byAddress.isEmpty {
+            var next: [ArraySlice<SwarmMember>] = []
+            for var members in byAddress where out.count < wanted {
+                out.append(members.removeFirst())
+                if !members.isEmpty { next.append(members) }
+            }
+            byAddress = next
+        }
+        return out
+    }
+}
+
+/// The address a peer id is bound to, and until when.
+struct PeerIdBinding: Sendable, Equatable {
+    var address: String
+    var until: Date
+}

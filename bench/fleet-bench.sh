@@ -1,0 +1,224 @@
+#!/bin/bash
+# bench/fleet-bench.sh — how much does one control plane serve, how much do two on one PostgreSQL
+# serve, and what does a swarm of 100 headless peers cost one rate-limited origin?
+#
+# 1. Load (wrk, side by side in one run): POST /array/ID/join/ and GET /content/ID/contentpolicy of
+#    (a) one instance on SQLite + memory (the embedded default),
+#    (b) one instance on PostgreSQL, (c) two instances on one PostgreSQL (one wrk each, summed).
+#    Joins come from a fleet of 20,000 peers over 1,000 contents, each with its own address
+#    (X-Real-IP from the trusted proxy 127.0.0.1), so per-address limits apply as in production.
+#    Prints requests/s and p99 latency per endpoint and setup. Target: >= 5,000 joins/s, p99 < 50 ms.
+# 2. Swarm: one origin (nginx) limited to --rate Mbit/s with tc (htb on lo, u32 filter on the
+#    origin's port, no default class: nothing else is shaped); one `dofs get` alone (the reference),
+#    then --peers `dofs get` peers at once on 127.0.0.20.. (each its own cache, seeding while the run
+#    lasts), then the same with 10% of them SIGKILLed midway. Prints origin bytes / size (target
+#    <= 1.1) and completion p50 / p90 / max against the lone reader.
+# Results go to stdout and bench/results/fleet-<date>.txt.
+#
+# usage: bench/fleet-bench.sh [--duration S] [--connections N] [--peers N] [--size SIZE] [--rate MBIT]
+#                             [--http-delay S] [--stagger S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
+# (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN; --stagger
+# launches the peers evenly over S seconds instead of at once; completion times count from each launch.)
+# Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
+# Needs root (tc), wrk and PostgreSQL (Debian packages wrk, postgresql, iproute2).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
+source "$HERE/../scripts/lib.sh"
+
+duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration)    duration="${2:?}"; shift 2 ;;
+        --connections) connections="${2:?}"; shift 2 ;;
+        --peers)       peers="${2:?}"; shift 2 ;;
+        --size)        size_arg="${2:?}"; shift 2 ;;
+        --rate)        rate="${2:?}"; shift 2 ;;
+        --http-delay)  http_delay="${2:?}"; shift 2 ;;
+        --stagger)     stagger="${2:?}"; shift 2 ;;
+        --skip-load)   do_load=0; shift ;;
+        --skip-swarm)  do_swarm=0; shift ;;
+        --dir)         work="${2:?}"; shift 2 ;;
+        --keep)        keep=1; shift ;;
+        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+size="$(numfmt --from=iec "${size_arg%B}")" || die "cannot read --size '$size_arg'"
+[[ "$peers" =~ ^[1-9][0-9]*$ ]] && [ "$peers" -le 200 ] || die "--peers takes 1 to 200"
+[ "$(id -u)" -eq 0 ] || die "needs root (tc on lo, the PostgreSQL user)"
+command -v wrk >/dev/null || die "wrk not found (package wrk)"
+
+made_work=0
+if [ -z "$work" ]; then work="$(mktemp -d /tmp/dofs-fleet-bench.XXXXXX)"; made_work=1; else mkdir -p "$work"; fi
+results_dir="$HERE/results"
+mkdir -p "$results_dir"
+results="$results_dir/fleet-$(date -u +%Y%m%d-%H%M%S).txt"
+
+CP_PIDS=() NGINX_PID="" SHAPED=0 PG_DIR=""
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    local rc=$? p
+    trap - EXIT INT TERM
+    for p in "${CP_PIDS[@]}"; do stop_child "$p" control-plane; done
+    [ -n "$NGINX_PID" ] && nginx_stop "$NGINX_PID" || true
+    [ "$SHAPED" = 1 ] && tc qdisc del dev lo root 2>/dev/null || true
+    [ -n "$PG_DIR" ] && postgres_stop "$PG_DIR"
+    if [ "$keep" = 1 ]; then note "kept $work"; elif [ "$made_work" = 1 ]; then rm -rf "$work"; fi
+    [ "$rc" = 0 ] || log "benchmark FAILED (exit $rc)"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() { printf '%s\n' "$*" | tee -a "$results"; }
+
+build_dofs release
+"$DOFS_BIN" keygen --out "$work/keys" >/dev/null
+
+# start_cp NAME PORT STORE_ARGS... — a control plane on 127.0.0.1:PORT trusting 127.0.0.1 as proxy.
+start_cp() {
+    local name="$1" port="$2"; shift 2
+    "$DOFS_BIN" control-plane --listen "127.0.0.1:$port" --trusted-proxy 127.0.0.1 \
+        --publisher-key "$work/keys/publisher.pub" --log-level warning "$@" >"$work/$name.log" 2>&1 &
+    CP_PIDS+=("$!")
+    wait_http "http://127.0.0.1:$port/geo" "$work/$name.log"
+}
+
+stop_cps() {
+    local p
+    for p in "${CP_PIDS[@]}"; do stop_child "$p" control-plane; done
+    CP_PIDS=()
+}
+
+# publish_to CP FILE URL — registers FILE (served at URL) with CP; prints its content ID.
+publish_to() {
+    "$DOFS_BIN" publish "$2" --url "$3" --phf-out "$2.phf" --control-plane "$1" --key "$work/keys/publisher.key" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["ContentId"])'
+}
+
+# wrk_run URL [LUA] — prints "REQ_PER_S P99_MS NON2XX" of one wrk run against URL.
+wrk_run() {
+    local url="$1" lua="${2:-}" conns="${3:-$connections}" threads="${4:-2}" out
+    local args=(-t"$threads" -c"$conns" -d"${duration}s" --latency --timeout 5s)
+    [ -n "$lua" ] && args+=(-s "$lua")
+    out="$(wrk "${args[@]}" "$url")"
+    printf '%s\n' "$out" >>"$work/wrk.log"
+    python3 - "$out" <<'PY'
+import re, sys
+t = sys.argv[1]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", t, re.M)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+print(f"{rps:.0f} {p99:.2f} {bad.group(1) if bad else 0}")
+PY
+}
+
+# ---------------------------------------------------------------- 1. load
+if [ "$do_load" = 1 ]; then
+    log "starting PostgreSQL"
+    postgres_start "$work/pg" -c max_connections=200 -c shared_buffers=256MB
+    PG_DIR="$work/pg"
+    head -c 1048576 /dev/urandom >"$work/load.bin"
+    say "== fleet-bench load: wrk ${duration}s, $connections connections, $(nproc) cores, $(date -u +%FT%TZ)"
+    say "$(printf '%-28s %-12s %12s %10s %8s' setup endpoint 'requests/s' 'p99 ms' non-2xx)"
+
+    for setup in sqlite-1 postgres-1 postgres-2; do
+        ports=()
+        case "$setup" in
+            sqlite-1)   ports=("$(free_port)"); start_cp cp-sqlite "${ports[0]}" --data "$work/sqlite" ;;
+            postgres-1) ports=("$(free_port)"); start_cp cp-pg1 "${ports[0]}" --database "$POSTGRES_URL" ;;
+            postgres-2) ports=("$(free_port)" "$(free_port)")
+                        start_cp cp-pg2a "${ports[0]}" --database "$POSTGRES_URL"
+                        start_cp cp-pg2b "${ports[1]}" --database "$POSTGRES_URL" ;;
+        esac
+        id="$(publish_to "http://127.0.0.1:${ports[0]}" "$work/load.bin" "http://127.0.0.1:9/$setup/load.bin")"
+        for endpoint in join policy; do
+            if [ "$endpoint" = join ]; then lua="$HERE/fleet/join.lua"; path="/"; else lua=""; path="/content/$id/contentpolicy"; fi
+            # A short warm-up (connections, the membership tables) not counted.
+            duration_saved="$duration"; duration=3
+            for p in "${ports[@]}"; do wrk_run "http://127.0.0.1:$p$path" "$lua" 16 1 >/dev/null; done
+            duration="$duration_saved"
+            if [ "${#ports[@]}" = 1 ]; then
+                read -r r p99 bad < <(wrk_run "http://127.0.0.1:${ports[0]}$path" "$lua")
+            else
+                # One wrk per instance, at the same time; requests/s summed, the worse p99 kept.
+                half=$((connections / 2))
+                wrk_run "http://127.0.0.1:${ports[0]}$path" "$lua" "$half" 1 >"$work/wrk-a.txt" &
+                wa=$!
+                wrk_run "http://127.0.0.1:${ports[1]}$path" "$lua" "$half" 1 >"$work/wrk-b.txt"
+                wait "$wa"
+                read -r ra pa ba <"$work/wrk-a.txt"
+                read -r rb pb bb <"$work/wrk-b.txt"
+                r=$((ra + rb)); bad=$((ba + bb))
+                p99="$(awk -v a="$pa" -v b="$pb" 'BEGIN { print (a > b ? a : b) }')"
+            fi
+            say "$(printf '%-28s %-12s %12s %10s %8s' "$setup" "$endpoint" "$r" "$p99" "$bad")"
+        done
+        stop_cps
+    done
+    members="$(psql "$POSTGRES_URL" -Atc 'SELECT count(*) FROM swarm_member')"
+    say "(swarm_member rows after the PostgreSQL runs: $members)"
+    postgres_stop "$PG_DIR"
+    PG_DIR=""
+fi
+
+# ---------------------------------------------------------------- 2. swarm
+if [ "$do_swarm" = 1 ]; then
+    if [ -n "$(tc qdisc show dev lo | grep -v 'noqueue' || true)" ]; then
+        die "lo already has a qdisc ($(tc qdisc show dev lo)); not touching it"
+    fi
+    bench_origin "$work" swarm.bin "$size" fleet
+    origin_port="$port"
+    access="$work/nginx/logs/access.log"
+    tc qdisc add dev lo root handle 1: htb
+    SHAPED=1
+    tc class add dev lo parent 1: classid 1:10 htb rate "${rate}mbit" ceil "${rate}mbit" burst 256k cburst 256k quantum 60000
+    tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$origin_port" 0xffff flowid 1:10
+    say ""
+    say "== fleet-bench swarm: $(human_bytes "$size"), origin limited to ${rate} Mbit/s (tc htb on lo, port $origin_port), $peers peers${http_delay:+, --http-delay $http_delay}, launched over ${stagger} s, $(date -u +%FT%TZ)"
+
+    # run_swarm NAME PEERS [swarm.py options] — a fresh control plane (and caches) per run.
+    run_swarm() {
+        local name="$1" n="$2"; shift 2
+        local cp_port; cp_port="$(free_port)"
+        start_cp "cp-$name" "$cp_port" --data "$work/cp-$name" --reannounce-secs 10
+        local id; id="$(publish_to "http://127.0.0.1:$cp_port" "$work/origin/swarm.bin" "$url")"
+        local delay=()
+        [ -n "$http_delay" ] && delay=(--http-delay "$http_delay")
+        python3 "$HERE/fleet/swarm.py" "$DOFS_BIN" "http://127.0.0.1:$cp_port" "$id" "$work/run-$name" "$access" \
+            --peers "$n" --stagger "$stagger" "${delay[@]}" "$@" >"$work/$name.json"
+        stop_cps
+        [ "$keep" = 1 ] || rm -rf "$work/run-$name"
+        cat "$work/$name.json"
+    }
+    lone="$(run_swarm lone 1 --first-host 10 --seed-for 0)"
+    lone_s="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["max"])' "$lone")"
+    all="$(run_swarm all "$peers")"
+    p50_all="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p50"])' "$all")"
+    kill_at="$(awk -v p="$p50_all" 'BEGIN { printf "%.2f\n", p / 2 }')"
+    killed="$(run_swarm killed "$peers" --kill-fraction 0.1 --kill-at "$kill_at")"
+    python3 - "$size" "$lone" "$all" "$killed" <<'PY' | tee -a "$results"
+import json, sys
+size = int(sys.argv[1])
+lone, runs = json.loads(sys.argv[2]), [("lone reader", json.loads(sys.argv[2])),
+                                       ("all peers", json.loads(sys.argv[3])),
+                                       ("10% killed midway", json.loads(sys.argv[4]))]
+ref = lone["max"]
+print(f"{'run':<20} {'done':>9} {'origin/size':>11} {'p50 s':>7} {'p90 s':>7} {'max s':>7} {'max/lone':>8}  fetched (cdn/peer MiB)")
+for name, r in runs:
+    done = f"{r['completed']}/{r['peers'] - r['killed']}"
+    f = r["fetched"]
+    print(f"{name:<20} {done:>9} {r['origin_bytes'] / size:>11.3f} {r['p50']:>7.2f} {r['p90']:>7.2f} {r['max']:>7.2f} "
+          f"{r['max'] / ref:>8.2f}  {f['cdn'] / 1048576:.0f}/{f['peer'] / 1048576:.0f}"
+          + (f"  (killed {r['killed']} at {r['killed_at']:.1f} s)" if r['killed'] else "")
+          + (f"  failed {r['failed']}" if r['failed'] else "") + (f"  unfinished {r['unfinished']}" if r['unfinished'] else ""))
+    for i, why in r.get("errors", {}).items():
+        print(f"    peer {i} failed: {why}")
+PY
+fi
+say ""
+say "results: $results"

@@ -44,7 +44,7 @@ struct GetCommand: ParsableCommand {
             throw ValidationError("'\(content)' is neither a content ID nor an http(s) URL")
         }
         guard seedFor >= 0, seedFor.isFinite else { throw ValidationError("--seed-for must not be negative") }
-        guard node.downloadMode != .simple || HTTPURL.isValid(content) else {
+        guard !node.asksSimpleMode || HTTPURL.isValid(content) else {
             throw ValidationError("download mode 99 (simple) needs a URL: a content ID is looked up on a control plane")
         }
     }

@@ -74,7 +74,7 @@ struct NodeOptions: ParsableArguments {
             throw ValidationError("--control-plane '\(controlPlane)' is not an http(s) URL")
         }
         let flags = try policies.layer()
-        if controlPlane != nil && flags.values[.downloadMode] == .integer(99) {
+        if controlPlane != nil && Self.asksSimpleMode(flags) {
             throw ValidationError("download mode 99 (simple) uses no control plane; drop --control-plane")
         }
         if let adminConfig, !FileManager.default.isReadableFile(atPath: adminConfig) {
@@ -99,11 +99,16 @@ struct NodeOptions: ParsableArguments {
         guard readaheadPieces >= 0 else { throw ValidationError("--readahead-pieces must not be negative") }
     }
 
+    /// True when the flags ask for download mode 99 (simple: no control plane, no peers).
+    var asksSimpleMode: Bool { Self.asksSimpleMode((try? policies.layer()) ?? PolicyLayer()) }
+
+    private static func asksSimpleMode(_ flags: PolicyLayer) -> Bool { flags.values[.downloadMode] == .integer(99) }
+
     /// The node these options describe.
     var configuration: NodeConfiguration {
         let flags = (try? policies.layer()) ?? PolicyLayer()
         let choice: ControlPlaneChoice
-        if flags.values[.downloadMode] == .integer(99) {
+        if Self.asksSimpleMode(flags) {
             choice = .none
         } else if let controlPlane {
             choice = .remote(url: controlPlane)

@@ -33,7 +33,7 @@ extension ControlPlaneService {
             }
         }
         let all = registrations
-        let outcomes = try await withRegistry { registry throws(RegistryError) in try registry.registerAll(all) }
+        let outcomes = try await withRegistry { registry throws(RegistryError) in try await registry.registerAll(all, now: Date()) }
         let base = publicBase.base(for: request)
         var results: [PublishBatchResponse.Result] = []
         var created = 0

@@ -11,6 +11,9 @@ import Foundation
 public protocol ContentRegistry: Sendable {
     @discardableResult
     func register(_ registration: Registration, now: Date) async throws(RegistryError) -> RegistrationOutcome
+    /// Many registrations in one transaction, each judged as `register` would judge it alone: a refused
+    /// one is a failure in its place and writes nothing; the others commit together.
+    func registerAll(_ registrations: [Registration], now: Date) async throws(RegistryError) -> [Result<RegistrationOutcome, RegistryError>]
     /// The content a URL was last registered for, else the content registered under `id`, else `nil`
     /// (DO's lookup with `altCatalogId`: the ID is then a placeholder).
     func lookup(id: ContentId, url: String?) async throws(RegistryError) -> RegisteredContent?
@@ -31,6 +34,10 @@ final class SQLiteContentRegistry: ContentRegistry {
 
     func register(_ registration: Registration, now: Date) async throws(RegistryError) -> RegistrationOutcome {
         try await worker.run { registry throws(RegistryError) in try registry.register(registration, now: now) }
+    }
+
+    func registerAll(_ registrations: [Registration], now: Date) async throws(RegistryError) -> [Result<RegistrationOutcome, RegistryError>] {
+        try await worker.run { registry throws(RegistryError) in try registry.registerAll(registrations, now: now) }
     }
 
     func lookup(id: ContentId, url: String?) async throws(RegistryError) -> RegisteredContent? {

@@ -16,7 +16,30 @@ final class PostgresRegistry: ContentRegistry {
     }
 
     func register(_ registration: Registration, now: Date) async throws(RegistryError) -> RegistrationOutcome {
+        try await registerAll([registration], now: now)[0].get()
+    }
+
+    /// Every registration in one transaction, each judged as a single one would be (a refused one
+    /// writes nothing of its own; the others still commit).
+    func registerAll(_ registrations: [Registration], now: Date) async throws(RegistryError) -> [Result<RegistrationOutcome, RegistryError>] {
         let logger = database.logger
+        do {
+            return try await database.client.withTransaction(logger: logger) { db -> [Result<RegistrationOutcome, RegistryError>] in
+                var outcomes: [Result<RegistrationOutcome, RegistryError>] = []
+                outcomes.reserveCapacity(registrations.count)
+                for registration in registrations {
+                    outcomes.append(try await Self.apply(registration, now: now, db: db, logger: logger))
+                }
+                return outcomes
+            }
+        } catch {
+            throw .storage(DatabaseFailure(error).description)
+        }
+    }
+
+    /// One registration's checks and writes, inside the caller's transaction; refusals come before any write.
+    private static func apply(_ registration: Registration, now: Date, db: PostgresConnection,
+                              logger: Logger) async throws -> Result<RegistrationOutcome, RegistryError> {
         let id = registration.contentId.rawValue
         let url = registration.url
         let keyId = registration.publisher?.keyId
@@ -26,64 +49,56 @@ final class PostgresRegistry: ContentRegistry {
         let length = Int64(registration.layout.contentLength), pieceSize = Int64(registration.layout.pieceSize)
         let registeredAt = Int64(now.timeIntervalSince1970), seq = Int64(now.timeIntervalSince1970 * 1000)
         let phfURL = registration.piecesHashFileUrl
-        let outcome: Result<RegistrationOutcome, RegistryError>
-        do {
-            outcome = try await database.client.withTransaction(logger: logger) { db -> Result<RegistrationOutcome, RegistryError> in
-                try await db.query("SELECT pg_advisory_xact_lock(hashtext(\(url)))", logger: logger)
-                var owner: String??
-                for try await row in try await db.query("SELECT publisher_key_id FROM content_url WHERE url = \(url)",
-                                                        logger: logger).decode(String?.self) {
-                    owner = .some(row)
-                }
-                if case .some(.some(let owner)) = owner, owner != keyId {
-                    return .failure(.urlOwnedByAnotherPublisher(url: url, owner: owner))
-                }
-                var created = false
-                for try await _ in try await db.query("""
-                    INSERT INTO content (content_id, hash_of_hashes, content_length, piece_size, phf, registered_at)
-                    VALUES (\(id), \(hoh), \(length), \(pieceSize), \(phf), \(registeredAt))
-                    ON CONFLICT (content_id) DO NOTHING RETURNING 1
-                    """, logger: logger).decode(Int.self) {
-                    created = true
-                }
-                if !created {
-                    var existing: (String, Int64, Int64, Bool)?
-                    for try await row in try await db.query("""
-                        SELECT hash_of_hashes, content_length, piece_size, phf IS NOT NULL FROM content WHERE content_id = \(id)
-                        """, logger: logger).decode((String, Int64, Int64, Bool).self) {
-                        existing = row
-                    }
-                    if let existing {
-                        let (h, l, p, stored) = existing
-                        if h != hoh { return .failure(.conflict(contentId: id, detail: "HashOfHashes is \(h), not \(hoh)")) }
-                        if l != length { return .failure(.conflict(contentId: id, detail: "ContentLength is \(l), not \(length)")) }
-                        if p != pieceSize { return .failure(.conflict(contentId: id, detail: "PieceSize is \(p), not \(pieceSize)")) }
-                        if let phf, !stored {
-                            try await db.query("UPDATE content SET phf = \(phf) WHERE content_id = \(id) AND phf IS NULL", logger: logger)
-                        }
-                    }
-                }
-                // A URL keeps its place in ContentCdnUrls unless it moves to another content.
-                try await db.query("""
-                    INSERT INTO content_url (url, content_id, added_at, publisher_key_id, signature)
-                    VALUES (\(url), \(id), \(seq), \(keyId), \(signature))
-                    ON CONFLICT (url) DO UPDATE SET content_id = excluded.content_id,
-                        publisher_key_id = excluded.publisher_key_id, signature = excluded.signature,
-                        added_at = CASE WHEN content_url.content_id <> excluded.content_id
-                                        THEN excluded.added_at ELSE content_url.added_at END
-                    """, logger: logger)
-                if let phfURL {
-                    try await db.query("""
-                        INSERT INTO content_phf_url (content_id, url, added_at) VALUES (\(id), \(phfURL), \(seq))
-                        ON CONFLICT (content_id, url) DO NOTHING
-                        """, logger: logger)
-                }
-                return .success(created ? .created : .updated)
+            try await db.query("SELECT pg_advisory_xact_lock(hashtext(\(url)))", logger: logger)
+            var owner: String??
+            for try await row in try await db.query("SELECT publisher_key_id FROM content_url WHERE url = \(url)",
+                                                    logger: logger).decode(String?.self) {
+                owner = .some(row)
             }
-        } catch {
-            throw .storage(DatabaseFailure(error).description)
-        }
-        return try outcome.get()
+            if case .some(.some(let owner)) = owner, owner != keyId {
+                return .failure(.urlOwnedByAnotherPublisher(url: url, owner: owner))
+            }
+            var created = false
+            for try await _ in try await db.query("""
+                INSERT INTO content (content_id, hash_of_hashes, content_length, piece_size, phf, registered_at)
+                VALUES (\(id), \(hoh), \(length), \(pieceSize), \(phf), \(registeredAt))
+                ON CONFLICT (content_id) DO NOTHING RETURNING 1
+                """, logger: logger).decode(Int.self) {
+                created = true
+            }
+            if !created {
+                var existing: (String, Int64, Int64, Bool)?
+                for try await row in try await db.query("""
+                    SELECT hash_of_hashes, content_length, piece_size, phf IS NOT NULL FROM content WHERE content_id = \(id)
+                    """, logger: logger).decode((String, Int64, Int64, Bool).self) {
+                    existing = row
+                }
+                if let existing {
+                    let (h, l, p, stored) = existing
+                    if h != hoh { return .failure(.conflict(contentId: id, detail: "HashOfHashes is \(h), not \(hoh)")) }
+                    if l != length { return .failure(.conflict(contentId: id, detail: "ContentLength is \(l), not \(length)")) }
+                    if p != pieceSize { return .failure(.conflict(contentId: id, detail: "PieceSize is \(p), not \(pieceSize)")) }
+                    if let phf, !stored {
+                        try await db.query("UPDATE content SET phf = \(phf) WHERE content_id = \(id) AND phf IS NULL", logger: logger)
+                    }
+                }
+            }
+            // A URL keeps its place in ContentCdnUrls unless it moves to another content.
+            try await db.query("""
+                INSERT INTO content_url (url, content_id, added_at, publisher_key_id, signature)
+                VALUES (\(url), \(id), \(seq), \(keyId), \(signature))
+                ON CONFLICT (url) DO UPDATE SET content_id = excluded.content_id,
+                    publisher_key_id = excluded.publisher_key_id, signature = excluded.signature,
+                    added_at = CASE WHEN content_url.content_id <> excluded.content_id
+                                    THEN excluded.added_at ELSE content_url.added_at END
+                """, logger: logger)
+            if let phfURL {
+                try await db.query("""
+                    INSERT INTO content_phf_url (content_id, url, added_at) VALUES (\(id), \(phfURL), \(seq))
+                    ON CONFLICT (content_id, url) DO NOTHING
+                    """, logger: logger)
+            }
+            return .success(created ? .created : .updated)
     }
 
     func lookup(id: ContentId, url: String?) async throws(RegistryError) -> RegisteredContent? {

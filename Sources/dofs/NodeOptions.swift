@@ -65,7 +65,7 @@ struct NodeOptions: ParsableArguments {
     var minPeeringSize = NodeConfiguration.defaults.minPeeringBytes
 
     @Option(name: .customLong("http-delay"),
-            help: "Seconds to wait for a peer to announce a piece another peer owns before fetching it from the CDN.")
+            help: "Longest wait for a peer to announce a piece another member owns before fetching it from the CDN (the wait is the CDN's current budget, at most this).")
     var httpDelay = NodeConfiguration.defaults.httpDelaySeconds
 
     @Option(name: .customLong("cache-host"),

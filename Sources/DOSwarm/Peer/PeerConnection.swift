@@ -94,8 +94,10 @@ final class PeerConnection: Sendable {
 
     /// Connects, handshakes, and serves the connection until it closes; returns why it closed.
     /// `onOpen` is called once the handshake checked out; returning false closes the connection at once.
+    /// `onAnnounce` is called after each bitfield or `have` from the peer has been taken in.
     static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout,
                     configuration: SwarmConfiguration, logger: Logger,
+                    onAnnounce: @escaping @Sendable () -> Void = {},
                     onOpen: (PeerConnection) -> Bool) async -> PeerError {
         let channel: PeerChannel
         do {
@@ -145,6 +147,10 @@ final class PeerConnection: Sendable {
                             throw PeerError.misbehaved("a second handshake")
                         }
                         try open.receive(message)
+                        switch message {
+                        case .bitfield, .have: onAnnounce()
+                        default: break
+                        }
                     }
                 }
                 return .disconnected

@@ -560,11 +560,12 @@ final class SwarmTests: MountTestCase {
     }
 
     /// The bound of the issue: at most 1.5 times the read without the bad member, plus one budget, plus
-    /// a second of slack for a machine shared with other builds.
+    /// three seconds of slack for a machine shared with other builds (writes there can stall for seconds
+    /// under the builds' dirty pages). The old behaviour took 10 to 30 times the read alone.
     private func assertWithinBound(_ took: TimeInterval, alone: TimeInterval, _ what: String,
                                    file: StaticString = #filePath, line: UInt = #line) {
         let budget = 1.0  // SchedulerConfiguration.initialBudgetSeconds
-        let bound = 1.5 * alone + budget + 1.0
+        let bound = 1.5 * alone + budget + 3.0
         print("\(what): \(String(format: "%.2f", took)) s against \(String(format: "%.2f", alone)) s alone (bound \(String(format: "%.2f", bound)) s)")
         XCTAssertLessThanOrEqual(took, bound, "\(what) took \(took) s, \(alone) s without the bad member", file: file, line: line)
     }
@@ -634,7 +635,7 @@ final class SwarmTests: MountTestCase {
                                 ip: empty.host, port: empty.port, left: size, logDirectory: logs)
 
         let socket = scratch.file("empty.sock")
-        let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--socket", socket])
+        let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--socket", socket, "--log-level", "debug"])
         let alone = try timedReferenceRead(m, publishedReference, reference)
         let path = byID(m, published.ContentId)
         let (_, took) = try timed { try assertVerifiedRead(path, content, "empty.bin with a member that holds nothing") }
@@ -645,6 +646,9 @@ final class SwarmTests: MountTestCase {
         let misses = (row?["ownerMisses"] as? NSNumber)?.intValue ?? 0
         XCTAssertGreaterThanOrEqual(misses, 1, "the empty member owned pieces and missed them: \(row ?? [:])")
         XCTAssertLessThanOrEqual(misses, 8, "it stops owning pieces after a few misses: \(row ?? [:])")
+        let waits = logLines(m, containing: "for its owner to announce it", empty.peerId.hex)
+        XCTAssertGreaterThan(waits.count, 0, "pieces it owned waited for it (a member) at first")
+        XCTAssertLessThan(waits.count, layout.pieceCount / 2, "but not every piece it owns: \(waits.count) waits")
     }
 
     func testPeersThatOnlyHandshakeInboundOwnNothing() throws {
@@ -657,11 +661,11 @@ final class SwarmTests: MountTestCase {
         let published = try publishRegistered(content, as: "inbound.bin", on: origin, controlPlane: cp)
         let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
 
-        let m = try peerMount("127.0.0.2", controlPlane: cp)
+        let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--log-level", "debug"])
         let alone = try timedReferenceRead(m, publishedReference, reference)
         let path = byID(m, published.ContentId)
-        // Open the content (its first piece), so the peer server answers its swarm.
-        assertSameBytes(try read(path, offset: 0, length: 4096).get(), Array(content[0..<4096]), "inbound.bin's first bytes")
+        // Open the content, so the peer server answers its swarm.
+        XCTAssertEqual(try xattr(path, "user.dofs.mode").get(), "verified")
         // Thirty made-up peer ids handshake with the mount's peer server, each from its own address, and
         // never join through the control plane.
         var clients: [PeerWireClient] = []
@@ -676,6 +680,9 @@ final class SwarmTests: MountTestCase {
         let (_, took) = try timed { try assertVerifiedRead(path, content, "inbound.bin with 30 inbound-only peers") }
         assertWithinBound(took, alone: alone, "32 MiB with 30 inbound-only peers")
         XCTAssertEqual(try sources(path)["cdn"], size, "every piece from the CDN, once")
+        let ownerWaits = logLines(m, containing: "for its owner to announce it")
+        XCTAssertEqual(ownerWaits.count, 0, "no piece waited for an owner: peers that never joined own nothing:\n"
+                       + ownerWaits.prefix(5).joined(separator: "\n"))
         withExtendedLifetime(clients) {}
     }
 }

@@ -1,6 +1,7 @@
 import DOCore
 import DOSwarm
 import Foundation
+import Logging
 
 /// The sources of one content, in the order and under the rules DO gives them, as the scheduler asks
 /// for them: peers that announced the piece first (best scored first); then, once the piece's owner
@@ -23,9 +24,11 @@ struct ContentSourceSet: PieceSourceSet {
     let cacheHosts: CacheHosts?
     let swarm: SessionSwarm?
     let table: SourceTable
+    let logger: Logger
 
     private static let httpOpen = "http-open"
     private static let ownerCharged = "owner-charged"
+    private static let ownerAwaited = "owner-awaited"
 
     var newsGeneration: Int { swarm?.swarm.announceGeneration ?? 0 }
 
@@ -70,7 +73,13 @@ struct ContentSourceSet: PieceSourceSet {
         // A peer that announced the piece and then failed or stalled: the CDN may be asked now.
         if progress.troubled(.peer) { return nil }
         let end = progress.startedAt + min(table.budget(ofKind: .cdn), maxOwnerWait(swarm))
-        if now < end { return end }
+        if now < end {
+            if progress.notes.insert(Self.ownerAwaited).inserted {
+                logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for its owner to announce it",
+                             metadata: ["peer": "\(owner)"])
+            }
+            return end
+        }
         if !peersHaveIt, !progress.notes.contains(Self.ownerCharged) {
             progress.notes.insert(Self.ownerCharged)
             table.recordOwnerMiss(PeerSource.name(of: owner))

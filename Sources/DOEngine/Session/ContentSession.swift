@@ -84,7 +84,7 @@ public final class ContentSession: Sendable {
         limits.maxBackoffSeconds = config.maxBackoffSeconds
         limits.giveUpSeconds = config.readDeadlineSeconds
         scheduler = PieceScheduler(table: table, limits: limits, label: RedactedURL.redacted(url), logger: logger)
-        sourceSet = ContentSourceSet(cdn: sources, cacheHosts: cacheHosts, swarm: swarm, table: table)
+        sourceSet = ContentSourceSet(cdn: sources, cacheHosts: cacheHosts, swarm: swarm, table: table, logger: logger)
     }
 
     /// The scored source table: every source asked for this content, best first.

@@ -8,9 +8,10 @@ import Logging
 /// had its chance, the cache hosts; then the CDN URLs (rotated by retry round).
 ///
 /// ## The owner's chance
-/// When another member owns the piece (see `SessionSwarm`), HTTP sources wait until a peer announces
-/// it (news), a peer that announced it fails or overruns its budget, or the owner wait ends: the CDN's
-/// budget (how long a piece from the CDN takes now), at most `httpDelaySeconds`. An owner whose wait
+/// When another member owns the piece (see `SessionSwarm`), HTTP sources wait until the owner wait
+/// ends: the CDN's budget (how long a piece from the CDN takes now; at least the initial budget), at
+/// most `httpDelaySeconds`.
+/// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
 /// ends with nobody having the piece is charged an owner miss; a few in a row and it owns nothing for
 /// a while. Before the swarm's first join is answered (and briefly after, see
 /// `SessionSwarm.secondsUntilReady`) nobody is taken to own anything yet.
@@ -45,7 +46,8 @@ struct ContentSourceSet: PieceSourceSet {
         if let swarm {
             let timeout = swarm.config.peerPieceTimeoutSeconds
             let peers = swarm.swarm.peers(withPiece: piece).enumerated()
-                .map { (rank: $0.offset, source: PeerSource(swarm: swarm.swarm, peer: $0.element, timeoutSeconds: timeout)) }
+                .map { (rank: $0.offset, source: PeerSource(swarm: swarm.swarm, peer: $0.element.peer, piece: piece, timeoutSeconds: timeout,
+                                                            expectedSeconds: $0.element.expectedSeconds)) }
                 .map { (score: table.score($0.source.name), rank: $0.rank, source: $0.source) }
                 .sorted { ($0.score, $0.rank) < ($1.score, $1.rank) }
             sources = peers.map(\.source)
@@ -70,9 +72,11 @@ struct ContentSourceSet: PieceSourceSet {
         }
         if ready > 0 { return now + ready }
         guard let owner = swarm.owner(of: piece, excluding: { !table.mayOwn(PeerSource.name(of: $0)) }) else { return nil }
-        // A peer that announced the piece and then failed or stalled: the CDN may be asked now.
-        if progress.troubled(.peer) { return nil }
-        let end = progress.startedAt + min(table.budget(ofKind: .cdn), maxOwnerWait(swarm))
+        // How long a piece from the CDN takes now (the owner must fetch it too), but never less than
+        // the budget of a source not measured yet: on a fast link the CDN's own budget is a fraction
+        // of the time an owner needs to reach the piece in its readahead.
+        let wait = max(table.budget(ofKind: .cdn), table.configuration.initialBudgetSeconds)
+        let end = progress.startedAt + min(wait, maxOwnerWait(swarm))
         if now < end {
             if progress.notes.insert(Self.ownerAwaited).inserted {
                 logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for its owner to announce it",
@@ -82,7 +86,7 @@ struct ContentSourceSet: PieceSourceSet {
         }
         if !peersHaveIt, !progress.notes.contains(Self.ownerCharged) {
             progress.notes.insert(Self.ownerCharged)
-            table.recordOwnerMiss(PeerSource.name(of: owner))
+            table.recordOwnerMiss(PeerSource.name(of: owner), waitingSince: progress.startedAt)
         }
         return nil
     }

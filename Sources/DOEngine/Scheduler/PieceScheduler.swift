@@ -6,8 +6,10 @@ import Logging
 ///
 /// ## One piece
 /// The source set names the eligible sources, best first. The scheduler asks the first one and gives
-/// the request a budget (`SourceTable.budget`: the source's recent p95 piece time, bounded). When the
-/// budget expires with nothing delivered, the next eligible source starts in parallel (a hedge), up
+/// the request a budget (`SourceTable.budget`: the source's recent p95 piece time, bounded, and never
+/// less than what the source expects for its own queue). When the budget expires before the first
+/// byte (a source that is receiving gets another budget, up to `maxBudgetSeconds` in all) or with
+/// nothing delivered, the next eligible source starts in parallel (a hedge), up
 /// to `maxParallelSources` at once; the first answer that passes SHA-256 wins and the others are
 /// cancelled. A loser that had overrun its budget is charged a timeout (a peer is dropped after a few
 /// in a row); one that had not is not charged at all.
@@ -70,6 +72,7 @@ public final class PieceScheduler: Sendable {
         let source: any PieceSource
         let fetch: Task<Void, Never>
         let timer: Task<Void, Never>
+        let startedAt: Double
         var expired = false
 
         func cancel() {
@@ -98,8 +101,11 @@ public final class PieceScheduler: Sendable {
         /// False once the set answered no source, no instant and no news to wait for: nothing will change.
         var hopeful = true
 
+        // Read before the set is first asked, so that news arriving between that answer and the
+        // watcher's first wait is not lost.
+        let firstSeen = set.newsGeneration
         let news = Task {
-            var seen = set.newsGeneration
+            var seen = firstSeen
             while !Task.isCancelled {
                 await set.waitForNews(after: seen)
                 guard !Task.isCancelled else { return }
@@ -125,7 +131,8 @@ public final class PieceScheduler: Sendable {
             let id = nextAttempt
             nextAttempt += 1
             let started = clock.now
-            let budget = table.budget(source.name)
+            let budget = min(max(table.budget(source.name), (source.expectedSeconds ?? 0) * config.budgetFactor),
+                             config.maxBudgetSeconds)
             let fetch = Task {
                 let result: Result<[UInt8], FetchError>
                 do throws(FetchError) {
@@ -139,7 +146,7 @@ public final class PieceScheduler: Sendable {
                 try? await clock.sleep(until: started + budget)
                 if !Task.isCancelled { sink.yield(.budgetExpired(attempt: id)) }
             }
-            attempts[id] = Attempt(source: source, fetch: fetch, timer: timer)
+            attempts[id] = Attempt(source: source, fetch: fetch, timer: timer, startedAt: started)
             progress.inFlight.insert(source.name)
         }
 
@@ -212,6 +219,19 @@ public final class PieceScheduler: Sendable {
                     progress.spent.removeAll()
                 case .budgetExpired(let id):
                     guard var attempt = attempts[id] else { break }
+                    let elapsed = clock.now - attempt.startedAt
+                    if attempt.source.isReceiving, elapsed < config.maxBudgetSeconds {
+                        // Its first byte came: another budget rather than a hedge (bounded in all).
+                        let again = min(table.budget(attempt.source.name), config.maxBudgetSeconds - elapsed)
+                        attempt.timer.cancel()
+                        let renewed = Task {
+                            try? await clock.sleep(until: clock.now + again)
+                            if !Task.isCancelled { sink.yield(.budgetExpired(attempt: id)) }
+                        }
+                        attempts[id] = Attempt(source: attempt.source, fetch: attempt.fetch, timer: renewed,
+                                               startedAt: attempt.startedAt)
+                        break
+                    }
                     attempt.expired = true
                     attempts[id] = attempt
                     trouble(attempt.source.kind)
@@ -242,7 +262,7 @@ public final class PieceScheduler: Sendable {
                             for (_, loser) in attempts {
                                 loser.cancel()
                                 guard loser.expired else { continue }
-                                if table.recordTimeout(loser.source.name, kind: loser.source.kind) {
+                                if table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt) {
                                     logger.info("dropping \(loser.source.name): \(config.dropAfterTimeouts) timeouts in a row",
                                                 metadata: loser.source.logMetadata)
                                     loser.source.chargeDropped()

@@ -11,7 +11,8 @@ import Synchronization
 ///
 /// ## Dropping
 /// `dropAfterTimeouts` timeouts in a row drop a peer for `dropSeconds`: it gets no request and owns no
-/// piece. A good piece ends the streak. Only peers are dropped: cache hosts have DO's bans, and the
+/// piece. A good piece ends the streak, and a timeout of a request made before the source's last good
+/// piece does not extend it (the source is busy with a queue, not silent). Only peers are dropped: cache hosts have DO's bans, and the
 /// CDN is the source of last resort.
 ///
 /// Every update is O(samples) under one short lock; reading the table copies it.
@@ -29,6 +30,7 @@ public final class SourceTable: Sendable {
         var samples: [Double] = []
         var nextSample = 0
         var droppedUntil: Double?
+        var lastSuccessAt: Double?
         var ownerMisses = 0
         var ownerMissesInARow = 0
         var notOwnerUntil: Double?
@@ -62,7 +64,9 @@ public final class SourceTable: Sendable {
     /// A verified piece of `bytes` from `name` that took `seconds`.
     func recordSuccess(_ name: String, kind: SourceKind, bytes: Int, seconds: Double) {
         let keep = max(1, configuration.latencySamples)
+        let now = clock.now
         update(name, kind) { e in
+            e.lastSuccessAt = now
             e.bytes += bytes
             e.pieces += 1
             e.troubleInARow = 0
@@ -92,13 +96,15 @@ public final class SourceTable: Sendable {
         }
     }
 
-    /// A request overtaken after its budget, or an owner that never announced its piece. Returns true
-    /// when this drops the source (a peer at its `dropAfterTimeouts`-th timeout in a row).
+    /// A request made at `requestedAt` overtaken after its budget. Returns true when this drops the
+    /// source (a peer at its `dropAfterTimeouts`-th timeout in a row). A source that delivered a piece
+    /// since the request was made is busy, not silent: the timeout is counted, but not in the streak.
     @discardableResult
-    func recordTimeout(_ name: String, kind: SourceKind) -> Bool {
+    func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double) -> Bool {
         let now = clock.now
         return update(name, kind) { e in
             e.timeouts += 1
+            if let delivered = e.lastSuccessAt, delivered >= requestedAt { return false }
             e.troubleInARow += 1
             e.timeoutsInARow += 1
             guard kind == .peer, e.timeoutsInARow >= configuration.dropAfterTimeouts,
@@ -109,13 +115,16 @@ public final class SourceTable: Sendable {
         }
     }
 
-    /// A peer owned a piece and did not announce it within the owner wait. Returns true when this
-    /// takes its ownership away (at its `dropAfterTimeouts`-th miss in a row) for `dropSeconds`.
+    /// A peer owned a piece and did not announce it within the owner wait that began at `waitingSince`.
+    /// Returns true when this takes its ownership away (at its `dropAfterTimeouts`-th miss in a row)
+    /// for `dropSeconds`. An owner that delivered us a piece since the wait began is behind, not
+    /// empty: the miss is counted, but not in the streak.
     @discardableResult
-    func recordOwnerMiss(_ name: String) -> Bool {
+    func recordOwnerMiss(_ name: String, waitingSince: Double) -> Bool {
         let now = clock.now
         return update(name, .peer) { e in
             e.ownerMisses += 1
+            if let delivered = e.lastSuccessAt, delivered >= waitingSince { return false }
             e.ownerMissesInARow += 1
             guard e.ownerMissesInARow >= configuration.dropAfterTimeouts else { return false }
             e.notOwnerUntil = now + configuration.dropSeconds

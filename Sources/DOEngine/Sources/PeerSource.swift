@@ -8,12 +8,17 @@ import Logging
 struct PeerSource: PieceSource {
     let swarm: Swarm
     let peer: PeerId
+    /// The piece it is asked for.
+    let piece: Int
     /// A request still unanswered after this long fails (the scheduler has hedged long before).
     let timeoutSeconds: Double
+    /// The swarm's estimate of this request's time when the source was chosen.
+    var expectedSeconds: Double?
 
     var kind: SourceKind { .peer }
     var name: String { Self.name(of: peer) }
     var logMetadata: Logger.Metadata { ["peer": "\(peer)"] }
+    var isReceiving: Bool { swarm.isReceiving(piece: piece, from: peer) }
 
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] {
         let layout = swarm.layout

@@ -29,6 +29,14 @@ public protocol PieceSource: Sendable {
     func chargeDropped()
     /// What names the source in a log line (`peer`, `host`, `source`).
     var logMetadata: Logger.Metadata { get }
+    /// How long the source itself expects a request made now to take (a peer: the bytes already queued
+    /// on it plus the piece, over its rate); `nil` when it cannot tell. A request's budget is never
+    /// shorter than this times the budget factor, so that a busy honest source is not hedged for its queue.
+    var expectedSeconds: Double? { get }
+    /// Whether the request in flight to this source has had its first byte: the budget is a
+    /// time-to-first-byte budget, so one that is receiving is given another budget instead of a
+    /// hedge (up to `maxBudgetSeconds` in all). `false` when the source cannot tell.
+    var isReceiving: Bool { get }
 }
 
 extension PieceSource {
@@ -36,4 +44,6 @@ extension PieceSource {
     public func chargeFailure(_ error: FetchError) {}
     public func chargeDropped() {}
     public var logMetadata: Logger.Metadata { ["source": "\(RedactedURL.redacted(name))"] }
+    public var expectedSeconds: Double? { nil }
+    public var isReceiving: Bool { false }
 }

@@ -36,7 +36,7 @@ public final class SessionSwarm: Sendable {
     private let announcer = Mutex<Task<Void, Never>?>(nil)
     private let counters = Mutex(Counters())
 
-    private let lastExtraJoin = Mutex<ContinuousClock.Instant?>(nil)
+    private let lastExtraJoin = Mutex<(last: ContinuousClock.Instant?, pending: Bool)>((nil, false))
     /// Peers the control plane listed in our join answers: the only ones that may own pieces.
     private let listed = Mutex<Set<PeerId>>([])
     private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
@@ -108,17 +108,27 @@ public final class SessionSwarm: Sendable {
         announceSoon()
     }
 
-    /// Joins again now (a peer we did not know connected to us: it is in the service's list).
-    /// At most one such extra join per second.
+    /// Joins again soon (a peer we did not know connected to us: it is in the service's list, and it
+    /// becomes a member once the answer lists it). At most one such join per `extraJoinInterval`; one
+    /// asked for within it is made at its end, so a peer arriving just after another is not left out
+    /// of our view of the swarm until the next re-announce.
     public func announceSoon() {
         let now = ContinuousClock.now
-        let due = lastExtraJoin.withLock { last -> Bool in
-            if let last, now - last < .seconds(1) { return false }
-            last = now
-            return true
+        let delay = lastExtraJoin.withLock { state -> Duration? in
+            if state.pending { return nil }
+            guard let last = state.last, now - last < Self.extraJoinInterval else {
+                state.last = now
+                return .zero
+            }
+            state.pending = true
+            return Self.extraJoinInterval - (now - last)
         }
-        guard due else { return }
+        guard let delay else { return }
         Task { [self] in
+            if delay > .zero {
+                try? await Task.sleep(for: delay)
+                lastExtraJoin.withLock { $0 = (last: ContinuousClock.now, pending: false) }
+            }
             if let answer = try? await directory.announce(announcement(have: 0)) {
                 admit(answer.peers.compactMap { p in
                     guard let id = PeerId(hex: p.peerId), id != config.peerId else { return nil }
@@ -128,6 +138,10 @@ public final class SessionSwarm: Sendable {
             }
         }
     }
+
+    /// The shortest time between two extra joins: ten a second at most per content, for a control
+    /// plane on the LAN, while peers arriving together are all in our view within a tenth of a second.
+    static let extraJoinInterval = Duration.milliseconds(100)
 
     func stop() async {
         announcer.withLock { $0?.cancel() }

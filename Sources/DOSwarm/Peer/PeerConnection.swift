@@ -200,6 +200,15 @@ final class PeerConnection: Sendable {
 
     var isOpen: Bool { state.withLock { $0.closedReason == nil && !$0.closeRequested } }
 
+    /// Whether a fetch of `piece` on this connection has received at least one block (its first byte).
+    func isReceiving(_ piece: Int) -> Bool {
+        state.withLock { s in
+            s.fetches.values.contains { f in
+                f.piece == piece && f.blocksLeft < (f.buffer.count + PeerMessage.blockSize - 1) / PeerMessage.blockSize
+            }
+        }
+    }
+
     /// The peer is choking us (we may not request).
     var isChoking: Bool { state.withLock { $0.peerChoking } }
 

@@ -262,8 +262,9 @@ public final class Swarm: Sendable {
     }
 
     /// The healthy connected peers that announced `index` and never sent a bad copy of it, best first
-    /// (unchoked before choked, then by expected finish: queued bytes + the piece over the measured rate).
-    public func peers(withPiece index: Int) -> [PeerId] {
+    /// (unchoked before choked, then by expected finish: queued bytes + the piece over the measured rate),
+    /// each with that expected finish in seconds.
+    public func peers(withPiece index: Int) -> [(peer: PeerId, expectedSeconds: Double)] {
         guard index >= 0, index < layout.pieceCount else { return [] }
         let now = ContinuousClock.now
         let length = layout.length(ofPiece: index)
@@ -275,7 +276,7 @@ public final class Swarm: Sendable {
                 return (id, peer.connection.isChoking ? 1 : 0, seconds)
             }
             .sorted { ($0.1, $0.2) < ($1.1, $1.2) }
-            .map { $0.0 }
+            .map { (peer: $0.0, expectedSeconds: $0.2) }
         }
     }
 
@@ -300,6 +301,12 @@ public final class Swarm: Sendable {
         case .success(let delivery): return delivery.bytes
         case .failure(let error): throw error
         }
+    }
+
+    /// Whether our fetch of `piece` from `peer` has had its first byte (a block arrived).
+    public func isReceiving(piece: Int, from peer: PeerId) -> Bool {
+        guard let connection = withState({ $0.peers[peer]?.connection }) else { return false }
+        return connection.isReceiving(piece)
     }
 
     /// Drops a peer that keeps timing out for the scheduler: disconnected, and not reconnected for

@@ -72,7 +72,7 @@ origin_port="${origin_port%%/*}"
 
 # ---- the branch office's link: what the origin's port sends is limited to $rate; nothing else is.
 command -v tc >/dev/null || die "tc (iproute2) is needed to limit the origin's link"
-if tc qdisc show dev lo | grep -q ' root '; then
+if tc qdisc show dev lo | grep ' root ' | grep -qv noqueue; then
     die "lo already has a root qdisc ($(tc qdisc show dev lo | head -1)); another benchmark runs? remove it first"
 fi
 tc qdisc add dev lo root handle 1: htb || die "cannot add an htb qdisc on lo (sch_htb missing?)"

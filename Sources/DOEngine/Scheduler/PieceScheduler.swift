@@ -262,7 +262,9 @@ public final class PieceScheduler: Sendable {
                             for (_, loser) in attempts {
                                 loser.cancel()
                                 guard loser.expired else { continue }
-                                if table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt) {
+                                // A source still sending is slow, not silent: charged, never dropped for it.
+                                if table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt,
+                                                       stillSending: loser.source.isReceiving) {
                                     logger.info("dropping \(loser.source.name): \(config.dropAfterTimeouts) timeouts in a row",
                                                 metadata: loser.source.logMetadata)
                                     loser.source.chargeDropped()

@@ -98,12 +98,14 @@ public final class SourceTable: Sendable {
 
     /// A request made at `requestedAt` overtaken after its budget. Returns true when this drops the
     /// source (a peer at its `dropAfterTimeouts`-th timeout in a row). A source that delivered a piece
-    /// since the request was made is busy, not silent: the timeout is counted, but not in the streak.
+    /// since the request was made, or that is still sending, is busy, not silent: the timeout is
+    /// counted, but not in the streak.
     @discardableResult
-    func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double) -> Bool {
+    func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double, stillSending: Bool = false) -> Bool {
         let now = clock.now
         return update(name, kind) { e in
             e.timeouts += 1
+            if stillSending { return false }
             if let delivered = e.lastSuccessAt, delivered >= requestedAt { return false }
             e.troubleInARow += 1
             e.timeoutsInARow += 1

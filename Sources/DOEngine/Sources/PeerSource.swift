@@ -18,7 +18,9 @@ struct PeerSource: PieceSource {
     var kind: SourceKind { .peer }
     var name: String { Self.name(of: peer) }
     var logMetadata: Logger.Metadata { ["peer": "\(peer)"] }
-    var isReceiving: Bool { swarm.isReceiving(piece: piece, from: peer) }
+    /// A peer whose connection brought a block within the last second is sending (its queue may be
+    /// long); one that announced pieces and sends nothing is not.
+    var isReceiving: Bool { swarm.isSending(peer, within: 1) }
 
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] {
         let layout = swarm.layout

@@ -33,9 +33,10 @@ public protocol PieceSource: Sendable {
     /// on it plus the piece, over its rate); `nil` when it cannot tell. A request's budget is never
     /// shorter than this times the budget factor, so that a busy honest source is not hedged for its queue.
     var expectedSeconds: Double? { get }
-    /// Whether the request in flight to this source has had its first byte: the budget is a
-    /// time-to-first-byte budget, so one that is receiving is given another budget instead of a
-    /// hedge (up to `maxBudgetSeconds` in all). `false` when the source cannot tell.
+    /// Whether the source is sending bytes now (a peer: a block arrived on its connection lately): the
+    /// budget is a time-to-first-byte budget, so a request to a source that is sending is given
+    /// another budget instead of a hedge (up to `maxBudgetSeconds` in all), and its timeouts do not
+    /// count towards a drop. `false` when the source cannot tell.
     var isReceiving: Bool { get }
 }
 

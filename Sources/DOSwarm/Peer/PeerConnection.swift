@@ -59,6 +59,8 @@ final class PeerConnection: Sendable {
         var lastWriteAt: ContinuousClock.Instant
         var unsolicitedBytes = 0
         var downloadedBytes = 0
+        /// When the last block of any piece arrived.
+        var lastBlockAt: ContinuousClock.Instant?
     }
 
     let address: PeerAddress
@@ -200,13 +202,10 @@ final class PeerConnection: Sendable {
 
     var isOpen: Bool { state.withLock { $0.closedReason == nil && !$0.closeRequested } }
 
-    /// Whether a fetch of `piece` on this connection has received at least one block (its first byte).
-    func isReceiving(_ piece: Int) -> Bool {
-        state.withLock { s in
-            s.fetches.values.contains { f in
-                f.piece == piece && f.blocksLeft < (f.buffer.count + PeerMessage.blockSize - 1) / PeerMessage.blockSize
-            }
-        }
+    /// Whether a block of any piece arrived on this connection within the last `seconds`: the peer
+    /// is sending, if slowly, as opposed to one that announces pieces and never sends any.
+    func receivedBlock(within seconds: Double) -> Bool {
+        state.withLock { s in s.lastBlockAt.map { ContinuousClock.now - $0 < .seconds(seconds) } ?? false }
     }
 
     /// The peer is choking us (we may not request).
@@ -315,6 +314,7 @@ final class PeerConnection: Sendable {
                 s.outstandingCount -= 1
                 s.unsolicitedBytes = 0
                 s.downloadedBytes += data.count
+                s.lastBlockAt = .now
                 guard var fetch = s.fetches[id] else { return }
                 fetch.buffer.replaceSubrange(key.begin..<(key.begin + data.count), with: data)
                 fetch.blocksLeft -= 1

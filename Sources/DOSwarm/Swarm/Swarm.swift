@@ -303,10 +303,10 @@ public final class Swarm: Sendable {
         }
     }
 
-    /// Whether our fetch of `piece` from `peer` has had its first byte (a block arrived).
-    public func isReceiving(piece: Int, from peer: PeerId) -> Bool {
+    /// Whether `peer` sent us a block (of any piece) within the last `seconds`.
+    public func isSending(_ peer: PeerId, within seconds: Double) -> Bool {
         guard let connection = withState({ $0.peers[peer]?.connection }) else { return false }
-        return connection.isReceiving(piece)
+        return connection.receivedBlock(within: seconds)
     }
 
     /// Drops a peer that keeps timing out for the scheduler: disconnected, and not reconnected for

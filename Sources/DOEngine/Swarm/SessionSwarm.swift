@@ -39,6 +39,9 @@ public final class SessionSwarm: Sendable {
     private let lastExtraJoin = Mutex<(last: ContinuousClock.Instant?, pending: Bool)>((nil, false))
     /// Peers the control plane listed in our join answers: the only ones that may own pieces.
     private let listed = Mutex<Set<PeerId>>([])
+    /// Until when ownership decisions wait for the join that a peer's arrival at our peer server set off
+    /// (see `secondsUntilReady`).
+    private let arrivalPending = Mutex<ContinuousClock.Instant?>(nil)
     private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
 
     struct Counters {
@@ -105,8 +108,19 @@ public final class SessionSwarm: Sendable {
     /// control plane lists it and it answers our own connection).
     func peerArrived(_ peer: PeerId) {
         guard peer != config.peerId else { return }
+        // Right after our first join, a peer arriving is most likely a member starting with us: wait a
+        // moment for the join answer that lists it, so that it gets its share from the first pieces.
+        // Only then: a stranger connecting again and again cannot hold ownership decisions back.
+        if !swarm.connectedPeers.contains(peer), let joined = firstJoin.withLock({ $0 }),
+           ContinuousClock.now - joined.at < Self.arrivalWindow {
+            arrivalPending.withLock { $0 = ContinuousClock.now + Self.arrivalWait }
+        }
         announceSoon()
     }
+
+    /// How long after our first join a peer's arrival holds ownership decisions, and for how long each.
+    static let arrivalWindow = Duration.milliseconds(1500)
+    static let arrivalWait = Duration.milliseconds(300)
 
     /// Joins again soon (a peer we did not know connected to us: it is in the service's list, and it
     /// becomes a member once the answer lists it). At most one such join per `extraJoinInterval`; one
@@ -157,6 +171,10 @@ public final class SessionSwarm: Sendable {
         guard let joined = firstJoin.withLock({ $0 }) else { return nil }
         let since = ContinuousClock.now - joined.at
         let elapsed = Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18
+        if let pending = arrivalPending.withLock({ $0 }), pending > ContinuousClock.now {
+            let left = pending - ContinuousClock.now
+            return Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+        }
         if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
         if swarm.connectedPeers.count >= min(joined.listed, config.maxPeers) { return 0 }
         return max(0, 0.5 - elapsed)

@@ -1,16 +1,20 @@
 #!/bin/bash
 # bench/swarm-bench.sh — what does a fleet reading the same content cost the origin?
 #
-# In one run, on loopback (each mount its own 127.0.0.x address, cache and peer port,
-# one nginx origin, one `dofs control-plane`):
+# The origin sits behind a rate-limited link, as a branch office sees the internet: an htb class
+# on `lo` limits what the origin's port sends to --rate (200mbit by default); no default class, so
+# every other flow on loopback (peers, control plane) is not limited. In one run, on loopback (each
+# mount its own 127.0.0.x address, cache and peer port, one nginx origin, one `dofs control-plane`):
 #   (a) one dofs mount alone reads the file cold                      — the reference time
 #   (b) N plain `curl -o /dev/null` of the file at the same time      — what a fleet costs without dofs
 #   (c) N fresh dofs mounts read the file cold at the same time, for each N given
-# and prints, per N: origin bytes / content size (target <= 1.1), slowest reader / one reader
-# alone (target <= 1.5), peak resident memory per mount, and the same figures for curl.
-# Results go to stdout and bench/results/swarm-<date>.txt. The release binary is used.
+#   (d) the first N again, with one withholding member (announces every piece, sends none) and one
+#       empty member (holds nothing) in the swarm (bench/fake-member.py)
+# and prints, per run: origin bytes / content size (target <= 1.05), slowest reader / one reader
+# alone (target <= 1.2; <= 1.5 with the bad members), peak resident memory per mount, and the same
+# figures for curl. Results go to stdout and bench/results/swarm-<date>.txt. The release binary is used.
 #
-# usage: bench/swarm-bench.sh [--size SIZE] [--mounts "4 8"] [--dir DIR] [--keep]
+# usage: bench/swarm-bench.sh [--size SIZE] [--mounts "4 8"] [--rate RATE] [--dir DIR] [--keep]
 # Environment: DOFS_BIN (use this binary, skip the build), DOFS_SCRATCH_PATH.
 set -euo pipefail
 
@@ -18,14 +22,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-size_arg=256M counts="4 8" work="" keep=0
+size_arg=128M counts="4 8" work="" keep=0 rate=200mbit
 while [ $# -gt 0 ]; do
     case "$1" in
         --size)   size_arg="${2:?--size needs a value}"; shift 2 ;;
         --mounts) counts="${2:?--mounts needs a list}"; shift 2 ;;
         --dir)    work="${2:?--dir needs a directory}"; shift 2 ;;
+        --rate)   rate="${2:?--rate needs a tc rate such as 200mbit}"; shift 2 ;;
         --keep)   keep=1; shift ;;
-        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -38,13 +43,15 @@ file=swarm.bin
 access="$work/nginx/logs/access.log"
 
 # ---- cleanup: every mount unmounted, every server stopped by its PID, also on failure.
-NGINX_PID="" CP_PID=""
-MOUNTS=() PIDS=()
+NGINX_PID="" CP_PID="" SHAPED=0
+MOUNTS=() PIDS=() FAKES=()
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local rc=$? i
     trap - EXIT INT TERM
     for i in "${!MOUNTS[@]}"; do dofs_unmount "${MOUNTS[$i]}" "${PIDS[$i]:-}" || true; done
+    for i in "${FAKES[@]}"; do stop_child "$i" fake-member; done
+    [ "$SHAPED" = 1 ] && { tc qdisc del dev lo root 2>/dev/null || warn "could not remove the htb qdisc on lo"; }
     stop_child "$CP_PID" control-plane
     [ -n "$NGINX_PID" ] && nginx_stop "$NGINX_PID" || true
     if [ "$keep" = 1 ]; then note "kept $work"; elif [ "$made_work" = 1 ]; then rm -rf "$work"; fi
@@ -60,6 +67,19 @@ check_fuse || die "FUSE is not usable on this machine"
 build_dofs release
 
 bench_origin "$work" "$file" "$size" dofs-swarm-bench
+origin_port="${url#http://127.0.0.1:}"
+origin_port="${origin_port%%/*}"
+
+# ---- the branch office's link: what the origin's port sends is limited to $rate; nothing else is.
+command -v tc >/dev/null || die "tc (iproute2) is needed to limit the origin's link"
+if tc qdisc show dev lo | grep ' root ' | grep -qv noqueue; then
+    die "lo already has a root qdisc ($(tc qdisc show dev lo | head -1)); another benchmark runs? remove it first"
+fi
+tc qdisc add dev lo root handle 1: htb || die "cannot add an htb qdisc on lo (sch_htb missing?)"
+SHAPED=1
+tc class add dev lo parent 1: classid 1:10 htb rate "$rate" ceil "$rate" burst 256k cburst 256k
+tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$origin_port" 0xffff flowid 1:10
+log "origin link: $rate (htb on lo, source port $origin_port)"
 
 cp_port="$(free_port)"
 "$DOFS_BIN" keygen --out "$work/keys" >/dev/null || die "dofs keygen failed"
@@ -68,7 +88,9 @@ cp_port="$(free_port)"
 CP_PID=$!
 wait_http "http://127.0.0.1:$cp_port/geo" "$work/cp.log"
 "$DOFS_BIN" publish "$work/origin/$file" --url "$url" --phf-out "$work/origin/$file.phf" \
-    --control-plane "http://127.0.0.1:$cp_port" --key "$work/keys/publisher.key" >/dev/null || die "dofs publish failed"
+    --control-plane "http://127.0.0.1:$cp_port" --key "$work/keys/publisher.key" >"$work/published.json" || die "dofs publish failed"
+field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/published.json" "$1"; }
+content_id="$(field ContentId)" hoh="$(field HashOfHashes)" piece_size="$(field PieceSize)"
 name="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$url")"
 
 # mount_n I EXTRA... — a fresh mount number I on 127.0.0.(10+I); appends to MOUNTS/PIDS.
@@ -137,7 +159,7 @@ for n in $counts; do
         peer_total=$((peer_total + peer))
     done
     unmount_all
-    report "$(printf 'N=%d dofs: origin %.2fx size (target <= 1.1), slowest %.2f s = %.2fx one alone (target <= 1.5), peer bytes %.2fx size, peak RSS per mount MiB: %s' \
+    report "$(printf 'N=%d dofs: origin %.2fx size (target <= 1.05), slowest %.2f s = %.2fx one alone (target <= 1.2), peer bytes %.2fx size, peak RSS per mount MiB: %s' \
         "$n" "$(awk -v a="$swarm_origin" -v s="$size" 'BEGIN { print a / s }')" "$swarm_s" \
         "$(awk -v a="$swarm_s" -v b="$alone_s" 'BEGIN { print a / b }')" \
         "$(awk -v a="$peer_total" -v s="$size" 'BEGIN { print a / s }')" "${mem[*]}")"
@@ -146,10 +168,35 @@ for n in $counts; do
         "$(awk -v a="$curl_s" -v b="$alone_s" 'BEGIN { print a / b }')")"
 done
 
+# ---- (d) the first N again, with one withholding and one empty member in the swarm
+set -- $counts
+n="$1"
+log "(d) $n dofs mounts at once, cold, with a withholding and an empty member"
+pieces=$(( (size + piece_size - 1) / piece_size ))
+for conduct in withholds empty; do
+    ip="127.0.0.$([ "$conduct" = withholds ] && echo 200 || echo 201)"
+    python3 "$HERE/fake-member.py" --control-plane "http://127.0.0.1:$cp_port" --content-id "$content_id" \
+        --swarm-hash "$hoh" --pieces "$pieces" --listen "$ip" --conduct "$conduct" 2>>"$work/fake-$conduct.log" &
+    FAKES+=($!)
+done
+sleep 1
+for i in $(seq 1 "$n"); do mount_n "$((20 + i))"; done
+lines0="$(log_lines "$access")"
+cmds=()
+for i in $(seq 1 "$n"); do cmds+=("dd if='$work/m$((20 + i))/by-url/$name' of=/dev/null bs=1M status=none"); done
+bad_s="$(timed_parallel "${cmds[@]}")"
+bad_origin="$(origin_bytes "$access" "$lines0")"
+for i in $(seq 1 "$n"); do
+    cmp -s "$work/m$((20 + i))/by-url/$name" "$work/origin/$file" || die "mount $((20 + i)) read wrong bytes"
+done
+unmount_all
+report "$(printf 'N=%d dofs with a withholding and an empty member: origin %.2fx size, slowest %.2f s = %.2fx one alone (target <= 1.5)' \
+    "$n" "$(awk -v a="$bad_origin" -v s="$size" 'BEGIN { print a / s }')" "$bad_s" "$(awk -v a="$bad_s" -v b="$alone_s" 'BEGIN { print a / b }')")"
+
 mkdir -p "$HERE/results"
 out="$HERE/results/swarm-$(date -u +%Y%m%d-%H%M%S).txt"
 {
-    echo "dofs swarm benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(human_bytes "$size"), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "dofs swarm benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(human_bytes "$size"), origin link $rate, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
     printf '%s\n' "${results[@]}"
 } >"$out"
 log "results in $out"

@@ -29,6 +29,7 @@ extension Node {
                              mode: session.mode.name, modeReason: reason, piecesHave: session.havePieces,
                              piecesTotal: session.layout.pieceCount, contentLength: session.layout.contentLength,
                              bytes: traffic, hitRate: traffic.hitRate, piecesInFlight: session.piecesInFlight,
-                             readers: content.readers, peersConnected: peers.connected, peersBanned: peers.banned)
+                             readers: content.readers, peersConnected: peers.connected, peersBanned: peers.banned,
+                             sources: session.sourceScores)
     }
 }

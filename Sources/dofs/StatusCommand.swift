@@ -11,7 +11,9 @@ struct StatusCommand: ParsableCommand {
         discussion: """
         Per mount and per content it opened: pieces HAVE/TOTAL, bytes by source (cdn, cache host, peer, and \
         local: reads answered from the piece cache), the hit rate (local bytes over all bytes), pieces in \
-        flight, readers, peers connected and banned; then the cache hosts and their bans. Network sources \
+        flight, readers, peers connected and banned, and the scored source table (per peer, cache host and \
+        CDN URL: pieces, bytes, p50/p95 piece time, failures, timeouts, bad pieces, budget, score, drops); \
+        then the cache hosts and their bans. Network sources \
         count whole pieces fetched, once each; local counts the bytes of reads. `getfattr -n user.dofs.stats \
         MOUNTPOINT` gives a mount's totals as JSON.
         """)
@@ -56,9 +58,21 @@ struct StatusCommand: ParsableCommand {
                 out += "hit rate \(Human.percent(c.hitRate))\n"
                 out += "    " + traffic(c.bytes) + "\n"
                 if let reason = c.modeReason { out += "    simple because \(reason)\n" }
+                for row in c.sources ?? [] { out += "    " + source(row) + "\n" }
             }
         }
         return out
+    }
+
+    /// One row of the scored source table.
+    static func source(_ r: SourceScore) -> String {
+        func ms(_ s: Double?) -> String { s.map { "\(Int(($0 * 1000).rounded())) ms" } ?? "-" }
+        var line = "source \(r.source) (\(r.kind.rawValue)): \(r.pieces) piece(s), \(Human.bytes(r.bytes)), "
+        line += "p50 \(ms(r.p50Seconds)), p95 \(ms(r.p95Seconds)), budget \(ms(r.budgetSeconds)), score \(ms(r.score)), "
+        line += "\(r.failures) failure(s), \(r.timeouts) timeout(s), \(r.badPieces) bad"
+        if r.ownerMisses > 0 { line += ", \(r.ownerMisses) owner miss(es)" }
+        if let left = r.droppedSeconds { line += ", dropped for \(Human.duration(left))" }
+        return line
     }
 
     static func traffic(_ t: Traffic) -> String {

@@ -10,9 +10,10 @@ import Synchronization
 ///   read(offset, length) -> pieces covering it -> local piece store? -> reply
 ///                                           \-> single flight per piece -> sources in turn
 ///                                               -> verify (SHA-256 vs PHF) -> commit -> reply
-/// A piece is fetched at most once at a time however many readers wait for it (`PieceFlights`); a
-/// verified-mode piece is never handed out before its hash matched. Failed tries are retried on the
-/// next source with back-off, up to `maxAttemptsPerPiece`, and the reader gets the error after that.
+/// A piece is fetched at most once at a time however many readers wait for it (`PieceFlights`), by the
+/// `PieceScheduler` over this content's `ContentSourceSet` (peers, cache hosts, CDN); a verified-mode
+/// piece is never handed out before its hash matched. Failed tries are retried on the next source with
+/// back-off, up to `maxAttemptsPerPiece` CDN failures, and the reader gets the error after that.
 ///
 /// The read deadline is what the application sees: one deadline covers every piece of a read, and a
 /// piece whose read failed (deadline or error) stays failed for `failedPieceHoldSeconds`, so the
@@ -36,6 +37,9 @@ public final class ContentSession: Sendable {
     /// content, the date kept beside its PHF or asked with one HEAD, see `Engine.openVerified`).
     public let lastModified: Date?
     private let flights = PieceFlights()
+    /// The one source loop, and the sources it chooses from.
+    private let scheduler: PieceScheduler
+    private let sourceSet: ContentSourceSet
     private let bytesBySource = Mutex(Traffic())
     /// When the content was last read (shared with the cache listing, see `CachedContents`).
     public let lastUse: LastUse
@@ -73,7 +77,18 @@ public final class ContentSession: Sendable {
         var logger = logger
         for (key, value) in logMetadata { logger[metadataKey: key] = value }
         self.logger = logger
+        let table = SourceTable(configuration: config.scheduler)
+        var limits = PieceScheduler.Limits()
+        limits.maxAttempts = config.maxAttemptsPerPiece
+        limits.initialBackoffSeconds = config.initialBackoffSeconds
+        limits.maxBackoffSeconds = config.maxBackoffSeconds
+        limits.giveUpSeconds = config.readDeadlineSeconds
+        scheduler = PieceScheduler(table: table, limits: limits, label: RedactedURL.redacted(url), logger: logger)
+        sourceSet = ContentSourceSet(cdn: sources, cacheHosts: cacheHosts, swarm: swarm, table: table, logger: logger)
     }
+
+    /// The scored source table: every source asked for this content, best first.
+    public var sourceScores: [SourceScore] { scheduler.table.scores }
 
     /// True once a transiently simple session should be replaced by a fresh lookup.
     public var needsRevalidation: Bool { revalidateAt.map { ContinuousClock.now >= $0 } ?? false }
@@ -294,140 +309,17 @@ public final class ContentSession: Sendable {
         }
     }
 
-    /// The one fetch of a piece: from the store if it is there by now, else from the sources.
+    /// The one fetch of a piece: from the store if it is there by now, else through the scheduler
+    /// (which picks, hedges, verifies and charges the sources; see `PieceScheduler`).
     private func obtain(_ index: Int) async throws(FetchError) -> [UInt8] {
         let key = key(ofPiece: index)
-        let length = layout.length(ofPiece: index)
-        if let bytes = store.readPiece(key, length: length) { return bytes }
-        if let swarm, case .verified(let phf) = mode, let bytes = await fromPeers(index, swarm: swarm, expected: phf.pieces[index]) {
-            await deliver(index, key: key, bytes: bytes, from: .peer)
-            return bytes
-        }
-        let range = layout.range(ofPiece: index)
-        var last = "no source configured"
-        var permanent: FetchError?
-        var backoff = config.initialBackoffSeconds
-        for attempt in 0..<config.maxAttemptsPerPiece {
-            if attempt > 0 {
-                try? await Task.sleep(for: .seconds(backoff))
-                backoff = min(backoff * 2, config.maxBackoffSeconds)
-            }
-            guard !sources.isEmpty else { break }
-            let cdn = sources[attempt % sources.count]
-            if let bytes = await fromCacheHost(index, origin: cdn) {
-                await deliver(index, key: key, bytes: bytes, from: .cache)
-                return bytes
-            }
-            let source = cdn
-            do {
-                let started = ContinuousClock.now
-                let bytes = try await source.fetch(range: range)
-                let fetched = ContinuousClock.now
-                if case .verified(let phf) = mode {
-                    let digest = SHA256.hash(bytes)
-                    guard digest == phf.pieces[index] else {
-                        let failure = FetchError.pieceFailedVerification(index: index, source: source.name)
-                        EngineMetrics.piecesFailedVerification[source.kind]?.increment()
-                        repeating.log(logger, .error, kind: "verify \(source.name)",
-                                      "\(failure) (expected \(phf.pieces[index]), got \(digest)); discarded, retrying",
-                                      metadata: ["source": "\(RedactedURL.redacted(source.name))"])
-                        last = failure.description
-                        continue
-                    }
-                }
-                await deliver(index, key: key, bytes: bytes, from: source.kind)
-                logger.trace("piece \(index): fetched in \(fetched - started), verified and staged in \(ContinuousClock.now - fetched)")
-                return bytes
-            } catch {
-                last = error.description
-                repeating.log(logger, .warning, kind: "fetch \(source.name)",
-                              "piece \(index) of \(displayURL) from \(RedactedURL.redacted(source.name)): \(error)",
-                              metadata: ["source": "\(RedactedURL.redacted(source.name))"])
-                if error.isPermanent {
-                    permanent = error
-                    break
-                }
-            }
-        }
-        // A content URL that is gone (404, 410) reads as a missing file, as the README promises.
-        if let permanent, permanent.errno != EIO {
-            repeating.log(logger, .error, kind: "gone \(url)", "piece \(index) of \(displayURL): \(permanent)")
-            throw permanent
-        }
-        let failure = FetchError.pieceUnavailable(index: index, attempts: config.maxAttemptsPerPiece, last: last)
-        repeating.log(logger, .error, kind: "unavailable \(url)", "\(displayURL): \(failure)")
-        throw failure
-    }
-
-    /// A piece through the first usable cache host, verified in verified mode; `nil` when the CDN should
-    /// be asked instead. A failure bans the host by DO's rules and falls to the CDN at once (DO's
-    /// behaviour without a DelayCacheServerFallback policy).
-    private func fromCacheHost(_ index: Int, origin cdn: HTTPSource) async -> [UInt8]? {
-        guard let cacheHosts, let origin = CacheHostURL.origin(of: cdn.url) else { return nil }
-        let delay = cacheHosts.configuration.fallbackDelaySeconds
-        let giveUp = ContinuousClock.now + .seconds(delay < 0 ? config.readDeadlineSeconds : delay)
-        var backoff = config.initialBackoffSeconds
-        while true {
-            guard let host = cacheHosts.available(forOrigin: origin).first,
-                  let (source, _) = cdn.viaCacheHost(host, client: cacheHosts.http) else { return nil }
-            do {
-                let bytes = try await source.fetch(range: layout.range(ofPiece: index))
-                if case .verified(let phf) = mode, SHA256.hash(bytes) != phf.pieces[index] {
-                    // Not throttled: a host is banned at its third bad piece, so these lines are few.
-                    EngineMetrics.piecesFailedVerification[.cache]?.increment()
-                    logger.error("piece \(index) of \(displayURL) from cache host \(host) failed SHA-256 verification; discarded",
-                                 metadata: ["host": "\(host)"])
-                    cacheHosts.reportBadPiece(host: host, origin: origin)
-                } else {
-                    return bytes
-                }
-            } catch {
-                repeating.log(logger, .warning, kind: "cache \(host)", "piece \(index) of \(displayURL) from cache host \(host): \(error)",
-                              metadata: ["host": "\(host)"])
-                cacheHosts.reportFailure(host: host, origin: origin, error: error)
-            }
-            // DO: without a fallback delay the CDN is asked at once; with one, cache hosts are retried
-            // (with back-off) until it ends.
-            guard ContinuousClock.now + .seconds(backoff) < giveUp else { return nil }
-            try? await Task.sleep(for: .seconds(backoff))
-            backoff = min(backoff * 2, config.maxBackoffSeconds)
-        }
-    }
-
-    /// A piece from the swarm, verified; `nil` when the CDN should be asked instead.
-    ///
-    /// A peer that has the piece is asked at once (three tries across peers). When none has it, a peer
-    /// that does not own the piece (see `SessionSwarm`) waits up to the HTTP delay for one to announce it.
-    private func fromPeers(_ index: Int, swarm: SessionSwarm, expected: SHA256Digest) async -> [UInt8]? {
-        let length = layout.length(ofPiece: index)
-        let waitUntil = ContinuousClock.now + .seconds(swarm.config.httpDelaySeconds)
-        await swarm.waitUntilReady(deadline: waitUntil)
-        var tries = 0
-        while tries < 3 {
-            if swarm.swarm.hasPeer(withPiece: index) {
-                tries += 1
-                do {
-                    let started = ContinuousClock.now
-                    let (bytes, peer) = try await swarm.swarm.fetch(piece: index, length: length,
-                                                                    timeoutSeconds: swarm.config.peerPieceTimeoutSeconds)
-                    logger.trace("piece \(index): from peer \(peer) in \(ContinuousClock.now - started)", metadata: ["peer": "\(peer)"])
-                    guard SHA256.hash(bytes) == expected else {
-                        EngineMetrics.piecesFailedVerification[.peer]?.increment()
-                        let banned = swarm.swarm.reportBadPiece(from: peer, piece: index)
-                        logger.error("piece \(index) of \(displayURL) from peer \(peer) failed SHA-256 verification; discarded\(banned ? "; peer banned for this content after 3 bad pieces" : "")",
-                                     metadata: ["peer": "\(peer)"])
-                        continue
-                    }
-                    return bytes
-                } catch {
-                    logger.debug("piece \(index) from peers: \(error)")
-                    continue
-                }
-            }
-            if swarm.owns(piece: index) || ContinuousClock.now >= waitUntil { return nil }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
+        if let bytes = store.readPiece(key, length: layout.length(ofPiece: index)) { return bytes }
+        var expected: SHA256Digest?
+        if case .verified(let phf) = mode { expected = phf.pieces[index] }
+        let delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index), expected: expected,
+                                                 from: sourceSet)
+        await deliver(index, key: key, bytes: delivery.bytes, from: delivery.source.kind)
+        return delivery.bytes
     }
 
     /// Counts, stores and announces a piece that is ready to be served (verified, in verified mode).

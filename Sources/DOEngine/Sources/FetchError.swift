@@ -22,6 +22,8 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     case pieceFailedVerification(index: Int, source: String)
     case pieceUnavailable(index: Int, attempts: Int, last: String)
     case deadlineExceeded(seconds: Double)
+    /// A peer could not deliver a piece (timed out, choked us, disconnected, ...).
+    case peerFailed(peer: String, reason: String)
     case store(String, errno: Int32)
 
     /// The message, with any credentials in the URLs it names redacted.
@@ -46,6 +48,7 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
         case .pieceFailedVerification(let i, let s): return "piece \(i) from \(s) failed SHA-256 verification"
         case .pieceUnavailable(let i, let n, let last): return "piece \(i) unavailable after \(n) attempt(s); last error: \(last)"
         case .deadlineExceeded(let s): return "read not served within its \(s) s deadline"
+        case .peerFailed(let p, let r): return "peer \(p): \(r)"
         case .store(let d, _): return "piece cache: \(d)"
         }
     }

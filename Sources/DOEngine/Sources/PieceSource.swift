@@ -1,4 +1,5 @@
 import DOCore
+import Logging
 
 /// What kind of place bytes came from; `user.dofs.sources` counts bytes per kind.
 ///
@@ -10,11 +11,40 @@ public enum SourceKind: String, CaseIterable, Codable, Sendable {
 
 /// Anything that can deliver a byte range of a content: the origin CDN, a cache host, a peer.
 ///
-/// The scheduler sees only this interface; it verifies what comes back and charges the source on failure.
+/// The scheduler (`PieceScheduler`) sees only this interface: it picks a source, fetches, verifies what
+/// comes back once, and then charges the source through the `charge…` calls, behind which each kind
+/// keeps its own rules (DO's cache-host bans, the swarm's peer bans and drops). A source never verifies.
 public protocol PieceSource: Sendable {
     var kind: SourceKind { get }
-    /// A short name for logs (a URL, a peer address).
+    /// A short, stable name for logs and the source table (a URL, `cache host h:p`, `peer <id>`).
     var name: String { get }
     /// Returns exactly the bytes of `range`, or throws: a short, long or mislabelled answer is an error.
+    /// Cancelling the calling task abandons the request.
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8]
+    /// A piece from this source failed SHA-256; returns true when the source is now banned.
+    func chargeBadPiece(index: Int) -> Bool
+    /// A request to this source failed with `error`.
+    func chargeFailure(_ error: FetchError)
+    /// The source keeps timing out and is dropped from scheduling for a while (never banned for it).
+    func chargeDropped()
+    /// What names the source in a log line (`peer`, `host`, `source`).
+    var logMetadata: Logger.Metadata { get }
+    /// How long the source itself expects a request made now to take (a peer: the bytes already queued
+    /// on it plus the piece, over its rate); `nil` when it cannot tell. A request's budget is never
+    /// shorter than this times the budget factor, so that a busy honest source is not hedged for its queue.
+    var expectedSeconds: Double? { get }
+    /// Whether the source is sending bytes now (a peer: a block arrived on its connection lately): the
+    /// budget is a time-to-first-byte budget, so a request to a source that is sending is given
+    /// another budget instead of a hedge (up to `maxBudgetSeconds` in all), and its timeouts do not
+    /// count towards a drop. `false` when the source cannot tell.
+    var isReceiving: Bool { get }
+}
+
+extension PieceSource {
+    public func chargeBadPiece(index: Int) -> Bool { false }
+    public func chargeFailure(_ error: FetchError) {}
+    public func chargeDropped() {}
+    public var logMetadata: Logger.Metadata { ["source": "\(RedactedURL.redacted(name))"] }
+    public var expectedSeconds: Double? { nil }
+    public var isReceiving: Bool { false }
 }

@@ -34,10 +34,16 @@ public enum EngineMetrics {
     /// `dofs_fetches_in_flight`: pieces being fetched now, over every open content.
     static let fetchesInFlight = Meter(label: "dofs_fetches_in_flight")
 
+    /// `dofs_hedged_requests_total`: piece requests whose budget expired, so that the next source was
+    /// started beside them (see `PieceScheduler`).
+    static let hedges = Counter(label: "dofs_hedged_requests_total")
+    /// `dofs_sources_dropped_total`: peers dropped by the source table after timeouts in a row.
+    static let sourcesDropped = Counter(label: "dofs_sources_dropped_total")
+
     /// Creates every handle now, so a scrape lists each metric (at zero) before its first event.
     public static func declare() {
         _ = (bytes, piecesVerified, piecesFailedVerification, cacheHostBans, cacheBytes, cachePieces)
-        _ = (cacheHits, cacheMisses, cacheEvictions, fetchesInFlight)
+        _ = (cacheHits, cacheMisses, cacheEvictions, fetchesInFlight, hedges, sourcesDropped)
         SwarmMetrics.declare()
     }
 

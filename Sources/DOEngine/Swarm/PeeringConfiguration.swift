@@ -16,9 +16,9 @@ public struct PeeringConfiguration: Sendable {
     /// Contents smaller than this never join a swarm: DO drops to simple mode under 10 MB, where the
     /// overhead of peering outweighs the gain. A control plane's MinFileSizeForPeering overrides it.
     public var minContentBytes = 10 << 20
-    /// How long a reader waits for the peer that owns a piece (see `SessionSwarm`) to announce it before
-    /// fetching it from the CDN itself (DO's DelayForegroundDownloadFromHttp). Long enough for a peer on
-    /// the LAN to fetch a 1 MiB piece from a slow CDN; short enough that a dead owner costs little.
+    /// The longest a reader waits for the peer that owns a piece (see `SessionSwarm`) to announce it
+    /// before fetching it from the CDN itself (DO's DelayForegroundDownloadFromHttp). The wait itself is
+    /// the CDN's current budget (see `ContentSourceSet`), so that it follows the link; this bounds it.
     public var httpDelaySeconds = 5.0
     /// How long the first member of a swarm (its join listed nobody) waits before its first CDN fetch,
     /// so that members starting at the same moment can join it and share the CDN work from the first

@@ -5,10 +5,15 @@
 /// Peers that start reading the same content together would otherwise all miss the same pieces at the
 /// same time and all fetch them from the CDN. Every peer ranks the swarm members it knows (itself
 /// included) for each piece by a hash of (peer id, piece index) — rendezvous hashing — and only the
-/// top-ranked member, the piece's *owner*, fetches it from the CDN at once. The others wait up to
-/// `httpDelaySeconds` for a peer to announce the piece and take it from there; past the delay (the
-/// owner died or is slow) they fetch it from the CDN themselves. Views of the membership differ for a
-/// moment after a join, so a few pieces may come twice; none is ever waited on forever.
+/// top-ranked member, the piece's *owner*, fetches it from the CDN at once. The others wait for a peer
+/// to announce the piece (an event) and take it from there, but no longer than a budget (see
+/// `ContentSourceSet`); an owner that lets that happen repeatedly stops counting as one for a while.
+///
+/// A *member* is a peer that the control plane listed in one of our join answers (it joined through
+/// the control plane) and that answered our handshake (it is connected now). A peer that only
+/// handshakes with our peer server is served, but owns nothing: ids are free to invent, and thirty
+/// made-up ids must not take thirty shares of the content. Views of the membership differ for a
+/// moment after a join, so a few pieces may come twice; none is ever waited on for long.
 ///
 /// ## Announcing
 /// The session joins through the content directory when it opens, and again every ReannounceSecs the
@@ -46,9 +51,12 @@ public final class SessionSwarm: Sendable {
     private let announcer = Mutex<Task<Void, Never>?>(nil)
     private let counters = Mutex(Counters())
 
-    private let lastExtraJoin = Mutex<ContinuousClock.Instant?>(nil)
-    /// Peers that joined us on our peer server, with when: members before the control plane says so.
-    private let inbound = Mutex<[PeerId: ContinuousClock.Instant]>([:])
+    private let lastExtraJoin = Mutex<(last: ContinuousClock.Instant?, pending: Bool)>((nil, false))
+    /// Peers the control plane listed in our join answers: the only ones that may own pieces.
+    private let listed = Mutex<Set<PeerId>>([])
+    /// Until when ownership decisions wait for the join that a peer's arrival at our peer server set off
+    /// (see `secondsUntilReady`).
+    private let arrivalPending = Mutex<ContinuousClock.Instant?>(nil)
     private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
 
     struct Counters {
@@ -86,13 +94,15 @@ public final class SessionSwarm: Sendable {
                 do {
                     let answer = try await directory.announce(announcement(have: have()))
                     let peers = usablePeers(answer)
-                    swarm.addPeers(peers)
+                    admit(peers)
                     firstJoin.withLock { $0 = $0 ?? (ContinuousClock.now, peers.count) }
+                    swarm.nudge()
                     logger.debug("\(contentId): joined its swarm, \(peers.count) peer(s) listed")
                     wait = Double(min(max(answer.reannounceSeconds, 1), config.maxReannounceSeconds))
                     backoff = 1
                 } catch {
                     firstJoin.withLock { $0 = $0 ?? (ContinuousClock.now, 0) }
+                    swarm.nudge()
                     logger.warning("\(contentId): cannot join its swarm: \(error)")
                     wait = backoff
                     backoff = min(backoff * 2, 60)
@@ -103,68 +113,97 @@ public final class SessionSwarm: Sendable {
         announcer.withLock { $0 = task }
     }
 
-    /// A peer joined us on our peer server: count it as a member now (so ownership shifts to it at
-    /// once) and re-join to learn its address.
+    /// The peers of a join answer: remembered as listed (members once connected), and connected.
+    private func admit(_ peers: [PeerAddress]) {
+        listed.withLock { $0.formUnion(peers.compactMap(\.peerId)) }
+        swarm.addPeers(peers)
+    }
+
+    /// A peer joined us on our peer server: re-join to learn its address (it becomes a member once the
+    /// control plane lists it and it answers our own connection).
     func peerArrived(_ peer: PeerId) {
         guard peer != config.peerId else { return }
-        inbound.withLock { $0[peer] = ContinuousClock.now }
+        // Right after our first join, a peer arriving is most likely a member starting with us: wait a
+        // moment for the join answer that lists it, so that it gets its share from the first pieces.
+        // Only then: a stranger connecting again and again cannot hold ownership decisions back.
+        if !swarm.connectedPeers.contains(peer), let joined = firstJoin.withLock({ $0 }),
+           ContinuousClock.now - joined.at < Self.arrivalWindow {
+            arrivalPending.withLock { $0 = ContinuousClock.now + Self.arrivalWait }
+        }
         announceSoon()
     }
 
-    /// Joins again now (a peer we did not know connected to us: it is in the service's list).
-    /// At most one such extra join per second.
+    /// How long after our first join a peer's arrival holds ownership decisions, and for how long each.
+    static let arrivalWindow = Duration.milliseconds(1500)
+    static let arrivalWait = Duration.milliseconds(300)
+
+    /// Joins again soon (a peer we did not know connected to us: it is in the service's list, and it
+    /// becomes a member once the answer lists it). At most one such join per `extraJoinInterval`; one
+    /// asked for within it is made at its end, so a peer arriving just after another is not left out
+    /// of our view of the swarm until the next re-announce.
     public func announceSoon() {
         let now = ContinuousClock.now
-        let due = lastExtraJoin.withLock { last -> Bool in
-            if let last, now - last < .seconds(1) { return false }
-            last = now
-            return true
+        let delay = lastExtraJoin.withLock { state -> Duration? in
+            if state.pending { return nil }
+            guard let last = state.last, now - last < Self.extraJoinInterval else {
+                state.last = now
+                return .zero
+            }
+            state.pending = true
+            return Self.extraJoinInterval - (now - last)
         }
-        guard due else { return }
+        guard let delay else { return }
         Task { [self] in
+            if delay > .zero {
+                try? await Task.sleep(for: delay)
+                lastExtraJoin.withLock { $0 = (last: ContinuousClock.now, pending: false) }
+            }
             if let answer = try? await directory.announce(announcement(have: 0)) {
-                swarm.addPeers(usablePeers(answer))
+                admit(usablePeers(answer))
+                swarm.nudge()
             }
         }
     }
+
+    /// The shortest time between two extra joins: ten a second at most per content, for a control
+    /// plane on the LAN, while peers arriving together are all in our view within a tenth of a second.
+    static let extraJoinInterval = Duration.milliseconds(100)
 
     func stop() async {
         announcer.withLock { $0?.cancel() }
         await swarm.close()
     }
 
-    /// Waits (until `deadline` at most) for the first join to be answered; then, when it listed peers,
-    /// for them to be connected (half a second at most), and when it listed none, for
+    /// Seconds until the swarm's view is worth deciding ownership on: 0 when it is; `nil` while the
+    /// first join is unanswered (its answer nudges the swarm's waiters). After a join that listed
+    /// peers, until they are connected (half a second at most); after one that listed none,
     /// `soloJoinGraceSeconds`, so that peers joining at the same moment reach our peer server first.
     /// Deciding ownership on an empty view of the swarm would send every first read to the CDN.
-    func waitUntilReady(deadline: ContinuousClock.Instant) async {
-        while ContinuousClock.now < deadline {
-            if let joined = firstJoin.withLock({ $0 }) {
-                let since = ContinuousClock.now - joined.at
-                if joined.listed == 0 {
-                    if since >= .seconds(config.soloJoinGraceSeconds) { return }
-                } else if since > .milliseconds(500) || swarm.connectedPeers.count >= min(joined.listed, config.maxPeers) {
-                    return
-                }
-            }
-            try? await Task.sleep(for: .milliseconds(10))
+    func secondsUntilReady() -> Double? {
+        guard let joined = firstJoin.withLock({ $0 }) else { return nil }
+        let since = ContinuousClock.now - joined.at
+        let elapsed = Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18
+        if let pending = arrivalPending.withLock({ $0 }), pending > ContinuousClock.now {
+            let left = pending - ContinuousClock.now
+            return Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
         }
+        if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
+        if swarm.connectedPeers.count >= min(joined.listed, config.maxPeers) { return 0 }
+        return max(0, 0.5 - elapsed)
     }
 
-    /// True when this peer should fetch piece `index` from the CDN without waiting for others.
-    func owns(piece index: Int) -> Bool {
-        // Inbound members count for a moment without an outbound connection: long enough to re-join
-        // and connect back (~0.1–0.4 s measured), short enough that a peer we cannot reach (one that
-        // does not upload) costs little.
-        let now = ContinuousClock.now
-        let recentInbound = inbound.withLock { peers -> [PeerId] in
-            peers = peers.filter { now - $0.value < .seconds(3) }
-            return peers.keys.filter { !swarm.isBanned($0) }
-        }
-        let members = Set(swarm.connectedPeers + recentInbound + [config.peerId])
-        guard members.count > 1 else { return true }
+    /// The member that should fetch piece `index` from the CDN; `nil` when it is us. Members are the
+    /// peers the control plane listed that are connected now, less those `excluded` says no to (peers
+    /// that lately let their pieces wait in vain).
+    func owner(of index: Int, excluding excluded: (PeerId) -> Bool) -> PeerId? {
+        let listed = self.listed.withLock { $0 }
         let mine = Self.rank(config.peerId, index)
-        return members.allSatisfy { $0 == config.peerId || Self.rank($0, index) < mine }
+        var best: (PeerId, UInt64)?
+        for peer in swarm.connectedPeers where listed.contains(peer) && !excluded(peer) && !swarm.isBanned(peer) {
+            let rank = Self.rank(peer, index)
+            if rank > mine, rank > best?.1 ?? 0 { best = (peer, rank) }
+        }
+        return best?.0
     }
 
     /// A piece is verified and stored: tell the peers now.

@@ -51,6 +51,8 @@ public struct ContentStatus: Codable, Sendable, Equatable {
     public var readers: Int
     public var peersConnected: Int
     public var peersBanned: Int
+    /// The scored source table of the content, best first (`nil` from a node that keeps none).
+    public var sources: [SourceScore]? = nil
 }
 
 /// A running prefetch, sent every half second (and once more at the end).

@@ -59,6 +59,8 @@ final class PeerConnection: Sendable {
         var lastWriteAt: ContinuousClock.Instant
         var unsolicitedBytes = 0
         var downloadedBytes = 0
+        /// When the last block of any piece arrived.
+        var lastBlockAt: ContinuousClock.Instant?
     }
 
     let address: PeerAddress
@@ -94,8 +96,10 @@ final class PeerConnection: Sendable {
 
     /// Connects, handshakes, and serves the connection until it closes; returns why it closed.
     /// `onOpen` is called once the handshake checked out; returning false closes the connection at once.
+    /// `onAnnounce` is called after each bitfield or `have` from the peer has been taken in.
     static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout,
                     configuration: SwarmConfiguration, logger: Logger,
+                    onAnnounce: @escaping @Sendable () -> Void = {},
                     onOpen: (PeerConnection) -> Bool) async -> PeerError {
         let channel: PeerChannel
         do {
@@ -145,6 +149,10 @@ final class PeerConnection: Sendable {
                             throw PeerError.misbehaved("a second handshake")
                         }
                         try open.receive(message)
+                        switch message {
+                        case .bitfield, .have: onAnnounce()
+                        default: break
+                        }
                     }
                 }
                 return .disconnected
@@ -193,6 +201,12 @@ final class PeerConnection: Sendable {
     func has(_ piece: Int) -> Bool { state.withLock { $0.closedReason == nil && $0.peerHas[piece] } }
 
     var isOpen: Bool { state.withLock { $0.closedReason == nil && !$0.closeRequested } }
+
+    /// Whether a block of any piece arrived on this connection within the last `seconds`: the peer
+    /// is sending, if slowly, as opposed to one that announces pieces and never sends any.
+    func receivedBlock(within seconds: Double) -> Bool {
+        state.withLock { s in s.lastBlockAt.map { ContinuousClock.now - $0 < .seconds(seconds) } ?? false }
+    }
 
     /// The peer is choking us (we may not request).
     var isChoking: Bool { state.withLock { $0.peerChoking } }
@@ -300,6 +314,7 @@ final class PeerConnection: Sendable {
                 s.outstandingCount -= 1
                 s.unsolicitedBytes = 0
                 s.downloadedBytes += data.count
+                s.lastBlockAt = .now
                 guard var fetch = s.fetches[id] else { return }
                 fetch.buffer.replaceSubrange(key.begin..<(key.begin + data.count), with: data)
                 fetch.blocksLeft -= 1

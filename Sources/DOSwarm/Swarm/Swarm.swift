@@ -52,6 +52,14 @@ public final class Swarm: Sendable {
     public let configuration: SwarmConfiguration
     private let logger: Logger
     private let state = Mutex(State())
+    /// Pieces announced by peers (bitfields and `have`s): a counter and the tasks waiting for it to move.
+    private let announcements = Mutex(Announcements())
+
+    private struct Announcements {
+        var generation = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+    }
 
     /// Runs `body` under the swarm's lock. Every change of the connected-peer table goes through here,
     /// so `dofs_peers_connected` moves by exactly what this swarm gained or lost.
@@ -130,6 +138,45 @@ public final class Swarm: Sendable {
         var logger = logger
         logger[metadataKey: "swarm"] = "\(swarmHash.prefix(6).map { String($0, radix: 16) }.joined())"
         self.logger = logger
+    }
+
+    // MARK: - Announcements
+
+    /// Moves whenever a connected peer announces pieces (its bitfield, a `have`) or a peer connects.
+    public var announceGeneration: Int { announcements.withLock { $0.generation } }
+
+    /// Returns once `announceGeneration` is past `generation` (at once when it already is), or when the
+    /// calling task is cancelled: waiting for a peer's `have` is an event, never a poll.
+    public func waitForAnnouncement(after generation: Int) async {
+        let id = announcements.withLock { a -> Int in
+            a.nextWaiter += 1
+            return a.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = announcements.withLock { a -> Bool in
+                    if a.generation > generation || Task.isCancelled { return true }
+                    a.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            announcements.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    /// Wakes every task waiting for an announcement (the membership changed, say): they look again.
+    public func nudge() { announced() }
+
+    /// A peer announced pieces: wake every waiter.
+    private func announced() {
+        let waiters = announcements.withLock { a -> [CheckedContinuation<Void, Never>] in
+            a.generation += 1
+            defer { a.waiters.removeAll() }
+            return Array(a.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     // MARK: - Peers
@@ -212,6 +259,69 @@ public final class Swarm: Sendable {
                 lastError = error
             }
         }
+    }
+
+    /// The healthy connected peers that announced `index` and never sent a bad copy of it, best first
+    /// (unchoked before choked, then by expected finish: queued bytes + the piece over the measured rate),
+    /// each with that expected finish in seconds.
+    public func peers(withPiece index: Int) -> [(peer: PeerId, expectedSeconds: Double)] {
+        guard index >= 0, index < layout.pieceCount else { return [] }
+        let now = ContinuousClock.now
+        let length = layout.length(ofPiece: index)
+        return withState { s in
+            let optimistic = max(s.peers.values.compactMap(\.rate).max() ?? 0, 100e6)
+            return s.peers.compactMap { id, peer -> (PeerId, Int, Double)? in
+                guard isHealthy(peer, now: now), !s.sentBadCopy(of: index, peer), peer.connection.has(index) else { return nil }
+                let seconds = Double(peer.connection.queuedBytes + length) / max(peer.rate ?? optimistic, 1)
+                return (id, peer.connection.isChoking ? 1 : 0, seconds)
+            }
+            .sorted { ($0.1, $0.2) < ($1.1, $1.2) }
+            .map { (peer: $0.0, expectedSeconds: $0.2) }
+        }
+    }
+
+    /// Fetches a whole piece from one peer, by `timeoutSeconds`; the bytes are not verified (see
+    /// `fetch(piece:length:timeoutSeconds:)`). Cancelling the calling task abandons the request.
+    public func fetch(piece index: Int, length: Int, from peer: PeerId,
+                      timeoutSeconds: Double) async throws(PeerError) -> [UInt8] {
+        guard index >= 0, index < layout.pieceCount else { throw .noPeerHasPiece(index) }
+        precondition(length == layout.length(ofPiece: index),
+                     "piece \(index) is \(layout.length(ofPiece: index)) bytes, not \(length)")
+        let connection = withState { s -> PeerConnection? in
+            guard !s.closed, var connected = s.peers[peer], connected.connection.has(index),
+                  !s.sentBadCopy(of: index, connected) else { return nil }
+            connected.piecesInFlight.insert(index)
+            s.peers[peer] = connected
+            return connected.connection
+        }
+        guard let connection else { throw .noPeerHasPiece(index) }
+        let result = await connection.fetch(piece: index, length: length, deadline: ContinuousClock.now + .seconds(timeoutSeconds))
+        finishAttempt(peer, piece: index, result: result)
+        switch result {
+        case .success(let delivery): return delivery.bytes
+        case .failure(let error): throw error
+        }
+    }
+
+    /// Whether `peer` sent us a block (of any piece) within the last `seconds`.
+    public func isSending(_ peer: PeerId, within seconds: Double) -> Bool {
+        guard let connection = withState({ $0.peers[peer]?.connection }) else { return false }
+        return connection.receivedBlock(within: seconds)
+    }
+
+    /// Drops a peer that keeps timing out for the scheduler: disconnected, and not reconnected for
+    /// `slowPeerBackoffSeconds`. Not a ban: it never sent a bad byte.
+    public func drop(_ peer: PeerId) {
+        let now = ContinuousClock.now
+        let dropped = withState { s -> PeerConnection? in
+            guard let connected = s.peers.removeValue(forKey: peer) else { return nil }
+            s.known[connected.endpoint]?.retryAt = now + .seconds(configuration.slowPeerBackoffSeconds)
+            return connected.connection
+        }
+        guard let dropped else { return }
+        logger.info("dropping peer: it keeps timing out", metadata: ["peer": "\(peer)"])
+        dropped.close()
+        fillConnections()
     }
 
     /// Charges the peer that delivered `piece` (as `peer`) for a copy that failed SHA-256: to its
@@ -357,7 +467,7 @@ public final class Swarm: Sendable {
         var attached: PeerConnection?
         let reason = await PeerConnection.run(
             address: address, swarmHash: swarmHash, ourPeerId: ourPeerId, layout: layout,
-            configuration: configuration, logger: logger
+            configuration: configuration, logger: logger, onAnnounce: { [weak self] in self?.announced() }
         ) { connection in
             guard attach(connection, endpoint: endpoint) else { return false }
             attached = connection

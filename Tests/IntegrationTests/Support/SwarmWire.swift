@@ -54,10 +54,22 @@ enum LoopbackSocket {
         return port
     }
 
-    /// A connected socket to `host:port` (loopback: refused or accepted at once).
-    static func connect(host: String, port: Int) throws -> Int32 {
+    /// A connected socket to `host:port` (loopback: refused or accepted at once), leaving from
+    /// `localHost` when given (a peer server counts connections per address).
+    static func connect(host: String, port: Int, localHost: String? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        if let localHost {
+            var local = try address(localHost, 0)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                let message = String(cString: strerror(errno))
+                close(fd)
+                throw Failure(description: "bind \(localHost): \(message)")
+            }
+        }
         var addr = try address(host, port)
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -114,8 +126,8 @@ final class PeerWireClient {
     private(set) var receivedByteCount = 0
     private(set) var closedByPeer = false
 
-    init(host: String, port: Int) throws {
-        fd = try LoopbackSocket.connect(host: host, port: port)
+    init(host: String, port: Int, localHost: String? = nil) throws {
+        fd = try LoopbackSocket.connect(host: host, port: port, localHost: localHost)
     }
 
     deinit { close(fd) }
@@ -223,6 +235,16 @@ enum SwarmDirectory {
 /// One thread accepts, one thread per connection serves; `stop()` ends them all (bounded) and closes
 /// every socket. A handshake for another swarm is closed without a reply, as a real peer does.
 final class LyingPeer: @unchecked Sendable {
+    /// What the peer does once a mount has connected to it.
+    enum Conduct {
+        /// Announces every piece and answers every request with wrong bytes.
+        case lies
+        /// Announces every piece and never answers a request (a member that withholds).
+        case withholds
+        /// Announces nothing, ever, and answers nothing (a member that joined and holds nothing).
+        case holdsNothing
+    }
+
     struct Request {
         let at: Date
         let piece: Int
@@ -249,6 +271,7 @@ final class LyingPeer: @unchecked Sendable {
     let layout: PieceLayout
     /// The byte every lying block is filled with.
     let lieByte: UInt8 = 0xA5
+    let conduct: Conduct
 
     private let listenFd: Int32
     private let lock = NSLock()
@@ -257,8 +280,9 @@ final class LyingPeer: @unchecked Sendable {
     private var openFds: Set<Int32> = []
     private let threads = DispatchGroup()
 
-    init(host: String, swarmHash: [UInt8], layout: PieceLayout) throws {
+    init(host: String, swarmHash: [UInt8], layout: PieceLayout, conduct: Conduct = .lies) throws {
         self.host = host
+        self.conduct = conduct
         self.swarmHash = swarmHash
         self.layout = layout
         (listenFd, port) = try LoopbackSocket.listen(host: host)
@@ -366,7 +390,7 @@ final class LyingPeer: @unchecked Sendable {
                 guard theirs.swarmHash == swarmHash else { return }   // not our swarm: no reply at all
                 update(number) { $0.swarmHashMatched = true }
                 var all = Bitfield(pieceCount: layout.pieceCount)
-                for i in 0..<layout.pieceCount { all[i] = true }
+                for i in 0..<layout.pieceCount where conduct != .holdsNothing { all[i] = true }
                 let opening = Handshake(swarmHash: swarmHash, peerId: peerId).encoded()
                     + PeerMessage.bitfield(all.bytes).encoded() + PeerMessage.unchoke.encoded()
                 guard LoopbackSocket.sendAll(fd, opening) else { return }
@@ -381,6 +405,7 @@ final class LyingPeer: @unchecked Sendable {
                 case .request(let piece, let begin, let length):
                     update(number) { $0.requests.append(Request(at: Date(), piece: Int(piece), begin: Int(begin), length: Int(length))) }
                     guard length <= 128 * 1024 else { return }
+                    guard conduct == .lies else { continue }
                     let lie = PeerMessage.piece(piece: piece, begin: begin,
                                                 data: [UInt8](repeating: lieByte, count: Int(length)))
                     guard LoopbackSocket.sendAll(fd, lie.encoded()) else {

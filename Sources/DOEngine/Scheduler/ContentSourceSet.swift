@@ -1,0 +1,120 @@
+import DOCore
+import DOSwarm
+import Foundation
+import Logging
+
+/// The sources of one content, in the order and under the rules DO gives them, as the scheduler asks
+/// for them: peers that announced the piece first (best scored first); then, once the piece's owner
+/// had its chance, the cache hosts; then the CDN URLs (rotated by retry round).
+///
+/// ## The owner's chance
+/// When another member owns the piece (see `SessionSwarm`), HTTP sources wait until the owner wait
+/// ends: the CDN's budget (how long a piece from the CDN takes now; at least the initial budget), at
+/// most `httpDelaySeconds`.
+/// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
+/// ends with nobody having the piece is charged an owner miss; a few in a row and it owns nothing for
+/// a while. Before the swarm's first join is answered (and briefly after, see
+/// `SessionSwarm.secondsUntilReady`) nobody is taken to own anything yet.
+///
+/// ## Cache hosts (DO's rules)
+/// Hosts are tried in order, banned ones skipped (`CacheHosts`). The CDN is eligible when no host is
+/// usable, or once a host failed or overran its budget for this piece — at once without a fallback
+/// delay, after it with one, never with a negative one (within the give-up time).
+struct ContentSourceSet: PieceSourceSet {
+    let cdn: [HTTPSource]
+    let cacheHosts: CacheHosts?
+    let swarm: SessionSwarm?
+    let table: SourceTable
+    let logger: Logger
+
+    private static let httpOpen = "http-open"
+    private static let ownerCharged = "owner-charged"
+    private static let ownerAwaited = "owner-awaited"
+
+    var newsGeneration: Int { swarm?.swarm.announceGeneration ?? 0 }
+
+    func waitForNews(after generation: Int) async {
+        if let swarm {
+            await swarm.swarm.waitForAnnouncement(after: generation)
+        } else {
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+        }
+    }
+
+    func eligible(piece: Int, progress: inout PieceProgress, now: Double) -> EligibleSources {
+        var sources: [any PieceSource] = []
+        if let swarm {
+            let timeout = swarm.config.peerPieceTimeoutSeconds
+            let peers = swarm.swarm.peers(withPiece: piece).enumerated()
+                .map { (rank: $0.offset, source: PeerSource(swarm: swarm.swarm, peer: $0.element.peer, piece: piece, timeoutSeconds: timeout,
+                                                            expectedSeconds: $0.element.expectedSeconds)) }
+                .map { (score: table.score($0.source.name), rank: $0.rank, source: $0.source) }
+                .sorted { ($0.score, $0.rank) < ($1.score, $1.rank) }
+            sources = peers.map(\.source)
+            if !progress.notes.contains(Self.httpOpen) {
+                if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: !peers.isEmpty) {
+                    return EligibleSources(sources: sources, reconsiderAt: wait, newsMayHelp: true)
+                }
+                progress.notes.insert(Self.httpOpen)
+            }
+        }
+        let (http, reconsider) = httpSources(progress: progress, now: now)
+        return EligibleSources(sources: sources + http, reconsiderAt: reconsider, newsMayHelp: swarm != nil)
+    }
+
+    /// When HTTP sources must still wait for the owner: the instant to look again; `nil` when they may go.
+    private func ownerWait(_ piece: Int, swarm: SessionSwarm, progress: inout PieceProgress, now: Double,
+                           peersHaveIt: Bool) -> Double? {
+        guard let ready = swarm.secondsUntilReady() else {
+            // The first join is unanswered: its answer is news. Bounded by the owner wait all the same.
+            let end = progress.startedAt + maxOwnerWait(swarm)
+            return now < end ? end : nil
+        }
+        if ready > 0 { return now + ready }
+        guard let owner = swarm.owner(of: piece, excluding: { !table.mayOwn(PeerSource.name(of: $0)) }) else { return nil }
+        // How long a piece from the CDN takes now (the owner must fetch it too), but never less than
+        // the budget of a source not measured yet: on a fast link the CDN's own budget is a fraction
+        // of the time an owner needs to reach the piece in its readahead.
+        let wait = max(table.budget(ofKind: .cdn), table.configuration.initialBudgetSeconds)
+        let end = progress.startedAt + min(wait, maxOwnerWait(swarm))
+        if now < end {
+            if progress.notes.insert(Self.ownerAwaited).inserted {
+                logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for its owner to announce it",
+                             metadata: ["peer": "\(owner)"])
+            }
+            return end
+        }
+        if !peersHaveIt, !progress.notes.contains(Self.ownerCharged) {
+            progress.notes.insert(Self.ownerCharged)
+            table.recordOwnerMiss(PeerSource.name(of: owner), waitingSince: progress.startedAt)
+        }
+        return nil
+    }
+
+    private func maxOwnerWait(_ swarm: SessionSwarm) -> Double {
+        min(swarm.config.httpDelaySeconds, table.configuration.maxBudgetSeconds)
+    }
+
+    /// Cache hosts and CDN URLs for this round, and when the CDN becomes eligible if it is not yet.
+    private func httpSources(progress: PieceProgress, now: Double) -> ([any PieceSource], Double?) {
+        guard !cdn.isEmpty else { return ([], nil) }
+        let first = progress.round % cdn.count
+        let urls = Array(cdn[first...] + cdn[..<first])
+        guard let cacheHosts, let origin = CacheHostURL.origin(of: urls[0].url) else { return (urls, nil) }
+        let hosts: [any PieceSource] = cacheHosts.available(forOrigin: origin).compactMap { host in
+            guard let (http, origin) = urls[0].viaCacheHost(host, client: cacheHosts.http) else { return nil }
+            return CacheHostSource(host: host, origin: origin, http: http, hosts: cacheHosts)
+        }
+        guard !hosts.isEmpty else { return (urls, nil) }
+        guard let troubleAt = progress.firstTrouble[.cache] else { return (hosts, nil) }
+        let delay = cacheHosts.configuration.fallbackDelaySeconds
+        if delay < 0 { return (hosts, nil) }
+        if now >= troubleAt + delay { return (hosts + urls, nil) }
+        return (hosts, troubleAt + delay)
+    }
+}
+
+extension PeerSource {
+    /// The source-table name of a peer.
+    static func name(of peer: PeerId) -> String { "peer \(peer)" }
+}

@@ -1,0 +1,58 @@
+/// What one piece's fetch has seen so far; the source set reads it to decide who may be asked next.
+public struct PieceProgress: Sendable {
+    /// When the fetch of the piece began (`SchedulerClock` seconds).
+    public var startedAt: Double
+    /// Retry rounds so far: a round ends when every eligible source failed, and the next one begins
+    /// after a back-off with every source eligible again.
+    public var round = 0
+    /// When sources of each kind first failed, or overran their budget, for this piece.
+    public var firstTrouble: [SourceKind: Double] = [:]
+    /// Sources working on the piece now.
+    public var inFlight: Set<String> = []
+    /// Sources that failed this round; not asked again before the next round.
+    public var spent: Set<String> = []
+    /// Notes a source set keeps for this piece (such as "the owner was charged once").
+    public var notes: Set<String> = []
+
+    public init(startedAt: Double) { self.startedAt = startedAt }
+
+    /// Whether sources of `kind` have failed or overrun a budget for this piece.
+    public func troubled(_ kind: SourceKind) -> Bool { firstTrouble[kind] != nil }
+}
+
+/// The sources that may be asked for a piece now, best first, and when that may change on its own.
+public struct EligibleSources: Sendable {
+    public var sources: [any PieceSource]
+    /// When the answer may change without news (an owner wait or a cache-host fallback delay ends).
+    public var reconsiderAt: Double?
+    /// Whether news (a peer announcing the piece) could make a source eligible.
+    public var newsMayHelp: Bool
+
+    public init(sources: [any PieceSource], reconsiderAt: Double? = nil, newsMayHelp: Bool = false) {
+        self.sources = sources
+        self.reconsiderAt = reconsiderAt
+        self.newsMayHelp = newsMayHelp
+    }
+}
+
+/// Where a content's pieces may come from: the scheduler asks it which sources are eligible for a piece
+/// (peers that announced it, then cache hosts and the CDN once the piece's owner had its chance), and
+/// waits on it for news instead of polling.
+public protocol PieceSourceSet: Sendable {
+    /// The sources that may be asked for `piece` now, best first. The scheduler skips those in flight,
+    /// spent this round or dropped. May note things in `progress.notes`.
+    func eligible(piece: Int, progress: inout PieceProgress, now: Double) -> EligibleSources
+    /// A counter that moves whenever a source may newly be able to deliver a piece (a peer announced one).
+    var newsGeneration: Int { get }
+    /// Returns once `newsGeneration` is past `generation` (at once when it already is), or when the
+    /// calling task is cancelled.
+    func waitForNews(after generation: Int) async
+}
+
+extension PieceSourceSet {
+    public var newsGeneration: Int { 0 }
+    /// No news ever: waits until cancelled.
+    public func waitForNews(after generation: Int) async {
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
+}

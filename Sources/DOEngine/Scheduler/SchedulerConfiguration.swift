@@ -1,0 +1,38 @@
+/// Budgets and limits of the piece scheduler, with the reason for each default.
+///
+/// A request's budget is how long the scheduler lets one source work on a piece before it starts the
+/// next source in parallel (a hedge). It comes from what that source delivered lately: its p95 piece
+/// time times `budgetFactor`, kept within `minBudgetSeconds`...`maxBudgetSeconds`.
+public struct SchedulerConfiguration: Sendable {
+    /// Budget of a source that has delivered nothing yet. One second is ~100 pieces' worth of a LAN
+    /// peer and ~10 of a 100 Mbit/s CDN link, so an honest source is almost never hedged before it is
+    /// measured, while a silent one costs one second at most.
+    public var initialBudgetSeconds = 1.0
+    /// A source's budget is its recent p95 times this: twice the usual slow answer is a real stall,
+    /// not jitter.
+    public var budgetFactor = 2.0
+    /// No budget is shorter: below a quarter second, scheduling noise on a busy host would hedge
+    /// healthy sources and double the bytes they send.
+    public var minBudgetSeconds = 0.25
+    /// No budget is longer: a foreground read never waits on one source longer than this before a
+    /// second one is asked. Five seconds is DO's own DelayForegroundDownloadFromHttp.
+    public var maxBudgetSeconds = 5.0
+    /// Sources working on one piece at once (the first plus hedges). Three lets a withholding peer and
+    /// a slow one both be overtaken without turning every piece into a race of every source.
+    public var maxParallelSources = 3
+    /// Piece times remembered per source for its percentiles.
+    public var latencySamples = 32
+    /// Timeouts in a row (budgets expired with nothing delivered, owner waits in vain) after which a
+    /// peer is dropped: no more requests, no ownership. It is not banned: it never sent a bad byte.
+    public var dropAfterTimeouts = 3
+    /// How long a dropped peer stays out before it gets another chance.
+    public var dropSeconds = 120.0
+
+    public init() {}
+
+    /// The budget for a source whose p95 piece time is `p95` (`nil`: not measured yet).
+    func budget(p95: Double?) -> Double {
+        guard let p95 else { return initialBudgetSeconds }
+        return min(max(p95 * budgetFactor, minBudgetSeconds), maxBudgetSeconds)
+    }
+}

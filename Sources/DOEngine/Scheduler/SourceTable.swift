@@ -1,0 +1,193 @@
+import Synchronization
+
+/// The scored source table of one content: per source (peer, cache host, CDN URL) what it delivered,
+/// how fast, and how often it failed, timed out or lied; used to order sources, to give each request
+/// its budget, and to drop peers that keep timing out.
+///
+/// ## Score
+/// A source's score is its expected piece time (the p50 of its last `latencySamples` pieces, or the
+/// initial budget before it has delivered) multiplied by 1 + its trouble in a row (failures and
+/// timeouts since its last good piece, each bad piece counting three). Lower is better.
+///
+/// ## Dropping
+/// `dropAfterTimeouts` timeouts in a row drop a peer for `dropSeconds`: it gets no request and owns no
+/// piece. A good piece ends the streak, and a timeout of a request made before the source's last good
+/// piece does not extend it (the source is busy with a queue, not silent). Only peers are dropped: cache hosts have DO's bans, and the
+/// CDN is the source of last resort.
+///
+/// Every update is O(samples) under one short lock; reading the table copies it.
+public final class SourceTable: Sendable {
+    struct Entry {
+        var kind: SourceKind
+        var bytes = 0
+        var pieces = 0
+        var failures = 0
+        var timeouts = 0
+        var badPieces = 0
+        /// Failures and timeouts since the last good piece.
+        var troubleInARow = 0
+        var timeoutsInARow = 0
+        var samples: [Double] = []
+        var nextSample = 0
+        var droppedUntil: Double?
+        var lastSuccessAt: Double?
+        var ownerMisses = 0
+        var ownerMissesInARow = 0
+        var notOwnerUntil: Double?
+
+        func percentile(_ p: Double) -> Double? {
+            guard !samples.isEmpty else { return nil }
+            let sorted = samples.sorted()
+            let rank = Int((p * Double(sorted.count - 1)).rounded(.up))
+            return sorted[min(max(rank, 0), sorted.count - 1)]
+        }
+    }
+
+    public let configuration: SchedulerConfiguration
+    let clock: any SchedulerClock
+    private let entries = Mutex<[String: Entry]>([:])
+
+    public init(configuration: SchedulerConfiguration = .init(), clock: any SchedulerClock = SystemSchedulerClock()) {
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    private func update<R>(_ name: String, _ kind: SourceKind, _ body: (inout Entry) -> R) -> R {
+        entries.withLock { e in
+            var entry = e[name] ?? Entry(kind: kind)
+            let result = body(&entry)
+            e[name] = entry
+            return result
+        }
+    }
+
+    /// A verified piece of `bytes` from `name` that took `seconds`.
+    func recordSuccess(_ name: String, kind: SourceKind, bytes: Int, seconds: Double) {
+        let keep = max(1, configuration.latencySamples)
+        let now = clock.now
+        update(name, kind) { e in
+            e.lastSuccessAt = now
+            e.bytes += bytes
+            e.pieces += 1
+            e.troubleInARow = 0
+            e.timeoutsInARow = 0
+            e.droppedUntil = nil
+            e.ownerMissesInARow = 0
+            if e.samples.count < keep {
+                e.samples.append(seconds)
+            } else {
+                e.samples[e.nextSample % keep] = seconds
+            }
+            e.nextSample += 1
+        }
+    }
+
+    func recordFailure(_ name: String, kind: SourceKind) {
+        update(name, kind) { e in
+            e.failures += 1
+            e.troubleInARow += 1
+        }
+    }
+
+    func recordBadPiece(_ name: String, kind: SourceKind) {
+        update(name, kind) { e in
+            e.badPieces += 1
+            e.troubleInARow += 3
+        }
+    }
+
+    /// A request made at `requestedAt` overtaken after its budget. Returns true when this drops the
+    /// source (a peer at its `dropAfterTimeouts`-th timeout in a row). A source that delivered a piece
+    /// since the request was made, or that is still sending, is busy, not silent: the timeout is
+    /// counted, but not in the streak.
+    @discardableResult
+    func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double, stillSending: Bool = false) -> Bool {
+        let now = clock.now
+        return update(name, kind) { e in
+            e.timeouts += 1
+            if stillSending { return false }
+            if let delivered = e.lastSuccessAt, delivered >= requestedAt { return false }
+            e.troubleInARow += 1
+            e.timeoutsInARow += 1
+            guard kind == .peer, e.timeoutsInARow >= configuration.dropAfterTimeouts,
+                  e.droppedUntil.map({ $0 <= now }) ?? true else { return false }
+            e.droppedUntil = now + configuration.dropSeconds
+            e.timeoutsInARow = 0
+            return true
+        }
+    }
+
+    /// A peer owned a piece and did not announce it within the owner wait that began at `waitingSince`.
+    /// Returns true when this takes its ownership away (at its `dropAfterTimeouts`-th miss in a row)
+    /// for `dropSeconds`. An owner that delivered us a piece since the wait began is behind, not
+    /// empty: the miss is counted, but not in the streak.
+    @discardableResult
+    func recordOwnerMiss(_ name: String, waitingSince: Double) -> Bool {
+        let now = clock.now
+        return update(name, .peer) { e in
+            e.ownerMisses += 1
+            if let delivered = e.lastSuccessAt, delivered >= waitingSince { return false }
+            e.ownerMissesInARow += 1
+            guard e.ownerMissesInARow >= configuration.dropAfterTimeouts else { return false }
+            e.notOwnerUntil = now + configuration.dropSeconds
+            e.ownerMissesInARow = 0
+            return true
+        }
+    }
+
+    /// Whether the peer `name` may own pieces now (see `recordOwnerMiss`); dropped peers may not either.
+    func mayOwn(_ name: String) -> Bool {
+        let now = clock.now
+        return entries.withLock { e in
+            guard let entry = e[name] else { return true }
+            return (entry.notOwnerUntil.map { now >= $0 } ?? true) && (entry.droppedUntil.map { now >= $0 } ?? true)
+        }
+    }
+
+    /// Whether `name` is dropped now.
+    func isDropped(_ name: String) -> Bool {
+        let now = clock.now
+        return entries.withLock { $0[name]?.droppedUntil.map { now < $0 } ?? false }
+    }
+
+    /// The budget of the next request to `name`.
+    func budget(_ name: String) -> Double {
+        configuration.budget(p95: entries.withLock { $0[name]?.percentile(0.95) })
+    }
+
+    /// The largest budget among sources of `kind` (the initial budget when none is measured): how long
+    /// a piece from that kind may take now.
+    func budget(ofKind kind: SourceKind) -> Double {
+        let p95s = entries.withLock { e in e.values.filter { $0.kind == kind }.compactMap { $0.percentile(0.95) } }
+        return configuration.budget(p95: p95s.max())
+    }
+
+    /// Lower is better (see "Score").
+    func score(_ name: String) -> Double {
+        entries.withLock { e in e[name].map(scoreOf) ?? configuration.initialBudgetSeconds }
+    }
+
+    private func scoreOf(_ e: Entry) -> Double {
+        (e.percentile(0.5) ?? configuration.initialBudgetSeconds) * Double(1 + e.troubleInARow)
+    }
+
+    /// Every source seen, best first.
+    public var scores: [SourceScore] {
+        let now = clock.now
+        let all = entries.withLock { $0 }
+        return all.map { name, e in
+            var row = SourceScore(source: name, kind: e.kind, budgetSeconds: configuration.budget(p95: e.percentile(0.95)),
+                                  score: scoreOf(e))
+            row.bytes = e.bytes
+            row.pieces = e.pieces
+            row.failures = e.failures
+            row.timeouts = e.timeouts
+            row.badPieces = e.badPieces
+            row.p50Seconds = e.percentile(0.5)
+            row.p95Seconds = e.percentile(0.95)
+            row.ownerMisses = e.ownerMisses
+            row.droppedSeconds = e.droppedUntil.flatMap { $0 > now ? $0 - now : nil }
+            return row
+        }.sorted { ($0.score, $0.source) < ($1.score, $1.source) }
+    }
+}

@@ -1,0 +1,203 @@
+@testable import DOEngine
+import DOCore
+import Foundation
+import Logging
+import XCTest
+
+/// The piece scheduler on fake sources and a fake clock: no network, no FUSE, milliseconds of real time.
+final class SchedulerTests: XCTestCase {
+    private let content = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+    private let pieceSize = 1024
+    private var layout: PieceLayout { PieceLayout(contentLength: content.count, pieceSize: pieceSize) }
+
+    private func hash(_ index: Int) -> SHA256Digest { SHA256.hash(Array(content[layout.range(ofPiece: index)])) }
+
+    private func scheduler(_ clock: FakeClock, maxAttempts: Int = 4) -> PieceScheduler {
+        var limits = PieceScheduler.Limits()
+        limits.maxAttempts = maxAttempts
+        return PieceScheduler(table: SourceTable(clock: clock), limits: limits, label: "test", logger: Logger(label: "test"))
+    }
+
+    private func source(_ name: String, _ kind: SourceKind, _ behaviour: FakeBehaviour, _ clock: FakeClock) -> FakeSource {
+        FakeSource(name, kind: kind, behaviour, content: content, clock: clock)
+    }
+
+    /// Fetches piece `index` on the fake clock; the delivery and the fake seconds it took.
+    private func fetch(_ scheduler: PieceScheduler, _ index: Int, _ set: any PieceSourceSet, clock: FakeClock, verified: Bool = true,
+                       actions: [(at: Double, run: @Sendable () -> Void)] = []) async throws -> (PieceScheduler.Delivery, Double) {
+        let range = layout.range(ofPiece: index)
+        let expected = verified ? hash(index) : nil
+        return try await runOnFakeClock(clock, actions: actions) {
+            try await scheduler.fetch(piece: index, range: range, expected: expected, from: set)
+        }
+    }
+
+    func testAFastSourceDeliversTheVerifiedPieceAloneWithoutAHedge() async throws {
+        let clock = FakeClock()
+        let fast = source("cdn", .cdn, .fast(0.1), clock)
+        let spare = source("spare", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 1, FakeSourceSet([fast, spare]), clock: clock)
+        XCTAssertEqual(delivery.bytes, Array(content[1024..<2048]))
+        XCTAssertEqual(delivery.source.name, "cdn")
+        XCTAssertEqual(took, 0.1, accuracy: 0.01)
+        XCTAssertEqual(spare.counts.requests, 0, "no hedge within the budget")
+        let row = try XCTUnwrap(s.table.scores.first { $0.source == "cdn" })
+        XCTAssertEqual(row.pieces, 1)
+        XCTAssertEqual(row.bytes, 1024)
+        XCTAssertEqual(try XCTUnwrap(row.p95Seconds), 0.1, accuracy: 0.01)
+    }
+
+    func testAWithholdingPeerIsHedgedAfterItsBudgetCancelledAndChargedATimeout() async throws {
+        let clock = FakeClock()
+        let withholder = source("peer w", .peer, .withholding, clock)
+        let cdn = source("cdn", .cdn, .fast(0.2), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 0, FakeSourceSet([withholder, cdn]), clock: clock)
+        XCTAssertEqual(delivery.source.name, "cdn")
+        XCTAssertEqual(delivery.bytes, Array(content[0..<1024]))
+        let budget = s.table.configuration.initialBudgetSeconds
+        XCTAssertEqual(took, budget + 0.2, accuracy: 0.05, "the read waits one budget, then the CDN's own time")
+        XCTAssertEqual(withholder.counts.cancelled, 1, "the loser is cancelled")
+        XCTAssertEqual(s.table.scores.first { $0.source == "peer w" }?.timeouts, 1)
+        XCTAssertEqual(withholder.counts.badPiecesCharged, 0, "a withholder sent no bad byte: no ban")
+    }
+
+    func testASlowPeerLosesItsRequestsAndIsDroppedAfterThreeTimeoutsInARow() async throws {
+        let clock = FakeClock()
+        let slow = source("peer slow", .peer, .fast(30), clock)
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let set = FakeSourceSet([slow, cdn])
+        for index in 0..<3 {
+            let (delivery, took) = try await fetch(s, index, set, clock: clock)
+            XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
+            XCTAssertLessThan(took, 1.5, "piece \(index) never waits on the slow peer beyond its budget")
+        }
+        XCTAssertEqual(slow.counts.dropped, 1, "dropped at its third timeout in a row")
+        XCTAssertNotNil(s.table.scores.first { $0.source == "peer slow" }?.droppedSeconds)
+        let (_, took) = try await fetch(s, 3, set, clock: clock)
+        XCTAssertEqual(slow.counts.requests, 3, "a dropped peer is not asked again")
+        XCTAssertEqual(took, 0.1, accuracy: 0.01, "with the slow peer dropped, no budget is spent on it")
+    }
+
+    func testALyingSourceIsChargedAndItsBytesAreNeverDelivered() async throws {
+        let clock = FakeClock()
+        let liar = source("peer liar", .peer, .lying(0.01), clock)
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 2, FakeSourceSet([liar, cdn]), clock: clock)
+        XCTAssertEqual(delivery.bytes, Array(content[2048..<3072]))
+        XCTAssertEqual(SHA256.hash(delivery.bytes), hash(2))
+        XCTAssertEqual(delivery.source.name, "cdn")
+        XCTAssertEqual(liar.counts.badPiecesCharged, 1, "the liar is charged once, by its own rules")
+        XCTAssertEqual(liar.counts.requests, 1, "and not asked again for that piece")
+        XCTAssertEqual(s.table.scores.first { $0.source == "peer liar" }?.badPieces, 1)
+        XCTAssertEqual(took, 0.11, accuracy: 0.02, "the next source is asked at once, without waiting a budget")
+    }
+
+    func testAFailingSourceFallsToTheNextAtOnce() async throws {
+        let clock = FakeClock()
+        let broken = source("cache host a", .cache, .failing(0.05, .httpStatus(url: "a", status: 503)), clock)
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 0, FakeSourceSet([broken, cdn]), clock: clock)
+        XCTAssertEqual(delivery.source.name, "cdn")
+        XCTAssertEqual(took, 0.15, accuracy: 0.02)
+        XCTAssertEqual(broken.counts.failuresCharged, 1, "the failure is charged to the source (DO's bans live behind it)")
+    }
+
+    func testAFlappingSourceIsRetriedAfterABackOffAndItsAnswerServed() async throws {
+        let clock = FakeClock()
+        let flapping = source("cdn", .cdn, .flapping(0.05), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 3, FakeSourceSet([flapping]), clock: clock)
+        XCTAssertEqual(delivery.bytes, Array(content[3072..<4096]))
+        XCTAssertEqual(flapping.counts.requests, 2)
+        XCTAssertEqual(took, 0.05 + 0.25 + 0.05, accuracy: 0.02, "one failure, the first back-off, one success")
+    }
+
+    func testASourceThatAlwaysFailsGivesPieceUnavailableAfterMaxAttempts() async throws {
+        let clock = FakeClock()
+        let dead = source("cdn", .cdn, .failing(0.01, .transport(.connectFailed(url: "cdn", detail: "refused"))), clock)
+        let s = scheduler(clock, maxAttempts: 3)
+        do {
+            _ = try await fetch(s, 0, FakeSourceSet([dead]), clock: clock)
+            XCTFail("a dead CDN cannot deliver")
+        } catch let error as FetchError {
+            guard case .pieceUnavailable = error else { return XCTFail("expected pieceUnavailable, got \(error)") }
+            XCTAssertEqual(error.errno, EIO)
+        }
+        XCTAssertEqual(dead.counts.requests, 3, "asked exactly maxAttempts times")
+    }
+
+    func testAMissingContentOnTheCDNFailsAtOnceAsENOENT() async throws {
+        let clock = FakeClock()
+        let gone = source("cdn", .cdn, .failing(0.01, .httpStatus(url: "cdn", status: 404)), clock)
+        let s = scheduler(clock)
+        do {
+            _ = try await fetch(s, 0, FakeSourceSet([gone]), clock: clock)
+            XCTFail("a 404 cannot deliver")
+        } catch let error as FetchError {
+            XCTAssertEqual(error.errno, ENOENT, "\(error)")
+        }
+        XCTAssertEqual(gone.counts.requests, 1, "a permanent answer is not retried")
+    }
+
+    func testWaitingForAPeersAnnouncementIsAnEventNotAPoll() async throws {
+        let clock = FakeClock()
+        let peer = source("peer p", .peer, .fast(0.05), clock)
+        let set = FakeSourceSet([peer], unannounced: ["peer p"])
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 1, set, clock: clock, actions: [(at: 3.0, run: { set.announce("peer p") })])
+        XCTAssertEqual(delivery.source.name, "peer p")
+        XCTAssertEqual(took, 3.05, accuracy: 0.02, "asked as soon as it announced the piece")
+        XCTAssertLessThanOrEqual(set.eligibleCalls, 3, "the scheduler looked again on the announcement, not every 20 ms")
+    }
+
+    func testABudgetFollowsTheSourcesRecentP95WithinItsBounds() async throws {
+        let clock = FakeClock()
+        let cdn = source("cdn", .cdn, .fast(0.4), clock)
+        let s = scheduler(clock)
+        XCTAssertEqual(s.table.budget("cdn"), s.table.configuration.initialBudgetSeconds, "not measured: the initial budget")
+        for index in 0..<4 { _ = try await fetch(s, index, FakeSourceSet([cdn]), clock: clock) }
+        XCTAssertEqual(s.table.budget("cdn"), 0.8, accuracy: 0.02, "twice the p95")
+        let table = SourceTable(clock: clock)
+        for _ in 0..<5 { table.recordSuccess("quick", kind: .peer, bytes: 1, seconds: 0.001) }
+        XCTAssertEqual(table.budget("quick"), table.configuration.minBudgetSeconds, "never below the minimum")
+        for _ in 0..<5 { table.recordSuccess("crawl", kind: .peer, bytes: 1, seconds: 60) }
+        XCTAssertEqual(table.budget("crawl"), table.configuration.maxBudgetSeconds, "never above the maximum")
+    }
+
+    func testTwoWithholdersAndAFastSourceStillDeliverWithinTwoBudgets() async throws {
+        let clock = FakeClock()
+        let a = source("peer a", .peer, .withholding, clock)
+        let b = source("peer b", .peer, .withholding, clock)
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 0, FakeSourceSet([a, b, cdn]), clock: clock)
+        XCTAssertEqual(delivery.source.name, "cdn")
+        XCTAssertEqual(took, 2 * s.table.configuration.initialBudgetSeconds + 0.1, accuracy: 0.05)
+        XCTAssertEqual(a.counts.cancelled + b.counts.cancelled, 2, "both withholders' requests are cancelled")
+    }
+
+    func testSimpleModeDeliversWhatTheSourceSentWithoutAHash() async throws {
+        let clock = FakeClock()
+        let liar = source("cdn", .cdn, .lying(0.01), clock)
+        let s = scheduler(clock)
+        let (delivery, _) = try await fetch(s, 0, FakeSourceSet([liar]), clock: clock, verified: false)
+        XCTAssertEqual(delivery.bytes, content[0..<1024].map { $0 ^ 0xFF }, "no hash, no check: simple mode trusts its origin")
+    }
+
+    func testNoSourceAtAllFailsAtOnce() async throws {
+        let clock = FakeClock()
+        let s = scheduler(clock)
+        do {
+            _ = try await fetch(s, 0, FakeSourceSet([]), clock: clock)
+            XCTFail("nothing to fetch from")
+        } catch let error as FetchError {
+            XCTAssertTrue(error.description.contains("no source configured"), "\(error)")
+        }
+        XCTAssertEqual(clock.now, 0, "no waiting")
+    }
+}

@@ -40,8 +40,9 @@ final class GetTests: MountTestCase {
         let seeding = try seeder.start(published.ContentId, controlPlane: cp.baseURL, extra: ["--seed-for", "120"],
                                        logDirectory: logs)
         addCleanup { _ = seeding.stop(grace: 5) }
-        XCTAssertTrue(waitUntil(timeout: 60) { FileManager.default.fileExists(atPath: seeder.output) || !seeding.isRunning },
-                      "the seeder wrote its file within 60 s; log:\n\(seeder.log.suffix(3000))")
+        // The outcome line comes just after the file is renamed into place: wait for the line.
+        XCTAssertTrue(waitUntil(timeout: 60) { (try? HeadlessPeer.outcome(seeding.standardOutput)) != nil || !seeding.isRunning },
+                      "the seeder wrote its file and its outcome within 60 s; log:\n\(seeder.log.suffix(3000))")
         XCTAssertTrue(seeding.isRunning, "--seed-for keeps the peer running after the download: \(seeding.standardError)")
         let seeded = try HeadlessPeer.outcome(seeding.standardOutput)
         XCTAssertEqual(seeded.fetched.cdn, size, "the first peer has nobody to ask: all from the CDN")

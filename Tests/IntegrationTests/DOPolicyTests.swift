@@ -24,10 +24,7 @@ final class DOPolicyTests: MountTestCase {
 
     private func publishRegistered(_ bytes: [UInt8], as name: String, on origin: NginxOrigin,
                                    controlPlane cp: ControlPlaneProcess) throws -> DofsCLI.Published {
-        try TestContent.write(bytes, to: origin.path(name))
-        return try DofsCLI.publish(file: origin.path(name), url: origin.url(name), phfOut: origin.path(name + ".phf"),
-                                   phfURL: origin.url(name + ".phf"), registration: .controlPlane(cp.baseURL),
-                                   logDirectory: logs).published
+        try DofsCLI.publishOnOrigin(bytes, as: name, on: origin, controlPlane: cp.baseURL, logDirectory: logs)
     }
 
     private func peerMount(_ host: String, controlPlane url: String, cache: String? = nil, _ extra: [String] = []) throws -> Peer {
@@ -74,23 +71,13 @@ final class DOPolicyTests: MountTestCase {
         let home = try scratch.directory("nat-proxy")
         for sub in ["logs", "tmp"] { _ = try scratch.directory("nat-proxy/\(sub)") }
         try """
-        daemon off;
-        master_process on;
-        user root;
-        worker_processes 1;
-        pid \(home)/nginx.pid;
-        error_log \(home)/logs/error.log info;
-        events { worker_connections 256; }
+        \(NginxConfig.main(home: home, workerConnections: 256))
         http {
             access_log \(home)/logs/access.log;
             log_format bodies escape=none '$remote_addr $request_body';
             access_log \(home)/logs/bodies.log bodies;
             client_body_buffer_size 64k;
-            client_body_temp_path \(home)/tmp/body;
-            proxy_temp_path \(home)/tmp/proxy;
-            fastcgi_temp_path \(home)/tmp/fastcgi;
-            uwsgi_temp_path \(home)/tmp/uwsgi;
-            scgi_temp_path \(home)/tmp/scgi;
+        \(NginxConfig.temporaryPaths(home: home))
             map $remote_addr $public_address {
                 127.0.0.2 203.0.113.2;
                 127.0.0.3 198.51.100.3;

@@ -46,13 +46,9 @@ final class SwarmTests: MountTestCase {
         return cp
     }
 
-    /// Writes `bytes` as docroot file `name` and publishes it with `--control-plane` (PHF stored there too).
     private func publishRegistered(_ bytes: [UInt8], as name: String, on origin: NginxOrigin,
                                    controlPlane cp: ControlPlaneProcess) throws -> DofsCLI.Published {
-        try TestContent.write(bytes, to: origin.path(name))
-        return try DofsCLI.publish(file: origin.path(name), url: origin.url(name), phfOut: origin.path(name + ".phf"),
-                                   phfURL: origin.url(name + ".phf"), registration: .controlPlane(cp.baseURL),
-                                   logDirectory: logs).published
+        try DofsCLI.publishOnOrigin(bytes, as: name, on: origin, controlPlane: cp.baseURL, logDirectory: logs)
     }
 
     private func peerMount(_ host: String, controlPlane cp: ControlPlaneProcess, extraArguments: [String] = []) throws -> Peer {

@@ -36,6 +36,16 @@ enum DofsCLI {
             throw ChildProcess.Failure(description: "dofs publish printed no Published JSON (\(error)): \(outcome.stdout)")
         }
     }
+
+    /// Writes `bytes` as docroot file `name` of `origin` and publishes it there (PHF beside it) with
+    /// `--control-plane`, so the control plane stores the PHF too.
+    static func publishOnOrigin(_ bytes: [UInt8], as name: String, on origin: NginxOrigin, controlPlane: String,
+                                logDirectory: String) throws -> Published {
+        try TestContent.write(bytes, to: origin.path(name))
+        return try publish(file: origin.path(name), url: origin.url(name), phfOut: origin.path(name + ".phf"),
+                           phfURL: origin.url(name + ".phf"), registration: .controlPlane(controlPlane),
+                           logDirectory: logDirectory).published
+    }
 }
 
 /// One entry of a mount catalog (`--catalog`): a friendly name for a URL, verified when `integrity` is set.

@@ -57,21 +57,11 @@ final class FleetProxy: @unchecked Sendable {
         let servers = upstreamPorts.map { "        server 127.0.0.1:\($0) max_fails=1 fail_timeout=10s;" }.joined(separator: "\n")
         let conf = "\(home)/nginx.conf"
         try """
-        daemon off;
-        master_process on;
-        user root;
-        worker_processes 1;
-        pid \(home)/nginx.pid;
-        error_log \(home)/logs/error.log info;
-        events { worker_connections 512; }
+        \(NginxConfig.main(home: home, workerConnections: 512))
         http {
             log_format fleet '$remote_addr "$request" $status upstream=$upstream_addr';
             access_log \(home)/logs/access.log fleet;
-            client_body_temp_path \(home)/tmp/body;
-            proxy_temp_path \(home)/tmp/proxy;
-            fastcgi_temp_path \(home)/tmp/fastcgi;
-            uwsgi_temp_path \(home)/tmp/uwsgi;
-            scgi_temp_path \(home)/tmp/scgi;
+        \(NginxConfig.temporaryPaths(home: home))
             upstream control_planes {
         \(servers)
                 keepalive 16;

@@ -109,24 +109,14 @@ final class NginxOrigin: @unchecked Sendable {
             return "        location \(loc.prefix) { \(body)}"
         }.joined(separator: "\n")
         return """
-        daemon off;
-        master_process on;
-        user root;
-        worker_processes 1;
-        pid \(home)/nginx.pid;
-        error_log \(home)/logs/error.log info;
-        events { worker_connections 512; }
+        \(NginxConfig.main(home: home, workerConnections: 512))
         http {
             log_format dofs_tsv escape=none '$request_method\\t$uri\\t$status\\t$body_bytes_sent\\t$http_range\\t$http_user_agent';
             access_log \(home)/logs/access.log dofs_tsv;
             default_type application/octet-stream;
             sendfile on;
             keepalive_requests 100000;
-            client_body_temp_path \(home)/tmp/body;
-            proxy_temp_path \(home)/tmp/proxy;
-            fastcgi_temp_path \(home)/tmp/fastcgi;
-            uwsgi_temp_path \(home)/tmp/uwsgi;
-            scgi_temp_path \(home)/tmp/scgi;
+        \(NginxConfig.temporaryPaths(home: home))
             server {
                 listen 127.0.0.1:\(port);
                 root \(docroot);

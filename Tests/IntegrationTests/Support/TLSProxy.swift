@@ -58,20 +58,10 @@ final class TLSProxy: @unchecked Sendable {
         self.upstreamPort = upstreamPort
         let conf = "\(home)/nginx.conf"
         try """
-        daemon off;
-        master_process on;
-        user root;
-        worker_processes 1;
-        pid \(home)/nginx.pid;
-        error_log \(home)/logs/error.log info;
-        events { worker_connections 256; }
+        \(NginxConfig.main(home: home, workerConnections: 256))
         http {
             access_log \(home)/logs/access.log;
-            client_body_temp_path \(home)/tmp/body;
-            proxy_temp_path \(home)/tmp/proxy;
-            fastcgi_temp_path \(home)/tmp/fastcgi;
-            uwsgi_temp_path \(home)/tmp/uwsgi;
-            scgi_temp_path \(home)/tmp/scgi;
+        \(NginxConfig.temporaryPaths(home: home))
             server {
                 listen 127.0.0.1:\(port) ssl;
                 ssl_certificate \(certificates.certificateFile);

@@ -1,0 +1,24 @@
+/// The parts every nginx the tests start shares: a foreground master with one worker, running as
+/// root, and every file (pid, logs, temporary bodies) under the instance's own folder `home`, so
+/// several instances never touch each other's files or the system's.
+enum NginxConfig {
+    /// The main context: everything before `http {`.
+    static func main(home: String, workerConnections: Int) -> String {
+        """
+        daemon off;
+        master_process on;
+        user root;
+        worker_processes 1;
+        pid \(home)/nginx.pid;
+        error_log \(home)/logs/error.log info;
+        events { worker_connections \(workerConnections); }
+        """
+    }
+
+    /// The temporary folders of the http context, indented for it.
+    static func temporaryPaths(home: String) -> String {
+        ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map { kind in
+            "    \(kind)_temp_path \(home)/tmp/\(kind == "client_body" ? "body" : kind);"
+        }.joined(separator: "\n")
+    }
+}

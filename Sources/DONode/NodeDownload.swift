@@ -69,12 +69,7 @@ extension Node {
                 throw .fetch(path: name, reason: "reading back piece at offset \(offset): \(error)")
             }
         }
-        var reason: String?
-        if case .simple(_, let why) = session.mode { reason = why }
-        return PrefetchOutcome(path: output, contentId: session.contentId?.rawValue, mode: session.mode.name, modeReason: reason,
-                               piecesCached: session.havePieces, piecesTotal: session.layout.pieceCount,
-                               contentLength: session.layout.contentLength, fetched: fetched,
-                               elapsedSeconds: Self.seconds(ContinuousClock.now - started), background: false)
+        return outcome(output, session, fetched: fetched, since: started, background: false)
     }
 }
 

@@ -95,8 +95,9 @@ extension Node {
         return result
     }
 
-    private func outcome(_ path: String, _ session: ContentSession, fetched: Traffic, since started: ContinuousClock.Instant,
-                         background: Bool) -> PrefetchOutcome {
+    /// What a whole-content fetch of `session` came to (`dofs prefetch` and `dofs get` report the same).
+    func outcome(_ path: String, _ session: ContentSession, fetched: Traffic, since started: ContinuousClock.Instant,
+                 background: Bool) -> PrefetchOutcome {
         var reason: String?
         if case .simple(_, let why) = session.mode { reason = why }
         return PrefetchOutcome(path: path, contentId: session.contentId?.rawValue, mode: session.mode.name, modeReason: reason,

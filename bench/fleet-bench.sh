@@ -52,6 +52,7 @@ command -v wrk >/dev/null || die "wrk not found (package wrk)"
 
 made_work=0
 if [ -z "$work" ]; then work="$(mktemp -d /tmp/dofs-fleet-bench.XXXXXX)"; made_work=1; else mkdir -p "$work"; fi
+chmod 755 "$work"  # PostgreSQL runs as the postgres user and must reach $work/pg
 results_dir="$HERE/results"
 mkdir -p "$results_dir"
 results="$results_dir/fleet-$(date -u +%Y%m%d-%H%M%S).txt"

@@ -340,6 +340,8 @@ postgres_start() {
         id postgres >/dev/null 2>&1 || die "no postgres user to run PostgreSQL as (package postgresql creates it)"
         chown postgres: "$dir"
         as=(runuser -u postgres --)
+        "${as[@]}" test -x "$dir" \
+            || die "the postgres user cannot reach $dir (a parent folder is not searchable by others, e.g. mktemp -d's mode 700)"
     fi
     "${as[@]}" "$bin/initdb" -D "$dir/data" -U dofs --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
         || { tail -n 20 "$dir/initdb.log" >&2; die "initdb failed in $dir"; }

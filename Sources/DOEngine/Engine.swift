@@ -50,7 +50,7 @@ public final class Engine: Sendable {
         self.cacheHosts = cacheHosts
         // The lock first: opening the stores deletes temporary files, which must be our own.
         cacheLock = try CacheLock(folder: cacheDir)
-        store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, logger: logger)
+        store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, configuration: config.pieceStore, logger: logger)
         metadata = try MetadataStore(root: cacheDir + "/metadata")
         contents = CachedContents(store: store, metadata: metadata)
         if metadata.removedLeftovers > 0 {

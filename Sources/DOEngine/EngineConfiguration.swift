@@ -33,6 +33,8 @@ public struct EngineConfiguration: Sendable {
     /// Pieces a whole-content fetch (`dofs prefetch`) keeps in flight: as many as a sequential reader's
     /// largest readahead window, so a prefetch loads the link as a reader would, and no more memory.
     public var prefetchParallelPieces = 16
+    /// How the piece cache writes and keeps pieces (see `PieceStoreConfiguration` for each default).
+    public var pieceStore = PieceStoreConfiguration()
     /// Budgets and hedging of the piece scheduler (see `SchedulerConfiguration` for each default).
     public var scheduler = SchedulerConfiguration()
 

@@ -144,8 +144,13 @@ public final class FuseFilesystem: Sendable {
         let session = file.session
         logger.trace("read \(size) at \(offset) fh \(fh)")
         session.prefetch(file.pattern.record(offset: offset, length: size, layout: session.layout))
-        // A read inside one stored piece goes straight from its file; libfuse consumes the request
-        // whether or not that reply succeeds, so there is no second try on this path.
+        // Pieces committed lately are answered from memory (their files were written past the page
+        // cache); a read inside one other stored piece goes straight from its file. libfuse consumes
+        // the request whether or not a reply succeeds, so there is no second try on these paths.
+        if let held = session.readRecent(offset: offset, length: size) {
+            req.bytes(held)
+            return FuseMetrics.readSeconds.record(since: started)
+        }
         if session.withLocalPieceFile(offset: offset, length: size, { fd, at, count in req.file(fd, offset: at, length: count) }) != nil {
             return FuseMetrics.readSeconds.record(since: started)
         }

@@ -15,6 +15,68 @@ final class PieceStoreTests: XCTestCase {
 
     private func piece(_ seed: UInt8, size: Int = 4096) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0) &+ seed } }
 
+    /// A store that keeps no piece in memory: every read goes to the piece file.
+    private static var fileOnly: PieceStoreConfiguration {
+        var c = PieceStoreConfiguration()
+        c.recentPieceBytes = 0
+        return c
+    }
+
+    /// How many of the first `pages` pages of the file at `path` are in the page cache (mincore).
+    private func residentPages(_ path: String, pages: Int) throws -> Int {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw POSIXError(.ENOENT) }
+        defer { close(fd) }
+        let length = pages * 4096
+        guard let map = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else { throw POSIXError(.EIO) }
+        defer { munmap(map, length) }
+        var vector = [UInt8](repeating: 0, count: pages)
+        guard mincore(map, length, &vector) == 0 else { throw POSIXError(.EIO) }
+        return vector.filter { $0 & 1 == 1 }.count
+    }
+
+    func testPieceFilesAreWrittenPastThePageCacheAndReadBackByteForByte() throws {
+        let store = try PieceStore(root: root, configuration: Self.fileOnly)
+        // Not a multiple of the block size: the last partial block takes the buffered path.
+        let bytes = piece(9, size: (1 << 20) + 123)
+        let key = PieceStore.Key.verified(SHA256.hash(bytes))
+        try store.commit(key, bytes: bytes)
+        store.flush()
+        try XCTSkipUnless(store.writesDirectly, "the file system under \(root) refuses O_DIRECT: pieces go through the page cache there")
+        XCTAssertEqual(try residentPages(store.path(for: key), pages: 256), 0, "the direct part of the piece did not go through the page cache")
+        XCTAssertEqual(store.readPiece(key, length: bytes.count), bytes)
+        XCTAssertEqual(FileManager.default.contents(atPath: store.path(for: key)).map { [UInt8]($0) }, bytes)
+    }
+
+    func testPiecesCommittedLatelyAreServedFromMemoryUntilRemoved() throws {
+        let store = try PieceStore(root: root)
+        let bytes = piece(10)
+        let key = PieceStore.Key.verified(SHA256.hash(bytes))
+        try store.commit(key, bytes: bytes)
+        store.flush()
+        unlink(store.path(for: key))  // the file is gone: only memory can answer now
+        XCTAssertEqual(store.recentPiece(key), bytes)
+        XCTAssertEqual(store.readPiece(key, length: bytes.count), bytes)
+        store.remove(key)
+        XCTAssertNil(store.recentPiece(key))
+        XCTAssertNil(store.readPiece(key, length: bytes.count), "a removed piece is served from nowhere")
+    }
+
+    func testRecentPiecesHoldAtMostTheirLimitDroppingTheOldestFirst() {
+        let recent = RecentPieces(limit: 3 * 100)
+        let keys = (0..<5).map { PieceStore.Key.unverified(content: "c", index: $0) }
+        for (i, key) in keys.enumerated() { recent.insert(key, bytes: [UInt8](repeating: UInt8(i), count: 100)) }
+        XCTAssertEqual(recent.heldBytes, 300)
+        XCTAssertNil(recent.bytes(of: keys[0]))
+        XCTAssertNil(recent.bytes(of: keys[1]))
+        XCTAssertEqual(recent.bytes(of: keys[4]), [UInt8](repeating: 4, count: 100))
+        recent.remove(keys[3])
+        XCTAssertEqual(recent.heldBytes, 200)
+        recent.insert(keys[0], bytes: [UInt8](repeating: 7, count: 400))  // larger than the limit: not kept
+        XCTAssertNil(recent.bytes(of: keys[0]))
+        XCTAssertEqual(recent.heldBytes, 200)
+    }
+
     func testCommittedPieceIsReadableAtOnceAndDurableAfterFlush() throws {
         let store = try PieceStore(root: root)
         let bytes = piece(1)
@@ -50,7 +112,7 @@ final class PieceStoreTests: XCTestCase {
     }
 
     func testShortPieceFileIsDroppedNotServed() throws {
-        let store = try PieceStore(root: root)
+        let store = try PieceStore(root: root, configuration: Self.fileOnly)
         let bytes = piece(3)
         let key = PieceStore.Key.verified(SHA256.hash(bytes))
         try store.commit(key, bytes: bytes)

@@ -15,6 +15,9 @@ import Synchronization
 ///   identical pieces of two contents are stored once, and a piece is only ever committed after its
 ///   bytes hashed to that name. Unverified (simple-mode) pieces live apart, under `simple/<content key>/`,
 ///   and can never be mistaken for verified ones.
+/// - Piece files are written past the page cache when the file system allows (`PieceFileWriter`), and
+///   the latest committed pieces stay in memory (`RecentPieces`, bounded in bytes): reads are answered
+///   from there first. Those bytes are the committed ones, so they are as trusted as the file.
 /// - Reads open the file and `pread` it. POSIX keeps an open descriptor readable after an unlink, so
 ///   eviction never pulls bytes from under a reader that already opened the piece.
 /// - A size cap evicts least-recently-used pieces before each commit (making room for the new piece)
@@ -61,15 +64,21 @@ public final class PieceStore: Sendable {
     public let maxBytes: Int?
     private let index: SharedIndex
     private let committer: GroupCommitter
+    private let writer: PieceFileWriter
+    private let recent: RecentPieces
     private let logger: Logger
     private let watchers: TallyWatchers
     private let repeating = RepeatingLog()
 
     /// Opens (creating if needed) the store under `root`, deleting leftovers of interrupted commits.
-    public init(root: String, maxBytes: Int? = nil, logger: Logger = Logger(label: "dofs.store")) throws {
+    public init(root: String, maxBytes: Int? = nil, configuration: PieceStoreConfiguration = .init(),
+                logger: Logger = Logger(label: "dofs.store")) throws {
         self.root = root
         self.maxBytes = maxBytes
         self.logger = logger
+        writer = PieceFileWriter(direct: configuration.directWrites)
+        let recent = RecentPieces(limit: configuration.recentPieceBytes)
+        self.recent = recent
         for dir in ["verified", "simple", "tmp"] {
             try FileSystem.makeDirectories(root + "/" + dir)
         }
@@ -105,6 +114,7 @@ public final class PieceStore: Sendable {
             }
             for victim in evicted { unlink(PieceStore.path(for: victim, root: root)) }
             for orphan in orphans { unlink(orphan.finalPath) }
+            for key in gone + evicted { recent.remove(key) }
             watchers.report(removed: gone + evicted)
             if !evicted.isEmpty { logger.debug("piece store: evicted \(evicted.count) piece(s) to stay under \(maxBytes ?? 0) bytes") }
         }
@@ -122,6 +132,9 @@ public final class PieceStore: Sendable {
 
     public var totalBytes: Int { index.withLock { $0.totalBytes } }
 
+    /// Whether piece files are written past the page cache (false where the file system refuses).
+    var writesDirectly: Bool { writer.writesDirectly }
+
     /// Stored pieces (verified and simple), kept by the index: O(1).
     public var pieceCount: Int { index.withLock { $0.count } }
 
@@ -130,7 +143,12 @@ public final class PieceStore: Sendable {
     /// A piece file that is shorter than asked for (damaged outside dofs) is dropped from the index and
     /// reported absent, so the caller fetches it again instead of serving short data.
     public func read(_ key: Key, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        withOpenPiece(key) { fd, path in
+        if let held = recent.bytes(of: key), offset + length <= held.count {
+            held.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
+            index.withLock { $0.touch(key) }
+            return true
+        }
+        return withOpenPiece(key) { fd, path in
             var done = 0
             while done < length {
                 let n = pread(fd, buffer.baseAddress! + done, length - done, off_t(offset + done))
@@ -169,8 +187,19 @@ public final class PieceStore: Sendable {
         return body(fd, path)
     }
 
+    /// A piece committed lately, from memory (see `RecentPieces`); `nil` when it is not held there.
+    public func recentPiece(_ key: Key) -> [UInt8]? {
+        guard let held = recent.bytes(of: key) else { return nil }
+        index.withLock { $0.touch(key) }
+        return held
+    }
+
     /// Reads a whole stored piece of `length` bytes; `nil` if absent or damaged.
     public func readPiece(_ key: Key, length: Int) -> [UInt8]? {
+        if let held = recent.bytes(of: key), held.count == length {
+            index.withLock { $0.touch(key) }
+            return held
+        }
         var ok = false
         let bytes = [UInt8](unsafeUninitializedCapacity: length) { buf, initialised in
             ok = read(key, offset: 0, length: length, into: UnsafeMutableRawBufferPointer(buf))
@@ -197,11 +226,12 @@ public final class PieceStore: Sendable {
         }
         let tmp = root + "/tmp/" + UUID().uuidString
         do {
-            try FileSystem.writeFile(bytes, to: tmp)
+            try writer.write(bytes, to: tmp)
         } catch {
             index.withLock { $0.reservedBytes -= reserved }
             throw error
         }
+        recent.insert(key, bytes: bytes)
         let added = index.withLock { idx in
             idx.reservedBytes -= reserved
             return idx.insert(key, size: bytes.count, location: .staged(tmpPath: tmp))
@@ -220,7 +250,10 @@ public final class PieceStore: Sendable {
             if fits || evenIfFull { idx.reservedBytes += size }
             return (evicted, fits)
         }
-        for victim in evicted { unlink(path(for: victim)) }
+        for victim in evicted {
+            recent.remove(victim)
+            unlink(path(for: victim))
+        }
         watchers.report(removed: evicted)
         return fits
     }
@@ -230,6 +263,7 @@ public final class PieceStore: Sendable {
 
     /// Removes a piece (for instance one found damaged by `dofs verify`).
     public func remove(_ key: Key) {
+        recent.remove(key)
         if index.withLock({ $0.remove(key) }) { watchers.report(removed: [key]) }
         unlink(path(for: key))
     }
@@ -250,6 +284,7 @@ public final class PieceStore: Sendable {
     }
 
     private func forget(_ key: Key, reason: String) {
+        recent.remove(key)
         repeating.log(logger, .warning, kind: "drop", "piece store: dropping \(key): \(reason)")
         if index.withLock({ $0.remove(key) }) { watchers.report(removed: [key]) }
     }

@@ -162,6 +162,21 @@ public final class ContentSession: Sendable {
         return complete ? out : nil
     }
 
+    /// Serves a read from pieces the store holds in memory (committed lately, see `RecentPieces`):
+    /// slices of them, no copy; `nil` unless every piece the read covers is held.
+    public func readRecent(offset: Int, length: Int) -> [ArraySlice<UInt8>]? {
+        let end = min(offset + length, layout.contentLength)
+        guard offset < end else { return [] }
+        var parts: [ArraySlice<UInt8>] = []
+        for index in layout.pieces(coveringOffset: offset, length: end - offset) {
+            let piece = layout.range(ofPiece: index)
+            guard let bytes = store.recentPiece(key(ofPiece: index)), bytes.count == piece.count else { return nil }
+            parts.append(bytes[(max(offset, piece.lowerBound) - piece.lowerBound)..<(min(end, piece.upperBound) - piece.lowerBound)])
+        }
+        servedLocally(end - offset)
+        return parts
+    }
+
     /// Hands `body` the open piece file and the offset within it when the read lies inside one stored
     /// piece, so the reply can go from the file to the kernel without a copy; `nil` otherwise.
     public func withLocalPieceFile<R>(offset: Int, length: Int, _ body: (_ fd: Int32, _ offset: Int, _ length: Int) -> R) -> R? {

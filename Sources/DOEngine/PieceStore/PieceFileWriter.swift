@@ -25,7 +25,8 @@ final class PieceFileWriter: Sendable {
 
     private let direct: Bool
     private let directRefused = Atomic(false)
-    private let pool = AlignedBufferPool(alignment: alignment, keep: 8)
+    /// Idle buffers kept: commits run a few at a time (one per blocking-I/O thread busy writing).
+    private let pool = AlignedBufferPool(alignment: alignment, keep: 4)
 
     init(direct: Bool) {
         self.direct = direct

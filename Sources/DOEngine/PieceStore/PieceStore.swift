@@ -194,6 +194,10 @@ public final class PieceStore: Sendable {
         return held
     }
 
+    /// Lets go of the memory copy of a piece a sequential reader has read to its end: its file still
+    /// has it, and the room is better spent on the pieces read next.
+    public func releaseRecent(_ key: Key) { recent.remove(key) }
+
     /// Reads a whole stored piece of `length` bytes; `nil` if absent or damaged.
     public func readPiece(_ key: Key, length: Int) -> [UInt8]? {
         if let held = recent.bytes(of: key), held.count == length {

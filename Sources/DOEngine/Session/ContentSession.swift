@@ -163,16 +163,20 @@ public final class ContentSession: Sendable {
     }
 
     /// Serves a read from pieces the store holds in memory (committed lately, see `RecentPieces`):
-    /// slices of them, no copy; `nil` unless every piece the read covers is held.
+    /// slices of them, no copy; `nil` unless every piece the read covers is held. A piece read to its
+    /// last byte is let go from memory: a sequential reader is done with it.
     public func readRecent(offset: Int, length: Int) -> [ArraySlice<UInt8>]? {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
         var parts: [ArraySlice<UInt8>] = []
+        var finished: [PieceStore.Key] = []
         for index in layout.pieces(coveringOffset: offset, length: end - offset) {
-            let piece = layout.range(ofPiece: index)
-            guard let bytes = store.recentPiece(key(ofPiece: index)), bytes.count == piece.count else { return nil }
+            let piece = layout.range(ofPiece: index), key = key(ofPiece: index)
+            guard let bytes = store.recentPiece(key), bytes.count == piece.count else { return nil }
             parts.append(bytes[(max(offset, piece.lowerBound) - piece.lowerBound)..<(min(end, piece.upperBound) - piece.lowerBound)])
+            if end >= piece.upperBound { finished.append(key) }
         }
+        for key in finished { store.releaseRecent(key) }
         servedLocally(end - offset)
         return parts
     }

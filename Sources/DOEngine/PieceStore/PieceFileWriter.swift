@@ -25,8 +25,11 @@ final class PieceFileWriter: Sendable {
 
     private let direct: Bool
     private let directRefused = Atomic(false)
-    /// Idle buffers kept: commits run a few at a time (one per blocking-I/O thread busy writing).
-    private let pool = AlignedBufferPool(alignment: alignment, keep: 4)
+    /// Direct writes at once. One disk gains nothing from more, and each holds an aligned copy of
+    /// its piece: four bound that memory (and the blocking threads) however many pieces arrive.
+    static let concurrentWrites = 4
+    private let slots = DispatchSemaphore(value: concurrentWrites)
+    private let pool = AlignedBufferPool(alignment: alignment, keep: concurrentWrites)
 
     init(direct: Bool) {
         self.direct = direct
@@ -59,8 +62,12 @@ final class PieceFileWriter: Sendable {
             return errno == EINVAL ? .refused : .failed(.io(operation: "create", path: path, errno: errno))
         }
         let aligned = bytes.count / Self.alignment * Self.alignment
+        slots.wait()
         let buffer = pool.take(capacity: aligned)
-        defer { pool.give(buffer) }
+        defer {
+            pool.give(buffer)
+            slots.signal()
+        }
         bytes.withUnsafeBytes { source in
             buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<aligned]))
         }

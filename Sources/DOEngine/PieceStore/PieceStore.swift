@@ -194,6 +194,13 @@ public final class PieceStore: Sendable {
         return held
     }
 
+    /// Asks the kernel to start reading a stored piece's file into the page cache, without waiting;
+    /// nothing when the piece is in memory or absent.
+    public func readAhead(_ key: Key) {
+        guard recent.bytes(of: key) == nil else { return }
+        _ = withOpenPiece(key) { fd, _ in posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED) }
+    }
+
     /// Lets go of the memory copy of a piece a sequential reader has read to its end: its file still
     /// has it, and the room is better spent on the pieces read next.
     public func releaseRecent(_ key: Key) { recent.remove(key) }

@@ -3,10 +3,12 @@ public struct PieceStoreConfiguration: Sendable {
     /// Write piece files past the page cache (`O_DIRECT`; see `PieceFileWriter`). The buffered copy
     /// was the largest cost of a cold read; a file system that refuses direct I/O gets buffered writes.
     public var directWrites = true
-    /// Bytes of the latest committed pieces kept in memory (`RecentPieces`): 16 MiB is a sequential
-    /// reader's largest readahead window (`EngineConfiguration.maxReadaheadPieces` pieces of 1 MiB), so
-    /// the pieces fetched ahead of a reader are answered from memory, not read back from the disk.
-    public var recentPieceBytes = 16 << 20
+    /// Bytes of the latest committed pieces kept in memory (`RecentPieces`), so that pieces fetched
+    /// ahead of a reader are answered from memory, not read back from the disk. 8 MiB is half a
+    /// sequential reader's largest readahead window (`EngineConfiguration.maxReadaheadPieces`): the
+    /// reader lets each piece go once read, so the window's near half is held; 16 MiB took the
+    /// daemon's peak memory past 120 MiB on a cold 1 GiB read (`bench/read-bench.sh`).
+    public var recentPieceBytes = 8 << 20
 
     public init() {}
 }

@@ -46,6 +46,8 @@ public final class ContentSession: Sendable {
     /// Verified mode: the kept count of stored pieces.
     private let tally: PieceTally?
     /// Pieces whose last read failed, with the error and until when it is repeated without waiting.
+    /// The last window `prefetch` was asked for: stored pieces in it were read ahead already.
+    private let readAhead = Mutex<Range<Int>>(0..<0)
     private let failures = Mutex<[Int: (until: ContinuousClock.Instant, error: FetchError)]>([:])
     private let repeating = RepeatingLog()
     /// What names this content in a log line (`content=DO-…` when verified, `url=…` when simple);
@@ -250,10 +252,22 @@ public final class ContentSession: Sendable {
         }
     }
 
-    /// Starts fetching pieces that are neither stored nor in flight; returns at once.
+    /// Starts fetching pieces that are neither stored nor in flight, and asks the kernel to read ahead
+    /// the files of stored ones that were not in the last window asked for (their files were written
+    /// past the page cache, so a reader would otherwise wait on the disk piece by piece); returns at once.
     public func prefetch(_ indices: Range<Int>) {
-        for index in indices.clamped(to: 0..<layout.pieceCount) where !store.contains(key(ofPiece: index)) {
-            _ = flight(for: index)
+        let indices = indices.clamped(to: 0..<layout.pieceCount)
+        let before = readAhead.withLock { last in
+            defer { last = indices }
+            return last
+        }
+        for index in indices {
+            let key = key(ofPiece: index)
+            if !store.contains(key) {
+                _ = flight(for: index)
+            } else if !before.contains(index) {
+                store.readAhead(key)
+            }
         }
     }
 

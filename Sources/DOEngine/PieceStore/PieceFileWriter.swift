@@ -24,6 +24,7 @@ final class PieceFileWriter: Sendable {
     static let alignment = 4096
 
     private let direct: Bool
+    private let minimum: Int
     private let directRefused = Atomic(false)
     /// Direct writes at once. One disk gains nothing from more, and each holds an aligned copy of
     /// its piece: four bound that memory (and the blocking threads) however many pieces arrive.
@@ -31,15 +32,17 @@ final class PieceFileWriter: Sendable {
     private let slots = DispatchSemaphore(value: concurrentWrites)
     private let pool = AlignedBufferPool(alignment: alignment, keep: concurrentWrites)
 
-    init(direct: Bool) {
+    /// Writes directly when `direct`, for pieces of at least `minimumBytes` (and one block).
+    init(direct: Bool, minimumBytes: Int) {
         self.direct = direct
+        minimum = max(minimumBytes, Self.alignment)
     }
 
     /// Whether the last writes went past the page cache (false once the file system refused).
     var writesDirectly: Bool { direct && !directRefused.load(ordering: .relaxed) }
 
     func write(_ bytes: [UInt8], to path: String) throws {
-        if writesDirectly, bytes.count >= Self.alignment {
+        if writesDirectly, bytes.count >= minimum {
             switch writeDirect(bytes, to: path) {
             case .written: return
             case .failed(let failure): throw failure

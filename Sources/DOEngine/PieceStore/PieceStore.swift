@@ -76,7 +76,7 @@ public final class PieceStore: Sendable {
         self.root = root
         self.maxBytes = maxBytes
         self.logger = logger
-        writer = PieceFileWriter(direct: configuration.directWrites)
+        writer = PieceFileWriter(direct: configuration.directWrites, minimumBytes: configuration.directWriteMinBytes)
         let recent = RecentPieces(limit: configuration.recentPieceBytes)
         self.recent = recent
         for dir in ["verified", "simple", "tmp"] {

@@ -1,0 +1,128 @@
+import Foundation
+import PostgresNIO
+
+// A batch of joins' two statements (`PostgresMembership`), prepared once per connection: a batch
+// then costs PostgreSQL no parse and no plan, only the execution. Every value travels as an array,
+// one element per row (`unnest`), so a batch of any size is the same two statements.
+
+/// The bindings of some peer ids (rows of kind 0) and the live members of some swarms (kind 1, at
+/// most `limit` per swarm).
+struct SwarmBatchRead: PostgresPreparedStatement {
+    static let name = "dofs_swarm_batch_read_v1"
+    static let sql = """
+        SELECT 0::smallint, '', b.peer_id, '', 0, b.address, -1::bigint, -1::bigint, '', 0::smallint, b.until
+        FROM peer_binding b WHERE b.peer_id = ANY($1)
+        UNION ALL
+        SELECT 1::smallint, c.id, m.peer_id, m.ip, m.port, m.external_ip, coalesce(m.subnet_network, -1),
+               coalesce(m.subnet_mask, -1), m.group_id, m.mode, m.expires_at
+        FROM unnest($2::text[]) AS c(id)
+        CROSS JOIN LATERAL (SELECT * FROM swarm_member s WHERE s.content_id = c.id AND s.expires_at > $3 LIMIT $4) m
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .float8, .int8]
+    typealias Row = (Int, String, String, String, Int, String, Int64, Int64, String, Int, Double)
+
+    let peerIds: [String]
+    let contents: [String]
+    let now: Double
+    let limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(peerIds)
+        bindings.append(contents)
+        bindings.append(now)
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+
+    /// The rows as a snapshot.
+    static func snapshot(_ rows: some AsyncSequence<Row, any Error>) async throws -> SwarmSnapshot {
+        var snapshot = SwarmSnapshot()
+        for try await (kind, content, peerId, ip, port, external, network, mask, group, mode, expires) in rows {
+            if kind == 0 {
+                snapshot.bindings[peerId] = PeerIdBinding(address: external, until: Date(timeIntervalSince1970: expires))
+                continue
+            }
+            var subnet: IPv4Subnet?
+            if let n = UInt32(exactly: network), let m = UInt32(exactly: mask) {
+                subnet = IPv4Subnet(address: n, mask: m)
+            }
+            snapshot.swarms[content, default: [:]][peerId] = SwarmMember(
+                peerId: peerId, ip: ip, port: port, externalIp: external, subnet: subnet, groupId: group,
+                mode: PeeringMode(rawValue: mode) ?? .lan, expiresAt: Date(timeIntervalSince1970: expires))
+        }
+        return snapshot
+    }
+}
+
+/// Writes a batch's decisions in one statement: binds each peer id unless another address holds it
+/// unexpired; then, for the peer ids whose binding was written, deletes the members they evicted and
+/// upserts their members. Returns one row per upserted member: true when it was inserted (new).
+struct SwarmBatchWrite: PostgresPreparedStatement {
+    static let name = "dofs_swarm_batch_write_v1"
+    static let sql = """
+        WITH bound AS (
+            INSERT INTO peer_binding (peer_id, address, until)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::float8[])
+            ON CONFLICT (peer_id) DO UPDATE SET address = excluded.address,
+                until = CASE WHEN peer_binding.address = excluded.address
+                             THEN greatest(peer_binding.until, excluded.until) ELSE excluded.until END
+            WHERE peer_binding.address = excluded.address OR peer_binding.until <= $4
+            RETURNING peer_id
+        ), gone AS (
+            DELETE FROM swarm_member m
+            USING unnest($5::text[], $6::text[], $7::text[]) AS e(content_id, peer_id, owner)
+            WHERE m.content_id = e.content_id AND m.peer_id = e.peer_id AND e.owner IN (SELECT peer_id FROM bound)
+        )
+        INSERT INTO swarm_member (content_id, peer_id, ip, port, external_ip, subnet_network, subnet_mask, group_id, mode, expires_at)
+        SELECT t.content_id, t.peer_id, t.ip, t.port, t.external_ip, nullif(t.network, -1), nullif(t.mask, -1),
+               t.group_id, t.mode, t.expires_at
+        FROM unnest($8::text[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::int8[], $14::int8[],
+                    $15::text[], $16::int2[], $17::float8[])
+             AS t(content_id, peer_id, ip, port, external_ip, network, mask, group_id, mode, expires_at)
+        WHERE t.peer_id IN (SELECT peer_id FROM bound)
+        ON CONFLICT (content_id, peer_id) DO UPDATE SET ip = excluded.ip, port = excluded.port,
+            external_ip = excluded.external_ip, subnet_network = excluded.subnet_network,
+            subnet_mask = excluded.subnet_mask, group_id = excluded.group_id, mode = excluded.mode,
+            expires_at = excluded.expires_at
+        RETURNING (xmax = 0)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .textArray, .textArray, .float8Array, .float8,
+        .textArray, .textArray, .textArray,
+        .textArray, .textArray, .textArray, .int4Array, .textArray, .int8Array, .int8Array, .textArray, .int2Array, .float8Array,
+    ]
+    typealias Row = Bool
+
+    let batch: JoinBatch
+    let now: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 17)
+        let bound = batch.bindings
+        bindings.append(Array(bound.keys))
+        bindings.append(bound.values.map(\.address))
+        bindings.append(bound.values.map(\.until.timeIntervalSince1970))
+        bindings.append(now)
+        let evictions = batch.evictions
+        bindings.append(evictions.keys.map(\.content))
+        bindings.append(evictions.keys.map(\.peerId))
+        bindings.append(Array(evictions.values))
+        let upserts = batch.upserts
+        bindings.append(upserts.keys.map(\.content))
+        bindings.append(upserts.values.map(\.peerId))
+        bindings.append(upserts.values.map(\.ip))
+        bindings.append(upserts.values.map { Int32($0.port) })
+        bindings.append(upserts.values.map(\.externalIp))
+        bindings.append(upserts.values.map { $0.subnet.map { Int64($0.network) } ?? -1 })
+        bindings.append(upserts.values.map { $0.subnet.map { Int64($0.mask) } ?? -1 })
+        bindings.append(upserts.values.map(\.groupId))
+        bindings.append(upserts.values.map { Int16($0.mode.rawValue) })
+        bindings.append(upserts.values.map(\.expiresAt.timeIntervalSince1970))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Bool.self) }
+}

@@ -32,9 +32,11 @@ struct JoinBatch {
     /// Joins that added a member the snapshot did not hold (what `maxMembersTotal` counts).
     private(set) var admittedNew = 0
 
-    struct SwarmKey: Hashable, Sendable {
+    struct SwarmKey: Hashable, Sendable, Comparable {
         let content: String
         let peerId: String
+
+        static func < (a: SwarmKey, b: SwarmKey) -> Bool { (a.content, a.peerId) < (b.content, b.peerId) }
     }
 
     /// Decides `joins` against `snapshot`; at most `roomForNew` of them may add a member that was

@@ -99,28 +99,31 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
     let batch: JoinBatch
     let now: Double
 
+    /// Rows go in key order: two batches writing the same rows at once (a peer re-joining through
+    /// two instances) then lock them in the same order and cannot deadlock.
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 17)
-        let bound = batch.bindings
-        bindings.append(Array(bound.keys))
-        bindings.append(bound.values.map(\.address))
-        bindings.append(bound.values.map(\.until.timeIntervalSince1970))
+        let bound = batch.bindings.sorted { $0.key < $1.key }
+        bindings.append(bound.map(\.key))
+        bindings.append(bound.map(\.value.address))
+        bindings.append(bound.map(\.value.until.timeIntervalSince1970))
         bindings.append(now)
-        let evictions = batch.evictions
-        bindings.append(evictions.keys.map(\.content))
-        bindings.append(evictions.keys.map(\.peerId))
-        bindings.append(Array(evictions.values))
-        let upserts = batch.upserts
-        bindings.append(upserts.keys.map(\.content))
-        bindings.append(upserts.values.map(\.peerId))
-        bindings.append(upserts.values.map(\.ip))
-        bindings.append(upserts.values.map { Int32($0.port) })
-        bindings.append(upserts.values.map(\.externalIp))
-        bindings.append(upserts.values.map { $0.subnet.map { Int64($0.network) } ?? -1 })
-        bindings.append(upserts.values.map { $0.subnet.map { Int64($0.mask) } ?? -1 })
-        bindings.append(upserts.values.map(\.groupId))
-        bindings.append(upserts.values.map { Int16($0.mode.rawValue) })
-        bindings.append(upserts.values.map(\.expiresAt.timeIntervalSince1970))
+        let evictions = batch.evictions.sorted { $0.key < $1.key }
+        bindings.append(evictions.map(\.key.content))
+        bindings.append(evictions.map(\.key.peerId))
+        bindings.append(evictions.map(\.value))
+        let sortedUpserts = batch.upserts.sorted { $0.key < $1.key }
+        let upserts = sortedUpserts.map(\.value)
+        bindings.append(sortedUpserts.map(\.key.content))
+        bindings.append(upserts.map(\.peerId))
+        bindings.append(upserts.map(\.ip))
+        bindings.append(upserts.map { Int32($0.port) })
+        bindings.append(upserts.map(\.externalIp))
+        bindings.append(upserts.map { $0.subnet.map { Int64($0.network) } ?? -1 })
+        bindings.append(upserts.map { $0.subnet.map { Int64($0.mask) } ?? -1 })
+        bindings.append(upserts.map(\.groupId))
+        bindings.append(upserts.map { Int16($0.mode.rawValue) })
+        bindings.append(upserts.map(\.expiresAt.timeIntervalSince1970))
         return bindings
     }
 

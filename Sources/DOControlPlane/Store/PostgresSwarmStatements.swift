@@ -7,14 +7,16 @@ import PostgresNIO
 
 /// The bindings of some peer ids (one row of kind 0, if any is bound) and the live members of some
 /// swarms (one row of kind 1 per swarm that has any, at most `limit` members), each row's values as
-/// arrays: postgres-nio decodes a row at a cost per row that a swarm's members in rows of their own
+/// arrays. Peer ids are joined from `unnest`, not matched with `= ANY($1)`: for that, the generic plan of
+/// the prepared statement scanned the whole `peer_binding` table (perf: PostgreSQL's hottest function).
+/// Arrays, because postgres-nio decodes a row at a cost per row that a swarm's members in rows of their own
 /// paid twenty times per join (a tenth of an instance's CPU, measured with perf).
 struct SwarmBatchRead: PostgresPreparedStatement {
-    static let name = "dofs_swarm_batch_read_v2"
+    static let name = "dofs_swarm_batch_read_v3"
     static let sql = """
         SELECT 0::smallint, ''::text, array_agg(b.peer_id), '{}'::text[], '{}'::int4[], array_agg(b.address),
                '{}'::int8[], '{}'::int8[], '{}'::text[], '{}'::int2[], array_agg(b.until)
-        FROM peer_binding b WHERE b.peer_id = ANY($1)
+        FROM unnest($1::text[]) AS p(id) JOIN peer_binding b ON b.peer_id = p.id
         HAVING count(*) > 0
         UNION ALL
         SELECT 1::smallint, c.id, array_agg(m.peer_id), array_agg(m.ip), array_agg(m.port), array_agg(m.external_ip),

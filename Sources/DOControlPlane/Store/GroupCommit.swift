@@ -8,8 +8,8 @@ import Synchronization
 /// arrive while all are running queue up and leave together, up to `maxBatch`, as soon as a batch
 /// ends. So a batch is exactly what arrived during the previous one, and its size follows the load.
 ///
-/// Measured on the PostgreSQL membership store (bench/RESULTS.md, fleet): one join at a time costs
-/// two round trips and two statement executions each; 64 joins in one batch cost the same two.
+/// Why (the PostgreSQL membership store, bench/RESULTS.md, fleet): one join at a time costs two round
+/// trips and two statement executions; a batch of any size costs the same two.
 final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     typealias Run = @Sendable ([Item]) async -> [Result<Answer, any Error>]
 

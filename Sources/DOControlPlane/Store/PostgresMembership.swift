@@ -53,7 +53,8 @@ final class PostgresMembership: MembershipStore {
     static let maxBatch = 256
     /// Batches running at once, per instance. While one batch is between its read and its write,
     /// another can read; two or three keep PostgreSQL's backends and this instance busy without
-    /// splitting the load into small batches. Measured in bench/RESULTS.md (fleet).
+    /// splitting the load into small batches. A reasoned choice, not yet tuned by measurement (1 and 2
+    /// are worth a run on a quiet machine: bench/RESULTS.md, fleet).
     static let concurrentBatches = 3
 
     /// When the next sweep and recount are due, and the count of `swarm_member`'s rows.

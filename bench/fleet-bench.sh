@@ -124,7 +124,7 @@ if [ "$do_load" = 1 ]; then
     postgres_start "$work/pg" -c max_connections=200 -c shared_buffers=256MB
     PG_DIR="$work/pg"
     head -c 1048576 /dev/urandom >"$work/load.bin"
-    say "== fleet-bench load: wrk ${duration}s, $connections connections, $(nproc) cores, $(date -u +%FT%TZ)"
+    say "== fleet-bench load: wrk ${duration}s, $connections connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
     say "$(printf '%-28s %-12s %12s %10s %8s' setup endpoint 'requests/s' 'p99 ms' non-2xx)"
 
     for setup in sqlite-1 postgres-1 postgres-2; do

@@ -21,16 +21,28 @@ final class MembershipStoreTests: XCTestCase {
             if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("DOFS_TEST_POSTGRES_URL is not set under CI") }
             return all
         }
+        all.append(("postgres", try await postgresInstances(1, limits)[0]))
+        return all
+    }
+
+    /// `count` PostgreSQL stores on one fresh database, as instances of a fleet have; `[]` without a
+    /// PostgreSQL (the memory store has no second instance to share with).
+    private func postgresInstances(_ count: Int, _ limits: MembershipLimits = MembershipLimits()) async throws -> [any MembershipStore] {
+        guard let server = ProcessInfo.processInfo.environment["DOFS_TEST_POSTGRES_URL"], !server.isEmpty else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("DOFS_TEST_POSTGRES_URL is not set under CI") }
+            return []
+        }
         let name = "dofs_unit_\(UUID().uuidString.prefix(8).lowercased())"
         try Self.psql(server, "CREATE DATABASE \(name)")
+        closers.append { try? Self.psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
         let url = String(server[..<server.lastIndex(of: "/")!]) + "/" + name
-        let database = try await PostgresDatabase.open(try PostgresTarget(url), maxConnections: 4, logger: TestSupport.logger)
-        closers.append {
-            await database.close()
-            try? Self.psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        var stores: [any MembershipStore] = []
+        for _ in 0..<count {
+            let database = try await PostgresDatabase.open(try PostgresTarget(url), maxConnections: 4, logger: TestSupport.logger)
+            closers.insert({ await database.close() }, at: 0)
+            stores.append(PostgresMembership(database, limits: limits))
         }
-        all.append(("postgres", PostgresMembership(database, limits: limits)))
-        return all
+        return stores
     }
 
     private static func psql(_ url: String, _ sql: String) throws {
@@ -101,5 +113,89 @@ final class MembershipStoreTests: XCTestCase {
                                              now: now.addingTimeInterval(10))
             XCTAssertEqual(later.map(\.peerId), [String(format: "%040x", 3)], "\(name): expired member 2 is gone, LAN member 1 withheld")
         }
+    }
+
+    func testBeyondMaxMembersTotalNewMembersAreAnsweredButNotRecordedWhileKnownOnesStillRenew() async throws {
+        var limits = MembershipLimits()
+        limits.maxMembersTotal = 3
+        for (name, store) in try await stores(limits) {
+            let now = Date()
+            for n in 1...5 {
+                _ = try await store.join(content: n % 2 == 0 ? "even" : "odd", member: member(n, "192.0.2.\(n)", now: now),
+                                         wanted: 0, record: true, now: now)
+            }
+            let even = try await store.members(of: "even", now: now), odd = try await store.members(of: "odd", now: now)
+            XCTAssertEqual(even.count + odd.count, 3, "\(name): three members in all: \(even.map(\.peerId)) \(odd.map(\.peerId))")
+            XCTAssertEqual(Set((even + odd).map(\.peerId)), Set((1...3).map { String(format: "%040x", $0) }), name)
+            let answer = try await store.join(content: "odd", member: member(6, "192.0.2.6", now: now), wanted: 10, record: true, now: now)
+            XCTAssertEqual(Set(answer.map(\.peerId)), [String(format: "%040x", 1), String(format: "%040x", 3)],
+                           "\(name): a member over the limit is still answered")
+            let renewed = member(1, "192.0.2.1", lifetime: 900, now: now)
+            _ = try await store.join(content: "odd", member: renewed, wanted: 0, record: true, now: now)
+            let after = try await store.members(of: "odd", now: now)
+            XCTAssertEqual(after.first { $0.peerId == renewed.peerId }?.expiresAt.timeIntervalSince1970 ?? 0,
+                           renewed.expiresAt.timeIntervalSince1970, accuracy: 0.001, "\(name): a known member renews at the limit")
+        }
+    }
+
+    func testEveryJoinAnsweredAmongManyAtOnceIsAlreadyListedAndSawOnlyOthers() async throws {
+        for (name, store) in try await stores() {
+            let now = Date()
+            let joining = (1...120).map { member($0, "198.51.100.\($0)", now: now) }
+            let answers = try await withThrowingTaskGroup(of: (Int, [SwarmMember], [SwarmMember]).self) { group in
+                for n in 1...120 {
+                    let joiner = joining[n - 1]
+                    group.addTask {
+                        let answer = try await store.join(content: "c\(n % 3)", member: joiner,
+                                                          wanted: 255, record: true, now: now)
+                        return (n, answer, try await store.members(of: "c\(n % 3)", now: now))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            XCTAssertEqual(answers.count, 120, name)
+            for (n, answer, listed) in answers {
+                let me = String(format: "%040x", n)
+                XCTAssertTrue(listed.contains { $0.peerId == me }, "\(name): join \(n) is listed once answered")
+                XCTAssertFalse(answer.contains { $0.peerId == me }, "\(name): join \(n) is not handed itself")
+                XCTAssertTrue(answer.allSatisfy { Int($0.peerId, radix: 16)! % 3 == n % 3 }, "\(name): only its own swarm")
+            }
+            for c in 0..<3 {
+                let members = try await store.members(of: "c\(c)", now: now)
+                XCTAssertEqual(members.count, 40, "\(name): swarm c\(c) holds all its joins")
+            }
+        }
+    }
+
+    func testMembersJoinedThroughTwoInstancesAreHandedToEachOtherAsSoonAsAnswered() async throws {
+        let instances = try await postgresInstances(2)
+        guard instances.count == 2 else { return }
+        let (a, b) = (instances[0], instances[1])
+        let now = Date()
+        for round in 0..<20 {
+            let x = member(2 * round + 1, "203.0.113.\(2 * round + 1)", now: now)
+            let y = member(2 * round + 2, "203.0.113.\(2 * round + 2)", now: now)
+            _ = try await a.join(content: "r\(round)", member: x, wanted: 10, record: true, now: now)
+            let fromB = try await b.join(content: "r\(round)", member: y, wanted: 10, record: true, now: now)
+            XCTAssertEqual(fromB.map(\.peerId), [x.peerId], "round \(round): B hands out the member A just answered")
+            let fromA = try await a.join(content: "r\(round)", member: x, wanted: 10, record: true, now: now)
+            XCTAssertEqual(fromA.map(\.peerId), [y.peerId], "round \(round): A hands out the member B just answered")
+        }
+        // Many at once through both: every one is known to both afterwards.
+        let busy = (100..<180).map { member($0, "198.51.100.\($0)", now: now) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for joiner in busy {
+                let store = Int(joiner.peerId, radix: 16)! % 2 == 0 ? a : b
+                group.addTask {
+                    _ = try await store.join(content: "busy", member: joiner, wanted: 5,
+                                             record: true, now: now)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seenByA = try await a.join(content: "busy", member: member(999, "192.0.2.99", now: now), wanted: 255, record: false, now: now)
+        let seenByB = try await b.join(content: "busy", member: member(998, "192.0.2.98", now: now), wanted: 255, record: false, now: now)
+        XCTAssertEqual(seenByA.count, 80)
+        XCTAssertEqual(Set(seenByA.map(\.peerId)), Set(seenByB.map(\.peerId)))
     }
 }

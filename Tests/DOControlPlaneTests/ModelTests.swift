@@ -141,6 +141,23 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(object["ReannounceSecs"] as? Int, 300)
     }
 
+    func testJoinAnswersHandWrittenBytesAreTheEncodersBytesAndOddStringsFallBackToIt() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let peers = [JoinPeer(peerId: "e08e8e26fd833d4097b3a62b66adc67b00000000", ip: "192.168.1.8", port: 7680),
+                     JoinPeer(peerId: String(repeating: "0", count: 40), ip: "2001:db8::1", port: 1),
+                     JoinPeer(peerId: "ff", ip: "a/b<c>&d~", port: 65_535)]
+        for count in 0...peers.count {
+            let answer = JoinResponse(peers: Array(peers.prefix(count)), reannounceSecs: 300)
+            XCTAssertEqual(answer.jsonBytes().map { String(decoding: $0, as: UTF8.self) },
+                           String(decoding: try encoder.encode(answer), as: UTF8.self), "\(count) peers")
+        }
+        for odd in ["a\"b", "back\\slash", "tab\t", "\u{7F}", "é"] {
+            XCTAssertNil(JoinResponse(peers: [JoinPeer(peerId: "00", ip: odd, port: 1)], reannounceSecs: 1).jsonBytes(),
+                         "\(odd.debugDescription) needs escaping: the encoder writes it")
+        }
+    }
+
     func testPublishRequestCarriesThePHFAsAnObjectAndAcceptsItAsAString() throws {
         let (publish, phf) = TestSupport.publishRequest(seed: 2)
         let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(publish)) as! [String: Any]

@@ -38,9 +38,10 @@ extension ControlPlaneService {
             throw Rejection(status: .serviceUnavailable, reason: "swarm membership is unavailable: \(error)")
         }
         context.logger.debug("join \(content) by \(parsed.peerId) at \(member.ip):\(member.port): \(peers.count) peers")
-        return try JSONReply.ok(JoinResponse(
-            peers: peers.map { JoinPeer(peerId: $0.peerId, ip: $0.ip, port: $0.port) },
-            reannounceSecs: configuration.reannounceSeconds))
+        let answer = JoinResponse(peers: peers.map { JoinPeer(peerId: $0.peerId, ip: $0.ip, port: $0.port) },
+                                  reannounceSecs: configuration.reannounceSeconds)
+        if let bytes = answer.jsonBytes() { return JSONReply.raw(bytes) }
+        return try JSONReply.ok(answer)
     }
 }
 

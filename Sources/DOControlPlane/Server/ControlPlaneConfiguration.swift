@@ -12,9 +12,10 @@ public struct ControlPlaneConfiguration: Sendable {
     /// holding the registry and swarm membership, shared by every instance of a fleet. `nil`: the
     /// registry is a SQLite file in `dataDirectory` and membership lives in this process's memory.
     public var database: String?
-    /// Connections to `database` each instance keeps at most. A join is two short statements and a
-    /// policy lookup one, each well under a millisecond on the server: 16 keeps a two-core
-    /// PostgreSQL busy without queueing hundreds of backends (each is a process of its own).
+    /// Connections to `database` each instance keeps at most. Joins use at most three at a time
+    /// (`PostgresMembership` group-commits them), a policy lookup one for well under a millisecond:
+    /// 16 leaves room for publishes and housekeeping without queueing hundreds of backends (each
+    /// is a process of its own).
     public var databaseConnections = 16
     /// The scheme, host, port and optional path prefix clients reach this server at, e.g.
     /// `https://cp.example.net` behind a TLS-terminating nginx. Every URL the server hands out (geo,

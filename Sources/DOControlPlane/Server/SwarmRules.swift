@@ -43,8 +43,9 @@ enum SwarmRules {
     /// address (in a random order of addresses), so no address fills an answer while others wait.
     static func fairSample(_ candidates: [SwarmMember], _ wanted: Int) -> [SwarmMember] {
         guard wanted > 0 else { return [] }
-        var byAddress = Dictionary(grouping: candidates.shuffled(), by: \.externalIp).values.map { ArraySlice($0) }
-        byAddress.shuffle()
+        var random = SampleRandom()
+        var byAddress = Dictionary(grouping: candidates.shuffled(using: &random), by: \.externalIp).values.map { ArraySlice($0) }
+        byAddress.shuffle(using: &random)
         var out: [SwarmMember] = []
         while out.count < wanted, !byAddress.isEmpty {
             var next: [ArraySlice<SwarmMember>] = []
@@ -62,4 +63,24 @@ enum SwarmRules {
 struct PeerIdBinding: Sendable, Equatable {
     var address: String
     var until: Date
+}
+
+/// The random draws of one `fairSample`: SplitMix64 seeded once from the system's generator. The
+/// system's generator costs a `getrandom` system call per draw (two per candidate, tens per join);
+/// this costs one per answer and stays unpredictable to a client, which is all fairness needs.
+struct SampleRandom: RandomNumberGenerator {
+    private var state: UInt64
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = system.next()
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

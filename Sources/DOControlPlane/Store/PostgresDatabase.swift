@@ -42,6 +42,11 @@ final class PostgresDatabase: Sendable {
         configuration.options.maximumConnections = max(1, maxConnections)
         configuration.options.minimumConnections = min(2, max(1, maxConnections))
         configuration.options.connectTimeout = .seconds(5)
+        // Plan every execution of a prepared statement for the tables as they are now. A generic plan is
+        // cached after five executions and kept: made while the membership tables were nearly empty (an
+        // instance's first joins), it scanned them whole for every batch once they held thousands of rows
+        // (perf: PostgreSQL's hottest functions). Planning a batch's two statements costs far less.
+        configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_custom_plan")]
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .notice)
         let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)

@@ -1,196 +1,199 @@
 import Foundation
+import Logging
 import PostgresNIO
 import Synchronization
 
 /// Swarm membership in PostgreSQL, shared by every instance of a fleet: a member joined through one
 /// instance is handed out by all, and an instance's death loses no member.
 ///
-/// A join is at most two (prepared) statements. The first reads the peer id's binding and the swarm's live
-/// members; the decisions are `SwarmRules`' (the same as the in-memory store's); the second, when the
-/// join is recorded, binds the peer id, drops the evicted members and upserts the member, all in one
-/// statement whose binding step is conditional (`ON CONFLICT ... WHERE`): if another address took
-/// the peer id between the two statements, nothing is written. Two instances admitting new members
-/// of one address at the same instant may leave it one member over `maxMembersPerAddress` until
-/// its next join; that is the price of not locking the swarm for every join.
+/// ## Group commit
+/// Joins are not written one by one: they queue for a `GroupCommit`, and the joins that arrive while
+/// a batch is running leave together in the next (up to `maxBatch`; at most `concurrentBatches`
+/// batches at once; a join that finds a free slot runs at once, alone). A batch is two prepared
+/// statements, whatever its size (`SwarmBatchRead`, `SwarmBatchWrite`):
+/// 1. one read: the bindings of the batch's peer ids and the live members of its swarms;
+/// 2. the decisions, `SwarmRules`' (the same as the in-memory store's), taken in Swift one join after
+///    the other in arrival order (`JoinBatch`), each join seeing the ones before it;
+/// 3. one write: binds the peer ids, drops the evicted members and upserts the members. Its binding
+///    step is conditional (`ON CONFLICT ... WHERE`): if another address took a peer id since the
+///    read, nothing of that peer id's is written.
+/// A join is answered only when its batch's write has committed: an answered join is in the table,
+/// and every instance's next read sees it. There is no cache: handing out members joined through
+/// other instances is as current as the last commit.
 ///
-/// Expired rows are ignored by every read and deleted by each instance once a minute. The join rate
-/// per address is counted by each instance in memory (`JoinRateLimiter`). `maxMembersTotal` is not
-/// enforced here: rows cost disk, not the instance's memory, and the rate limit bounds how fast one
-/// address can add them.
+/// Two batches running at once (here or on another instance) that admit new members of one address
+/// or one swarm may leave it one member over `maxMembersPerAddress` / `maxMembersPerContent` each
+/// until its next join; that is the price of not locking a swarm for every join.
+///
+/// ## Limits
+/// The join rate per address is counted by each instance in memory (`JoinRateLimiter`).
+/// `maxMembersTotal` bounds the rows of `swarm_member`: each instance counts them (all rows, expired
+/// ones too until they are deleted) every `totalRecountInterval`, in the background, and adds the new
+/// members it admits itself meanwhile; at the limit, joins of new members are answered but not
+/// recorded, as in the in-memory store. Another instance's admissions are seen at the next count, so
+/// with N instances the table holds at most `maxMembersTotal + (N - 1) × A` rows, where A is the new
+/// members one instance admits in `totalRecountInterval` (its join rate at most, about 50,000 at
+/// 5,000 joins/s: 5% of the default limit per other instance). Before an instance's first count
+/// completes it counts from zero.
+///
+/// Expired rows are ignored by every read and deleted by each instance every `sweepInterval`.
 final class PostgresMembership: MembershipStore {
     private let database: PostgresDatabase
     private let limits: MembershipLimits
     private let rate: JoinRateLimiter
-    private let nextSweep = Mutex(Date.distantPast)
+    private let batches: GroupCommit<PendingJoin, [SwarmMember]>
+    private let housekeeping = Housekeeping()
     /// How often expired members and bindings are deleted, by each instance.
     static let sweepInterval: TimeInterval = 60
+    /// How often each instance counts `swarm_member`'s rows for `maxMembersTotal`: a count of a million
+    /// rows costs PostgreSQL tens of milliseconds, so 10 s is well under 1% of a core per instance.
+    static let totalRecountInterval: TimeInterval = 10
+    /// Joins in one batch at most. A batch's statements grow with it (a few hundred bytes a join);
+    /// 256 is four times the joins a wrk run of 64 connections keeps in flight.
+    static let maxBatch = 256
+    /// Batches running at once, per instance. While one batch is between its read and its write,
+    /// another can read; two or three keep PostgreSQL's backends and this instance busy without
+    /// splitting the load into small batches. A reasoned choice, not yet tuned by measurement (1 and 2
+    /// are worth a run on a quiet machine: bench/RESULTS.md, fleet).
+    static let concurrentBatches = 3
+
+    /// When the next sweep and recount are due, and the count of `swarm_member`'s rows.
+    private final class Housekeeping: Sendable {
+        private struct State {
+            var nextSweep = Date.distantPast
+            var nextRecount = Date.distantPast
+            /// Rows of `swarm_member` as last counted, plus this instance's admissions since.
+            var total = 0
+            /// New members admitted since the running recount began (added to its result).
+            var admittedSinceRecount = 0
+        }
+
+        private let state = Mutex(State())
+
+        /// Which of the two are due at `now` (and marks them done).
+        func due(_ now: Date) -> (sweep: Bool, recount: Bool) {
+            state.withLock { state in
+                let sweep = now >= state.nextSweep, recount = now >= state.nextRecount
+                if sweep { state.nextSweep = now.addingTimeInterval(PostgresMembership.sweepInterval) }
+                if recount {
+                    state.nextRecount = now.addingTimeInterval(PostgresMembership.totalRecountInterval)
+                    state.admittedSinceRecount = 0
+                }
+                return (sweep, recount)
+            }
+        }
+
+        /// Takes room for up to `wanted` new members under `limit`; returns how many it took.
+        func reserve(_ wanted: Int, limit: Int) -> Int {
+            state.withLock { state in
+                let room = min(wanted, max(0, limit - state.total))
+                state.total += room
+                state.admittedSinceRecount += room
+                return room
+            }
+        }
+
+        /// Gives back the room a batch took and did not use.
+        func release(_ unused: Int) {
+            state.withLock { state in
+                state.total -= unused
+                state.admittedSinceRecount -= unused
+            }
+        }
+
+        func recounted(_ rows: Int) {
+            state.withLock { state in state.total = rows + state.admittedSinceRecount }
+        }
+    }
 
     init(_ database: PostgresDatabase, limits: MembershipLimits) {
         self.database = database
         self.limits = limits
         rate = JoinRateLimiter(limits)
+        let (client, logger) = (database.client, database.logger)
+        let housekeeping = self.housekeeping
+        batches = GroupCommit(maxBatch: Self.maxBatch, maxConcurrentBatches: Self.concurrentBatches) { joins in
+            await Self.run(joins, client: client, logger: logger, limits: limits, housekeeping: housekeeping)
+        }
     }
 
     func join(content: String, member: SwarmMember, wanted: Int, record: Bool, now: Date) async throws -> [SwarmMember] {
         try rate.admit(member.externalIp, now: now)
-        sweepIfDue(now)
-        let (binding, swarm) = try await read(content: content, peerId: member.peerId, now: now)
-        if let refusal = SwarmRules.bindingRefusal(binding, for: member, now: now) { throw refusal }
-        let candidates = SwarmRules.candidates(for: member, in: swarm)
-        if record {
-            let isNew = !swarm.contains { $0.peerId == member.peerId }
-            let evicted = isNew ? SwarmRules.evictions(admitting: member, into: swarm, limits: limits) : []
-            try await write(content: content, member: member, evicting: evicted, now: now)
-        }
-        return SwarmRules.fairSample(candidates, wanted)
+        housekeepIfDue(now)
+        return try await batches.submit(PendingJoin(content: content, member: member, wanted: wanted, record: record, now: now))
     }
 
     func members(of content: String, now: Date) async throws -> [SwarmMember] {
-        try await read(content: content, peerId: "", now: now).swarm
+        let statement = SwarmBatchRead(peerIds: [], contents: [content], now: now.timeIntervalSince1970,
+                                       limit: limits.maxMembersPerContent)
+        do {
+            let snapshot = try await SwarmBatchRead.snapshot(try await database.client.execute(statement, logger: database.logger))
+            return Array((snapshot.swarms[content] ?? [:]).values)
+        } catch {
+            throw MembershipStoreError(description: DatabaseFailure(error).description)
+        }
     }
 
     func close() async {}
 
-    // MARK: - Statements
+    // MARK: - A batch
 
-    /// The peer id's binding and the swarm's live members (at most `maxMembersPerContent`), in one round trip.
-    private func read(content: String, peerId: String, now: Date) async throws -> (binding: PeerIdBinding?, swarm: [SwarmMember]) {
-        let statement = SwarmRead(peerId: peerId, content: content, now: now.timeIntervalSince1970, limit: limits.maxMembersPerContent)
-        var binding: PeerIdBinding?
-        var swarm: [SwarmMember] = []
+    /// Reads, decides and writes one batch; every join's answer, in order.
+    private static func run(_ joins: [PendingJoin], client: PostgresClient, logger: Logger, limits: MembershipLimits,
+                            housekeeping: Housekeeping) async -> [Result<[SwarmMember], any Error>] {
+        let earliest = joins.lazy.map(\.now).min() ?? Date()
+        var peerIds = Set<String>(), contents = Set<String>()
+        for join in joins {
+            peerIds.insert(join.member.peerId)
+            contents.insert(join.content)
+        }
+        // Room for new members, taken now so that batches running at once do not share it; what the
+        // batch does not write is given back.
+        let room = housekeeping.reserve(joins.count { $0.record }, limit: limits.maxMembersTotal)
+        var written = 0
+        defer { housekeeping.release(room - written) }
         do {
-            for try await (kind, id, ip, port, external, network, mask, group, mode, expires) in
-                try await database.client.execute(statement, logger: database.logger) {
-                if kind == 0 {
-                    binding = PeerIdBinding(address: id, until: Date(timeIntervalSince1970: expires))
-                    continue
-                }
-                var subnet: IPv4Subnet?
-                if let network, let mask, let n = UInt32(exactly: network), let m = UInt32(exactly: mask) {
-                    subnet = IPv4Subnet(address: n, mask: m)
-                }
-                swarm.append(SwarmMember(peerId: id, ip: ip, port: port, externalIp: external, subnet: subnet, groupId: group,
-                                         mode: PeeringMode(rawValue: mode) ?? .lan,
-                                         expiresAt: Date(timeIntervalSince1970: expires)))
+            let read = SwarmBatchRead(peerIds: Array(peerIds), contents: Array(contents),
+                                      now: earliest.timeIntervalSince1970, limit: limits.maxMembersPerContent)
+            let snapshot = try await SwarmBatchRead.snapshot(try await client.execute(read, logger: logger))
+            let batch = JoinBatch(joins, snapshot: snapshot, limits: limits, roomForNew: room)
+            if !batch.upserts.isEmpty || !batch.evictions.isEmpty {
+                let write = SwarmBatchWrite(batch: batch, now: earliest.timeIntervalSince1970)
+                var inserted = 0
+                for try await new in try await client.execute(write, logger: logger) where new { inserted += 1 }
+                written = min(room, inserted)
             }
+            return batch.answers.map { answer in answer.mapError { $0 as any Error } }
         } catch {
-            throw MembershipStoreError(description: DatabaseFailure(error).description)
-        }
-        return (binding, swarm)
-    }
-
-    /// Binds the peer id (unless another address holds it), drops `evicting` and upserts `member`.
-    private func write(content: String, member: SwarmMember, evicting: [String], now: Date) async throws {
-        let statement = SwarmWrite(content: content, member: member, evicting: evicting, now: now.timeIntervalSince1970)
-        do {
-            for try await _ in try await database.client.execute(statement, logger: database.logger) {}
-        } catch {
-            throw MembershipStoreError(description: DatabaseFailure(error).description)
+            let failure = MembershipStoreError(description: DatabaseFailure(error).description)
+            return joins.map { _ in .failure(failure) }
         }
     }
 
-    /// Deletes expired members and bindings, in the background, once per `sweepInterval`.
-    private func sweepIfDue(_ now: Date) {
-        let due = nextSweep.withLock { next -> Bool in
-            guard now >= next else { return false }
-            next = now.addingTimeInterval(Self.sweepInterval)
-            return true
-        }
-        guard due else { return }
-        let (client, logger, at) = (database.client, database.logger, now.timeIntervalSince1970)
+    // MARK: - Housekeeping
+
+    /// In the background: deletes expired members and bindings once per `sweepInterval`, and counts
+    /// the rows once per `totalRecountInterval`.
+    private func housekeepIfDue(_ now: Date) {
+        let (sweep, recount) = housekeeping.due(now)
+        guard sweep || recount else { return }
+        let (client, logger, at, housekeeping) = (database.client, database.logger, now.timeIntervalSince1970, self.housekeeping)
         Task {
             do {
-                try await client.query("DELETE FROM swarm_member WHERE expires_at <= \(at)", logger: logger)
-                try await client.query("DELETE FROM peer_binding WHERE until <= \(at)", logger: logger)
+                if sweep {
+                    try await client.query("DELETE FROM swarm_member WHERE expires_at <= \(at)", logger: logger)
+                    try await client.query("DELETE FROM peer_binding WHERE until <= \(at)", logger: logger)
+                }
+                if recount {
+                    var rows = 0
+                    for try await n in try await client.query("SELECT count(*) FROM swarm_member", logger: logger).decode(Int.self) {
+                        rows = n
+                    }
+                    housekeeping.recounted(rows)
+                }
             } catch {
-                logger.warning("sweeping expired swarm members: \(DatabaseFailure(error))")
+                logger.warning("swarm membership housekeeping: \(DatabaseFailure(error))")
             }
         }
     }
-}
-
-// The join's two statements, prepared once per connection: a join then costs PostgreSQL no parse
-// and no plan, only the execution.
-
-/// The peer id's binding (a row of kind 0) and the swarm's live members (kind 1).
-private struct SwarmRead: PostgresPreparedStatement {
-    static let name = "dofs_swarm_read_v1"
-    static let sql = """
-        SELECT 0, b.address, '', 0, '', NULL::bigint, NULL::bigint, '', 0::smallint, b.until
-        FROM peer_binding b WHERE b.peer_id = $1
-        UNION ALL
-        (SELECT 1, m.peer_id, m.ip, m.port, m.external_ip, m.subnet_network, m.subnet_mask, m.group_id, m.mode, m.expires_at
-         FROM swarm_member m WHERE m.content_id = $2 AND m.expires_at > $3 LIMIT $4)
-        """
-    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .float8, .int8]
-    typealias Row = (Int, String, String, Int, String, Int64?, Int64?, String, Int, Double)
-
-    let peerId: String
-    let content: String
-    let now: Double
-    let limit: Int
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 4)
-        bindings.append(peerId)
-        bindings.append(content)
-        bindings.append(now)
-        bindings.append(Int64(limit))
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
-}
-
-/// Binds the peer id unless another address holds it unexpired; only then drops the evicted members
-/// and upserts the member (all or nothing: one statement).
-private struct SwarmWrite: PostgresPreparedStatement {
-    static let name = "dofs_swarm_write_v1"
-    static let sql = """
-        WITH bound AS (
-            INSERT INTO peer_binding (peer_id, address, until) VALUES ($1, $2, $3)
-            ON CONFLICT (peer_id) DO UPDATE SET address = excluded.address,
-                until = CASE WHEN peer_binding.address = excluded.address
-                             THEN greatest(peer_binding.until, excluded.until) ELSE excluded.until END
-            WHERE peer_binding.address = excluded.address OR peer_binding.until <= $4
-            RETURNING 1
-        ), gone AS (
-            DELETE FROM swarm_member
-            WHERE content_id = $5 AND peer_id = ANY($6) AND EXISTS (SELECT 1 FROM bound)
-        )
-        INSERT INTO swarm_member (content_id, peer_id, ip, port, external_ip, subnet_network, subnet_mask, group_id, mode, expires_at)
-        SELECT $5, $1, $7, $8, $2, $9, $10, $11, $12, $3
-        WHERE EXISTS (SELECT 1 FROM bound)
-        ON CONFLICT (content_id, peer_id) DO UPDATE SET ip = excluded.ip, port = excluded.port,
-            external_ip = excluded.external_ip, subnet_network = excluded.subnet_network,
-            subnet_mask = excluded.subnet_mask, group_id = excluded.group_id, mode = excluded.mode,
-            expires_at = excluded.expires_at
-        """
-    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .float8, .float8, .text, .textArray, .text, .int4,
-                                                       .int8, .int8, .text, .int2]
-    typealias Row = Void
-
-    let content: String
-    let member: SwarmMember
-    let evicting: [String]
-    let now: Double
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 12)
-        bindings.append(member.peerId)
-        bindings.append(member.externalIp)
-        bindings.append(member.expiresAt.timeIntervalSince1970)
-        bindings.append(now)
-        bindings.append(content)
-        bindings.append(evicting)
-        bindings.append(member.ip)
-        bindings.append(Int32(member.port))
-        bindings.append(member.subnet.map { Int64($0.network) })
-        bindings.append(member.subnet.map { Int64($0.mask) })
-        bindings.append(member.groupId)
-        bindings.append(Int16(member.mode.rawValue))
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row {}
 }

@@ -3,13 +3,16 @@ import Foundation
 import PostgresNIO
 
 /// The registry in PostgreSQL, shared by every instance of a fleet: a content published through one
-/// instance is served by all at once (there is no cache in front of the database).
+/// instance is served by all at once. Lookups that find a content are kept for a second
+/// (`RegistryLookupCache`: a change to a known content published through another instance is seen
+/// within it; "not registered" is never kept).
 ///
 /// Same contract as the SQLite `Registry`. A registration is one transaction that first takes an
 /// advisory lock on its URL, so two instances registering the same URL at once are serialised
 /// (the owner check and the write cannot interleave); refusals come before any write.
 final class PostgresRegistry: ContentRegistry {
     private let database: PostgresDatabase
+    private let cache = RegistryLookupCache()
 
     init(_ database: PostgresDatabase) {
         self.database = database
@@ -23,6 +26,8 @@ final class PostgresRegistry: ContentRegistry {
     /// writes nothing of its own; the others still commit).
     func registerAll(_ registrations: [Registration], now: Date) async throws(RegistryError) -> [Result<RegistrationOutcome, RegistryError>] {
         let logger = database.logger
+        // Whatever happened (a failed commit may still have committed), this instance's next lookups ask the database.
+        defer { cache.invalidate() }
         do {
             return try await database.client.withTransaction(logger: logger) { db -> [Result<RegistrationOutcome, RegistryError>] in
                 var outcomes: [Result<RegistrationOutcome, RegistryError>] = []
@@ -102,6 +107,15 @@ final class PostgresRegistry: ContentRegistry {
     }
 
     func lookup(id: ContentId, url: String?) async throws(RegistryError) -> RegisteredContent? {
+        let cacheKey = RegistryLookupCache.Key(id: id.rawValue, url: url)
+        if let kept = cache.content(cacheKey) { return kept }
+        let generation = cache.generation
+        let found = try await lookupInDatabase(id: id, url: url)
+        if let found { cache.store(found, for: cacheKey, generation: generation) }
+        return found
+    }
+
+    private func lookupInDatabase(id: ContentId, url: String?) async throws(RegistryError) -> RegisteredContent? {
         let logger = database.logger
         let key = id.rawValue
         // One round trip: the content row with its URLs, signatures and PHF URLs as arrays.

@@ -1,0 +1,152 @@
+import Foundation
+import PostgresNIO
+
+// A batch of joins' two statements (`PostgresMembership`), prepared once per connection: a batch
+// then costs PostgreSQL no parse and no plan, only the execution. Every value travels as an array,
+// one element per row (`unnest`), so a batch of any size is the same two statements.
+
+/// The bindings of some peer ids (one row of kind 0, if any is bound) and the live members of some
+/// swarms (one row of kind 1 per swarm that has any, at most `limit` members), each row's values as
+/// arrays. Peer ids are joined from `unnest`, not matched with `= ANY($1)`: for that, the generic plan of
+/// the prepared statement scanned the whole `peer_binding` table (perf: PostgreSQL's hottest function).
+/// Arrays, because postgres-nio decodes a row at a cost per row that a swarm's members in rows of their own
+/// paid twenty times per join (a tenth of an instance's CPU, measured with perf).
+struct SwarmBatchRead: PostgresPreparedStatement {
+    static let name = "dofs_swarm_batch_read_v3"
+    static let sql = """
+        SELECT 0::smallint, ''::text, array_agg(b.peer_id), '{}'::text[], '{}'::int4[], array_agg(b.address),
+               '{}'::int8[], '{}'::int8[], '{}'::text[], '{}'::int2[], array_agg(b.until)
+        FROM unnest($1::text[]) AS p(id) JOIN peer_binding b ON b.peer_id = p.id
+        HAVING count(*) > 0
+        UNION ALL
+        SELECT 1::smallint, c.id, array_agg(m.peer_id), array_agg(m.ip), array_agg(m.port), array_agg(m.external_ip),
+               array_agg(coalesce(m.subnet_network, -1)), array_agg(coalesce(m.subnet_mask, -1)), array_agg(m.group_id),
+               array_agg(m.mode), array_agg(m.expires_at)
+        FROM unnest($2::text[]) AS c(id)
+        CROSS JOIN LATERAL (SELECT * FROM swarm_member s WHERE s.content_id = c.id AND s.expires_at > $3 LIMIT $4) m
+        GROUP BY c.id
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .float8, .int8]
+    typealias Row = (Int, String, [String], [String], [Int32], [String], [Int64], [Int64], [String], [Int16], [Double])
+
+    let peerIds: [String]
+    let contents: [String]
+    let now: Double
+    let limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(peerIds)
+        bindings.append(contents)
+        bindings.append(now)
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+
+    /// The rows as a snapshot.
+    static func snapshot(_ rows: some AsyncSequence<Row, any Error>) async throws -> SwarmSnapshot {
+        var snapshot = SwarmSnapshot()
+        for try await (kind, content, peerIds, ips, ports, externals, networks, masks, groups, modes, expiries) in rows {
+            if kind == 0 {
+                for (peerId, (address, until)) in zip(peerIds, zip(externals, expiries)) {
+                    snapshot.bindings[peerId] = PeerIdBinding(address: address, until: Date(timeIntervalSince1970: until))
+                }
+                continue
+            }
+            let count = peerIds.count
+            guard [ips.count, ports.count, externals.count, networks.count, masks.count, groups.count, modes.count,
+                   expiries.count].allSatisfy({ $0 == count }) else {
+                throw DatabaseFailure(description: "swarm \(content): the member columns differ in length")
+            }
+            var swarm: [String: SwarmMember] = [:]
+            swarm.reserveCapacity(count)
+            for i in 0..<count {
+                var subnet: IPv4Subnet?
+                if let n = UInt32(exactly: networks[i]), let m = UInt32(exactly: masks[i]) {
+                    subnet = IPv4Subnet(address: n, mask: m)
+                }
+                swarm[peerIds[i]] = SwarmMember(
+                    peerId: peerIds[i], ip: ips[i], port: Int(ports[i]), externalIp: externals[i], subnet: subnet,
+                    groupId: groups[i], mode: PeeringMode(rawValue: Int(modes[i])) ?? .lan,
+                    expiresAt: Date(timeIntervalSince1970: expiries[i]))
+            }
+            snapshot.swarms[content] = swarm
+        }
+        return snapshot
+    }
+}
+
+/// Writes a batch's decisions in one statement: binds each peer id unless another address holds it
+/// unexpired; then, for the peer ids whose binding was written, deletes the members they evicted and
+/// upserts their members. Returns one row per upserted member: true when it was inserted (new).
+struct SwarmBatchWrite: PostgresPreparedStatement {
+    static let name = "dofs_swarm_batch_write_v1"
+    static let sql = """
+        WITH bound AS (
+            INSERT INTO peer_binding (peer_id, address, until)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::float8[])
+            ON CONFLICT (peer_id) DO UPDATE SET address = excluded.address,
+                until = CASE WHEN peer_binding.address = excluded.address
+                             THEN greatest(peer_binding.until, excluded.until) ELSE excluded.until END
+            WHERE peer_binding.address = excluded.address OR peer_binding.until <= $4
+            RETURNING peer_id
+        ), gone AS (
+            DELETE FROM swarm_member m
+            USING unnest($5::text[], $6::text[], $7::text[]) AS e(content_id, peer_id, owner)
+            WHERE m.content_id = e.content_id AND m.peer_id = e.peer_id AND e.owner IN (SELECT peer_id FROM bound)
+        )
+        INSERT INTO swarm_member (content_id, peer_id, ip, port, external_ip, subnet_network, subnet_mask, group_id, mode, expires_at)
+        SELECT t.content_id, t.peer_id, t.ip, t.port, t.external_ip, nullif(t.network, -1), nullif(t.mask, -1),
+               t.group_id, t.mode, t.expires_at
+        FROM unnest($8::text[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::int8[], $14::int8[],
+                    $15::text[], $16::int2[], $17::float8[])
+             AS t(content_id, peer_id, ip, port, external_ip, network, mask, group_id, mode, expires_at)
+        WHERE t.peer_id IN (SELECT peer_id FROM bound)
+        ON CONFLICT (content_id, peer_id) DO UPDATE SET ip = excluded.ip, port = excluded.port,
+            external_ip = excluded.external_ip, subnet_network = excluded.subnet_network,
+            subnet_mask = excluded.subnet_mask, group_id = excluded.group_id, mode = excluded.mode,
+            expires_at = excluded.expires_at
+        RETURNING (xmax = 0)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .textArray, .textArray, .float8Array, .float8,
+        .textArray, .textArray, .textArray,
+        .textArray, .textArray, .textArray, .int4Array, .textArray, .int8Array, .int8Array, .textArray, .int2Array, .float8Array,
+    ]
+    typealias Row = Bool
+
+    let batch: JoinBatch
+    let now: Double
+
+    /// Rows go in key order: two batches writing the same rows at once (a peer re-joining through
+    /// two instances) then lock them in the same order and cannot deadlock.
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 17)
+        let bound = batch.bindings.sorted { $0.key < $1.key }
+        bindings.append(bound.map(\.key))
+        bindings.append(bound.map(\.value.address))
+        bindings.append(bound.map(\.value.until.timeIntervalSince1970))
+        bindings.append(now)
+        let evictions = batch.evictions.sorted { $0.key < $1.key }
+        bindings.append(evictions.map(\.key.content))
+        bindings.append(evictions.map(\.key.peerId))
+        bindings.append(evictions.map(\.value))
+        let sortedUpserts = batch.upserts.sorted { $0.key < $1.key }
+        let upserts = sortedUpserts.map(\.value)
+        bindings.append(sortedUpserts.map(\.key.content))
+        bindings.append(upserts.map(\.peerId))
+        bindings.append(upserts.map(\.ip))
+        bindings.append(upserts.map { Int32($0.port) })
+        bindings.append(upserts.map(\.externalIp))
+        bindings.append(upserts.map { $0.subnet.map { Int64($0.network) } ?? -1 })
+        bindings.append(upserts.map { $0.subnet.map { Int64($0.mask) } ?? -1 })
+        bindings.append(upserts.map(\.groupId))
+        bindings.append(upserts.map { Int16($0.mode.rawValue) })
+        bindings.append(upserts.map(\.expiresAt.timeIntervalSince1970))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Bool.self) }
+}

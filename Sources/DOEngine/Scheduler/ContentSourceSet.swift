@@ -68,10 +68,15 @@ struct ContentSourceSet: PieceSourceSet {
         guard let ready = swarm.secondsUntilReady() else {
             // The first join is unanswered: its answer is news. Bounded by the owner wait all the same.
             let end = progress.startedAt + maxOwnerWait(swarm)
-            return now < end ? end : nil
+            if now < end { return end }
+            progress.notes.insert("why: the first join was unanswered")
+            return nil
         }
         if ready > 0 { return now + ready }
-        guard let owner = swarm.owner(of: piece, excluding: { !table.mayOwn(PeerSource.name(of: $0)) }) else { return nil }
+        guard let owner = swarm.owner(of: piece, excluding: { !table.mayOwn(PeerSource.name(of: $0)) }) else {
+            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s)")
+            return nil
+        }
         // How long a piece from the CDN takes now (the owner must fetch it too), but never less than
         // the budget of a source not measured yet: on a fast link the CDN's own budget is a fraction
         // of the time an owner needs to reach the piece in its readahead.
@@ -84,11 +89,17 @@ struct ContentSourceSet: PieceSourceSet {
             }
             return end
         }
+        progress.notes.insert("why: owner \(owner) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : "")")
         if !peersHaveIt, !progress.notes.contains(Self.ownerCharged) {
             progress.notes.insert(Self.ownerCharged)
             table.recordOwnerMiss(PeerSource.name(of: owner), waitingSince: progress.startedAt)
         }
         return nil
+    }
+
+    /// Why HTTP sources were opened for a piece, from its notes (for the debug line of a piece from HTTP).
+    static func whyHTTP(_ notes: Set<String>) -> String {
+        notes.filter { $0.hasPrefix("why: ") }.map { String($0.dropFirst(5)) }.sorted().joined(separator: "; ")
     }
 
     private func maxOwnerWait(_ swarm: SessionSwarm) -> Double {

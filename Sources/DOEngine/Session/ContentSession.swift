@@ -318,6 +318,9 @@ public final class ContentSession: Sendable {
         if case .verified(let phf) = mode { expected = phf.pieces[index] }
         let delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index), expected: expected,
                                                  from: sourceSet)
+        if delivery.source.kind != .peer {
+            logger.debug("piece \(index) from \(delivery.source.kind.rawValue) after \(Int(delivery.waitedSeconds * 1000)) ms: \(ContentSourceSet.whyHTTP(delivery.notes))")
+        }
         await deliver(index, key: key, bytes: delivery.bytes, from: delivery.source.kind)
         return delivery.bytes
     }

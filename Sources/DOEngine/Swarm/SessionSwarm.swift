@@ -206,6 +206,12 @@ public final class SessionSwarm: Sendable {
         return best?.0
     }
 
+    /// Members now (listed and connected), ourselves not counted.
+    var memberCount: Int {
+        let listed = self.listed.withLock { $0 }
+        return swarm.connectedPeers.filter { listed.contains($0) }.count
+    }
+
     /// A piece is verified and stored: tell the peers now.
     func pieceStored(_ index: Int) {
         config.onVerifiedPiece?(hashOfHashes.bytes, index)

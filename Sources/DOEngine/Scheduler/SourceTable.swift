@@ -144,6 +144,18 @@ public final class SourceTable: Sendable {
         }
     }
 
+    /// Whether `name`'s announcements are doubtful now: it is dropped or owns nothing, or its last
+    /// requests timed out or it sent a bad piece since its last good one. Serving ahead ignores what
+    /// such a peer announces (a withholder announces every piece and sends none).
+    func distrusts(_ name: String) -> Bool {
+        let now = clock.now
+        return entries.withLock { e in
+            guard let entry = e[name] else { return false }
+            return entry.timeoutsInARow > 0 || entry.troubleInARow > 0 || entry.ownerMissesInARow > 0
+                || entry.droppedUntil.map { now < $0 } ?? false || entry.notOwnerUntil.map { now < $0 } ?? false
+        }
+    }
+
     /// Whether `name` is dropped now.
     func isDropped(_ name: String) -> Bool {
         let now = clock.now

@@ -69,7 +69,9 @@ struct ContentSourceSet: PieceSourceSet {
                 return EligibleSources(sources: sources, newsMayHelp: true)
             }
             if !progress.notes.contains(Self.httpOpen) {
-                if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: !peers.isEmpty) {
+                // A withholder announces every piece: what it says does not spare an owner its miss.
+                let peersHaveIt = peers.contains { !table.distrusts($0.source.name) }
+                if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: peersHaveIt) {
                     return EligibleSources(sources: sources, reconsiderAt: wait, newsMayHelp: true)
                 }
                 progress.notes.insert(Self.httpOpen)

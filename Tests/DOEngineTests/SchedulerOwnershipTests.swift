@@ -75,4 +75,15 @@ final class SchedulerOwnershipTests: XCTestCase {
         }
         XCTAssertEqual(total, 33, "the 33 pieces of the window are each fetched by exactly one of the eight")
     }
+
+    func testServingAheadIgnoresAPeerThatTimedOutUntilItDeliversButNotOneThatFailedOnce() {
+        let table = SourceTable(clock: FakeClock())
+        table.recordFailure("peer busy", kind: .peer)
+        XCTAssertFalse(table.distrusts("peer busy"), "a choke or a busy peer still has what it announced")
+        table.recordTimeout("peer withholds", kind: .peer, requestedAt: 0)
+        XCTAssertTrue(table.distrusts("peer withholds"), "a request that timed out with nothing delivered")
+        table.recordSuccess("peer withholds", kind: .peer, bytes: 1, seconds: 0.1)
+        XCTAssertFalse(table.distrusts("peer withholds"), "a good piece ends it")
+        XCTAssertFalse(table.distrusts("peer unknown"))
+    }
 }

@@ -24,7 +24,9 @@ import Logging
 /// peers only, and their owner's chance is decided when a place frees (an HTTP fetch ending is news),
 /// on the membership of that moment: a member that joined first owns every piece until the others
 /// are listed, and without the cap it would queue its whole readahead on the origin before they join.
-/// Content without a swarm has no cap.
+/// Until the swarm's first join is answered, the cap is one piece: a fleet that starts together
+/// behind a slow control plane would otherwise fetch every piece once per member (measured with 100
+/// peers: three quarters of the origin's bytes). Content without a swarm has no cap.
 ///
 /// ## Cache hosts (DO's rules)
 /// Hosts are tried in order, banned ones skipped (`CacheHosts`). The CDN is eligible when no host is
@@ -63,7 +65,10 @@ struct ContentSourceSet: PieceSourceSet {
                 .map { (score: table.score($0.source.name), rank: $0.rank, source: $0.source) }
                 .sorted { ($0.score, $0.rank) < ($1.score, $1.rank) }
             sources = peers.map(\.source)
-            if let gate = httpGate, swarm.config.maxHTTPFetchesInSwarm > 0, gate.inFlight >= swarm.config.maxHTTPFetchesInSwarm {
+            // Before the first join is answered nobody knows who owns what: one piece at a time then,
+            // or a fleet that starts together with a slow control plane fetches everything N times.
+            let cap = swarm.secondsUntilReady() == nil ? 1 : swarm.config.maxHTTPFetchesInSwarm
+            if let gate = httpGate, cap > 0, gate.inFlight >= cap {
                 // No place for an HTTP fetch: peers only, and who owns the piece is decided when a
                 // place frees (an HTTP fetch ending is news), on the membership of that moment.
                 return EligibleSources(sources: sources, newsMayHelp: true)

@@ -13,7 +13,8 @@
 /// for an owner that is behind.
 ///
 /// A *member* is a peer that the control plane listed in one of our join answers (it joined through
-/// the control plane), not banned, whose connection (if we made one) has not failed. A peer that only
+/// the control plane; the id it last listed at that address), not banned, whose connection (if we
+/// made one) has not failed. A peer that only
 /// handshakes with our peer server is served, but owns nothing: ids are free to invent, and thirty
 /// made-up ids must not take thirty shares of the content. Listed peers we are not connected to are
 /// members too: in a swarm larger than `maxPeers` every member would otherwise rank over its own few
@@ -63,7 +64,9 @@ public final class SessionSwarm: Sendable {
 
     private let lastExtraJoin = Mutex<(last: ContinuousClock.Instant?, pending: Bool)>((nil, false))
     /// Peers the control plane listed in our join answers: the only ones that may own pieces.
-    private let listed = Mutex<Set<PeerId>>([])
+    /// The peer id the control plane last listed at each endpoint (host:port): an address taken over
+    /// by a new peer (a restarted node, a reused address) keeps only the new id.
+    private let listed = Mutex<[String: PeerId]>([:])
     /// Until when ownership decisions wait for the join that a peer's arrival at our peer server set off
     /// (see `secondsUntilReady`).
     private let arrivalPending = Mutex<ContinuousClock.Instant?>(nil)
@@ -125,7 +128,15 @@ public final class SessionSwarm: Sendable {
 
     /// The peers of a join answer: remembered as listed (members once connected), and connected.
     private func admit(_ peers: [PeerAddress]) {
-        listed.withLock { $0.formUnion(peers.compactMap(\.peerId)) }
+        // An answer may list an endpoint twice (the old id not expired yet): the one connected there wins.
+        let connected = swarm.connectedEndpoints
+        var latest: [String: PeerId] = [:]
+        for peer in peers {
+            guard let id = peer.peerId else { continue }
+            if let kept = latest[peer.endpoint], kept == connected[peer.endpoint] { continue }
+            latest[peer.endpoint] = id
+        }
+        listed.withLock { $0.merge(latest) { _, new in new } }
         swarm.addPeers(peers)
     }
 
@@ -216,8 +227,13 @@ public final class SessionSwarm: Sendable {
     /// the same set, the control plane's, instead of over its own few connections.
     func members(excluding excluded: (PeerId) -> Bool) -> [PeerId] {
         let listed = self.listed.withLock { $0 }
+        let connected = swarm.connectedEndpoints
         let out = swarm.unreachablePeers.union(swarm.bannedPeers)
-        return listed.filter { !out.contains($0) && !excluded($0) }
+        return listed.compactMap { endpoint, id in
+            // Connected at that endpoint under another id: the listed one is gone from there.
+            if let there = connected[endpoint], there != id { return nil }
+            return out.contains(id) || excluded(id) ? nil : id
+        }
     }
 
     /// Members now (see `members(excluding:)`), ourselves not counted.

@@ -398,6 +398,15 @@ public final class Swarm: Sendable {
     /// Whether this peer id is banned at some address (by its own bad pieces or its address's).
     public func isBanned(_ peer: PeerId) -> Bool { withState { s in s.banned.contains { $0.peerId == peer } } }
 
+    /// The peer id connected at each endpoint we connected to (host:port, as the control plane listed it).
+    public var connectedEndpoints: [String: PeerId] {
+        withState { s in
+            var out: [String: PeerId] = [:]
+            for (id, peer) in s.peers where peer.connection.isOpen { out[peer.endpoint] = id }
+            return out
+        }
+    }
+
     /// Peer ids banned at some address (see `isBanned(_:)`), in one look.
     public var bannedPeers: Set<PeerId> { withState { Set($0.banned.map(\.peerId)) } }
 

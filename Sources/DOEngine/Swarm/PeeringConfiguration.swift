@@ -36,7 +36,8 @@ public struct PeeringConfiguration: Sendable {
     /// Four 1 MiB requests keep a 200 Mbit/s link busy (42 ms a piece; 4 MiB per round trip is
     /// 320 Mbit/s even at 100 ms), while the member that joined first, owning every piece until the
     /// others are listed, does not queue its whole readahead on the origin; in a swarm of eight, 32
-    /// requests at most share the origin link, so a piece still comes within a budget. 0: no cap.
+    /// requests at most share the origin link, so a piece still comes within a budget. Until the first
+    /// join is answered the cap is 1 whatever this says (nobody knows who owns what yet). 0: no cap.
     public var maxHTTPFetchesInSwarm = 4
     /// A piece from a peer taking longer than this is abandoned for the next source.
     public var peerPieceTimeoutSeconds = 10.0

@@ -17,8 +17,11 @@
 #
 # usage: bench/fleet-bench.sh [--duration S] [--connections N] [--peers N] [--size SIZE] [--rate MBIT]
 #                             [--http-delay S] [--stagger S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
+#                             [--peer-log-level LEVEL]
 # (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN; --stagger
-# launches the peers evenly over S seconds instead of at once; completion times count from each launch.)
+# launches the peers evenly over S seconds instead of at once; completion times count from each launch;
+# --peer-log-level is every peer's --log-level: with debug and --keep, each peer's stderr says why each
+# piece came from the CDN.)
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
 # Needs root (tc), wrk and PostgreSQL (Debian packages wrk, postgresql, iproute2).
 set -euo pipefail
@@ -27,7 +30,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0
+duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0 peer_log_level=warning
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration)    duration="${2:?}"; shift 2 ;;
@@ -41,7 +44,8 @@ while [ $# -gt 0 ]; do
         --skip-swarm)  do_swarm=0; shift ;;
         --dir)         work="${2:?}"; shift 2 ;;
         --keep)        keep=1; shift ;;
-        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --peer-log-level) peer_log_level="${2:?}"; shift 2 ;;
+        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -191,7 +195,7 @@ if [ "$do_swarm" = 1 ]; then
         local delay=()
         [ -n "$http_delay" ] && delay=(--http-delay "$http_delay")
         python3 "$HERE/fleet/swarm.py" "$DOFS_BIN" "http://127.0.0.1:$cp_port" "$id" "$work/run-$name" "$access" \
-            --peers "$n" --stagger "$stagger" "${delay[@]}" "$@" >"$work/$name.json"
+            --peers "$n" --stagger "$stagger" --log-level "$peer_log_level" "${delay[@]}" "$@" >"$work/$name.json"
         stop_cps
         [ "$keep" = 1 ] || rm -rf "$work/run-$name"
         cat "$work/$name.json"

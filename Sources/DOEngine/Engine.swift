@@ -201,6 +201,7 @@ public final class Engine: Sendable {
                     sum + (store.contains(.verified(p.1)) ? phf.layout.length(ofPiece: p.0) : 0)
                 }
             }
+            chosen.startServingAhead()
         }
         return chosen
     }

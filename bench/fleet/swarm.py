@@ -5,7 +5,7 @@ killed (SIGKILL) midway. Prints one JSON object: completion times (launch to fil
 peers that were not killed, origin bytes sent during the run, and how many peers finished.
 
 usage: swarm.py DOFS_BIN CONTROL_PLANE CONTENT_ID WORK ACCESS_LOG --peers N [--first-host K]
-                [--kill-fraction F --kill-at SECONDS] [--timeout SECONDS] [--port P]
+                [--kill-fraction F --kill-at SECONDS] [--timeout SECONDS] [--port P] [--log-level LEVEL]
 Every process it starts is stopped by its PID before it exits; every wait is bounded.
 """
 import argparse, json, os, random, signal, subprocess, sys, time
@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--seed-for", type=int, default=900)
     ap.add_argument("--stagger", type=float, default=0.0, help="launch the peers evenly over this many seconds")
     ap.add_argument("--http-delay", type=float, default=None, help="passed to every peer (dofs's default when absent)")
+    ap.add_argument("--log-level", default="warning", help="every peer's --log-level (debug says why each piece came from the CDN)")
     a = ap.parse_args()
 
     os.makedirs(a.work, exist_ok=True)
@@ -60,7 +61,7 @@ def main():
         err = open(os.path.join(d, "stderr"), "w")
         args = [a.dofs, "get", a.content, "-o", os.path.join(d, "file"), "--json", "--seed-for", str(a.seed_for),
                 "--control-plane", a.cp, "--cache-dir", os.path.join(d, "cache"), "--peer-listen", f"{host}:{a.port}",
-                "--download-mode", "3", "--log-level", "warning"]
+                "--download-mode", "3", "--log-level", a.log_level]
         if a.http_delay is not None:
             args += ["--http-delay", str(a.http_delay)]
         if a.stagger > 0 and a.peers > 1:

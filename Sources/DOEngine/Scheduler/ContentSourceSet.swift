@@ -8,13 +8,25 @@ import Logging
 /// had its chance, the cache hosts; then the CDN URLs (rotated by retry round).
 ///
 /// ## The owner's chance
-/// When another member owns the piece (see `SessionSwarm`), HTTP sources wait until the owner wait
-/// ends: the CDN's budget (how long a piece from the CDN takes now; at least the initial budget), at
-/// most `httpDelaySeconds`.
+/// When other members rank above us for the piece (see `SessionSwarm`, `PieceOwnership`), HTTP sources
+/// wait one owner wait per member above us: the owner's first backup goes after one, its second after
+/// two, and so on, nobody later than `httpDelaySeconds` (and the scheduler's largest budget). The owner
+/// wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
 /// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
 /// ends with nobody having the piece is charged an owner miss; a few in a row and it owns nothing for
 /// a while. Before the swarm's first join is answered (and briefly after, see
-/// `SessionSwarm.secondsUntilReady`) nobody is taken to own anything yet.
+/// `SessionSwarm.secondsUntilReady`) nobody is taken to own anything yet. Why HTTP sources were opened
+/// is noted in the piece's progress (`whyHTTP`), and a piece from HTTP says it at debug level.
+///
+/// ## A member's HTTP fetches are capped
+/// A content shared with a swarm has at most `maxHTTPFetchesInSwarm` pieces fetched from HTTP sources
+/// at once (its own and those it serves ahead). While the cap is reached, other pieces are offered
+/// peers only, and their owner's chance is decided when a place frees (an HTTP fetch ending is news),
+/// on the membership of that moment: a member that joined first owns every piece until the others
+/// are listed, and without the cap it would queue its whole readahead on the origin before they join.
+/// Until the swarm's first join is answered, the cap is one piece: a fleet that starts together
+/// behind a slow control plane would otherwise fetch every piece once per member (measured with 100
+/// peers: three quarters of the origin's bytes). Content without a swarm has no cap.
 ///
 /// ## Cache hosts (DO's rules)
 /// Hosts are tried in order, banned ones skipped (`CacheHosts`). The CDN is eligible when no host is
@@ -26,6 +38,8 @@ struct ContentSourceSet: PieceSourceSet {
     let swarm: SessionSwarm?
     let table: SourceTable
     let logger: Logger
+    /// Counts this content's HTTP fetches for the swarm's cap (`maxHTTPFetchesInSwarm`); `nil`: no cap.
+    var httpGate: HTTPGate? = nil
 
     private static let httpOpen = "http-open"
     private static let ownerCharged = "owner-charged"
@@ -51,14 +65,25 @@ struct ContentSourceSet: PieceSourceSet {
                 .map { (score: table.score($0.source.name), rank: $0.rank, source: $0.source) }
                 .sorted { ($0.score, $0.rank) < ($1.score, $1.rank) }
             sources = peers.map(\.source)
+            // Before the first join is answered nobody knows who owns what: one piece at a time then,
+            // or a fleet that starts together with a slow control plane fetches everything N times.
+            let cap = swarm.secondsUntilReady() == nil ? 1 : swarm.config.maxHTTPFetchesInSwarm
+            if let gate = httpGate, cap > 0, gate.inFlight >= cap {
+                // No place for an HTTP fetch: peers only, and who owns the piece is decided when a
+                // place frees (an HTTP fetch ending is news), on the membership of that moment.
+                return EligibleSources(sources: sources, newsMayHelp: true)
+            }
             if !progress.notes.contains(Self.httpOpen) {
-                if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: !peers.isEmpty) {
+                // A withholder announces every piece: what it says does not spare an owner its miss.
+                let peersHaveIt = peers.contains { !table.distrusts($0.source.name) }
+                if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: peersHaveIt) {
                     return EligibleSources(sources: sources, reconsiderAt: wait, newsMayHelp: true)
                 }
                 progress.notes.insert(Self.httpOpen)
             }
         }
-        let (http, reconsider) = httpSources(progress: progress, now: now)
+        let (found, reconsider) = httpSources(progress: progress, now: now)
+        let http = httpGate.map { gate in found.map(gate.wrap) } ?? found
         return EligibleSources(sources: sources + http, reconsiderAt: reconsider, newsMayHelp: swarm != nil)
     }
 
@@ -68,27 +93,41 @@ struct ContentSourceSet: PieceSourceSet {
         guard let ready = swarm.secondsUntilReady() else {
             // The first join is unanswered: its answer is news. Bounded by the owner wait all the same.
             let end = progress.startedAt + maxOwnerWait(swarm)
-            return now < end ? end : nil
+            if now < end { return end }
+            progress.notes.insert("why: the first join was unanswered")
+            return nil
         }
         if ready > 0 { return now + ready }
-        guard let owner = swarm.owner(of: piece, excluding: { !table.mayOwn(PeerSource.name(of: $0)) }) else { return nil }
+        let above = swarm.ranked(above: piece, excluding: { !table.mayOwn(PeerSource.name(of: $0)) })
+        guard let owner = above.first else {
+            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s)")
+            return nil
+        }
         // How long a piece from the CDN takes now (the owner must fetch it too), but never less than
         // the budget of a source not measured yet: on a fast link the CDN's own budget is a fraction
-        // of the time an owner needs to reach the piece in its readahead.
+        // of the time an owner needs to reach the piece in its readahead. One such wait per member
+        // ranked above us: the owner's first backup goes after one, the others take it from a peer.
         let wait = max(table.budget(ofKind: .cdn), table.configuration.initialBudgetSeconds)
-        let end = progress.startedAt + min(wait, maxOwnerWait(swarm))
+        let end = PieceOwnership.httpOpensAt(above: above.count, startedAt: progress.startedAt, wait: wait,
+                                             maxWait: maxOwnerWait(swarm))
         if now < end {
             if progress.notes.insert(Self.ownerAwaited).inserted {
-                logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for its owner to announce it",
+                logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for its owner to announce it (\(above.count) member(s) ranked above us)",
                              metadata: ["peer": "\(owner)"])
             }
             return end
         }
+        progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : "")")
         if !peersHaveIt, !progress.notes.contains(Self.ownerCharged) {
             progress.notes.insert(Self.ownerCharged)
             table.recordOwnerMiss(PeerSource.name(of: owner), waitingSince: progress.startedAt)
         }
         return nil
+    }
+
+    /// Why HTTP sources were opened for a piece, from its notes (for the debug line of a piece from HTTP).
+    static func whyHTTP(_ notes: Set<String>) -> String {
+        notes.filter { $0.hasPrefix("why: ") }.map { String($0.dropFirst(5)) }.sorted().joined(separator: "; ")
     }
 
     private func maxOwnerWait(_ swarm: SessionSwarm) -> Double {

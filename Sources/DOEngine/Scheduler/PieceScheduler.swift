@@ -42,6 +42,10 @@ public final class PieceScheduler: Sendable {
         public var bytes: [UInt8]
         public var source: any PieceSource
         public var seconds: Double
+        /// Seconds from the start of the piece's fetch to its verified answer.
+        public var waitedSeconds: Double = 0
+        /// The notes the source set kept for the piece (why HTTP sources were opened, say).
+        public var notes: Set<String> = []
     }
 
     public let table: SourceTable
@@ -273,7 +277,8 @@ public final class PieceScheduler: Sendable {
                             attempts.removeAll()
                             logger.trace("piece \(index): from \(RedactedURL.redacted(source.name)) in \(seconds) s",
                                          metadata: source.logMetadata)
-                            return Delivery(bytes: bytes, source: source, seconds: seconds)
+                            return Delivery(bytes: bytes, source: source, seconds: seconds,
+                                            waitedSeconds: clock.now - progress.startedAt, notes: progress.notes)
                         }
                     case .failure(let error):
                         table.recordFailure(source.name, kind: source.kind)

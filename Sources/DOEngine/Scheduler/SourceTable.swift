@@ -144,6 +144,20 @@ public final class SourceTable: Sendable {
         }
     }
 
+    /// Whether `name`'s announcements are doubtful now: it is dropped or owns nothing, or its last
+    /// request timed out with nothing delivered since. Serving ahead ignores what such a peer
+    /// announces (a withholder announces every piece and sends none). A failure alone (a choke, a
+    /// busy peer) does not count: the pieces it announced are there, and fetching them from the CDN
+    /// instead would cost the origin.
+    func distrusts(_ name: String) -> Bool {
+        let now = clock.now
+        return entries.withLock { e in
+            guard let entry = e[name] else { return false }
+            return entry.timeoutsInARow > 0
+                || entry.droppedUntil.map { now < $0 } ?? false || entry.notOwnerUntil.map { now < $0 } ?? false
+        }
+    }
+
     /// Whether `name` is dropped now.
     func isDropped(_ name: String) -> Bool {
         let now = clock.now

@@ -1,4 +1,5 @@
 import DOCore
+import DOSwarm
 import Dispatch
 import Foundation
 import Logging
@@ -37,6 +38,8 @@ public final class ContentSession: Sendable {
     /// content, the date kept beside its PHF or asked with one HEAD, see `Engine.openVerified`).
     public let lastModified: Date?
     private let flights = PieceFlights()
+    /// Pieces being fetched ahead for the swarm (see `startServingAhead`).
+    private let servingAhead = Mutex<Set<Int>>([])
     /// The one source loop, and the sources it chooses from.
     private let scheduler: PieceScheduler
     private let sourceSet: ContentSourceSet
@@ -86,7 +89,8 @@ public final class ContentSession: Sendable {
         limits.maxBackoffSeconds = config.maxBackoffSeconds
         limits.giveUpSeconds = config.readDeadlineSeconds
         scheduler = PieceScheduler(table: table, limits: limits, label: RedactedURL.redacted(url), logger: logger)
-        sourceSet = ContentSourceSet(cdn: sources, cacheHosts: cacheHosts, swarm: swarm, table: table, logger: logger)
+        sourceSet = ContentSourceSet(cdn: sources, cacheHosts: cacheHosts, swarm: swarm, table: table, logger: logger,
+                                     httpGate: swarm.map { swarm in HTTPGate { swarm.swarm.nudge() } })
     }
 
     /// The scored source table: every source asked for this content, best first.
@@ -271,6 +275,54 @@ public final class ContentSession: Sendable {
         }
     }
 
+    // MARK: Serving the swarm
+
+    /// Starts serving ahead for the swarm (see `ServeAhead`) until the swarm stops: whenever a peer
+    /// announces pieces (an event), the pieces we own around the swarm's frontier that nobody has are
+    /// fetched, at most `serveAheadParallelPieces` at a time; each that ends wakes the loop again.
+    func startServingAhead() {
+        guard let swarm, case .verified = mode, swarm.config.serveAheadWindowPieces > 0 else { return }
+        swarm.runBeside { [weak self] in
+            var seen = swarm.swarm.announceGeneration
+            while !Task.isCancelled {
+                await swarm.swarm.waitForAnnouncement(after: seen)
+                seen = swarm.swarm.announceGeneration
+                guard let self, !Task.isCancelled else { return }
+                self.serveAhead(swarm)
+                // Announcements come by the hundred a second in a large swarm: one look per 50 ms is enough.
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    private func serveAhead(_ swarm: SessionSwarm) {
+        guard swarm.secondsUntilReady() == 0 else { return }
+        let config = swarm.config, table = scheduler.table
+        let busy = servingAhead.withLock { $0.count }
+        let limit = config.serveAheadParallelPieces - busy
+        guard limit > 0 else { return }
+        let distrusted = { (peer: PeerId) in table.distrusts(PeerSource.name(of: peer)) }
+        let frontier = swarm.swarm.announcedFrontiers(excluding: distrusted).values.max()
+        let mayNotOwn = { (peer: PeerId) in !table.mayOwn(PeerSource.name(of: peer)) }
+        guard swarm.memberCount > 0 else { return }
+        let inFlight = servingAhead.withLock { $0 }
+        let chosen = ServeAhead.pieces(
+            frontier: frontier, window: config.serveAheadWindowPieces, pieceCount: layout.pieceCount, limit: limit,
+            wanted: { !inFlight.contains($0) && !flights.contains($0) && !store.contains(key(ofPiece: $0))
+                      && !swarm.swarm.anyPeerHas($0, excluding: distrusted) },
+            owned: { swarm.ranked(above: $0, excluding: mayNotOwn).isEmpty })
+        for index in chosen {
+            servingAhead.withLock { _ = $0.insert(index) }
+            let flight = flight(for: index)
+            logger.debug("piece \(index): fetching it ahead for the swarm (we own it; frontier \(frontier ?? -1))")
+            Task { [weak self] in
+                _ = await flight.result
+                self?.servingAhead.withLock { _ = $0.remove(index) }
+                swarm.swarm.nudge()
+            }
+        }
+    }
+
     // MARK: Whole content
 
     /// How far a whole-content fetch has come: pieces and bytes stored (already there or fetched now).
@@ -351,6 +403,9 @@ public final class ContentSession: Sendable {
         if case .verified(let phf) = mode { expected = phf.pieces[index] }
         let delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index), expected: expected,
                                                  from: sourceSet)
+        if delivery.source.kind != .peer {
+            logger.debug("piece \(index) from \(delivery.source.kind.rawValue) after \(Int(delivery.waitedSeconds * 1000)) ms: \(ContentSourceSet.whyHTTP(delivery.notes))")
+        }
         await deliver(index, key: key, bytes: delivery.bytes, from: delivery.source.kind)
         return delivery.bytes
     }

@@ -10,6 +10,9 @@ final class PieceFlights: Sendable {
     /// Pieces being fetched now.
     var count: Int { tasks.withLock { $0.count } }
 
+    /// Whether piece `index` is being fetched now.
+    func contains(_ index: Int) -> Bool { tasks.withLock { $0[index] != nil } }
+
     func task(for index: Int, _ work: @escaping @Sendable () async throws -> [UInt8]) -> Task<[UInt8], any Error> {
         tasks.withLock { tasks in
             if let existing = tasks[index] { return existing }

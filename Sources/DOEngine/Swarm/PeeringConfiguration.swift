@@ -24,6 +24,21 @@ public struct PeeringConfiguration: Sendable {
     /// so that members starting at the same moment can join it and share the CDN work from the first
     /// piece. Paid once per content, only by a mount that found no peer.
     public var soloJoinGraceSeconds = 0.15
+    /// Serving ahead (see `ServeAhead`): how far around the swarm's frontier a member fetches the pieces
+    /// it owns. 16 is the engine's largest readahead (`maxReadaheadPieces`) and `dofs get`'s parallel
+    /// pieces: how far past its last announced piece a sequential reader asks. 0 turns it off.
+    public var serveAheadWindowPieces = 16
+    /// Pieces a member fetches ahead for the swarm at once. Two per member keeps the origin link busy
+    /// (one 1 MiB piece is 42 ms at 200 Mbit/s; every member serves its share at the same time) while
+    /// eight members together queue 16 pieces on it, not 64, so each piece still comes within a budget.
+    public var serveAheadParallelPieces = 2
+    /// Pieces of a shared content a member fetches from HTTP sources at once (see `ContentSourceSet`).
+    /// Four 1 MiB requests keep a 200 Mbit/s link busy (42 ms a piece; 4 MiB per round trip is
+    /// 320 Mbit/s even at 100 ms), while the member that joined first, owning every piece until the
+    /// others are listed, does not queue its whole readahead on the origin; in a swarm of eight, 32
+    /// requests at most share the origin link, so a piece still comes within a budget. Until the first
+    /// join is answered the cap is 1 whatever this says (nobody knows who owns what yet). 0: no cap.
+    public var maxHTTPFetchesInSwarm = 4
     /// A piece from a peer taking longer than this is abandoned for the next source.
     public var peerPieceTimeoutSeconds = 10.0
     public var maxPeers = 16

@@ -4,16 +4,24 @@
 /// ## Ownership: the origin sends each piece about once
 /// Peers that start reading the same content together would otherwise all miss the same pieces at the
 /// same time and all fetch them from the CDN. Every peer ranks the swarm members it knows (itself
-/// included) for each piece by a hash of (peer id, piece index) — rendezvous hashing — and only the
-/// top-ranked member, the piece's *owner*, fetches it from the CDN at once. The others wait for a peer
-/// to announce the piece (an event) and take it from there, but no longer than a budget (see
-/// `ContentSourceSet`); an owner that lets that happen repeatedly stops counting as one for a while.
+/// included) for each piece by rendezvous hashing (`PieceOwnership`); only the top-ranked member, the
+/// piece's *owner*, fetches it from the CDN at once. The others wait for a peer to announce the piece
+/// (an event) and take it from there: the owner's k-th backup goes to the CDN itself after k owner
+/// waits, everyone after the longest (see `ContentSourceSet`); an owner that lets that happen
+/// repeatedly stops counting as one for a while. Owners also fetch their pieces ahead of the swarm's
+/// readers (`ServeAhead`, run by `ContentSession`), so a reader ahead of the others does not wait
+/// for an owner that is behind.
 ///
 /// A *member* is a peer that the control plane listed in one of our join answers (it joined through
-/// the control plane) and that answered our handshake (it is connected now). A peer that only
+/// the control plane; the id it last listed at that address), not banned, whose connection (if we
+/// made one) has not failed. A peer that only
 /// handshakes with our peer server is served, but owns nothing: ids are free to invent, and thirty
-/// made-up ids must not take thirty shares of the content. Views of the membership differ for a
-/// moment after a join, so a few pieces may come twice; none is ever waited on for long.
+/// made-up ids must not take thirty shares of the content. Listed peers we are not connected to are
+/// members too: in a swarm larger than `maxPeers` every member would otherwise rank over its own few
+/// connections and most pieces would have several owners; over the control plane's lists, views
+/// converge on the same set. Views still differ for a moment after a join, so a few pieces may come
+/// twice; none is ever waited on for long. A listed peer that is gone owns pieces until its misses
+/// (or its failed connection) take it out.
 ///
 /// ## Announcing
 /// The session joins through the content directory when it opens, and again every ReannounceSecs the
@@ -49,11 +57,16 @@ public final class SessionSwarm: Sendable {
     private let directory: any ContentDirectory
     private let logger: Logger
     private let announcer = Mutex<Task<Void, Never>?>(nil)
+    private let beside = Mutex<[Task<Void, Never>]>([])
+    /// The members ranked above us per piece, for one set of members (see `ranked(above:excluding:)`).
+    private let rankings = Mutex<(members: Set<PeerId>, byPiece: [Int: [PeerId]])>(([], [:]))
     private let counters = Mutex(Counters())
 
     private let lastExtraJoin = Mutex<(last: ContinuousClock.Instant?, pending: Bool)>((nil, false))
     /// Peers the control plane listed in our join answers: the only ones that may own pieces.
-    private let listed = Mutex<Set<PeerId>>([])
+    /// The peer id the control plane last listed at each endpoint (host:port): an address taken over
+    /// by a new peer (a restarted node, a reused address) keeps only the new id.
+    private let listed = Mutex<[String: PeerId]>([:])
     /// Until when ownership decisions wait for the join that a peer's arrival at our peer server set off
     /// (see `secondsUntilReady`).
     private let arrivalPending = Mutex<ContinuousClock.Instant?>(nil)
@@ -115,7 +128,15 @@ public final class SessionSwarm: Sendable {
 
     /// The peers of a join answer: remembered as listed (members once connected), and connected.
     private func admit(_ peers: [PeerAddress]) {
-        listed.withLock { $0.formUnion(peers.compactMap(\.peerId)) }
+        // An answer may list an endpoint twice (the old id not expired yet): the one connected there wins.
+        let connected = swarm.connectedEndpoints
+        var latest: [String: PeerId] = [:]
+        for peer in peers {
+            guard let id = peer.peerId else { continue }
+            if let kept = latest[peer.endpoint], kept == connected[peer.endpoint] { continue }
+            latest[peer.endpoint] = id
+        }
+        listed.withLock { $0.merge(latest) { _, new in new } }
         swarm.addPeers(peers)
     }
 
@@ -169,8 +190,15 @@ public final class SessionSwarm: Sendable {
     /// plane on the LAN, while peers arriving together are all in our view within a tenth of a second.
     static let extraJoinInterval = Duration.milliseconds(100)
 
+    /// Runs `work` beside the swarm until `stop` (serving ahead, see `ContentSession`).
+    func runBeside(_ work: @escaping @Sendable () async -> Void) {
+        let task = Task { await work() }
+        beside.withLock { $0.append(task) }
+    }
+
     func stop() async {
         announcer.withLock { $0?.cancel() }
+        for task in beside.withLock({ $0 }) { task.cancel() }
         await swarm.close()
     }
 
@@ -192,19 +220,46 @@ public final class SessionSwarm: Sendable {
         return max(0, 0.5 - elapsed)
     }
 
-    /// The member that should fetch piece `index` from the CDN; `nil` when it is us. Members are the
-    /// peers the control plane listed that are connected now, less those `excluded` says no to (peers
-    /// that lately let their pieces wait in vain).
-    func owner(of index: Int, excluding excluded: (PeerId) -> Bool) -> PeerId? {
+    /// The members that may own pieces now, ourselves not included: the peers the control plane listed
+    /// in our join answers, less those banned, those whose connection failed and is not back, and those
+    /// `excluded` says no to (peers that lately let their pieces wait in vain). Listed peers we are not
+    /// connected to count (at most `maxPeers` of a large swarm are): every member then ranks over about
+    /// the same set, the control plane's, instead of over its own few connections.
+    func members(excluding excluded: (PeerId) -> Bool) -> [PeerId] {
         let listed = self.listed.withLock { $0 }
-        let mine = Self.rank(config.peerId, index)
-        var best: (PeerId, UInt64)?
-        for peer in swarm.connectedPeers where listed.contains(peer) && !excluded(peer) && !swarm.isBanned(peer) {
-            let rank = Self.rank(peer, index)
-            if rank > mine, rank > best?.1 ?? 0 { best = (peer, rank) }
+        let connected = swarm.connectedEndpoints
+        let out = swarm.unreachablePeers.union(swarm.bannedPeers)
+        return listed.compactMap { endpoint, id in
+            // Connected at that endpoint under another id: the listed one is gone from there.
+            if let there = connected[endpoint], there != id { return nil }
+            return out.contains(id) || excluded(id) ? nil : id
         }
-        return best?.0
     }
+
+    /// Members now (see `members(excluding:)`), ourselves not counted.
+    var memberCount: Int { members(excluding: { _ in false }).count }
+
+    /// The members ranked above us for piece `index` (the owner first, then its backups; see
+    /// `PieceOwnership`); empty when we own it.
+    func ranked(above index: Int, excluding excluded: (PeerId) -> Bool) -> [PeerId] {
+        let members = Set(self.members(excluding: { _ in false }))
+        let us = config.peerId
+        let order = rankings.withLock { cache -> [PeerId]? in
+            if cache.members != members || cache.byPiece.count >= Self.rankingsKept {
+                cache = (members, [:])
+            }
+            return cache.byPiece[index]
+        } ?? {
+            let order = PieceOwnership.ranked(above: us, piece: index, members: members)
+            rankings.withLock { cache in if cache.members == members { cache.byPiece[index] = order } }
+            return order
+        }()
+        return order.filter { !excluded($0) }
+    }
+
+    /// Rankings kept (`ranked(above:excluding:)`): a look at a waiting piece on every announcement
+    /// would otherwise hash every member again. 4,096 pieces of 100 members are ~3 MiB at most.
+    static let rankingsKept = 4096
 
     /// A piece is verified and stored: tell the peers now.
     func pieceStored(_ index: Int) {
@@ -248,12 +303,5 @@ public final class SessionSwarm: Sendable {
                                  uploaded: config.uploadedBytes?(hashOfHashes.bytes) ?? 0,
                                  left: max(layout.contentLength - have, 0), isBackground: DownloadPriority.current == .background,
                                  scope: downloadMode, groupId: config.groupId, peersWanted: config.peersWanted, seq: c.seq)
-    }
-
-    /// Rendezvous score of a member for a piece: the first 8 bytes of SHA-256(peer id ‖ index).
-    static func rank(_ peer: PeerId, _ index: Int) -> UInt64 {
-        var bytes = peer.bytes
-        withUnsafeBytes(of: UInt64(index).bigEndian) { bytes += $0 }
-        return SHA256.hash(bytes).bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 }

@@ -18,7 +18,7 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// host:port, the identity of the endpoint regardless of the announced peer id.
-    var endpoint: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var endpoint: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     public var description: String { peerId.map { "\(endpoint) (\($0))" } ?? endpoint }
 }

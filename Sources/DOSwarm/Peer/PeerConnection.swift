@@ -45,6 +45,8 @@ final class PeerConnection: Sendable {
 
     private struct State {
         var peerHas: Bitfield
+        /// The highest piece in `peerHas`, kept as announcements arrive.
+        var highestAnnounced: Int?
         var peerChoking = true
         var closedReason: PeerError?
         var closeRequested = false
@@ -221,6 +223,14 @@ final class PeerConnection: Sendable {
     /// How many pieces the peer has announced.
     var piecesAvailable: Int { state.withLock { $0.peerHas.count } }
 
+    /// The highest piece the peer announced, when it announced some but not all (it is downloading).
+    var highestAnnouncedIfIncomplete: Int? {
+        state.withLock { s in
+            guard s.closedReason == nil, let highest = s.highestAnnounced, !s.peerHas.isComplete else { return nil }
+            return highest
+        }
+    }
+
     /// Downloads piece `piece` (`length` bytes) from this peer, by `deadline`.
     func fetch(piece: Int, length: Int, deadline: ContinuousClock.Instant) async -> Result<Delivery, PeerError> {
         guard piece >= 0, piece < layout.pieceCount, length > 0 else { return .failure(.noPeerHasPiece(piece)) }
@@ -277,11 +287,13 @@ final class PeerConnection: Sendable {
                     throw .misbehaved("bitfield of \(bytes.count) bytes for \(layout.pieceCount) pieces")
                 }
                 s.peerHas = bits
+                s.highestAnnounced = (0..<layout.pieceCount).last(where: { bits[$0] })
             case .have(let piece):
                 guard Int(piece) < layout.pieceCount else {
                     throw .misbehaved("have for piece \(piece) of \(layout.pieceCount)")
                 }
                 s.peerHas[Int(piece)] = true
+                s.highestAnnounced = max(s.highestAnnounced ?? 0, Int(piece))
             case .choke:
                 s.peerChoking = true
                 // Every request in flight is void; the pieces they belonged to fail now.

@@ -398,6 +398,18 @@ public final class Swarm: Sendable {
     /// Whether this peer id is banned at some address (by its own bad pieces or its address's).
     public func isBanned(_ peer: PeerId) -> Bool { withState { s in s.banned.contains { $0.peerId == peer } } }
 
+    /// The peer id connected at each endpoint we connected to (host:port, as the control plane listed it).
+    public var connectedEndpoints: [String: PeerId] {
+        withState { s in
+            var out: [String: PeerId] = [:]
+            for (id, peer) in s.peers where peer.connection.isOpen { out[peer.endpoint] = id }
+            return out
+        }
+    }
+
+    /// Peer ids banned at some address (see `isBanned(_:)`), in one look.
+    public var bannedPeers: Set<PeerId> { withState { Set($0.banned.map(\.peerId)) } }
+
     /// Whether this IP address is banned for this content (every peer id there).
     public func isBanned(address host: String) -> Bool {
         let host = PeerAddress.canonicalHost(host)
@@ -407,6 +419,35 @@ public final class Swarm: Sendable {
     /// Peer ids of the open connections.
     public var connectedPeers: [PeerId] {
         withState { s in s.peers.filter { $0.value.connection.isOpen }.map(\.key) }
+    }
+
+    /// Peer ids whose last connection failed or broke (refused, timed out, dropped) and that are not
+    /// connected now: most likely gone. A listed peer we never tried is not among them.
+    public var unreachablePeers: Set<PeerId> {
+        withState { s in
+            Set(s.known.values.compactMap { known -> PeerId? in
+                guard let id = known.address.peerId, known.failures > 0, known.connectedAs == nil, !known.connecting,
+                      s.peers[id] == nil else { return nil }
+                return id
+            })
+        }
+    }
+
+    /// The highest piece index announced by each open connection that does not announce every piece
+    /// (a peer still downloading), less `excluded`: where the swarm's readers are.
+    public func announcedFrontiers(excluding excluded: (PeerId) -> Bool) -> [PeerId: Int] {
+        let open = withState { s in s.peers.filter { $0.value.connection.isOpen }.map { ($0.key, $0.value.connection) } }
+        var out: [PeerId: Int] = [:]
+        for (id, connection) in open where !excluded(id) {
+            if let highest = connection.highestAnnouncedIfIncomplete { out[id] = highest }
+        }
+        return out
+    }
+
+    /// Whether a connected peer not `excluded` announced piece `index`.
+    public func anyPeerHas(_ index: Int, excluding excluded: (PeerId) -> Bool) -> Bool {
+        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
+        return open.contains { !excluded($0.0) && $0.1.has(index) }
     }
 
     /// What we know about each connected peer, for status displays.

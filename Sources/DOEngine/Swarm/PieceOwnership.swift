@@ -1,0 +1,73 @@
+import DOCore
+import DOSwarm
+
+/// Who fetches a piece from the CDN, and when everybody else may: rendezvous hashing over the
+/// members, with backups one owner wait apart.
+///
+/// Every member ranks the members it knows (itself included) for each piece by a hash of (peer id,
+/// piece index). The top-ranked member, the piece's *owner*, fetches it from the CDN at once; the
+/// member ranked k-th below it (its k-th backup) may go to the CDN only `k` owner waits after it
+/// began waiting for the piece, and never later than the longest wait. Members that share a view of
+/// the membership agree on the order, so when the owner is behind or gone, its first backup fetches the
+/// piece and the others take it from a peer: the origin sends the piece twice, not once per member.
+///
+/// Pure: no clock, no swarm; `ContentSourceSet` feeds it the members and the times.
+struct PieceOwnership: Sendable {
+    /// Rendezvous score of a member for a piece: the first 8 bytes of SHA-256(peer id ‖ index).
+    static func rank(_ peer: PeerId, _ index: Int) -> UInt64 {
+        var bytes = peer.bytes
+        withUnsafeBytes(of: UInt64(index).bigEndian) { bytes += $0 }
+        return SHA256.hash(bytes).bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// The members ranked above `us` for piece `index`, best first: the owner first, then its backups.
+    /// Empty when we own the piece. `us` in `members` is ignored.
+    static func ranked(above us: PeerId, piece index: Int, members: some Sequence<PeerId>) -> [PeerId] {
+        let mine = rank(us, index)
+        return members.filter { $0 != us }
+            .map { (peer: $0, rank: rank($0, index)) }
+            .filter { $0.rank > mine || ($0.rank == mine && $0.peer.bytes.lexicographicallyPrecedes(us.bytes)) }
+            .sorted { $0.rank > $1.rank }
+            .map(\.peer)
+    }
+
+    /// Whether `peer` owns piece `index` among `members` (itself included or not).
+    static func owns(_ peer: PeerId, piece index: Int, members: some Sequence<PeerId>) -> Bool {
+        let mine = rank(peer, index)
+        return !members.contains { other in
+            guard other != peer else { return false }
+            let theirs = rank(other, index)
+            return theirs > mine || (theirs == mine && other.bytes.lexicographicallyPrecedes(peer.bytes))
+        }
+    }
+
+    /// When a member with `above` members ranked above it may fetch the piece from HTTP sources:
+    /// `startedAt` plus one `wait` per member above it, at most `maxWait`. The owner (`above` 0) at once.
+    static func httpOpensAt(above: Int, startedAt: Double, wait: Double, maxWait: Double) -> Double {
+        startedAt + min(Double(above) * wait, maxWait)
+    }
+}
+
+/// Which pieces a member fetches for the swarm before its own reader needs them ("serving ahead").
+///
+/// Ownership alone is demand-driven: an owner fetches its piece only when its own reader reaches it,
+/// so a reader ahead of the others waits for owners that are behind, and after the owner waits the
+/// CDN sends the piece again. Serving ahead follows the swarm's demand instead: the frontier is the
+/// highest piece announced by a connected peer that is still downloading (a sequential reader
+/// announces what it has read and wants the pieces after it); the pieces within `window` of it, on
+/// both sides, that we own, that nobody announced and that we neither hold nor fetch, are fetched now,
+/// lowest first, at most `limit` at a time. A member then fetches about its share of what the swarm
+/// reads, whether or not it reads it itself, and owners are not behind the readers.
+enum ServeAhead {
+    /// The pieces to start now. `wanted(i)`: nobody has piece `i` and we do not hold or fetch it;
+    /// `owned(i)`: we own it (checked only for wanted pieces, since it hashes).
+    static func pieces(frontier: Int?, window: Int, pieceCount: Int, limit: Int,
+                       wanted: (Int) -> Bool, owned: (Int) -> Bool) -> [Int] {
+        guard let frontier, limit > 0, window > 0, pieceCount > 0 else { return [] }
+        let lo = max(0, frontier - window), hi = min(pieceCount, frontier + window + 1)
+        guard lo < hi else { return [] }
+        var out: [Int] = []
+        for i in lo..<hi where out.count < limit && wanted(i) && owned(i) { out.append(i) }
+        return out
+    }
+}

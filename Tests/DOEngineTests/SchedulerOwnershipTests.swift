@@ -1,0 +1,89 @@
+@testable import DOEngine
+import DOSwarm
+import XCTest
+
+/// Who fetches a piece from the CDN and when the others may (`PieceOwnership`), and which pieces a
+/// member fetches ahead for the swarm (`ServeAhead`): pure rules, no clock, no network.
+final class SchedulerOwnershipTests: XCTestCase {
+    private let members = (0..<100).map { i in PeerId(bytes: [UInt8(i), 7, 1] + [UInt8](repeating: UInt8(i), count: 13) + [0, 0, 0, 0])! }
+
+    func testEveryMemberWithTheSameViewNamesTheSameSingleOwnerForEachPiece() {
+        let members = Array(self.members.prefix(40))
+        for piece in 0..<16 {
+            let owners = members.filter { PieceOwnership.owns($0, piece: piece, members: members) }
+            XCTAssertEqual(owners.count, 1, "piece \(piece) has exactly one owner")
+            for member in members {
+                let above = PieceOwnership.ranked(above: member, piece: piece, members: members)
+                XCTAssertEqual(above.first ?? member, owners[0], "every member names the same owner of piece \(piece)")
+            }
+        }
+    }
+
+    func testTheRankAboveAMemberIsTheSameOrderForEveryoneAndExcludesItself() {
+        let piece = 5
+        let order = members.sorted { PieceOwnership.rank($0, piece) > PieceOwnership.rank($1, piece) }
+        for (k, member) in order.enumerated() {
+            let above = PieceOwnership.ranked(above: member, piece: piece, members: members)
+            XCTAssertEqual(above, Array(order[..<k]), "the \(k)-th member has the \(k) before it above it, best first")
+            XCTAssertFalse(above.contains(member))
+        }
+    }
+
+    func testOwnershipIsSpreadOverTheMembers() {
+        let few = Array(members.prefix(8))
+        var owned: [PeerId: Int] = [:]
+        for piece in 0..<800 {
+            owned[few.first { PieceOwnership.owns($0, piece: piece, members: few) }!, default: 0] += 1
+        }
+        XCTAssertEqual(owned.count, 8, "every member owns some pieces")
+        XCTAssertTrue(owned.values.allSatisfy { $0 > 50 && $0 < 150 }, "about 100 each: \(owned.values.sorted())")
+    }
+
+    func testTheOwnerGoesAtOnceAndEachBackupOneWaitLaterNeverPastTheLongestWait() {
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 0, startedAt: 10, wait: 1.5, maxWait: 5), 10)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 1, startedAt: 10, wait: 1.5, maxWait: 5), 11.5)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 2, startedAt: 10, wait: 1.5, maxWait: 5), 13)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 3, startedAt: 10, wait: 1.5, maxWait: 5), 14.5)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 4, startedAt: 10, wait: 1.5, maxWait: 5), 15)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 99, startedAt: 10, wait: 1.5, maxWait: 5), 15)
+    }
+
+    func testServingAheadFetchesOnlyOwnedPiecesNobodyHasAroundTheFrontierLowestFirstWithinTheLimit() {
+        let owned: Set<Int> = [3, 20, 30, 34, 35, 36, 40, 60]
+        let had: Set<Int> = [35]
+        let pieces = ServeAhead.pieces(frontier: 30, window: 10, pieceCount: 100, limit: 3,
+                                       wanted: { !had.contains($0) }, owned: { owned.contains($0) })
+        XCTAssertEqual(pieces, [20, 30, 34], "20...40 around 30, 35 is had, 3 and 60 are outside, three at most")
+        let all = ServeAhead.pieces(frontier: 30, window: 10, pieceCount: 100, limit: 10,
+                                    wanted: { !had.contains($0) }, owned: { owned.contains($0) })
+        XCTAssertEqual(all, [20, 30, 34, 36, 40])
+    }
+
+    func testServingAheadDoesNothingWithoutAFrontierOrPastTheContentsEnd() {
+        XCTAssertEqual(ServeAhead.pieces(frontier: nil, window: 16, pieceCount: 100, limit: 4, wanted: { _ in true }, owned: { _ in true }), [])
+        XCTAssertEqual(ServeAhead.pieces(frontier: 98, window: 4, pieceCount: 100, limit: 10, wanted: { _ in true }, owned: { _ in true }),
+                       [94, 95, 96, 97, 98, 99])
+        XCTAssertEqual(ServeAhead.pieces(frontier: 5, window: 16, pieceCount: 100, limit: 0, wanted: { _ in true }, owned: { _ in true }), [])
+    }
+
+    func testAMemberServingAheadTakesAboutItsShareOfTheWindow() {
+        let few = Array(members.prefix(8))
+        var total = 0
+        for member in few {
+            total += ServeAhead.pieces(frontier: 100, window: 16, pieceCount: 1000, limit: 100, wanted: { _ in true },
+                                       owned: { PieceOwnership.owns(member, piece: $0, members: few) }).count
+        }
+        XCTAssertEqual(total, 33, "the 33 pieces of the window are each fetched by exactly one of the eight")
+    }
+
+    func testServingAheadIgnoresAPeerThatTimedOutUntilItDeliversButNotOneThatFailedOnce() {
+        let table = SourceTable(clock: FakeClock())
+        table.recordFailure("peer busy", kind: .peer)
+        XCTAssertFalse(table.distrusts("peer busy"), "a choke or a busy peer still has what it announced")
+        table.recordTimeout("peer withholds", kind: .peer, requestedAt: 0)
+        XCTAssertTrue(table.distrusts("peer withholds"), "a request that timed out with nothing delivered")
+        table.recordSuccess("peer withholds", kind: .peer, bytes: 1, seconds: 0.1)
+        XCTAssertFalse(table.distrusts("peer withholds"), "a good piece ends it")
+        XCTAssertFalse(table.distrusts("peer unknown"))
+    }
+}

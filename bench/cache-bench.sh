@@ -28,8 +28,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 size="$(numfmt --from=iec "${size_arg%B}")" || die "cannot read --size '$size_arg'"
-made_work=0
-if [ -z "$work" ]; then work="$(mktemp -d /tmp/dofs-cache-bench.XXXXXX)"; made_work=1; else mkdir -p "$work"; fi
+bench_workdir dofs-cache-bench
 file=cache.bin access="$work/nginx/logs/access.log"
 
 NGINX_PID="" NODE_PID="" MNT="" MNT_PID=""
@@ -44,9 +43,7 @@ cleanup() {
     [ "$rc" = 0 ] || log "benchmark FAILED (exit $rc)"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup cleanup
 
 ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
 check_fuse || die "FUSE is not usable on this machine"

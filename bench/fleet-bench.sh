@@ -54,8 +54,7 @@ size="$(numfmt --from=iec "${size_arg%B}")" || die "cannot read --size '$size_ar
 [ "$(id -u)" -eq 0 ] || die "needs root (tc on lo, the PostgreSQL user)"
 command -v wrk >/dev/null || die "wrk not found (package wrk)"
 
-made_work=0
-if [ -z "$work" ]; then work="$(mktemp -d /tmp/dofs-fleet-bench.XXXXXX)"; made_work=1; else mkdir -p "$work"; fi
+bench_workdir dofs-fleet-bench
 chmod 755 "$work"  # PostgreSQL runs as the postgres user and must reach $work/pg
 results_dir="$HERE/results"
 mkdir -p "$results_dir"
@@ -74,9 +73,7 @@ cleanup() {
     [ "$rc" = 0 ] || log "benchmark FAILED (exit $rc)"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup cleanup
 
 say() { printf '%s\n' "$*" | tee -a "$results"; }
 

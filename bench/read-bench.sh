@@ -56,14 +56,7 @@ size="$(parse_size "$size_arg" 2>/dev/null)" || die "cannot read --size '$size_a
 [ "$size" -ge 1 ] || die "--size must be at least 1 byte"
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs needs a positive number"
 
-made_work=0
-if [ -z "$work" ]; then
-    work="$(mktemp -d /tmp/dofs-bench.XXXXXX)"
-    made_work=1
-else
-    mkdir -p "$work"
-    work="$(cd "$work" && pwd)"
-fi
+bench_workdir dofs-bench
 origin="$work/origin" mnt="$work/mnt" cache="$work/cache" nginx_prefix="$work/nginx"
 dofs_log="$work/dofs.log" catalog="$work/catalog.json" access="$work/nginx/logs/access.log"
 file=bench.bin
@@ -89,9 +82,7 @@ cleanup() {
     [ "$rc" = 0 ] || [ "$rc" = 2 ] || log "benchmark FAILED (exit $rc)"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup cleanup
 touch "$work/.dofs-bench"
 
 # median N... — the median of the numbers given.

@@ -38,14 +38,7 @@ while [ $# -gt 0 ]; do
 done
 [[ "$files" =~ ^[1-9][0-9]*$ ]] || die "--files needs a positive number"
 
-made_work=0
-if [ -z "$work" ]; then
-    work="$(mktemp -d /tmp/dofs-bench.XXXXXX)"
-    made_work=1
-else
-    mkdir -p "$work"
-    work="$(cd "$work" && pwd)"
-fi
+bench_workdir dofs-bench
 origin="$work/origin" mnt="$work/mnt" nginx_prefix="$work/nginx" access="$work/nginx/logs/access.log"
 tree="$origin/tree" catalog="$work/tree-catalog.json" plain_catalog="$work/plain-catalog.json"
 
@@ -64,9 +57,7 @@ cleanup() {
     [ "$rc" = 0 ] || [ "$rc" = 2 ] || log "benchmark FAILED (exit $rc)"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup cleanup
 touch "$work/.dofs-bench"
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -41,8 +41,7 @@ done
 size="$(numfmt --from=iec "${size_arg%B}")" || die "cannot read --size '$size_arg'"
 for n in $counts; do [[ "$n" =~ ^[1-9][0-9]?$ ]] && [ "$n" -le 50 ] || die "--mounts takes numbers from 1 to 50"; done
 
-made_work=0
-if [ -z "$work" ]; then work="$(mktemp -d /tmp/dofs-swarm-bench.XXXXXX)"; made_work=1; else mkdir -p "$work"; fi
+bench_workdir dofs-swarm-bench
 file=swarm.bin
 access="$work/nginx/logs/access.log"
 
@@ -62,9 +61,7 @@ cleanup() {
     [ "$rc" = 0 ] || log "benchmark FAILED (exit $rc)"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup cleanup
 
 ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
 check_fuse || die "FUSE is not usable on this machine"

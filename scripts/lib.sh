@@ -184,6 +184,28 @@ os.replace(path + ".tmp", path)
 EOF
 }
 
+# bench_workdir PREFIX — sets `work` to the folder the caller's --dir named (created, made absolute) or,
+# when none was named, to a new /tmp/PREFIX.XXXXXX; sets made_work=1 when it made one, for the
+# caller's cleanup to delete.
+bench_workdir() {
+    made_work=0
+    if [ -z "$work" ]; then
+        work="$(mktemp -d "/tmp/$1.XXXXXX")"
+        made_work=1
+    else
+        mkdir -p "$work"
+        work="$(cd "$work" && pwd)"
+    fi
+}
+
+# trap_cleanup FUNCTION — runs FUNCTION at exit, and turns SIGINT and SIGTERM into exits (130, 143)
+# so that it runs then too.
+trap_cleanup() {
+    trap "$1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
 # ---------------------------------------------------------------- nginx origin
 
 # nginx_start ROOT PREFIX PORT — serves ROOT on 127.0.0.1:PORT with an nginx of

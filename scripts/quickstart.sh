@@ -112,9 +112,7 @@ on_exit() {
     stop_recorded || true
     exit "$rc"
 }
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup on_exit
 
 fail() { die "CHECK FAILED: $*"; }
 

@@ -82,15 +82,7 @@ final class FleetProxy: @unchecked Sendable {
         }
 
         """.write(toFile: conf, atomically: true, encoding: .utf8)
-        let child = try ChildProcess("/usr/sbin/nginx", ["-p", home + "/", "-c", conf, "-e", "stderr"],
-                                     stdoutPath: "\(home)/logs/stdout.log", stderrPath: "\(home)/logs/stderr.log")
-        process = child
-        let listening = port
-        let up = waitUntil(timeout: 10) { !child.isRunning || LoopbackPort.accepts(listening) }
-        guard up, child.isRunning else {
-            child.stop(grace: 1)
-            throw ChildProcess.Failure(description: "fleet proxy (nginx) did not start on port \(port): \(child.standardError)")
-        }
+        process = try NginxConfig.start(home: home, conf: conf, port: port, what: "fleet proxy (nginx)")
     }
 
     /// `request status upstream=ADDR` lines so far.

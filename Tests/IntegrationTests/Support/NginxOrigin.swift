@@ -50,16 +50,10 @@ final class NginxOrigin: @unchecked Sendable {
     func start(locations: [Location] = []) throws {
         let conf = "\(home)/nginx.conf"
         try config(locations: locations).write(toFile: conf, atomically: true, encoding: .utf8)
-        let child = try ChildProcess("/usr/sbin/nginx", ["-p", home + "/", "-c", conf, "-e", "stderr"],
-                                     stdoutPath: "\(home)/logs/stdout.log", stderrPath: "\(home)/logs/stderr.log")
+        let child = try NginxConfig.start(home: home, conf: conf, port: port, what: "nginx")
         lock.lock()
         process = child
         lock.unlock()
-        let up = waitUntil(timeout: 10) { !child.isRunning || LoopbackPort.accepts(port) }
-        guard up, child.isRunning else {
-            child.stop(grace: 1)
-            throw ChildProcess.Failure(description: "nginx did not start on port \(port): \(child.standardError)")
-        }
     }
 
     /// Stops the master by its PID: SIGTERM (nginx stops its worker), SIGKILL to its group after 5 s.

@@ -38,7 +38,7 @@ final class PieceFileWriter: Sendable {
         minimum = max(minimumBytes, Self.alignment)
     }
 
-    /// Whether the last writes went past the page cache (false once the file system refused).
+    /// Whether pieces of the minimum size and more go past the page cache (false once the file system refused).
     var writesDirectly: Bool { direct && !directRefused.load(ordering: .relaxed) }
 
     func write(_ bytes: [UInt8], to path: String) throws {

@@ -132,7 +132,7 @@ public final class PieceStore: Sendable {
 
     public var totalBytes: Int { index.withLock { $0.totalBytes } }
 
-    /// Whether piece files are written past the page cache (false where the file system refuses).
+    /// Whether large piece files are written past the page cache (false where the file system refuses).
     var writesDirectly: Bool { writer.writesDirectly }
 
     /// Stored pieces (verified and simple), kept by the index: O(1).
@@ -143,9 +143,8 @@ public final class PieceStore: Sendable {
     /// A piece file that is shorter than asked for (damaged outside dofs) is dropped from the index and
     /// reported absent, so the caller fetches it again instead of serving short data.
     public func read(_ key: Key, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        if let held = recent.bytes(of: key), offset + length <= held.count {
+        if let held = recentPiece(key), offset + length <= held.count {
             held.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
-            index.withLock { $0.touch(key) }
             return true
         }
         return withOpenPiece(key) { fd, path in
@@ -207,10 +206,7 @@ public final class PieceStore: Sendable {
 
     /// Reads a whole stored piece of `length` bytes; `nil` if absent or damaged.
     public func readPiece(_ key: Key, length: Int) -> [UInt8]? {
-        if let held = recent.bytes(of: key), held.count == length {
-            index.withLock { $0.touch(key) }
-            return held
-        }
+        if let held = recentPiece(key), held.count == length { return held }
         var ok = false
         let bytes = [UInt8](unsafeUninitializedCapacity: length) { buf, initialised in
             ok = read(key, offset: 0, length: length, into: UnsafeMutableRawBufferPointer(buf))

@@ -13,8 +13,10 @@ import Logging
 /// two, and so on, nobody later than `httpDelaySeconds` (and the scheduler's largest budget). The owner
 /// wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
 /// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
-/// ends with nobody having the piece is charged an owner miss; a few in a row and it owns nothing for
-/// a while. Before the swarm's first join is answered (and briefly after, see
+/// ends with nobody having the piece, or with the owner connected for a while and announcing nothing at
+/// all, is charged an owner miss; a few in a row and it owns nothing for a while, and an owner announcing
+/// nothing owns nothing from its first miss until it announces a piece (`SessionSwarm.mayOwn`).
+/// Before the swarm's first join is answered (and briefly after, see
 /// `SessionSwarm.secondsUntilReady`) nobody is taken to own anything yet. Why HTTP sources were opened
 /// is noted in the piece's progress (`whyHTTP`), and a piece from HTTP says it at debug level.
 ///
@@ -98,7 +100,7 @@ struct ContentSourceSet: PieceSourceSet {
             return nil
         }
         if ready > 0 { return now + ready }
-        let above = swarm.ranked(above: piece, excluding: { !table.mayOwn(PeerSource.name(of: $0)) })
+        let above = swarm.ranked(above: piece, excluding: { !swarm.mayOwn($0, table: table) })
         guard let owner = above.first else {
             progress.notes.insert("why: we own it among \(swarm.memberCount) member(s)")
             return nil
@@ -110,19 +112,32 @@ struct ContentSourceSet: PieceSourceSet {
         let wait = max(table.budget(ofKind: .cdn), table.configuration.initialBudgetSeconds)
         let end = PieceOwnership.httpOpensAt(above: above.count, startedAt: progress.startedAt, wait: wait,
                                              maxWait: maxOwnerWait(swarm))
+        // The owner's own chance ends one wait in, whatever our rank. An owner that has been connected
+        // for two waits and announced nothing at all by then fetches nothing (an empty member; an honest
+        // one fetches the pieces it owns as soon as it can, and announces each): every waiter charges it
+        // then, not only its first backup, since the others take the piece from that backup and never
+        // see their own wait run out; and a backup fetching the piece does not excuse it.
+        let ownersChanceEnds = progress.startedAt + wait
+        if now >= ownersChanceEnds, swarm.swarm.announcedNothing(owner, connectedFor: 2 * wait) {
+            chargeOwner(owner, progress: &progress)
+        }
         if now < end {
             if progress.notes.insert(Self.ownerAwaited).inserted {
                 logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for its owner to announce it (\(above.count) member(s) ranked above us)",
                              metadata: ["peer": "\(owner)"])
             }
-            return end
+            return now < ownersChanceEnds ? ownersChanceEnds : end
         }
         progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : "")")
-        if !peersHaveIt, !progress.notes.contains(Self.ownerCharged) {
-            progress.notes.insert(Self.ownerCharged)
-            table.recordOwnerMiss(PeerSource.name(of: owner), waitingSince: progress.startedAt)
-        }
+        // Peers having the piece excuse an owner that is behind: a backup fetched it.
+        if !peersHaveIt { chargeOwner(owner, progress: &progress) }
         return nil
+    }
+
+    /// Charges `owner` an owner miss for this piece, once.
+    private func chargeOwner(_ owner: PeerId, progress: inout PieceProgress) {
+        guard progress.notes.insert(Self.ownerCharged).inserted else { return }
+        table.recordOwnerMiss(PeerSource.name(of: owner), waitingSince: progress.startedAt)
     }
 
     /// Why HTTP sources were opened for a piece, from its notes (for the debug line of a piece from HTTP).
@@ -150,6 +165,20 @@ struct ContentSourceSet: PieceSourceSet {
         if delay < 0 { return (hosts, nil) }
         if now >= troubleAt + delay { return (hosts + urls, nil) }
         return (hosts, troubleAt + delay)
+    }
+}
+
+extension SessionSwarm {
+    /// Whether `peer` may own pieces now: the source table lets it (it is not dropped, nor out for
+    /// misses in a row), and it is not an empty owner, one that missed a wait and is connected announcing
+    /// nothing at all. An empty member fetches nothing: leaving it its pieces until three waits in a row
+    /// run out costs every reader those waits, while taking them from it at once lets its backups fetch
+    /// them ahead (`ServeAhead`). It owns again as soon as it announces a piece, so an honest member slow
+    /// to start loses one wait, not `dropSeconds` of ownership.
+    func mayOwn(_ peer: PeerId, table: SourceTable) -> Bool {
+        let name = PeerSource.name(of: peer)
+        guard table.mayOwn(name) else { return false }
+        return table.ownerMisses(name) == 0 || !swarm.announcedNothing(peer, connectedFor: 0)
     }
 }
 

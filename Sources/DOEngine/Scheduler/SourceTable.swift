@@ -144,6 +144,9 @@ public final class SourceTable: Sendable {
         }
     }
 
+    /// Owner misses charged to `name` so far (see `recordOwnerMiss`).
+    func ownerMisses(_ name: String) -> Int { entries.withLock { $0[name]?.ownerMisses ?? 0 } }
+
     /// Whether `name`'s announcements are doubtful now: it is dropped or owns nothing, or its last
     /// request timed out with nothing delivered since. Serving ahead ignores what such a peer
     /// announces (a withholder announces every piece and sends none). A failure alone (a choke, a

@@ -303,7 +303,7 @@ public final class ContentSession: Sendable {
         guard limit > 0 else { return }
         let distrusted = { (peer: PeerId) in table.distrusts(PeerSource.name(of: peer)) }
         let frontier = swarm.swarm.announcedFrontiers(excluding: distrusted).values.max()
-        let mayNotOwn = { (peer: PeerId) in !table.mayOwn(PeerSource.name(of: peer)) }
+        let mayNotOwn = { (peer: PeerId) in !swarm.mayOwn(peer, table: table) }
         guard swarm.memberCount > 0 else { return }
         let inFlight = servingAhead.withLock { $0 }
         let chosen = ServeAhead.pieces(

@@ -89,6 +89,7 @@ public final class Swarm: Sendable {
         var backoffUntil: ContinuousClock.Instant?
         var piecesInFlight: Set<Int> = []
         var downloadedBytes = 0
+        let connectedAt = ContinuousClock.now
     }
 
     private struct KnownAddress {
@@ -442,6 +443,14 @@ public final class Swarm: Sendable {
             if let highest = connection.highestAnnouncedIfIncomplete { out[id] = highest }
         }
         return out
+    }
+
+    /// Whether `peer` is connected, has been for at least `seconds`, and announced no piece at all.
+    public func announcedNothing(_ peer: PeerId, connectedFor seconds: Double) -> Bool {
+        withState { s in
+            guard let connected = s.peers[peer], connected.connection.isOpen else { return false }
+            return connected.connection.piecesAvailable == 0 && ContinuousClock.now - connected.connectedAt >= .seconds(seconds)
+        }
     }
 
     /// Whether a connected peer not `excluded` announced piece `index`.

@@ -85,17 +85,16 @@ final class CurlTransfer: @unchecked Sendable {
         return true
     }
 
-    fileprivate func appendHeaderLine(_ line: String) {
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.hasPrefix("HTTP/") {
+    fileprivate func appendHeaderLine(_ line: UnsafeRawBufferPointer) {
+        switch HeaderLine(line) {
+        case .status:
             // A new status line (after a redirect or a 100 Continue) starts a new header block.
             headers = [:]
-            return
+        case .field(let name, let value):
+            headers[name] = value
+        case .other:
+            break
         }
-        guard let colon = trimmed.firstIndex(of: ":") else { return }
-        let name = trimmed[..<colon].lowercased()
-        let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        headers[name] = value
     }
 
     /// Builds the outcome once curl reports the transfer done.
@@ -138,7 +137,6 @@ private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ 
 private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ userdata: UnsafeMutableRawPointer?) -> Int {
     let n = size * count
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
-    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
-    transfer.appendHeaderLine(line)
+    transfer.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: n))
     return n
 }

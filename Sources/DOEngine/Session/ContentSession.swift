@@ -228,6 +228,8 @@ public final class ContentSession: Sendable {
             let piece = layout.range(ofPiece: index)
             let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
             parts.append(bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
+            // As in `readRecent`: a piece read to its end leaves the memory tier to the pieces ahead.
+            if end >= piece.upperBound { store.releaseRecent(key(ofPiece: index)) }
         }
         return parts
     }

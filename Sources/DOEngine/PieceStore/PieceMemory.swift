@@ -14,10 +14,12 @@ public enum PieceMemory {
     /// Buffers up to this size come from the heap: pieces of up to 8 MiB (1 MiB is the usual size)
     /// with their HTTP body's few bytes of header; larger allocations are mapped and unmapped as before.
     public static let largestHeapAllocation = 8 << 20 + 64 << 10
-    /// Freed memory kept mapped at most (per heap top): one readahead window of 1 MiB pieces
-    /// (`EngineConfiguration.maxReadaheadPieces`), the memory a reader just gave back and the next
-    /// window takes again.
-    public static let keptFreeBytes = 16 << 20
+    /// Freed memory kept mapped at most (at the top of each heap): glibc trims all of the excess once
+    /// the free top reaches this, so it must exceed what a reader frees at once, the pieces in flight
+    /// plus the recent-pieces tier (16 + 16 MiB). With 16 MiB the top was trimmed again and again and
+    /// the page faults came back (`bench/results/read-20261202-035839.perf.txt`: 7% of the CPU in
+    /// `exc_page_fault` under `CurlTransfer.appendBody`).
+    public static let keptFreeBytes = 64 << 20
 
     /// Applies the settings; false when the C library refused them (nothing changes then).
     @discardableResult

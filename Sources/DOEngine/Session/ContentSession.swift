@@ -164,8 +164,13 @@ public final class ContentSession: Sendable {
             }
             initialised = complete ? end - offset : 0
         }
-        if complete { servedLocally(end - offset) }
-        return complete ? out : nil
+        guard complete else { return nil }
+        // As in `readRecent`: pieces read to their end leave the memory tier to the pieces ahead.
+        for index in layout.pieces(coveringOffset: offset, length: end - offset) where end >= layout.range(ofPiece: index).upperBound {
+            store.releaseRecent(key(ofPiece: index))
+        }
+        servedLocally(end - offset)
+        return out
     }
 
     /// Serves a read from pieces the store holds in memory (committed lately, see `RecentPieces`):

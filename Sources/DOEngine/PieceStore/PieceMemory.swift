@@ -1,6 +1,6 @@
 import CLinux
 
-/// Lets freed piece buffers be reused warm instead of mapped afresh for every piece.
+/// How the node's allocator treats piece buffers: reused warm, in one heap.
 ///
 /// Why: a piece arrives into a new 1 MiB buffer (the HTTP body). glibc's malloc serves buffers of that
 /// size with a fresh `mmap`, or trims them back to the kernel when they are freed, so every piece cost
@@ -9,7 +9,14 @@ import CLinux
 /// mapped (`read-20261202-032936.perf.txt`). The allocator is then the pool of piece buffers: a freed
 /// piece's memory goes to the next piece. What it may keep unused is bounded (`keptFreeBytes`).
 ///
-/// Process-wide and idempotent: the engine applies it when it opens its piece store.
+/// One heap (`arenas`): glibc gives threads heaps of their own (up to 8 per core), and piece buffers
+/// are allocated on one thread (the HTTP loop), copied for direct writes on others and freed on yet
+/// others, so each heap kept its own scattered free pieces. With one heap the daemon's peak memory on
+/// a cold 1 GiB read went from 105.6 to 86.5 MiB at the same CPU (3.01 and 3.07 CPU-s,
+/// `bench/results/read-20261202-040204.txt`, set by `GLIBC_TUNABLES` for that run).
+///
+/// Process-wide: the node applies it first thing, before its threads start, since threads that
+/// already have a heap keep it.
 public enum PieceMemory {
     /// Buffers up to this size come from the heap: pieces of up to 8 MiB (1 MiB is the usual size)
     /// with their HTTP body's few bytes of header; larger allocations are mapped and unmapped as before.
@@ -21,9 +28,13 @@ public enum PieceMemory {
     /// `exc_page_fault` under `CurlTransfer.appendBody`).
     public static let keptFreeBytes = 64 << 20
 
-    /// Applies the settings; false when the C library refused them (nothing changes then).
+    /// Heaps the allocator makes: one (see above). Small allocations stay fast without a heap per
+    /// thread, since glibc serves them from a per-thread cache first.
+    public static let arenas = 1
+
+    /// Applies the settings; false when the C library refused one of them.
     @discardableResult
-    public static func keepFreedBuffers() -> Bool {
-        clinux_malloc_keep_freed(largestHeapAllocation, keptFreeBytes) == 0
+    public static func configureAllocator() -> Bool {
+        clinux_malloc_keep_freed(largestHeapAllocation, keptFreeBytes, Int32(arenas)) == 0
     }
 }

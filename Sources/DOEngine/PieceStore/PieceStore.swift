@@ -76,7 +76,6 @@ public final class PieceStore: Sendable {
         self.root = root
         self.maxBytes = maxBytes
         self.logger = logger
-        PieceMemory.keepFreedBuffers()
         writer = PieceFileWriter(direct: configuration.directWrites, minimumBytes: configuration.directWriteMinBytes)
         let recent = RecentPieces(limit: configuration.recentPieceBytes)
         self.recent = recent

@@ -6,3 +6,11 @@
 int clinux_syncfs(int fd) { return syncfs(fd); }
 
 int clinux_o_direct(void) { return O_DIRECT; }
+
+#include <malloc.h>
+int clinux_malloc_keep_freed(long largest_heap_allocation, long kept_free_bytes, int arenas) {
+    if (mallopt(M_MMAP_THRESHOLD, (int)largest_heap_allocation) != 1) return -1;
+    if (mallopt(M_TRIM_THRESHOLD, (int)kept_free_bytes) != 1) return -1;
+    if (arenas > 0 && mallopt(M_ARENA_MAX, arenas) != 1) return -1;
+    return 0;
+}

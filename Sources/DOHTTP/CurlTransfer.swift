@@ -38,8 +38,10 @@ final class CurlTransfer: @unchecked Sendable {
         _ = ccurl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, config.lowSpeedBytesPerSecond)
         _ = ccurl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, config.lowSpeedSeconds)
         _ = ccurl_setopt_str(easy, CURLOPT_USERAGENT, config.userAgent)
-        // Fewer, larger writes into the body: a 1 MiB piece in 4 callbacks instead of 64.
-        _ = ccurl_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 << 10)
+        // Fewer, larger writes into the body: a 1 MiB piece in 16 callbacks instead of 64. Each
+        // transfer holds one such buffer: 64 KiB keeps a readahead window's 16 transfers at 1 MiB
+        // (256 KiB held 4 MiB of the daemon's memory to save 12 calls per MiB, nothing beside the copies).
+        _ = ccurl_setopt_long(easy, CURLOPT_BUFFERSIZE, 64 << 10)
         _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         _ = ccurl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
         if let ca = config.caFile { _ = ccurl_setopt_str(easy, CURLOPT_CAINFO, ca) }
@@ -85,17 +87,16 @@ final class CurlTransfer: @unchecked Sendable {
         return true
     }
 
-    fileprivate func appendHeaderLine(_ line: String) {
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.hasPrefix("HTTP/") {
+    fileprivate func appendHeaderLine(_ line: UnsafeRawBufferPointer) {
+        switch HeaderLine(line) {
+        case .status:
             // A new status line (after a redirect or a 100 Continue) starts a new header block.
             headers = [:]
-            return
+        case .field(let name, let value):
+            headers[name] = value
+        case .other:
+            break
         }
-        guard let colon = trimmed.firstIndex(of: ":") else { return }
-        let name = trimmed[..<colon].lowercased()
-        let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        headers[name] = value
     }
 
     /// Builds the outcome once curl reports the transfer done.
@@ -138,7 +139,6 @@ private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ 
 private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ userdata: UnsafeMutableRawPointer?) -> Int {
     let n = size * count
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
-    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
-    transfer.appendHeaderLine(line)
+    transfer.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: n))
     return n
 }

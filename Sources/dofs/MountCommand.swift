@@ -108,6 +108,8 @@ struct MountCommand: ParsableCommand {
     /// This process becomes the node, with this mount; it ends when the mount (and any other) is gone.
     private func serveNode() throws {
         if notifyReady { setsid() }
+        // Before any thread starts: piece buffers reused warm, in one heap (see `PieceMemory`).
+        PieceMemory.configureAllocator()
         let sink = try logging.bootstrap()
         let logger = Logger(label: "dofs")
         let (configuration, request, notify) = (node.configuration, request, notifyReady)

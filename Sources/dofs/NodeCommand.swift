@@ -1,4 +1,5 @@
 import ArgumentParser
+import DOEngine
 import DONode
 import Foundation
 import Logging
@@ -18,6 +19,8 @@ struct NodeCommand: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() throws {
+        // Before any thread starts: piece buffers reused warm, in one heap (see `PieceMemory`).
+        PieceMemory.configureAllocator()
         _ = try logging.bootstrap()
         let logger = Logger(label: "dofs")
         let (configuration, socket) = (node.configuration, node.socket)

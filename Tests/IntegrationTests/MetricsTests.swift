@@ -73,7 +73,7 @@ final class MetricsTests: MountTestCase {
         #"dofs_pieces_failed_verification_total{source="peer"}"#, #"dofs_bans_total{kind="peer"}"#,
         #"dofs_bans_total{kind="cache_host"}"#, "dofs_cache_bytes", "dofs_cache_pieces", "dofs_cache_hits_total",
         "dofs_cache_misses_total", "dofs_cache_evictions_total", "dofs_fetches_in_flight", "dofs_peers_connected",
-        "dofs_read_seconds_count", "dofs_read_seconds_sum",
+        "dofs_read_seconds_count", "dofs_read_seconds_sum", "dofs_recent_piece_bytes",
     ]
 
     func testScrapeCountsAVerifiedReadByItsSourceAndASecondReadAsLocalBytes() throws {
@@ -119,6 +119,22 @@ final class MetricsTests: MountTestCase {
         let slowest = second.samples[#"dofs_read_seconds_bucket{le="+Inf"}"#]
         XCTAssertEqual(slowest, second.samples["dofs_read_seconds_count"], "the +Inf bucket holds every read")
         print("GET /metrics after two reads:\n\(second.text)")
+    }
+
+    func testPiecesHeldInMemoryForAReaderAreLetGoOnceReadSoAFinishedColdReadHoldsNone() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 6 * MiB + 123, seed: 2105)
+        let published = try publish(content, as: "r.bin", on: origin)
+        let port = try LoopbackPort.free()
+        let mountpoint = try startNode(catalog: [CatalogEntry(name: "r.bin", published: published)],
+                                       extra: ["--metrics-listen", "127.0.0.1:\(port)"])
+
+        assertReads(try readWhole(mountpoint + "/r.bin"), content, "cold read")
+        let after = try scrape(port: port).samples
+        XCTAssertEqual(after["dofs_cache_pieces"], 7, "every piece was fetched and stored")
+        // Pieces a read waited for, and pieces fetched ahead and read from memory, are both let go once
+        // read to their end: memory held for readers is the unread part of their window, nothing after.
+        XCTAssertEqual(after["dofs_recent_piece_bytes"], 0, "no piece is held in memory once the reader read it all")
     }
 
     func testEveryVerifiedPieceIsEitherStillCachedOrCountedAsEvictedUnderACap() throws {

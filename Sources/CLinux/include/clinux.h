@@ -4,4 +4,8 @@
 int clinux_syncfs(int fd);
 /* The O_DIRECT open flag: writes that go to the disk without passing through the page cache. */
 int clinux_o_direct(void);
+/* glibc malloc: allocations up to `largest_heap_allocation` bytes come from the heap (not a fresh
+   mmap each), up to `kept_free_bytes` of freed memory stay mapped for reuse, and at most `arenas`
+   heaps are made (0: glibc's default). 0 on success. */
+int clinux_malloc_keep_freed(long largest_heap_allocation, long kept_free_bytes, int arenas);
 #endif

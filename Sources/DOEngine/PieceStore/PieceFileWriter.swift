@@ -27,8 +27,10 @@ final class PieceFileWriter: Sendable {
     private let minimum: Int
     private let directRefused = Atomic(false)
     /// Direct writes at once. One disk gains nothing from more, and each holds an aligned copy of
-    /// its piece: four bound that memory (and the blocking threads) however many pieces arrive.
-    static let concurrentWrites = 4
+    /// its piece: two bound that memory (and the blocking threads) however many pieces arrive. Four
+    /// held 8 MiB of aligned buffers, and the daemon's peak memory on a cold read was over its
+    /// 100 MiB target (`bench/read-bench.sh`); the cold read is bound by the CPU, not by the disk.
+    static let concurrentWrites = 2
     private let slots = DispatchSemaphore(value: concurrentWrites)
     private let pool = AlignedBufferPool(alignment: alignment, keep: concurrentWrites)
 

@@ -9,11 +9,14 @@ public struct PieceStoreConfiguration: Sendable {
     /// `bench/smallfiles-bench.sh`). From 256 KiB up, the copy is the larger cost.
     public var directWriteMinBytes = 256 << 10
     /// Bytes of the latest committed pieces kept in memory (`RecentPieces`), so that pieces fetched
-    /// ahead of a reader are answered from memory, not read back from the disk. 8 MiB is half a
-    /// sequential reader's largest readahead window (`EngineConfiguration.maxReadaheadPieces`): the
-    /// reader lets each piece go once read, so the window's near half is held; 16 MiB took the
-    /// daemon's peak memory past 120 MiB on a cold 1 GiB read (`bench/read-bench.sh`).
-    public var recentPieceBytes = 8 << 20
+    /// ahead of a reader are answered from memory, not read back from the disk. 16 MiB is a sequential
+    /// reader's largest readahead window (`EngineConfiguration.maxReadaheadPieces` pieces of 1 MiB):
+    /// the reader lets each piece go once read, so what is held is the window's unread part. A smaller
+    /// tier drops, oldest first, exactly the pieces nearest the reader: with 8 MiB, half the pieces of
+    /// a cold 1 GiB read were read back from the disk (`bench/results/read-20261202-032936.perf.txt`:
+    /// `splice` from piece files beside the `writev` from memory). It costs no more memory than the
+    /// window's fetches take in flight: a piece is held here instead of in flight, not as well.
+    public var recentPieceBytes = 16 << 20
 
     public init() {}
 }

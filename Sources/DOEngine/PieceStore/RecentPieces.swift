@@ -45,6 +45,8 @@ final class RecentPieces: Sendable {
                 s.order.removeFirst(s.head)
                 s.head = 0
             }
+            // Under the lock, so the gauge's last value is the last state.
+            EngineMetrics.recentPieceBytes.record(s.bytes)
         }
     }
 
@@ -54,7 +56,9 @@ final class RecentPieces: Sendable {
 
     func remove(_ key: PieceStore.Key) {
         state.withLock { s in
-            if let held = s.pieces.removeValue(forKey: key) { s.bytes -= held.bytes.count }
+            guard let removed = s.pieces.removeValue(forKey: key) else { return }
+            s.bytes -= removed.bytes.count
+            EngineMetrics.recentPieceBytes.record(s.bytes)
         }
     }
 

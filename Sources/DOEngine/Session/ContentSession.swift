@@ -164,8 +164,13 @@ public final class ContentSession: Sendable {
             }
             initialised = complete ? end - offset : 0
         }
-        if complete { servedLocally(end - offset) }
-        return complete ? out : nil
+        guard complete else { return nil }
+        // As in `readRecent`: pieces read to their end leave the memory tier to the pieces ahead.
+        for index in layout.pieces(coveringOffset: offset, length: end - offset) where end >= layout.range(ofPiece: index).upperBound {
+            store.releaseRecent(key(ofPiece: index))
+        }
+        servedLocally(end - offset)
+        return out
     }
 
     /// Serves a read from pieces the store holds in memory (committed lately, see `RecentPieces`):
@@ -228,6 +233,8 @@ public final class ContentSession: Sendable {
             let piece = layout.range(ofPiece: index)
             let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
             parts.append(bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
+            // As in `readRecent`: a piece read to its end leaves the memory tier to the pieces ahead.
+            if end >= piece.upperBound { store.releaseRecent(key(ofPiece: index)) }
         }
         return parts
     }

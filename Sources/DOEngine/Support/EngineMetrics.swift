@@ -25,6 +25,9 @@ public enum EngineMetrics {
     /// `dofs_cache_bytes` / `dofs_cache_pieces`: what the piece cache holds now.
     static let cacheBytes = Gauge(label: "dofs_cache_bytes")
     static let cachePieces = Gauge(label: "dofs_cache_pieces")
+    /// `dofs_recent_piece_bytes`: bytes of committed pieces held in memory for the readers ahead of
+    /// whom they were fetched (`RecentPieces`); back to zero once every such piece was read.
+    static let recentPieceBytes = Gauge(label: "dofs_recent_piece_bytes")
     /// `dofs_cache_hits_total`: reads answered from the piece cache alone, without waiting.
     static let cacheHits = Counter(label: "dofs_cache_hits_total")
     /// `dofs_cache_misses_total`: reads that had to wait for at least one piece to be fetched.
@@ -43,7 +46,7 @@ public enum EngineMetrics {
     /// Creates every handle now, so a scrape lists each metric (at zero) before its first event.
     public static func declare() {
         _ = (bytes, piecesVerified, piecesFailedVerification, cacheHostBans, cacheBytes, cachePieces)
-        _ = (cacheHits, cacheMisses, cacheEvictions, fetchesInFlight, hedges, sourcesDropped)
+        _ = (cacheHits, cacheMisses, cacheEvictions, fetchesInFlight, hedges, sourcesDropped, recentPieceBytes)
         SwarmMetrics.declare()
     }
 

@@ -555,6 +555,19 @@ final class SwarmTests: MountTestCase {
         return alone
     }
 
+    /// A bad member of `published`'s swarm on `host`, joined through the control plane as an honest
+    /// member would (`left`: the bytes it says it still needs), stopped when the test ends.
+    private func joinedBadMember(_ conduct: LyingPeer.Conduct, host: String, of published: DofsCLI.Published, size: Int,
+                                 left: Int, controlPlane cp: ControlPlaneProcess) throws -> LyingPeer {
+        let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
+        let layout = PieceLayout(contentLength: size, pieceSize: published.PieceSize)
+        let member = try LyingPeer(host: host, swarmHash: hoh.bytes, layout: layout, conduct: conduct)
+        addCleanup { member.stop() }
+        try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: member.peerId,
+                                ip: member.host, port: member.port, left: left, logDirectory: logs)
+        return member
+    }
+
     /// The bound of the issue: at most 1.5 times the read without the bad member, plus one budget, plus
     /// three seconds of slack for a machine shared with other builds (writes there can stall for seconds
     /// under the builds' dirty pages). The old behaviour took 10 to 30 times the read alone.
@@ -583,14 +596,8 @@ final class SwarmTests: MountTestCase {
         let content = TestContent.bytes(count: size, seed: 952)
         let publishedReference = try publishRegistered(reference, as: "alone.bin", on: origin, controlPlane: cp)
         let published = try publishRegistered(content, as: "withheld.bin", on: origin, controlPlane: cp)
-        let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
-        let layout = PieceLayout(contentLength: size, pieceSize: published.PieceSize)
-
         // The withholder joins through the control plane, answers handshakes, announces every piece, sends none.
-        let withholder = try LyingPeer(host: "127.0.0.5", swarmHash: hoh.bytes, layout: layout, conduct: .withholds)
-        addCleanup { withholder.stop() }
-        try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: withholder.peerId,
-                                ip: withholder.host, port: withholder.port, left: 0, logDirectory: logs)
+        let withholder = try joinedBadMember(.withholds, host: "127.0.0.5", of: published, size: size, left: 0, controlPlane: cp)
 
         let socket = scratch.file("withhold.sock")
         let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--socket", socket, "--log-level", "debug"])
@@ -622,13 +629,8 @@ final class SwarmTests: MountTestCase {
         let content = TestContent.bytes(count: size, seed: 954)
         let publishedReference = try publishRegistered(reference, as: "alone2.bin", on: origin, controlPlane: cp)
         let published = try publishRegistered(content, as: "empty.bin", on: origin, controlPlane: cp)
-        let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
         let layout = PieceLayout(contentLength: size, pieceSize: published.PieceSize)
-
-        let empty = try LyingPeer(host: "127.0.0.6", swarmHash: hoh.bytes, layout: layout, conduct: .holdsNothing)
-        addCleanup { empty.stop() }
-        try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: empty.peerId,
-                                ip: empty.host, port: empty.port, left: size, logDirectory: logs)
+        let empty = try joinedBadMember(.holdsNothing, host: "127.0.0.6", of: published, size: size, left: size, controlPlane: cp)
 
         let socket = scratch.file("empty.sock")
         let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--socket", socket, "--log-level", "debug"])
@@ -653,13 +655,8 @@ final class SwarmTests: MountTestCase {
         let size = 64 * MiB
         let content = TestContent.bytes(count: size, seed: 957)
         let published = try publishRegistered(content, as: "empty2.bin", on: origin, controlPlane: cp)
-        let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
         let layout = PieceLayout(contentLength: size, pieceSize: published.PieceSize)
-
-        let empty = try LyingPeer(host: "127.0.0.6", swarmHash: hoh.bytes, layout: layout, conduct: .holdsNothing)
-        addCleanup { empty.stop() }
-        try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: empty.peerId,
-                                ip: empty.host, port: empty.port, left: size, logDirectory: logs)
+        let empty = try joinedBadMember(.holdsNothing, host: "127.0.0.6", of: published, size: size, left: size, controlPlane: cp)
         // Two honest mounts read together: when a wait for the empty member runs out, the other mount
         // often has the piece already. That must not excuse a member that announced nothing at all.
         let peers = try ["127.0.0.2", "127.0.0.3"].map { try peerMount($0, controlPlane: cp, extraArguments: ["--log-level", "debug"]) }

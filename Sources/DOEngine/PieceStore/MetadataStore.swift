@@ -28,9 +28,10 @@ public final class MetadataStore: Sendable {
     }
 
     /// Keeps a copy of a pieces hash file that is known elsewhere (a catalog embeds it), so the cache
-    /// listing names its content: no fsync (losing it costs nothing), and nothing when it is there.
+    /// listing names its content: no fsync (losing it costs nothing). When the copy is there already,
+    /// it is marked used instead (see `markUsed`): a new copy's date is its use.
     public func saveCopy(_ phf: PiecesHashFile) throws {
-        guard access(path(phf.hashOfHashes), F_OK) != 0 else { return }
+        if utimes(path(phf.hashOfHashes), nil) == 0 { return }
         try FileSystem.replaceDurably(path(phf.hashOfHashes), with: phf.jsonBytes(), durable: false)
     }
 

@@ -85,18 +85,16 @@ final class CurlTransfer: @unchecked Sendable {
         return true
     }
 
-    /// Takes one raw header line as curl hands it over (`Name: value\r\n`). Parsed as bytes: a
-    /// Foundation `trimmingCharacters` per line was 6% of the daemon's CPU in a cold read of 2,000
-    /// small files (`bench/results/smallfiles-20261202-034108.perf.txt`).
     fileprivate func appendHeaderLine(_ line: UnsafeRawBufferPointer) {
-        let trimmed = HeaderLine.trimmed(line)
-        if HeaderLine.isStatusLine(trimmed) {
+        switch HeaderLine(line) {
+        case .status:
             // A new status line (after a redirect or a 100 Continue) starts a new header block.
             headers = [:]
-            return
+        case .field(let name, let value):
+            headers[name] = value
+        case .other:
+            break
         }
-        guard let (name, value) = HeaderLine.field(trimmed) else { return }
-        headers[name] = value
     }
 
     /// Builds the outcome once curl reports the transfer done.

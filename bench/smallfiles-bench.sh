@@ -13,11 +13,15 @@
 # cat show what the catalog fields buy. The dofs daemon's CPU (user+sys, /proc/PID/stat)
 # is given for each mount. Results go to stdout and bench/results/smallfiles-<date>.txt.
 #
-# usage: bench/smallfiles-bench.sh [--files N] [--dir DIR] [--keep] [--strict]
+# usage: bench/smallfiles-bench.sh [--files N] [--dir DIR] [--keep] [--strict] [--perf] [--compare BIN]
 #   --files N  number of files (default 2000)
 #   --dir DIR  work directory (default: a new /tmp/dofs-bench.XXXXXX, deleted at the end)
 #   --keep     keep the work directory
 #   --strict   exit 2 when a target is missed (default: report only)
+#   --compare BIN  also run the cold and warm cat with the dofs binary BIN (an older build), in the
+#              same run, for a side-by-side figure
+#   --perf     record the daemon's CPU profile during the cold cat with `perf record -g`; the top
+#              symbols (self time) go to bench/results/smallfiles-<date>.perf.txt
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
 set -euo pipefail
 
@@ -25,28 +29,32 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-files=2000 work="" keep=0 strict=0
+files=2000 work="" keep=0 strict=0 do_perf=0 compare_bin=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --files)  files="${2:?--files needs a number}"; shift 2 ;;
         --dir)    work="${2:?--dir needs a directory}"; shift 2 ;;
         --keep)   keep=1; shift ;;
         --strict) strict=1; shift ;;
-        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --perf)   do_perf=1; shift ;;
+        --compare) compare_bin="${2:?--compare needs a dofs binary}"; shift 2 ;;
+        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
+[ -z "$compare_bin" ] || [ -x "$compare_bin" ] || die "--compare: $compare_bin is not an executable"
 [[ "$files" =~ ^[1-9][0-9]*$ ]] || die "--files needs a positive number"
 
 bench_workdir dofs-bench
 origin="$work/origin" mnt="$work/mnt" nginx_prefix="$work/nginx" access="$work/nginx/logs/access.log"
 tree="$origin/tree" catalog="$work/tree-catalog.json" plain_catalog="$work/plain-catalog.json"
 
-NGINX_PID="" DOFS_PID="" mounted=""
+NGINX_PID="" DOFS_PID="" mounted="" PERF_PID=""
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; fi
     if [ -n "$mounted" ]; then dofs_unmount "$mounted" "$DOFS_PID" || true; fi
     if [ -n "$NGINX_PID" ]; then nginx_stop "$NGINX_PID" || true; fi
     if [ "$keep" = 1 ]; then
@@ -64,15 +72,15 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 ticks_s() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "inf"; else printf "%.2f\n", a / b }'; }
 
-# mount_catalog CATALOG CACHE — a fresh mount (mode 99: the data path alone).
+# mount_catalog CATALOG CACHE [BIN] — a fresh mount (mode 99: the data path alone).
 mount_catalog() {
-    dofs_mount_bg "$DOFS_BIN" "$mnt" "$2" "$work/dofs-$(basename "$2").log" --catalog "$1" --download-mode 99
+    dofs_mount_bg "${3:-$DOFS_BIN}" "$mnt" "$2" "$work/dofs-$(basename "$2").log" --catalog "$1" --download-mode 99
     mounted="$mnt"
 }
 unmount_now() { dofs_unmount "$mnt" "$DOFS_PID"; mounted="" DOFS_PID=""; }
 
-# timed_on_mount COMMAND... — runs COMMAND; prints "SECONDS REQUESTS CPU_S" (origin requests and
-# daemon CPU during it).
+# timed_on_mount COMMAND... — runs COMMAND; prints "SECONDS REQUESTS CPU_S CONNECTIONS" (origin
+# requests, daemon CPU and the TCP connections nginx served them on, during it).
 timed_on_mount() {
     local lines0 t0 secs c0=0 cpu="n/a"
     lines0="$(log_lines "$access")"
@@ -82,14 +90,31 @@ timed_on_mount() {
     secs="$(elapsed "$t0")"
     sleep 0.2  # let nginx write its last log lines
     [ -n "$DOFS_PID" ] && cpu="$(ticks_s $(( $(cpu_ticks "$DOFS_PID") - c0 )))"
-    printf '%s %s %s\n' "$secs" "$(origin_requests "$access" "$lines0")" "$cpu"
+    printf '%s %s %s %s\n' "$secs" "$(origin_requests "$access" "$lines0")" "$cpu" "$(origin_connections "$access" "$lines0")"
 }
+# origin_connections ACCESS_LOG FROM_LINE — distinct connections (nginx's c=N) after FROM_LINE.
+origin_connections() { awk -v from="$2" 'NR > from && $NF ~ /^c=/ { c[$NF] = 1 } END { printf "%d\n", length(c) }' "$1"; }
 cat_all() { (cd "$mnt" && find . -type f | sort | xargs -d '\n' cat); }
 ls_all() { ls -lR "$mnt"; }
+
+# perf_start / perf_stop — with --perf, `perf record -g` on the daemon in between.
+perf_start() {
+    [ "$do_perf" = 1 ] && [ -n "$DOFS_PID" ] || return 0
+    perf record -q -F 999 -g -p "$DOFS_PID" -o "$work/perf.data" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 0.5
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+}
 
 # ---- setup
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
+if [ "$do_perf" = 1 ]; then command -v perf >/dev/null 2>&1 || die "--perf needs perf (package linux-perf)"; fi
 check_fuse || die "FUSE is not usable on this machine"
 build_dofs release
 mkdir -p "$tree" "$mnt"
@@ -160,28 +185,43 @@ curl_s="$(printf '%s\n' "${curl_runs[@]}" | sort -g | sed -n 2p)"
 # ---- after: the --tree catalog
 log "after (--tree catalog: size, mtime, embedded pieces)"
 mount_catalog "$catalog" "$work/cache-tree"
-read -r ls_s ls_reqs ls_cpu < <(timed_on_mount ls_all)
+read -r ls_s ls_reqs ls_cpu _ < <(timed_on_mount ls_all)
 note "ls -lR: $ls_s s, $ls_reqs requests, daemon CPU $ls_cpu s"
-read -r cold_s cold_reqs cold_cpu < <(timed_on_mount cat_all)
-note "cold cat: $cold_s s, $cold_reqs requests, daemon CPU $cold_cpu s"
+perf_start
+read -r cold_s cold_reqs cold_cpu cold_conns < <(timed_on_mount cat_all)
+perf_stop
+note "cold cat: $cold_s s, $cold_reqs requests on $cold_conns connection(s), daemon CPU $cold_cpu s"
 log "data check: every file through the mount against the original"
 if (cd "$tree" && find . -type f ! -name '*.phf' | sort | xargs -d '\n' cat) | cmp -s - <(cat_all); then data_check="OK (identical)"; else data_check="MISMATCH"; fi
 note "$data_check"
 unmount_now
 mount_catalog "$catalog" "$work/cache-tree"
-read -r warm_s warm_reqs warm_cpu < <(timed_on_mount cat_all)
+read -r warm_s warm_reqs warm_cpu _ < <(timed_on_mount cat_all)
 note "warm cat (fresh mount, filled cache): $warm_s s, $warm_reqs requests"
 unmount_now
+
+# ---- the same with the older binary (--compare)
+if [ -n "$compare_bin" ]; then
+    log "compare: $compare_bin, the same catalog"
+    mount_catalog "$catalog" "$work/cache-old" "$compare_bin"
+    read -r ocold_s ocold_reqs ocold_cpu ocold_conns < <(timed_on_mount cat_all)
+    note "cold cat: $ocold_s s, $ocold_reqs requests on $ocold_conns connection(s), daemon CPU $ocold_cpu s"
+    unmount_now
+    mount_catalog "$catalog" "$work/cache-old" "$compare_bin"
+    read -r owarm_s owarm_reqs owarm_cpu _ < <(timed_on_mount cat_all)
+    note "warm cat (fresh mount, filled cache): $owarm_s s, $owarm_reqs requests"
+    unmount_now
+fi
 
 # ---- before: the plain catalog
 log "before (catalog without size, mtime or pieces)"
 mount_catalog "$plain_catalog" "$work/cache-plain"
-read -r pls_s pls_reqs pls_cpu < <(timed_on_mount ls_all)
+read -r pls_s pls_reqs pls_cpu _ < <(timed_on_mount ls_all)
 note "ls -lR: $pls_s s, $pls_reqs requests, daemon CPU $pls_cpu s"
 unmount_now
 rm -rf "$work/cache-plain"
 mount_catalog "$plain_catalog" "$work/cache-plain"
-read -r pcold_s pcold_reqs pcold_cpu < <(timed_on_mount cat_all)
+read -r pcold_s pcold_reqs pcold_cpu _ < <(timed_on_mount cat_all)
 note "cold cat: $pcold_s s, $pcold_reqs requests, daemon CPU $pcold_cpu s"
 unmount_now
 nginx_stop "$NGINX_PID"; NGINX_PID=""
@@ -208,6 +248,10 @@ results="$HERE/results/smallfiles-$(date -u +%Y%m%d-%H%M%S).txt"
     printf '%-50s %9s %9s %10s\n' "after:  ls -lR of a cold mount" "$ls_s" "$ls_reqs" "$ls_cpu"
     printf '%-50s %9s %9s %10s\n' "after:  cold cat of every file" "$cold_s" "$cold_reqs" "$cold_cpu"
     printf '%-50s %9s %9s %10s\n' "after:  warm cat, fresh mount" "$warm_s" "$warm_reqs" "$warm_cpu"
+    if [ -n "$compare_bin" ]; then
+        printf '%-50s %9s %9s %10s\n' "compare: cold cat, $(basename "$(dirname "$compare_bin")")/$(basename "$compare_bin")" "$ocold_s" "$ocold_reqs" "$ocold_cpu"
+        printf '%-50s %9s %9s %10s\n' "compare: warm cat, fresh mount" "$owarm_s" "$owarm_reqs" "$owarm_cpu"
+    fi
     printf '%-50s %9s %9s %10s\n' "before: ls -lR of a cold mount" "$pls_s" "$pls_reqs" "$pls_cpu"
     printf '%-50s %9s %9s %10s\n' "before: cold cat of every file" "$pcold_s" "$pcold_reqs" "$pcold_cpu"
     echo
@@ -215,10 +259,28 @@ results="$HERE/results/smallfiles-$(date -u +%Y%m%d-%H%M%S).txt"
     printf '%-30s %9s %10s   %s\n' "publish --tree files/s" "$tree_rate" ">= 200" "$v_pub"
     printf '%-30s %9s %10s   %s\n' "ls -lR requests (cold)" "$ls_reqs" "0" "$v_ls"
     printf '%-30s %9s %10s   %s\n' "cold cat / curl" "$r_cold" "<= 1.5" "$v_cold"
+    [ -z "$compare_bin" ] || printf '%-30s %9s %10s   %s\n' "compare: cold cat / curl" "$(ratio "$ocold_s" "$curl_s")" "<= 1.5" "(the older binary)"
     echo
+    echo "cold cat: $cold_reqs requests on $cold_conns connection(s) (keep-alive)"
     echo "data check: $data_check"
 } | tee "$results"
 log "results written to $results"
+if [ -f "$work/perf.data" ]; then
+    {
+        echo "# perf record -g -F 999 on the dofs daemon during the cold cat ($files files); self time by symbol"
+        perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null \
+            | grep -v '^$' | grep -E '^ +[0-9.]+%' | head -n 60
+        echo
+        echo "# the same, by shared object"
+        perf report -i "$work/perf.data" --no-children --sort dso --stdio 2>/dev/null \
+            | grep -v '^$' | grep -E '^ +[0-9.]+%' | head -n 15
+        echo
+        echo "# including children (where the time goes, top down)"
+        perf report -i "$work/perf.data" --children --sort sym --stdio -g none 2>/dev/null \
+            | grep -v '^$' | grep -E '^ +[0-9.]+%' | head -n 60
+    } >"${results%.txt}.perf.txt" || true
+    log "CPU profile of the cold cat: ${results%.txt}.perf.txt"
+fi
 
 [ "$data_check" = "OK (identical)" ] || die "the files read through dofs differ from the originals"
 if [ "$strict" = 1 ] && { [ "$v_pub" != PASS ] || [ "$v_ls" != PASS ] || [ "$v_cold" != PASS ]; }; then

@@ -225,7 +225,7 @@ pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log warn;
 events { worker_connections 1024; }
 http {
-    log_format dofs '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_range" \$request_time';
+    log_format dofs '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_range" \$request_time c=\$connection';
     access_log $prefix/logs/access.log dofs;
     client_body_temp_path $prefix/tmp/body;
     proxy_temp_path $prefix/tmp/proxy;

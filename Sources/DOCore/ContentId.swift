@@ -18,14 +18,15 @@ public struct ContentId: Hashable, Sendable, CustomStringConvertible, Codable {
 
     /// The content ID dofs derives from a HashOfHashes.
     public init(hashOfHashes: SHA256Digest) {
-        let mapped = hashOfHashes.base64.map { c -> Character in
-            switch c {
-            case "/": return "-"
-            case "+": return "_"
-            default: return c
+        // Mapped as bytes (base64 is ASCII): this runs at every open of a content.
+        let mapped = hashOfHashes.base64.utf8.map { b -> UInt8 in
+            switch b {
+            case UInt8(ascii: "/"): return UInt8(ascii: "-")
+            case UInt8(ascii: "+"): return UInt8(ascii: "_")
+            default: return b
             }
         }
-        rawValue = "DO-" + String(mapped)
+        rawValue = "DO-" + String(decoding: mapped, as: UTF8.self)
     }
 
     /// For a `DO-` ID: the HashOfHashes it encodes; `nil` for other kinds of ID.

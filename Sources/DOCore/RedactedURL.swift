@@ -7,6 +7,8 @@ import Foundation
 public enum RedactedURL {
     /// `url` with any `user[:password]@` before the host replaced by `***@`; other text unchanged.
     public static func redacted(_ url: String) -> String {
+        // Most URLs carry no user-info: one byte scan instead of the string searches below.
+        guard url.utf8.contains(UInt8(ascii: "@")) else { return url }
         guard let scheme = url.range(of: "://") else { return url }
         let authorityStart = scheme.upperBound
         let authorityEnd = url[authorityStart...].firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? url.endIndex

@@ -76,7 +76,7 @@ public final class Engine: Sendable {
         }
         let session = try await openVerified(urls: [entry.url], integrity: integrity, contentId: nil, minPeeringBytes: nil,
                                              embedded: entry.embeddedPiecesHashFile, expectedLength: entry.size,
-                                             asksModificationTime: entry.modificationTime == nil)
+                                             givenModificationTime: entry.modificationTime)
         if case .verified(let phf) = session.mode { contents.name(phf.hashOfHashes, entry.path.joined(separator: "/")) }
         return session
     }
@@ -157,18 +157,18 @@ public final class Engine: Sendable {
     public func openVerified(urls: [String], integrity: ContentIntegrity, contentId: ContentId?,
                              minPeeringBytes: Int?, contentDownloadMode: Int? = nil) async throws(FetchError) -> ContentSession {
         try await openVerified(urls: urls, integrity: integrity, contentId: contentId, minPeeringBytes: minPeeringBytes,
-                               contentDownloadMode: contentDownloadMode, embedded: nil, expectedLength: nil, asksModificationTime: true)
+                               contentDownloadMode: contentDownloadMode, embedded: nil, expectedLength: nil, givenModificationTime: nil)
     }
 
     /// The same, with what a catalog entry may add: an `embedded` pieces hash file (already checked
-    /// against `integrity`, so nothing is fetched), the length the content must have, and whether the
-    /// origin's date is worth a HEAD.
+    /// against `integrity`, so nothing is fetched), the length the content must have, and its date
+    /// (then neither a HEAD nor a look at the kept date is needed).
     func openVerified(urls: [String], integrity: ContentIntegrity, contentId: ContentId?, minPeeringBytes: Int?,
                       contentDownloadMode: Int? = nil, embedded: PiecesHashFile?, expectedLength: Int?,
-                      asksModificationTime: Bool) async throws(FetchError) -> ContentSession {
+                      givenModificationTime: Date?) async throws(FetchError) -> ContentSession {
         let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
         if let s = sessions.withLock({ $0[cacheKey] }) { return s }
-        let opened = try await withModificationTime(of: asksModificationTime ? urls.first : nil, integrity.hashOfHashes) { () async throws(FetchError) in
+        let opened = try await withModificationTime(of: urls.first, given: givenModificationTime, integrity.hashOfHashes) { () async throws(FetchError) in
             if let embedded {
                 self.keepCopy(of: embedded)
                 return embedded
@@ -185,7 +185,8 @@ public final class Engine: Sendable {
         let swarm = makeSwarm(contentId: id, phf: phf, url: urls.first, minPeeringBytes: minPeeringBytes,
                               contentDownloadMode: contentDownloadMode)
         // The piece count is kept from here on (see PieceTally), never counted when asked.
-        let (tally, lastUse) = contents.register(phf, url: urls.first)
+        // An embedded PHF's copy is marked used where it is kept (`keepCopy`), off this path.
+        let (tally, lastUse) = contents.register(phf, url: urls.first, marksUse: embedded == nil)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
                                      sources: sources, cacheHosts: cacheHosts, store: store, config: config,
                                      logger: logger, swarm: swarm, tally: tally, lastModified: opened.date,
@@ -206,13 +207,14 @@ public final class Engine: Sendable {
         return chosen
     }
 
-    /// Runs `open` while learning the content's date: kept beside its PHF, else asked of `url` with one
-    /// HEAD in parallel. The open waits for that answer at most `modificationTimeWaitSeconds` after it
-    /// is done itself; a later answer is still kept for the next open. A file's date never fails or
-    /// holds up an open for long.
-    /// A `nil` url asks nothing (the catalog gives the date, or there is no URL).
-    private func withModificationTime<T: Sendable>(of url: String?, _ hoh: SHA256Digest,
+    /// Runs `open` while learning the content's date: `given` (the catalog's), else kept beside its
+    /// PHF, else asked of `url` with one HEAD in parallel. The open waits for that answer at most
+    /// `modificationTimeWaitSeconds` after it is done itself; a later answer is still kept for the next
+    /// open. A file's date never fails or holds up an open for long.
+    /// A `nil` url asks nothing (there is no URL).
+    private func withModificationTime<T: Sendable>(of url: String?, given: Date?, _ hoh: SHA256Digest,
                                                    _ open: () async throws(FetchError) -> T) async throws(FetchError) -> (value: T, date: Date?) {
+        if let given { return (try await open(), given) }
         if let known = metadata.modificationTime(hashOfHashes: hoh) { return (try await open(), known) }
         guard let url else { return (try await open(), nil) }
         let (metadata, http, logger) = (self.metadata, self.http, self.logger)
@@ -353,7 +355,8 @@ public final class Engine: Sendable {
         return cacheHosts.available(forOrigin: origin).compactMap { CacheHostURL.rewrite(url, cacheHost: $0)?.url } + [url]
     }
 
-    /// Keeps a catalog-embedded pieces hash file in the metadata folder, off the caller's path.
+    /// Keeps a catalog-embedded pieces hash file in the metadata folder (or marks the kept copy used),
+    /// off the caller's path.
     private func keepCopy(of phf: PiecesHashFile) {
         let (metadata, logger) = (self.metadata, self.logger)
         BlockingIO.queue.async {

@@ -67,10 +67,11 @@ public final class CachedContents: Sendable {
         self.metadata = metadata
     }
 
-    /// The kept tally and last use of a content being opened (made and recounted on first use).
-    func register(_ phf: PiecesHashFile, url: String?) -> (PieceTally, LastUse) {
+    /// The kept tally and last use of a content being opened (made and recounted on first use);
+    /// `marksUse` dates its PHF file now (the caller does it otherwise, see `MetadataStore.saveCopy`).
+    func register(_ phf: PiecesHashFile, url: String?, marksUse: Bool = true) -> (PieceTally, LastUse) {
         let known = known(phf, lastUse: LastUse())
-        metadata.markUsed(hashOfHashes: phf.hashOfHashes)
+        if marksUse { metadata.markUsed(hashOfHashes: phf.hashOfHashes) }
         known.lastUse.touch()
         if let url { known.label.withLock { $0.url = RedactedURL.redacted(url) } }
         return (known.tally, known.lastUse)

@@ -3,8 +3,9 @@ import Foundation
 
 /// Verified pieces hash files, kept so that cached content reads with the origin down.
 ///
-/// Stored by HashOfHashes (`metadata/<hex>.phf`), written atomically (temporary file, fsync, rename);
-/// a file that no longer parses or no longer matches its name is ignored and refetched. A crash during
+/// Stored by HashOfHashes (`metadata/<hex>.phf`), written atomically (temporary file, fsync, rename),
+/// except copies of PHFs a catalog embeds (see `saveCopy`); a file that no longer parses or no longer
+/// matches its name is deleted and refetched (or copied again). A crash during
 /// a save leaves a `*.tmp-*` file, which the next start deletes (the caller holds the `CacheLock`).
 public final class MetadataStore: Sendable {
     public let root: String
@@ -17,9 +18,14 @@ public final class MetadataStore: Sendable {
         removedLeftovers = FileSystem.removeTemporaryFiles(in: root) + FileSystem.removeTemporaryFiles(in: root + "/records")
     }
 
+    /// The stored PHF named `hashOfHashes`; `nil` when absent, and when it does not parse or does not
+    /// match its name (then the file is deleted, so that it is fetched or copied again).
     public func load(hashOfHashes: SHA256Digest) -> PiecesHashFile? {
-        guard let bytes = FileSystem.readFile(path(hashOfHashes)),
-              let phf = try? PiecesHashFile(json: bytes), phf.hashOfHashes == hashOfHashes else { return nil }
+        guard let bytes = FileSystem.readFile(path(hashOfHashes)) else { return nil }
+        guard let phf = try? PiecesHashFile(json: bytes), phf.hashOfHashes == hashOfHashes else {
+            unlink(path(hashOfHashes))
+            return nil
+        }
         return phf
     }
 
@@ -28,10 +34,21 @@ public final class MetadataStore: Sendable {
     }
 
     /// Keeps a copy of a pieces hash file that is known elsewhere (a catalog embeds it), so the cache
-    /// listing names its content: no fsync (losing it costs nothing), and nothing when it is there.
+    /// listing names its content. When the copy is there already, it is marked used instead (see
+    /// `markUsed`): a new copy's date is its use.
+    ///
+    /// Written in place, with neither fsync nor rename (losing a copy costs nothing, and a tree of
+    /// small files makes one per file: the rename was half of their cost). A copy torn by a crash
+    /// fails `load`'s checks, which deletes it, and the next open writes it again.
     public func saveCopy(_ phf: PiecesHashFile) throws {
-        guard access(path(phf.hashOfHashes), F_OK) != 0 else { return }
-        try FileSystem.replaceDurably(path(phf.hashOfHashes), with: phf.jsonBytes(), durable: false)
+        if utimes(path(phf.hashOfHashes), nil) == 0 { return }
+        do {
+            try FileSystem.writeFile(phf.jsonBytes(), to: path(phf.hashOfHashes))
+        } catch {
+            // Another open of the same content wrote it meanwhile: nothing to do.
+            if case .io(_, _, let code)? = error as? PieceStore.Failure, code == EEXIST { return }
+            throw error
+        }
     }
 
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }

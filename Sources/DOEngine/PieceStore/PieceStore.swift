@@ -69,6 +69,9 @@ public final class PieceStore: Sendable {
     private let logger: Logger
     private let watchers: TallyWatchers
     private let repeating = RepeatingLog()
+    /// Name the temporary files of staged pieces: a prefix per store (random, made once), a counter.
+    private let stagedPrefix = String(UUID().uuidString.prefix(8)) + "-"
+    private let stagedNames = Atomic<Int>(0)
 
     /// Opens (creating if needed) the store under `root`, deleting leftovers of interrupted commits.
     public init(root: String, maxBytes: Int? = nil, configuration: PieceStoreConfiguration = .init(),
@@ -231,7 +234,9 @@ public final class PieceStore: Sendable {
             }
             reserved = bytes.count
         }
-        let tmp = root + "/tmp/" + UUID().uuidString
+        // This store's prefix and a counter name the temporary file: unique without a UUID per piece
+        // (Foundation's `UUID()` opens and reads `/dev/urandom` each time).
+        let tmp = root + "/tmp/" + stagedPrefix + String(stagedNames.add(1, ordering: .relaxed).newValue)
         do {
             try writer.write(bytes, to: tmp)
         } catch {

@@ -49,6 +49,9 @@ struct ContentSourceSet: PieceSourceSet {
 
     var newsGeneration: Int { swarm?.swarm.announceGeneration ?? 0 }
 
+    /// Only peers bring news (announcements); cache hosts and the CDN never do.
+    var mayBringNews: Bool { swarm != nil }
+
     func waitForNews(after generation: Int) async {
         if let swarm {
             await swarm.swarm.waitForAnnouncement(after: generation)

@@ -108,7 +108,7 @@ public final class PieceScheduler: Sendable {
         // Read before the set is first asked, so that news arriving between that answer and the
         // watcher's first wait is not lost.
         let firstSeen = set.newsGeneration
-        let news = Task {
+        let news: Task<Void, Never>? = !set.mayBringNews ? nil : Task {
             var seen = firstSeen
             while !Task.isCancelled {
                 await set.waitForNews(after: seen)
@@ -118,7 +118,7 @@ public final class PieceScheduler: Sendable {
             }
         }
         defer {
-            news.cancel()
+            news?.cancel()
             for attempt in attempts.values { attempt.cancel() }
             for helper in helpers { helper.cancel() }
             sink.finish()

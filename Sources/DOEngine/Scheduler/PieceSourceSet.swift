@@ -47,10 +47,14 @@ public protocol PieceSourceSet: Sendable {
     /// Returns once `newsGeneration` is past `generation` (at once when it already is), or when the
     /// calling task is cancelled.
     func waitForNews(after generation: Int) async
+    /// False when `waitForNews` can never return before cancellation (no swarm): the scheduler then
+    /// spares the task (and its timer) that would wait for news, one per piece.
+    var mayBringNews: Bool { get }
 }
 
 extension PieceSourceSet {
     public var newsGeneration: Int { 0 }
+    public var mayBringNews: Bool { true }
     /// No news ever: waits until cancelled.
     public func waitForNews(after generation: Int) async {
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

@@ -11,6 +11,8 @@ import DOEngine
 struct ControlPlaneDirectory: ContentDirectory {
     let client: ControlPlaneClient
     let trust: PublisherTrust?
+    /// Discovery answers, so that a re-join is one request (see `SwarmArrays`).
+    let arrays = SwarmArrays()
 
     func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? {
         let policy: ContentPolicy?
@@ -51,11 +53,19 @@ struct ControlPlaneDirectory: ContentDirectory {
 }
 
 extension ControlPlaneDirectory {
-    /// Discovery names the swarm's array service; the join goes there, with DO's join body.
+    /// Discovery names the swarm's array service (remembered, see `SwarmArrays`); the join goes there,
+    /// with DO's join body.
     func announce(_ a: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
         do {
-            guard let array = try await client.discovery(contentId: a.contentId, altCatalogId: nil).first?.collectiveArray else {
-                throw DirectoryError("discovery names no swarm for \(a.contentId)")
+            let array: String
+            if let known = arrays.array(of: a.contentId) {
+                array = known
+            } else {
+                guard let found = try await client.discovery(contentId: a.contentId, altCatalogId: nil).first?.collectiveArray else {
+                    throw DirectoryError("discovery names no swarm for \(a.contentId)")
+                }
+                array = found
+                arrays.remember(found, of: a.contentId)
             }
             let dialect = client.configuration.dialectVersion
             let uploads = a.port > 0
@@ -69,7 +79,13 @@ extension ControlPlaneDirectory {
                 joinRequestEvent: a.seq == 0 ? "1" : "0", restrictedUpload: uploads ? "0" : "1",
                 peersWanted: String(a.peersWanted), groupId: a.groupId ?? "", scope: String(a.scope), profile: "768",
                 seq: String(a.seq), port: uploads ? String(a.port) : nil)
-            let answer = try await client.join(collectiveArray: array, request: request)
+            let answer: JoinResponse
+            do {
+                answer = try await client.join(collectiveArray: array, request: request)
+            } catch {
+                arrays.forget(a.contentId)
+                throw error
+            }
             return SwarmAnnouncementAnswer(
                 peers: answer.peers.map { .init(peerId: $0.peerId, host: $0.ip, port: $0.port) },
                 reannounceSeconds: answer.reannounceSecs)

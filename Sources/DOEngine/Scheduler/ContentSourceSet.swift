@@ -16,8 +16,10 @@ import Logging
 /// ends with nobody having the piece, or with the owner connected for a while and announcing nothing at
 /// all, is charged an owner miss; a few in a row and it owns nothing for a while, and an owner announcing
 /// nothing owns nothing from its first miss until it announces a piece (`SessionSwarm.mayOwn`).
-/// Before the swarm's first join is answered (and briefly after, see
-/// `SessionSwarm.secondsUntilReady`) nobody is taken to own anything yet. Why HTTP sources were opened
+/// Before the swarm's first join is answered nobody is known to own anything: HTTP sources
+/// wait for the answer (an event) up to `firstJoinWaitSeconds` from the first piece asked for, then
+/// open one piece at a time until it comes; briefly after it (see `SessionSwarm.secondsUntilReady`)
+/// ownership still waits for the listed peers to connect. Why HTTP sources were opened
 /// is noted in the piece's progress (`whyHTTP`), and a piece from HTTP says it at debug level.
 ///
 /// ## A member's HTTP fetches are capped
@@ -26,9 +28,9 @@ import Logging
 /// peers only, and their owner's chance is decided when a place frees (an HTTP fetch ending is news),
 /// on the membership of that moment: a member that joined first owns every piece until the others
 /// are listed, and without the cap it would queue its whole readahead on the origin before they join.
-/// Until the swarm's first join is answered, the cap is one piece: a fleet that starts together
-/// behind a slow control plane would otherwise fetch every piece once per member (measured with 100
-/// peers: three quarters of the origin's bytes). Content without a swarm has no cap.
+/// If the swarm's first join is still unanswered when its budget ends, the cap is one piece: a fleet
+/// that starts together behind a slow control plane would otherwise fetch every piece once per member
+/// (measured with 100 peers: three quarters of the origin's bytes). Content without a swarm has no cap.
 ///
 /// ## Cache hosts (DO's rules)
 /// Hosts are tried in order, banned ones skipped (`CacheHosts`). The CDN is eligible when no host is
@@ -46,6 +48,9 @@ struct ContentSourceSet: PieceSourceSet {
     private static let httpOpen = "http-open"
     private static let ownerCharged = "owner-charged"
     private static let ownerAwaited = "owner-awaited"
+    private static let joinAwaited = "join-awaited"
+    /// When pieces stop waiting for the first join answer (`PeeringConfiguration.firstJoinWaitSeconds`).
+    let firstJoin = FirstJoinWait()
 
     var newsGeneration: Int { swarm?.swarm.announceGeneration ?? 0 }
 
@@ -70,9 +75,20 @@ struct ContentSourceSet: PieceSourceSet {
                 .map { (score: table.score($0.source.name), rank: $0.rank, source: $0.source) }
                 .sorted { ($0.score, $0.rank) < ($1.score, $1.rank) }
             sources = peers.map(\.source)
-            // Before the first join is answered nobody knows who owns what: one piece at a time then,
-            // or a fleet that starts together with a slow control plane fetches everything N times.
-            let cap = swarm.secondsUntilReady() == nil ? 1 : swarm.config.maxHTTPFetchesInSwarm
+            // Before the first join is answered nobody knows who owns what: nothing from HTTP sources
+            // until the answer (news) or the first-join budget, then one piece at a time, or a fleet
+            // that starts together behind a slow control plane fetches everything N times.
+            let unanswered = swarm.secondsUntilReady() == nil
+            if unanswered {
+                let end = firstJoin.deadline(now: now, seconds: swarm.config.firstJoinWaitSeconds)
+                if now < end {
+                    if progress.notes.insert(Self.joinAwaited).inserted {
+                        logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for the swarm's first join answer")
+                    }
+                    return EligibleSources(sources: sources, reconsiderAt: end, newsMayHelp: true)
+                }
+            }
+            let cap = unanswered ? 1 : swarm.config.maxHTTPFetchesInSwarm
             if let gate = httpGate, cap > 0, gate.inFlight >= cap {
                 // No place for an HTTP fetch: peers only, and who owns the piece is decided when a
                 // place frees (an HTTP fetch ending is news), on the membership of that moment.
@@ -96,10 +112,8 @@ struct ContentSourceSet: PieceSourceSet {
     private func ownerWait(_ piece: Int, swarm: SessionSwarm, progress: inout PieceProgress, now: Double,
                            peersHaveIt: Bool) -> Double? {
         guard let ready = swarm.secondsUntilReady() else {
-            // The first join is unanswered: its answer is news. Bounded by the owner wait all the same.
-            let end = progress.startedAt + maxOwnerWait(swarm)
-            if now < end { return end }
-            progress.notes.insert("why: the first join was unanswered")
+            // The first join is still unanswered and its budget is spent (see `eligible`).
+            progress.notes.insert("why: the first join was unanswered for \(swarm.config.firstJoinWaitSeconds) s")
             return nil
         }
         if ready > 0 { return now + ready }

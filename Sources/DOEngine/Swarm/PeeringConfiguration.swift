@@ -20,6 +20,16 @@ public struct PeeringConfiguration: Sendable {
     /// before fetching it from the CDN itself (DO's DelayForegroundDownloadFromHttp). The wait itself is
     /// the CDN's current budget (see `ContentSourceSet`), so that it follows the link; this bounds it.
     public var httpDelaySeconds = 5.0
+    /// How long a shared content waits for the answer to its swarm's first join before it fetches
+    /// pieces from HTTP sources (the answer is an event: pieces go the moment it arrives). Until then
+    /// the member knows no other member, so it would own every piece and fetch the whole content
+    /// from the origin: 100 peers started together behind one control plane on 2 busy cores waited
+    /// 4-11 s for their first answer (fleet-bench), and those that went to the CDN meanwhile sent
+    /// the origin half its bytes. A control plane that is down fails the join at once (connection
+    /// refused) and costs nothing; only one that accepts and does not answer costs this, once per
+    /// content, well inside a read's 60 s deadline. After it, HTTP fetches go one at a time until
+    /// the answer comes (see `ContentSourceSet`). 0: do not wait.
+    public var firstJoinWaitSeconds = 15.0
     /// How long the first member of a swarm (its join listed nobody) waits before its first CDN fetch,
     /// so that members starting at the same moment can join it and share the CDN work from the first
     /// piece. Paid once per content, only by a mount that found no peer.

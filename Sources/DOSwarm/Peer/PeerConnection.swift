@@ -327,13 +327,15 @@ final class PeerConnection: Sendable {
                 s.unsolicitedBytes = 0
                 s.downloadedBytes += data.count
                 s.lastBlockAt = .now
-                guard var fetch = s.fetches[id] else { return }
-                fetch.buffer.replaceSubrange(key.begin..<(key.begin + data.count), with: data)
-                fetch.blocksLeft -= 1
-                fetch.blocksOutstanding -= 1
-                fetch.lastProgressAt = .now
-                s.fetches[id] = fetch
-                if fetch.blocksLeft == 0, let finished = removeFetch(id, from: &s) {
+                guard s.fetches[id] != nil else { return }
+                // In place: a copy of the fetch taken out of the table would share its piece buffer,
+                // and writing a block into it would copy the whole piece (64 copies of 1 MiB per
+                // piece; 12% of all CPU with 100 peers, fleet-bench).
+                s.fetches[id]!.buffer.replaceSubrange(key.begin..<(key.begin + data.count), with: data)
+                s.fetches[id]!.blocksLeft -= 1
+                s.fetches[id]!.blocksOutstanding -= 1
+                s.fetches[id]!.lastProgressAt = .now
+                if s.fetches[id]!.blocksLeft == 0, let finished = removeFetch(id, from: &s) {
                     let seconds = finished.firstRequestAt.map { (ContinuousClock.now - $0).seconds } ?? 0
                     done.append((finished, .success(Delivery(bytes: finished.buffer, seconds: seconds))))
                 }

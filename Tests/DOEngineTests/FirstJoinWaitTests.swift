@@ -1,0 +1,127 @@
+@testable import DOEngine
+import DOCore
+import DOHTTP
+import DOSwarm
+import Logging
+import Synchronization
+import XCTest
+
+/// A shared content fetches nothing from HTTP sources until its swarm's first join is answered or the
+/// first-join budget (`PeeringConfiguration.firstJoinWaitSeconds`) has passed; a control plane that
+/// refuses the join costs no wait. Driven through `ContentSourceSet.eligible` on scheduler time.
+final class FirstJoinWaitTests: XCTestCase {
+    /// A directory whose joins wait until `answer` (or fail at once when `failing`).
+    private final class GatedDirectory: ContentDirectory {
+        let failing: Bool
+        private let released = Mutex<[CheckedContinuation<Void, Never>]?>([])
+        let joins = Mutex(0)
+
+        init(failing: Bool = false) { self.failing = failing }
+
+        func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
+
+        func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
+            joins.withLock { $0 += 1 }
+            if failing { throw DirectoryError("connection refused") }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let waiting = released.withLock { list -> Bool in
+                    guard list != nil else { return false }
+                    list!.append(c)
+                    return true
+                }
+                if !waiting { c.resume() }
+            }
+            return SwarmAnnouncementAnswer(peers: [], reannounceSeconds: 300)
+        }
+
+        /// Answers every join waiting, and every later one at once.
+        func answer() {
+            for c in released.withLock({ list -> [CheckedContinuation<Void, Never>] in
+                defer { list = nil }
+                return list ?? []
+            }) { c.resume() }
+        }
+    }
+
+    private func makeSet(_ directory: GatedDirectory, firstJoinWait: Double = 15) throws -> (ContentSourceSet, SessionSwarm) {
+        var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
+        config.firstJoinWaitSeconds = firstJoinWait
+        let layout = PieceLayout(contentLength: 32 << 20)
+        let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
+                                 hashOfHashes: SHA256.hash(Array("first join".utf8)), layout: layout,
+                                 config: config, directory: directory, logger: Logger(label: "test"))
+        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: layout.contentLength,
+                             client: HTTPClient(configuration: HTTPClientConfiguration()))
+        let set = ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: swarm, table: SourceTable(clock: FakeClock()),
+                                   logger: Logger(label: "test"), httpGate: HTTPGate())
+        return (set, swarm)
+    }
+
+    private func httpSources(_ e: EligibleSources) -> Int { e.sources.filter { $0.kind != .peer }.count }
+
+    func testAPeerWhoseFirstJoinIsSlowFetchesNothingFromTheCDNUntilTheBudgetEnds() async throws {
+        let directory = GatedDirectory()
+        let (set, swarm) = try makeSet(directory)
+        swarm.start { 0 }
+        defer { directory.answer() }
+        var first = PieceProgress(startedAt: 100)
+        let early = set.eligible(piece: 0, progress: &first, now: 100)
+        XCTAssertEqual(httpSources(early), 0, "no CDN before the first join is answered")
+        XCTAssertEqual(early.reconsiderAt, 115, "looked at again when the 15 s budget ends")
+        XCTAssertTrue(early.newsMayHelp, "the answer is news: it ends the wait before the budget")
+
+        // A piece asked for later waits for the same instant, not a budget of its own.
+        var later = PieceProgress(startedAt: 110)
+        let second = set.eligible(piece: 1, progress: &later, now: 110)
+        XCTAssertEqual(httpSources(second), 0)
+        XCTAssertEqual(second.reconsiderAt, 115)
+        var again = first
+        XCTAssertEqual(httpSources(set.eligible(piece: 0, progress: &again, now: 114.9)), 0)
+
+        // Once the budget is spent the CDN may go, and the piece says why.
+        let spent = set.eligible(piece: 0, progress: &first, now: 115)
+        XCTAssertEqual(httpSources(spent), 1, "after the budget the CDN is asked")
+        XCTAssertTrue(ContentSourceSet.whyHTTP(first.notes).contains("first join was unanswered"), ContentSourceSet.whyHTTP(first.notes))
+        await swarm.stop()
+    }
+
+    func testTheFirstJoinAnswerIsNewsThatEndsTheWait() async throws {
+        let directory = GatedDirectory()
+        let (set, swarm) = try makeSet(directory)
+        swarm.start { 0 }
+        var progress = PieceProgress(startedAt: 0)
+        XCTAssertEqual(httpSources(set.eligible(piece: 3, progress: &progress, now: 0)), 0)
+        let generation = set.newsGeneration
+        let woke = Task { await set.waitForNews(after: generation) }
+        directory.answer()
+        await woke.value  // returns only once the answer nudged the swarm's waiters
+        XCTAssertNotNil(swarm.secondsUntilReady(), "the first join is answered")
+        XCTAssertGreaterThan(set.newsGeneration, generation)
+        await swarm.stop()
+    }
+
+    func testAPeerWhoseControlPlaneRefusesTheJoinDoesNotWaitTheBudget() async throws {
+        let directory = GatedDirectory(failing: true)
+        let (set, swarm) = try makeSet(directory)
+        swarm.start { 0 }
+        // The refused join counts as answered (nobody listed): only the short solo grace is left.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while swarm.secondsUntilReady() == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        XCTAssertNotNil(swarm.secondsUntilReady(), "a refused join ends the wait for an answer")
+        try await Task.sleep(for: .seconds(swarm.config.soloJoinGraceSeconds + 0.05))
+        var progress = PieceProgress(startedAt: 0)
+        XCTAssertEqual(httpSources(set.eligible(piece: 0, progress: &progress, now: 0)), 1,
+                       "alone with a dead control plane, the CDN is asked at once")
+        await swarm.stop()
+    }
+
+    func testAZeroBudgetDoesNotWaitForTheFirstJoin() async throws {
+        let directory = GatedDirectory()
+        let (set, swarm) = try makeSet(directory, firstJoinWait: 0)
+        swarm.start { 0 }
+        defer { directory.answer() }
+        var progress = PieceProgress(startedAt: 0)
+        XCTAssertEqual(httpSources(set.eligible(piece: 0, progress: &progress, now: 0)), 1)
+        await swarm.stop()
+    }
+}

@@ -35,6 +35,18 @@ final class PeerConnection: Sendable {
         var lastProgressAt: ContinuousClock.Instant
         var continuation: CheckedContinuation<Result<Delivery, PeerError>, Never>
         var timer: Scheduled<Void>?
+
+        /// Writes a received block into the piece buffer; true when it was the piece's last block.
+        /// Called on the fetch in its table (`fetches[id]?.receive`), so the buffer is written in place:
+        /// on a copy taken out of the table, each block would copy the whole piece (64 copies of 1 MiB a
+        /// piece; 12% of all CPU with 100 peers, fleet-bench).
+        mutating func receive(_ data: [UInt8], at begin: Int) -> Bool {
+            buffer.replaceSubrange(begin..<(begin + data.count), with: data)
+            blocksLeft -= 1
+            blocksOutstanding -= 1
+            lastProgressAt = .now
+            return blocksLeft == 0
+        }
     }
 
     /// A completed piece and how long its transfer took (first request to last block).
@@ -327,15 +339,8 @@ final class PeerConnection: Sendable {
                 s.unsolicitedBytes = 0
                 s.downloadedBytes += data.count
                 s.lastBlockAt = .now
-                guard s.fetches[id] != nil else { return }
-                // In place: a copy of the fetch taken out of the table would share its piece buffer,
-                // and writing a block into it would copy the whole piece (64 copies of 1 MiB per
-                // piece; 12% of all CPU with 100 peers, fleet-bench).
-                s.fetches[id]!.buffer.replaceSubrange(key.begin..<(key.begin + data.count), with: data)
-                s.fetches[id]!.blocksLeft -= 1
-                s.fetches[id]!.blocksOutstanding -= 1
-                s.fetches[id]!.lastProgressAt = .now
-                if s.fetches[id]!.blocksLeft == 0, let finished = removeFetch(id, from: &s) {
+                guard let complete = s.fetches[id]?.receive(data, at: key.begin) else { return }
+                if complete, let finished = removeFetch(id, from: &s) {
                     let seconds = finished.firstRequestAt.map { (ContinuousClock.now - $0).seconds } ?? 0
                     done.append((finished, .success(Delivery(bytes: finished.buffer, seconds: seconds))))
                 }

@@ -660,7 +660,15 @@ final class SwarmTests: MountTestCase {
         // Two honest mounts read together: when a wait for the empty member runs out, the other mount
         // often has the piece already. That must not excuse a member that announced nothing at all.
         let peers = try ["127.0.0.2", "127.0.0.3"].map { try peerMount($0, controlPlane: cp, extraArguments: ["--log-level", "debug"]) }
-        let results = try readConcurrently(peers.map { byID($0, published.ContentId) }, within: 90)
+        let paths = peers.map { byID($0, published.ContentId) }
+        // Open the content on both (each joins the swarm and connects to the empty member), and let the
+        // empty member stay connected for two owner waits before reading: an owner that has not been
+        // connected that long may merely be slow to start, and is not charged for announcing nothing.
+        for path in paths { XCTAssertEqual(try xattr(path, "user.dofs.mode").get(), "verified") }
+        XCTAssertTrue(waitUntil(timeout: 20) { empty.connections.filter(\.swarmHashMatched).count >= 2 },
+                      "both mounts connected to the empty member (a member)")
+        Thread.sleep(forTimeInterval: 2.5)  // two owner waits (the initial budget, 1 s) and some slack
+        let results = try readConcurrently(paths, within: 90)
         for (result, peer) in zip(results, peers) {
             let got = try result.get()
             XCTAssertEqual(TestContent.sha256(got), TestContent.sha256(content), "empty2.bin on \(peer.name): SHA-256")
@@ -675,9 +683,10 @@ final class SwarmTests: MountTestCase {
                 line.split(separator: " ").drop { $0 != "piece" }.dropFirst().first.flatMap { Int($0.dropLast()) }
             }
             print("\(peer.name): pieces that waited for the empty member: \(waited.sorted())")
-            // It owns about a third of the pieces. Its first wait runs out while the reader is still in its
-            // first readahead window (16 pieces); from then on it owns nothing, so no piece of the second
-            // half waits for it (one that also held something would keep them until three misses in a row).
+            // It owns about a third of the pieces. Its owner's chance on the first pieces ends while the
+            // reader is still in its first readahead window (16 pieces); from then on it owns nothing, so no
+            // piece of the second half waits for it (one that also held something would keep them until
+            // three misses in a row).
             XCTAssertGreaterThan(waited.count, 0, "\(peer.name): pieces it owned waited for it (a member) at first")
             let late = waited.filter { $0 >= layout.pieceCount / 2 }
             XCTAssertEqual(late, [], "\(peer.name): pieces of the second half still waited for the empty member: \(waited.sorted())")

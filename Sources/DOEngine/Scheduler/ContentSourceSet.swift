@@ -122,20 +122,17 @@ struct ContentSourceSet: PieceSourceSet {
             progress.notes.insert("why: we own it among \(swarm.memberCount) member(s)")
             return nil
         }
-        // How long a piece from the CDN takes now (the owner must fetch it too), but never less than
-        // the budget of a source not measured yet: on a fast link the CDN's own budget is a fraction
-        // of the time an owner needs to reach the piece in its readahead. One such wait per member
-        // ranked above us: the owner's first backup goes after one, the others take it from a peer.
-        let wait = max(table.budget(ofKind: .cdn), table.configuration.initialBudgetSeconds)
+        // One owner wait per member ranked above us: the owner's first backup goes after one, the
+        // others take it from a peer.
+        let wait = table.ownerWaitSeconds
         let end = PieceOwnership.httpOpensAt(above: above.count, startedAt: progress.startedAt, wait: wait,
                                              maxWait: maxOwnerWait(swarm))
-        // The owner's own chance ends one wait in, whatever our rank. An owner that has been connected
-        // for two waits and announced nothing at all by then fetches nothing (an empty member; an honest
-        // one fetches the pieces it owns as soon as it can, and announces each): every waiter charges it
-        // then, not only its first backup, since the others take the piece from that backup and never
-        // see their own wait run out; and a backup fetching the piece does not excuse it.
+        // The owner's own chance ends one wait in, whatever our rank. An owner that is empty by then
+        // (see `SessionSwarm.isEmptyOwner`) is charged by every waiter, not only its first backup,
+        // since the others take the piece from that backup and never see their own wait run out; and
+        // a backup fetching the piece does not excuse it.
         let ownersChanceEnds = progress.startedAt + wait
-        if now >= ownersChanceEnds, swarm.swarm.announcedNothing(owner, connectedFor: 2 * wait) {
+        if now >= ownersChanceEnds, swarm.isEmptyOwner(owner, ownerWait: wait) {
             chargeOwner(owner, progress: &progress)
         }
         if now < end {
@@ -186,17 +183,35 @@ struct ContentSourceSet: PieceSourceSet {
 }
 
 extension SessionSwarm {
+    /// Owner waits a member must have been connected, announcing nothing at all, to count as empty: an
+    /// honest member fetches the pieces it owns as soon as it is listed and announces each, so after two
+    /// waits it has announced one, while a member that merely started late is spared.
+    static let emptyOwnerAfterWaits = 2.0
+
+    /// Whether `peer` is an empty owner: connected for `emptyOwnerAfterWaits` owner waits and announcing
+    /// nothing at all. It fetches nothing for the swarm.
+    func isEmptyOwner(_ peer: PeerId, ownerWait: Double) -> Bool {
+        swarm.announcedNothing(peer, connectedFor: Self.emptyOwnerAfterWaits * ownerWait)
+    }
+
     /// Whether `peer` may own pieces now: the source table lets it (it is not dropped, nor out for
-    /// misses in a row), and it is not an empty owner, one that missed a wait and is connected announcing
-    /// nothing at all. An empty member fetches nothing: leaving it its pieces until three waits in a row
-    /// run out costs every reader those waits, while taking them from it at once lets its backups fetch
-    /// them ahead (`ServeAhead`). It owns again as soon as it announces a piece, so an honest member slow
-    /// to start loses one wait, not `dropSeconds` of ownership.
+    /// misses in a row), and it is not an empty owner that missed a wait. Leaving an empty member its
+    /// pieces until three waits in a row run out costs every reader those waits, while taking them from
+    /// it at once lets its backups fetch them ahead (`ServeAhead`). It owns again as soon as it announces
+    /// a piece.
     func mayOwn(_ peer: PeerId, table: SourceTable) -> Bool {
         let name = PeerSource.name(of: peer)
         guard table.mayOwn(name) else { return false }
-        return table.ownerMisses(name) == 0 || !swarm.announcedNothing(peer, connectedFor: 0)
+        return table.ownerMisses(name) == 0 || !isEmptyOwner(peer, ownerWait: table.ownerWaitSeconds)
     }
+}
+
+extension SourceTable {
+    /// How long a member waits for a piece's owner to announce it: how long a piece from the CDN takes
+    /// now (the owner must fetch it too), but never less than the budget of a source not measured yet:
+    /// on a fast link the CDN's own budget is a fraction of the time an owner needs to reach the piece
+    /// in its readahead.
+    var ownerWaitSeconds: Double { max(budget(ofKind: .cdn), configuration.initialBudgetSeconds) }
 }
 
 extension PeerSource {

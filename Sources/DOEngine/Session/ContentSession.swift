@@ -165,10 +165,7 @@ public final class ContentSession: Sendable {
             initialised = complete ? end - offset : 0
         }
         guard complete else { return nil }
-        // As in `readRecent`: pieces read to their end leave the memory tier to the pieces ahead.
-        for index in layout.pieces(coveringOffset: offset, length: end - offset) where end >= layout.range(ofPiece: index).upperBound {
-            store.releaseRecent(key(ofPiece: index))
-        }
+        releasePiecesReadToTheirEnd(offset: offset, end: end)
         servedLocally(end - offset)
         return out
     }
@@ -180,16 +177,22 @@ public final class ContentSession: Sendable {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
         var parts: [ArraySlice<UInt8>] = []
-        var finished: [PieceStore.Key] = []
         for index in layout.pieces(coveringOffset: offset, length: end - offset) {
-            let piece = layout.range(ofPiece: index), key = key(ofPiece: index)
-            guard let bytes = store.recentPiece(key), bytes.count == piece.count else { return nil }
+            let piece = layout.range(ofPiece: index)
+            guard let bytes = store.recentPiece(key(ofPiece: index)), bytes.count == piece.count else { return nil }
             parts.append(bytes[(max(offset, piece.lowerBound) - piece.lowerBound)..<(min(end, piece.upperBound) - piece.lowerBound)])
-            if end >= piece.upperBound { finished.append(key) }
         }
-        for key in finished { store.releaseRecent(key) }
+        releasePiecesReadToTheirEnd(offset: offset, end: end)
         servedLocally(end - offset)
         return parts
+    }
+
+    /// Lets go from memory (`RecentPieces`) of the pieces a read from `offset` to `end` covered to their
+    /// last byte: a sequential reader is done with them, and the tier keeps room for the pieces ahead.
+    private func releasePiecesReadToTheirEnd(offset: Int, end: Int) {
+        for index in layout.pieces(coveringOffset: offset, length: end - offset) where end >= layout.range(ofPiece: index).upperBound {
+            store.releaseRecent(key(ofPiece: index))
+        }
     }
 
     /// Hands `body` the open piece file and the offset within it when the read lies inside one stored
@@ -233,9 +236,8 @@ public final class ContentSession: Sendable {
             let piece = layout.range(ofPiece: index)
             let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
             parts.append(bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
-            // As in `readRecent`: a piece read to its end leaves the memory tier to the pieces ahead.
-            if end >= piece.upperBound { store.releaseRecent(key(ofPiece: index)) }
         }
+        releasePiecesReadToTheirEnd(offset: offset, end: end)
         return parts
     }
 

@@ -81,6 +81,7 @@ SHAPED=1
 tc class add dev lo parent 1: classid 1:10 htb rate "$rate" ceil "$rate" burst 256k cburst 256k
 tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$origin_port" 0xffff flowid 1:10
 log "origin link: $rate (htb on lo, source port $origin_port)"
+rate_bps="$(numfmt --from=si "$(tr '[:lower:]' '[:upper:]' <<<"${rate%bit}")" 2>/dev/null)" || rate_bps=0
 
 cp_port="$(free_port)"
 "$DOFS_BIN" keygen --out "$work/keys" >/dev/null || die "dofs keygen failed"
@@ -112,12 +113,69 @@ unmount_all() {
 hwm_mib() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 # timed_parallel CMD... (one per reader, as strings) — runs them at once, prints the slowest time.
+# Each reader's end (seconds after the start) goes to $work/ends, one a line, in order.
 timed_parallel() {
-    local t0 pids=() cmd
+    local t0 pids=() cmd k=0
     t0="$(now)"
-    for cmd in "$@"; do bash -c "$cmd" & pids+=($!); done
+    rm -f "$work"/end.*
+    for cmd in "$@"; do bash -c "$cmd && echo \"\${EPOCHREALTIME/,/.}\" >'$work/end.$k'" & pids+=($!); k=$((k + 1)); done
     for p in "${pids[@]}"; do wait "$p" || die "a reader failed: see the logs in $work"; done
+    for k in $(seq 0 $(($# - 1))); do awk -v a="$t0" '{ printf "%.2f\n", $1 - a }' "$work/end.$k"; done >"$work/ends"
     elapsed "$t0"
+}
+
+# ---- where the time goes: CPU seconds per mount, the machine's CPU, the origin link over time.
+clk_tck="$(getconf CLK_TCK)"
+# cpu_ticks PID — user + system clock ticks of PID so far (0 once it is gone).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# machine_ticks — busy and total clock ticks of every CPU (from /proc/stat).
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+# link_sent — bytes the origin's htb class has sent so far.
+link_sent() { tc -s class show dev lo classid 1:10 | awk '/Sent/ { print $2; exit }'; }
+# sample_link FILE — every 100 ms, "seconds bytes-sent" of the origin's class into FILE, until killed.
+# Bounded: stops by itself after 10 minutes.
+sample_link() {
+    local file="$1" t0 i
+    t0="$(now)"
+    for i in $(seq 1 6000); do
+        printf '%s %s\n' "$(elapsed "$t0")" "$(link_sent)" >>"$file"
+        sleep 0.1
+    done
+}
+CPU0=() MACHINE0="" SAMPLER_PID=""
+# measure_start PID... — before the readers start: the mounts' CPU ticks, the machine's, the link sampler.
+measure_start() {
+    local pid
+    CPU0=()
+    for pid in "$@"; do CPU0+=("$(cpu_ticks "$pid")"); done
+    MACHINE0="$(machine_ticks)"
+    rm -f "$work/link.txt"
+    sample_link "$work/link.txt" &
+    SAMPLER_PID=$!
+}
+# measure_report WALL PID... — after the readers: one line with CPU seconds per mount, their sum against
+# the cores x WALL, the machine's busy share, each reader's end, and when the origin link sent its last
+# byte and how long it sat idle (a sample under a tenth of the rate) before that. The samples are kept
+# in $work/link-N<mounts>-<time>.txt.
+measure_report() {
+    local wall="$1" i=0 pid cpu=() sum=0 m1 busy
+    shift
+    kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null || true
+    cp "$work/link.txt" "$work/link-N$#-$(date +%H%M%S).txt"
+    for pid in "$@"; do
+        cpu+=("$(awk -v a="${CPU0[$i]}" -v b="$(cpu_ticks "$pid")" -v t="$clk_tck" 'BEGIN { printf "%.1f", (b - a) / t }')")
+        i=$((i + 1))
+    done
+    sum="$(printf '%s\n' "${cpu[@]}" | awk '{ s += $1 } END { printf "%.1f", s }')"
+    m1="$(machine_ticks)"
+    busy="$(awk -v a="$MACHINE0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }')"
+    local link
+    link="$(awk -v rate="$rate_bps" 'NR > 1 { d = $2 - pb; if (d > 0) { last = $1; idle += pending; pending = 0 }
+            if (d < rate / 8 * ($1 - pt) / 10) pending += $1 - pt } { pt = $1; pb = $2 }
+            END { printf "origin link: last byte at %.2f s, idle %.2f s before it", last, idle }' "$work/link.txt")"
+    printf 'CPU s per mount: %s; sum %s s = %.0f%% of %d cores x %.2f s; machine busy %s%%; readers ended at (s): %s; %s' \
+        "${cpu[*]}" "$sum" "$(awk -v s="$sum" -v w="$wall" -v n="$(nproc)" 'BEGIN { print 100 * s / (n * w) }')" "$(nproc)" "$wall" \
+        "$busy" "$(tr '\n' ' ' <"$work/ends" | sed 's/ $//')" "$link"
 }
 
 results=()
@@ -149,8 +207,10 @@ for n in $counts; do
     lines0="$(log_lines "$access")"
     cmds=()
     for i in $(seq 1 "$n"); do cmds+=("dd if='$work/m$i/by-url/$name' of=/dev/null bs=1M status=none"); done
+    measure_start "${PIDS[@]}"
     swarm_s="$(timed_parallel "${cmds[@]}")"
     swarm_origin="$(origin_bytes "$access" "$lines0")"
+    swarm_where="$(measure_report "$swarm_s" "${PIDS[@]}")"
     mem=()
     peer_total=0
     for i in $(seq 1 "$n"); do
@@ -164,6 +224,7 @@ for n in $counts; do
         "$n" "$(awk -v a="$swarm_origin" -v s="$size" 'BEGIN { print a / s }')" "$swarm_s" \
         "$(awk -v a="$swarm_s" -v b="$alone_s" 'BEGIN { print a / b }')" \
         "$(awk -v a="$peer_total" -v s="$size" 'BEGIN { print a / s }')" "${mem[*]}")"
+    report "  N=$n dofs, where the time went: $swarm_where"
     report "$(printf 'N=%d curl: origin %.2fx size, slowest %.2f s = %.2fx one dofs mount alone' \
         "$n" "$(awk -v a="$curl_origin" -v s="$size" 'BEGIN { print a / s }')" "$curl_s" \
         "$(awk -v a="$curl_s" -v b="$alone_s" 'BEGIN { print a / b }')")"
@@ -186,14 +247,17 @@ for i in $(seq 1 "$n"); do mount_n "$((20 + i))"; done
 lines0="$(log_lines "$access")"
 cmds=()
 for i in $(seq 1 "$n"); do cmds+=("dd if='$work/m$((20 + i))/by-url/$name' of=/dev/null bs=1M status=none"); done
+measure_start "${PIDS[@]}"
 bad_s="$(timed_parallel "${cmds[@]}")"
 bad_origin="$(origin_bytes "$access" "$lines0")"
+bad_where="$(measure_report "$bad_s" "${PIDS[@]}")"
 for i in $(seq 1 "$n"); do
     cmp -s "$work/m$((20 + i))/by-url/$name" "$work/origin/$file" || die "mount $((20 + i)) read wrong bytes"
 done
 unmount_all
 report "$(printf 'N=%d dofs with a withholding and an empty member: origin %.2fx size, slowest %.2f s = %.2fx one alone (target <= 1.5)' \
     "$n" "$(awk -v a="$bad_origin" -v s="$size" 'BEGIN { print a / s }')" "$bad_s" "$(awk -v a="$bad_s" -v b="$alone_s" 'BEGIN { print a / b }')")"
+report "  N=$n dofs with the bad members, where the time went: $bad_where"
 fi
 
 mkdir -p "$HERE/results"

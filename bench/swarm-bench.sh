@@ -15,8 +15,9 @@
 # figures for curl. Results go to stdout and bench/results/swarm-<date>.txt. The release binary is used.
 #
 # usage: bench/swarm-bench.sh [--size SIZE] [--mounts "4 8"] [--rate RATE] [--dir DIR] [--keep]
-#                             [--log-level LEVEL] [--skip-bad]
-# (--log-level is given to every mount: debug says why each piece came from the CDN; --skip-bad skips (d).)
+#                             [--log-level LEVEL] [--skip-bad] [--skip-curl]
+# (--log-level is given to every mount: debug says why each piece came from the CDN; --skip-bad skips (d),
+# --skip-curl skips (b), for quick runs while working on the swarm.)
 # Environment: DOFS_BIN (use this binary, skip the build), DOFS_SCRATCH_PATH.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-size_arg=128M counts="4 8" work="" keep=0 rate=200mbit log_level=info skip_bad=0
+size_arg=128M counts="4 8" work="" keep=0 rate=200mbit log_level=info skip_bad=0 skip_curl=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --size)   size_arg="${2:?--size needs a value}"; shift 2 ;;
@@ -34,6 +35,7 @@ while [ $# -gt 0 ]; do
         --keep)   keep=1; shift ;;
         --log-level) log_level="${2:?--log-level needs a level}"; shift 2 ;;
         --skip-bad) skip_bad=1; shift ;;
+        --skip-curl) skip_curl=1; shift ;;
         -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -194,12 +196,14 @@ report "$(printf 'one mount alone: %.2f s (%s MiB/s), origin bytes %s (%.2fx siz
 
 for n in $counts; do
     # ---- (b) N plain curls
+    if [ "$skip_curl" = 0 ]; then
     log "(b) $n x curl at once"
     lines0="$(log_lines "$access")"
     cmds=()
     for _ in $(seq 1 "$n"); do cmds+=("curl -fsS -o /dev/null '$url'"); done
     curl_s="$(timed_parallel "${cmds[@]}")"
     curl_origin="$(origin_bytes "$access" "$lines0")"
+    fi
 
     # ---- (c) N fresh mounts at once
     log "(c) $n dofs mounts at once, cold"
@@ -219,13 +223,16 @@ for n in $counts; do
         peer="$(getfattr --only-values -n user.dofs.sources "$work/m$i/by-url/$name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["peer"])')"
         peer_total=$((peer_total + peer))
     done
+    for i in $(seq 1 "$n"); do
+        "$DOFS_BIN" status --socket "$work/c$i/node.sock" --json >"$work/status-N$n-m$i.json" 2>/dev/null || true
+    done
     unmount_all
     report "$(printf 'N=%d dofs: origin %.2fx size (target <= 1.05), slowest %.2f s = %.2fx one alone (target <= 1.2), peer bytes %.2fx size, peak RSS per mount MiB: %s' \
         "$n" "$(awk -v a="$swarm_origin" -v s="$size" 'BEGIN { print a / s }')" "$swarm_s" \
         "$(awk -v a="$swarm_s" -v b="$alone_s" 'BEGIN { print a / b }')" \
         "$(awk -v a="$peer_total" -v s="$size" 'BEGIN { print a / s }')" "${mem[*]}")"
     report "  N=$n dofs, where the time went: $swarm_where"
-    report "$(printf 'N=%d curl: origin %.2fx size, slowest %.2f s = %.2fx one dofs mount alone' \
+    [ "$skip_curl" = 1 ] || report "$(printf 'N=%d curl: origin %.2fx size, slowest %.2f s = %.2fx one dofs mount alone' \
         "$n" "$(awk -v a="$curl_origin" -v s="$size" 'BEGIN { print a / s }')" "$curl_s" \
         "$(awk -v a="$curl_s" -v b="$alone_s" 'BEGIN { print a / b }')")"
 done

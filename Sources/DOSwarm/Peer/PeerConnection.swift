@@ -120,6 +120,8 @@ final class PeerConnection: Sendable {
             var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(fractional: configuration.connectTimeoutSeconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(
+                    minimum: 1024, initial: 64 * 1024, maximum: max(64 * 1024, configuration.receiveBufferMaxBytes)))
             if let local = configuration.localAddress {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: local, port: 0))
             }

@@ -245,6 +245,15 @@ final class PeerConnection: Sendable {
         }
     }
 
+    /// The lowest piece the peer has not announced and the highest it has, when it announced some but
+    /// not all: a sequential reader lacks the pieces from where it reads on.
+    var announcedSpanIfIncomplete: (lowestMissing: Int, highest: Int)? {
+        state.withLock { s in
+            guard s.closedReason == nil, let highest = s.highestAnnounced, let lowest = s.peerHas.firstMissing else { return nil }
+            return (lowest, highest)
+        }
+    }
+
     /// Downloads piece `piece` (`length` bytes) from this peer, by `deadline`.
     func fetch(piece: Int, length: Int, deadline: ContinuousClock.Instant) async -> Result<Delivery, PeerError> {
         guard piece >= 0, piece < layout.pieceCount, length > 0 else { return .failure(.noPeerHasPiece(piece)) }

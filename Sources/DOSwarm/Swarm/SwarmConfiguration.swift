@@ -29,8 +29,9 @@ public struct SwarmConfiguration: Sendable {
     /// While backing off a peer is not chosen for pieces, or not reconnected.
     public var backoffBaseSeconds: Double = 1
     public var backoffMaxSeconds: Double = 60
-    /// A peer whose measured rate is below the best peer's divided by this is dropped in favour of
-    /// faster sources (if it has nothing in flight). 10 keeps ordinary jitter from dropping anyone.
+    /// A peer whose measured rate is below the typical peer's (the better of two, the median of more;
+    /// `Swarm.slowPeerReference`) divided by this is dropped in favour of faster sources (if it has
+    /// nothing in flight). 10 keeps ordinary jitter from dropping anyone.
     public var slowPeerFactor: Double = 10
     /// Pieces a peer (and the best peer) must have delivered before their rates are compared;
     /// a single small piece measures latency more than bandwidth.

@@ -12,7 +12,11 @@
 #       empty member (holds nothing) in the swarm (bench/fake-member.py)
 # and prints, per run: origin bytes / content size (target <= 1.05), slowest reader / one reader
 # alone (target <= 1.2; <= 1.5 with the bad members), peak resident memory per mount, and the same
-# figures for curl. Results go to stdout and bench/results/swarm-<date>.txt. The release binary is used.
+# figures for curl; and for (c) and (d) where the time went: CPU seconds (user + system) per mount and
+# their sum against the cores x the wall time, the machine's busy share (other builds count), when each
+# reader ended, and when the origin link sent its last byte and how long it sat idle before that.
+# Results go to stdout and bench/results/swarm-<date>.txt. The release binary is used. With --keep, the
+# work folder also holds each mount's log and `dofs status --json` (its scored source table).
 #
 # usage: bench/swarm-bench.sh [--size SIZE] [--mounts "4 8"] [--rate RATE] [--dir DIR] [--keep]
 #                             [--log-level LEVEL] [--skip-bad] [--skip-curl]
@@ -36,7 +40,7 @@ while [ $# -gt 0 ]; do
         --log-level) log_level="${2:?--log-level needs a level}"; shift 2 ;;
         --skip-bad) skip_bad=1; shift ;;
         --skip-curl) skip_curl=1; shift ;;
-        -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -12,11 +12,16 @@
 #       empty member (holds nothing) in the swarm (bench/fake-member.py)
 # and prints, per run: origin bytes / content size (target <= 1.05), slowest reader / one reader
 # alone (target <= 1.2; <= 1.5 with the bad members), peak resident memory per mount, and the same
-# figures for curl. Results go to stdout and bench/results/swarm-<date>.txt. The release binary is used.
+# figures for curl; and for (c) and (d) where the time went: CPU seconds (user + system) per mount and
+# their sum against the cores x the wall time, the machine's busy share (other builds count), when each
+# reader ended, and when the origin link sent its last byte and how long it sat idle before that.
+# Results go to stdout and bench/results/swarm-<date>.txt. The release binary is used. With --keep, the
+# work folder also holds each mount's log and `dofs status --json` (its scored source table).
 #
 # usage: bench/swarm-bench.sh [--size SIZE] [--mounts "4 8"] [--rate RATE] [--dir DIR] [--keep]
-#                             [--log-level LEVEL] [--skip-bad]
-# (--log-level is given to every mount: debug says why each piece came from the CDN; --skip-bad skips (d).)
+#                             [--log-level LEVEL] [--skip-bad] [--skip-curl]
+# (--log-level is given to every mount: debug says why each piece came from the CDN; --skip-bad skips (d),
+# --skip-curl skips (b), for quick runs while working on the swarm.)
 # Environment: DOFS_BIN (use this binary, skip the build), DOFS_SCRATCH_PATH.
 set -euo pipefail
 
@@ -24,7 +29,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-size_arg=128M counts="4 8" work="" keep=0 rate=200mbit log_level=info skip_bad=0
+size_arg=128M counts="4 8" work="" keep=0 rate=200mbit log_level=info skip_bad=0 skip_curl=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --size)   size_arg="${2:?--size needs a value}"; shift 2 ;;
@@ -34,7 +39,8 @@ while [ $# -gt 0 ]; do
         --keep)   keep=1; shift ;;
         --log-level) log_level="${2:?--log-level needs a level}"; shift 2 ;;
         --skip-bad) skip_bad=1; shift ;;
-        -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --skip-curl) skip_curl=1; shift ;;
+        -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -81,6 +87,7 @@ SHAPED=1
 tc class add dev lo parent 1: classid 1:10 htb rate "$rate" ceil "$rate" burst 256k cburst 256k
 tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$origin_port" 0xffff flowid 1:10
 log "origin link: $rate (htb on lo, source port $origin_port)"
+rate_bps="$(numfmt --from=si "$(tr '[:lower:]' '[:upper:]' <<<"${rate%bit}")" 2>/dev/null)" || rate_bps=0
 
 cp_port="$(free_port)"
 "$DOFS_BIN" keygen --out "$work/keys" >/dev/null || die "dofs keygen failed"
@@ -112,12 +119,69 @@ unmount_all() {
 hwm_mib() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 # timed_parallel CMD... (one per reader, as strings) — runs them at once, prints the slowest time.
+# Each reader's end (seconds after the start) goes to $work/ends, one a line, in order.
 timed_parallel() {
-    local t0 pids=() cmd
+    local t0 pids=() cmd k=0
     t0="$(now)"
-    for cmd in "$@"; do bash -c "$cmd" & pids+=($!); done
+    rm -f "$work"/end.*
+    for cmd in "$@"; do bash -c "$cmd && echo \"\${EPOCHREALTIME/,/.}\" >'$work/end.$k'" & pids+=($!); k=$((k + 1)); done
     for p in "${pids[@]}"; do wait "$p" || die "a reader failed: see the logs in $work"; done
+    for k in $(seq 0 $(($# - 1))); do awk -v a="$t0" '{ printf "%.2f\n", $1 - a }' "$work/end.$k"; done >"$work/ends"
     elapsed "$t0"
+}
+
+# ---- where the time goes: CPU seconds per mount, the machine's CPU, the origin link over time.
+clk_tck="$(getconf CLK_TCK)"
+# cpu_ticks PID — user + system clock ticks of PID so far (0 once it is gone).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# machine_ticks — busy and total clock ticks of every CPU (from /proc/stat).
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+# link_sent — bytes the origin's htb class has sent so far.
+link_sent() { tc -s class show dev lo classid 1:10 | awk '/Sent/ { print $2; exit }'; }
+# sample_link FILE — every 100 ms, "seconds bytes-sent" of the origin's class into FILE, until killed.
+# Bounded: stops by itself after 10 minutes.
+sample_link() {
+    local file="$1" t0 i
+    t0="$(now)"
+    for i in $(seq 1 6000); do
+        printf '%s %s\n' "$(elapsed "$t0")" "$(link_sent)" >>"$file"
+        sleep 0.1
+    done
+}
+CPU0=() MACHINE0="" SAMPLER_PID=""
+# measure_start PID... — before the readers start: the mounts' CPU ticks, the machine's, the link sampler.
+measure_start() {
+    local pid
+    CPU0=()
+    for pid in "$@"; do CPU0+=("$(cpu_ticks "$pid")"); done
+    MACHINE0="$(machine_ticks)"
+    rm -f "$work/link.txt"
+    sample_link "$work/link.txt" &
+    SAMPLER_PID=$!
+}
+# measure_report WALL PID... — after the readers: one line with CPU seconds per mount, their sum against
+# the cores x WALL, the machine's busy share, each reader's end, and when the origin link sent its last
+# byte and how long it sat idle (a sample under a tenth of the rate) before that. The samples are kept
+# in $work/link-N<mounts>-<time>.txt.
+measure_report() {
+    local wall="$1" i=0 pid cpu=() sum=0 m1 busy
+    shift
+    kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null || true
+    cp "$work/link.txt" "$work/link-N$#-$(date +%H%M%S).txt"
+    for pid in "$@"; do
+        cpu+=("$(awk -v a="${CPU0[$i]}" -v b="$(cpu_ticks "$pid")" -v t="$clk_tck" 'BEGIN { printf "%.1f", (b - a) / t }')")
+        i=$((i + 1))
+    done
+    sum="$(printf '%s\n' "${cpu[@]}" | awk '{ s += $1 } END { printf "%.1f", s }')"
+    m1="$(machine_ticks)"
+    busy="$(awk -v a="$MACHINE0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }')"
+    local link
+    link="$(awk -v rate="$rate_bps" 'NR > 1 { d = $2 - pb; if (d > 0) { last = $1; idle += pending; pending = 0 }
+            if (d < rate / 8 * ($1 - pt) / 10) pending += $1 - pt } { pt = $1; pb = $2 }
+            END { printf "origin link: last byte at %.2f s, idle %.2f s before it", last, idle }' "$work/link.txt")"
+    printf 'CPU s per mount: %s; sum %s s = %.0f%% of %d cores x %.2f s; machine busy %s%%; readers ended at (s): %s; %s' \
+        "${cpu[*]}" "$sum" "$(awk -v s="$sum" -v w="$wall" -v n="$(nproc)" 'BEGIN { print 100 * s / (n * w) }')" "$(nproc)" "$wall" \
+        "$busy" "$(tr '\n' ' ' <"$work/ends" | sed 's/ $//')" "$link"
 }
 
 results=()
@@ -136,12 +200,14 @@ report "$(printf 'one mount alone: %.2f s (%s MiB/s), origin bytes %s (%.2fx siz
 
 for n in $counts; do
     # ---- (b) N plain curls
+    if [ "$skip_curl" = 0 ]; then
     log "(b) $n x curl at once"
     lines0="$(log_lines "$access")"
     cmds=()
     for _ in $(seq 1 "$n"); do cmds+=("curl -fsS -o /dev/null '$url'"); done
     curl_s="$(timed_parallel "${cmds[@]}")"
     curl_origin="$(origin_bytes "$access" "$lines0")"
+    fi
 
     # ---- (c) N fresh mounts at once
     log "(c) $n dofs mounts at once, cold"
@@ -149,8 +215,10 @@ for n in $counts; do
     lines0="$(log_lines "$access")"
     cmds=()
     for i in $(seq 1 "$n"); do cmds+=("dd if='$work/m$i/by-url/$name' of=/dev/null bs=1M status=none"); done
+    measure_start "${PIDS[@]}"
     swarm_s="$(timed_parallel "${cmds[@]}")"
     swarm_origin="$(origin_bytes "$access" "$lines0")"
+    swarm_where="$(measure_report "$swarm_s" "${PIDS[@]}")"
     mem=()
     peer_total=0
     for i in $(seq 1 "$n"); do
@@ -159,12 +227,16 @@ for n in $counts; do
         peer="$(getfattr --only-values -n user.dofs.sources "$work/m$i/by-url/$name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["peer"])')"
         peer_total=$((peer_total + peer))
     done
+    for i in $(seq 1 "$n"); do
+        "$DOFS_BIN" status --socket "$work/c$i/node.sock" --json >"$work/status-N$n-m$i.json" 2>/dev/null || true
+    done
     unmount_all
     report "$(printf 'N=%d dofs: origin %.2fx size (target <= 1.05), slowest %.2f s = %.2fx one alone (target <= 1.2), peer bytes %.2fx size, peak RSS per mount MiB: %s' \
         "$n" "$(awk -v a="$swarm_origin" -v s="$size" 'BEGIN { print a / s }')" "$swarm_s" \
         "$(awk -v a="$swarm_s" -v b="$alone_s" 'BEGIN { print a / b }')" \
         "$(awk -v a="$peer_total" -v s="$size" 'BEGIN { print a / s }')" "${mem[*]}")"
-    report "$(printf 'N=%d curl: origin %.2fx size, slowest %.2f s = %.2fx one dofs mount alone' \
+    report "  N=$n dofs, where the time went: $swarm_where"
+    [ "$skip_curl" = 1 ] || report "$(printf 'N=%d curl: origin %.2fx size, slowest %.2f s = %.2fx one dofs mount alone' \
         "$n" "$(awk -v a="$curl_origin" -v s="$size" 'BEGIN { print a / s }')" "$curl_s" \
         "$(awk -v a="$curl_s" -v b="$alone_s" 'BEGIN { print a / b }')")"
 done
@@ -186,14 +258,17 @@ for i in $(seq 1 "$n"); do mount_n "$((20 + i))"; done
 lines0="$(log_lines "$access")"
 cmds=()
 for i in $(seq 1 "$n"); do cmds+=("dd if='$work/m$((20 + i))/by-url/$name' of=/dev/null bs=1M status=none"); done
+measure_start "${PIDS[@]}"
 bad_s="$(timed_parallel "${cmds[@]}")"
 bad_origin="$(origin_bytes "$access" "$lines0")"
+bad_where="$(measure_report "$bad_s" "${PIDS[@]}")"
 for i in $(seq 1 "$n"); do
     cmp -s "$work/m$((20 + i))/by-url/$name" "$work/origin/$file" || die "mount $((20 + i)) read wrong bytes"
 done
 unmount_all
 report "$(printf 'N=%d dofs with a withholding and an empty member: origin %.2fx size, slowest %.2f s = %.2fx one alone (target <= 1.5)' \
     "$n" "$(awk -v a="$bad_origin" -v s="$size" 'BEGIN { print a / s }')" "$bad_s" "$(awk -v a="$bad_s" -v b="$alone_s" 'BEGIN { print a / b }')")"
+report "  N=$n dofs with the bad members, where the time went: $bad_where"
 fi
 
 mkdir -p "$HERE/results"

@@ -115,6 +115,37 @@ final class FirstJoinWaitTests: XCTestCase {
         await swarm.stop()
     }
 
+    /// A directory that lists one peer at an address nobody listens on (a node stopped before its
+    /// listing expired).
+    private struct StaleListingDirectory: ContentDirectory {
+        let port: Int
+        func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
+        func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
+            SwarmAnnouncementAnswer(peers: [.init(peerId: PeerId.random().hex, host: "127.0.0.1", port: port)], reannounceSeconds: 300)
+        }
+    }
+
+    func testAListedPeerThatIsGoneDoesNotHoldOwnershipBackOnceItsConnectionFailed() async throws {
+        var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
+        config.soloJoinGraceSeconds = 0
+        // Nobody listens on port 9 (discard): the connection is refused at once.
+        let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
+                                 hashOfHashes: SHA256.hash(Array("stale listing".utf8)), layout: PieceLayout(contentLength: 32 << 20),
+                                 config: config, directory: StaleListingDirectory(port: 9), logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        swarm.start { 0 }
+        let deadline = started + .seconds(5)
+        while swarm.swarm.unreachablePeers.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        XCTAssertFalse(swarm.swarm.unreachablePeers.isEmpty, "the listed peer's connection failed")
+        let ready = swarm.secondsUntilReady()
+        guard ContinuousClock.now - started < .milliseconds(450) else {
+            throw XCTSkip("the connection took too long to fail on this machine to tell the rule from the half-second cap")
+        }
+        XCTAssertEqual(ready, 0, "ready as soon as the gone peer's connection failed, not after the half-second cap")
+        XCTAssertEqual(swarm.memberCount, 0, "a listed peer whose connection failed owns nothing")
+        await swarm.stop()
+    }
+
     func testAZeroBudgetDoesNotWaitForTheFirstJoin() async throws {
         let directory = GatedDirectory()
         let (set, swarm) = try makeSet(directory, firstJoinWait: 0)

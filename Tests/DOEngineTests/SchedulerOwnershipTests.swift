@@ -59,6 +59,21 @@ final class SchedulerOwnershipTests: XCTestCase {
         XCTAssertEqual(all, [20, 30, 34, 36, 40])
     }
 
+    func testServingAheadReachesBackForPiecesTheFrontierLeftBehindWhileAReaderLacksThemWithinTheLookBehind() {
+        let owned: Set<Int> = [10, 20, 40, 60, 95]
+        let pick = { (lowest: Int?) in
+            ServeAhead.pieces(frontier: 100, lowestMissing: lowest, window: 16, lookBehind: 64, pieceCount: 128, limit: 10,
+                              wanted: { _ in true }, owned: { owned.contains($0) })
+        }
+        XCTAssertEqual(pick(nil), [95], "no reader known: the window around the frontier only")
+        XCTAssertEqual(pick(50), [60, 95], "a reader lacks 50 on: the holes from there, lowest first")
+        XCTAssertEqual(pick(15), [40, 60, 95], "never more than 64 pieces below the frontier")
+        XCTAssertEqual(pick(99), [95], "a reader inside the window changes nothing")
+        let two = ServeAhead.pieces(frontier: 100, lowestMissing: 50, window: 16, lookBehind: 64, pieceCount: 128, limit: 1,
+                                    wanted: { _ in true }, owned: { owned.contains($0) })
+        XCTAssertEqual(two, [60], "the hole a reader meets first goes first")
+    }
+
     func testServingAheadDoesNothingWithoutAFrontierOrPastTheContentsEnd() {
         XCTAssertEqual(ServeAhead.pieces(frontier: nil, window: 16, pieceCount: 100, limit: 4, wanted: { _ in true }, owned: { _ in true }), [])
         XCTAssertEqual(ServeAhead.pieces(frontier: 98, window: 4, pieceCount: 100, limit: 10, wanted: { _ in true }, owned: { _ in true }),

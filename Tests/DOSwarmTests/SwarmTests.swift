@@ -82,6 +82,18 @@ final class SwarmTests: XCTestCase {
         silent.stop()
     }
 
+    func testASlowPeerIsMeasuredAgainstTheBetterOfTwoPeersAndTheMedianOfMoreNotAgainstTheLuckiest() {
+        XCTAssertNil(Swarm.slowPeerReference([]))
+        XCTAssertNil(Swarm.slowPeerReference([5e6]), "one peer is compared with nobody")
+        XCTAssertEqual(Swarm.slowPeerReference([1e6, 20e6]), 20e6, "of two, the better")
+        // Seven members on busy cores: one lucky burst at 40 MB/s, the others at 2-5 MB/s.
+        let seven = [1.6e6, 2e6, 3e6, 3.4e6, 3.9e6, 5e6, 40e6]
+        XCTAssertEqual(Swarm.slowPeerReference(seven), 3.4e6)
+        XCTAssertFalse(seven.contains { $0 * SwarmConfiguration().slowPeerFactor < Swarm.slowPeerReference(seven)! },
+                       "none of them is ten times slower than the typical one")
+        XCTAssertEqual(Swarm.slowPeerReference([0.1e6, 20e6, 30e6, 40e6]), 30e6, "the upper median of an even count")
+    }
+
     func testMuchSlowerPeerIsDroppedForAFasterOne() async throws {
         let content = TestContent(length: 8 * 65536, pieceSize: 65536)
         let slow = try FakePeer(.slow(secondsPerBlock: 0.05), content: content)

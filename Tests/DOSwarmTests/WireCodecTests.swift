@@ -83,6 +83,16 @@ final class WireCodecTests: XCTestCase {
         }
     }
 
+    func testBitfieldNamesItsLowestMissingPieceAndNoneWhenComplete() {
+        var b = Bitfield(pieceCount: 20)
+        XCTAssertEqual(b.firstMissing, 0)
+        for i in 0..<11 { b[i] = true }
+        b[13] = true
+        XCTAssertEqual(b.firstMissing, 11, "the first hole, past a whole byte and into the next")
+        for i in 0..<20 { b[i] = true }
+        XCTAssertNil(b.firstMissing, "the spare bits of the last byte are not pieces")
+    }
+
     func testBitfieldIsMostSignificantBitFirst() {
         var b = Bitfield(pieceCount: 10)
         b[0] = true

@@ -311,12 +311,14 @@ public final class ContentSession: Sendable {
         let limit = config.serveAheadParallelPieces - busy
         guard limit > 0 else { return }
         let distrusted = { (peer: PeerId) in table.distrusts(PeerSource.name(of: peer)) }
-        let frontier = swarm.swarm.announcedFrontiers(excluding: distrusted).values.max()
+        let spans = swarm.swarm.announcedSpans(excluding: distrusted).values
+        let frontier = spans.map(\.highest).max()
         let mayNotOwn = { (peer: PeerId) in !swarm.mayOwn(peer, table: table) }
         guard swarm.memberCount > 0 else { return }
         let inFlight = servingAhead.withLock { $0 }
         let chosen = ServeAhead.pieces(
-            frontier: frontier, window: config.serveAheadWindowPieces, pieceCount: layout.pieceCount, limit: limit,
+            frontier: frontier, lowestMissing: spans.map(\.lowestMissing).min(), window: config.serveAheadWindowPieces,
+            lookBehind: config.serveAheadLookBehindPieces, pieceCount: layout.pieceCount, limit: limit,
             wanted: { !inFlight.contains($0) && !flights.contains($0) && !store.contains(key(ofPiece: $0))
                       && !swarm.swarm.anyPeerHas($0, excluding: distrusted) },
             owned: { swarm.ranked(above: $0, excluding: mayNotOwn).isEmpty })

@@ -38,6 +38,12 @@ public struct PeeringConfiguration: Sendable {
     /// it owns. 16 is the engine's largest readahead (`maxReadaheadPieces`) and `dofs get`'s parallel
     /// pieces: how far past its last announced piece a sequential reader asks. 0 turns it off.
     public var serveAheadWindowPieces = 16
+    /// How far below the frontier serving ahead reaches back for pieces that a downloading peer still
+    /// lacks and nobody has (see `ServeAhead`): pieces the frontier leapt past while their owner was busy.
+    /// 64 pieces is four windows: the spread between the first and the last of eight readers on two
+    /// busy cores (swarm-bench, N = 8), while a reader that stopped far behind (or reads at random) does
+    /// not make every owner fetch its whole share of the content.
+    public var serveAheadLookBehindPieces = 64
     /// Pieces a member fetches ahead for the swarm at once. Two per member keeps the origin link busy
     /// (one 1 MiB piece is 42 ms at 200 Mbit/s; every member serves its share at the same time) while
     /// eight members together queue 16 pieces on it, not 64, so each piece still comes within a budget.

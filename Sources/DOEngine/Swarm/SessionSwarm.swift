@@ -204,7 +204,9 @@ public final class SessionSwarm: Sendable {
 
     /// Seconds until the swarm's view is worth deciding ownership on: 0 when it is; `nil` while the
     /// first join is unanswered (its answer nudges the swarm's waiters). After a join that listed
-    /// peers, until they are connected (half a second at most); after one that listed none,
+    /// peers, until each is connected or its connection failed (half a second at most: a listed peer
+    /// that is gone, such as a node stopped before its listing expired, must not hold every first
+    /// piece back; it is not a member once its connection failed); after one that listed none,
     /// `soloJoinGraceSeconds`, so that peers joining at the same moment reach our peer server first.
     /// Deciding ownership on an empty view of the swarm would send every first read to the CDN.
     func secondsUntilReady() -> Double? {
@@ -216,7 +218,9 @@ public final class SessionSwarm: Sendable {
             return Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
         }
         if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
-        if swarm.connectedPeers.count >= min(joined.listed, config.maxPeers) { return 0 }
+        let listedIds = Set(listed.withLock { $0.values })
+        let settled = swarm.connectedPeers.count + swarm.unreachablePeers.intersection(listedIds).count
+        if settled >= min(joined.listed, config.maxPeers) { return 0 }
         return max(0, 0.5 - elapsed)
     }
 

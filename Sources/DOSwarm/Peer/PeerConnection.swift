@@ -120,6 +120,8 @@ final class PeerConnection: Sendable {
             var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(fractional: configuration.connectTimeoutSeconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(
+                    minimum: 1024, initial: 64 * 1024, maximum: max(64 * 1024, configuration.receiveBufferMaxBytes)))
             if let local = configuration.localAddress {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: local, port: 0))
             }
@@ -240,6 +242,15 @@ final class PeerConnection: Sendable {
         state.withLock { s in
             guard s.closedReason == nil, let highest = s.highestAnnounced, !s.peerHas.isComplete else { return nil }
             return highest
+        }
+    }
+
+    /// The lowest piece the peer has not announced and the highest it has, when it announced some but
+    /// not all: a sequential reader lacks the pieces from where it reads on.
+    var announcedSpanIfIncomplete: (lowestMissing: Int, highest: Int)? {
+        state.withLock { s in
+            guard s.closedReason == nil, let highest = s.highestAnnounced, let lowest = s.peerHas.firstMissing else { return nil }
+            return (lowest, highest)
         }
     }
 

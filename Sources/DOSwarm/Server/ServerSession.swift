@@ -163,14 +163,36 @@ final class ServerSession: Sendable {
     }
 
     /// The only writer: sends control messages, then serves queued blocks while the peer is unchoked.
+    ///
+    /// The work queued at a wake-up goes out in batches of up to `sendBatchBytes` (blocks of one piece
+    /// at most, since the next piece may have to be read and hashed first), in queue order, one write
+    /// (and one flush, one `writev`) per batch: a downloader asks for 64 blocks at once, and one
+    /// event-loop task and one system call per 16 KiB block kept eight mounts' servers on two busy cores
+    /// at ~14 MB/s each while their CPUs were mostly idle, waiting on hops (swarm-bench, N = 8).
     func sendLoop(_ outbound: NIOAsyncChannelOutboundWriter<PeerFrame>) async throws {
+        let remote = channel.remoteAddress?.ipAddress
         for await _ in wakeStream {
+            var batch: [PeerFrame] = []
+            var batchBytes = 0
+            var blocks = 0
+            var batchPiece: Int?
+            func flush() async throws {
+                guard !batch.isEmpty else { return }
+                try await outbound.write(contentsOf: batch)
+                noteWrite(block: blocks > 0)
+                batch.removeAll(keepingCapacity: true)
+                batchBytes = 0
+                blocks = 0
+            }
             while let work = nextWork() {
                 switch work {
                 case .send(let message):
-                    try await outbound.write(.message(message))
-                    noteWrite()
+                    batch.append(.message(message))
+                    batchBytes += 64
                 case .serve(let request, let epoch):
+                    // Blocks of the piece before go out first: this one may have to be read and hashed.
+                    if request.piece != batchPiece { try await flush() }
+                    batchPiece = request.piece
                     guard let bytes = try await server.verifiedPieces.verifiedPiece(request.piece, of: content) else {
                         reject(piece: request.piece)
                         continue
@@ -178,20 +200,25 @@ final class ServerSession: Sendable {
                     // Choked (or cancelled as a whole) while the piece was being verified: not sent.
                     guard state.withLock({ $0.chokeEpoch == epoch }) else { continue }
                     let block = Array(bytes[request.begin..<(request.begin + request.length)])
-                    if let limiter = configuration.uploadLimiter,
-                       !(await limiter.admit(bytes: block.count, to: channel.remoteAddress?.ipAddress)) {
+                    if let limiter = configuration.uploadLimiter, !(await limiter.admit(bytes: block.count, to: remote)) {
                         reject(piece: request.piece, reason: "the upload policy refuses more bytes")
                         continue
                     }
                     // Counted when handed to the socket, so a downloader never holds bytes we have not counted.
                     server.recordUpload(swarmHash: content.swarmHash, bytes: block.count)
-                    try await outbound.write(.message(.piece(piece: UInt32(request.piece),
-                                                             begin: UInt32(request.begin), data: block)))
-                    noteWrite(block: true)
+                    batch.append(.message(.piece(piece: UInt32(request.piece), begin: UInt32(request.begin), data: block)))
+                    batchBytes += block.count
+                    blocks += 1
                 }
+                if batchBytes >= Self.sendBatchBytes { try await flush() }
             }
+            try await flush()
         }
     }
+
+    /// Bytes of blocks (and messages) written at once (see `sendLoop`): 16 blocks of 16 KiB, a quarter
+    /// of a piece, so a piece goes out in four writes while a batch never holds much memory.
+    static let sendBatchBytes = 256 * 1024
 
     /// Periodic duties: keep-alives, `have` for newly verified pieces, giving back an idle slot.
     func tickLoop() async throws {

@@ -14,6 +14,13 @@ public struct SwarmConfiguration: Sendable {
     /// Block requests in flight per connection, all pieces together. 64 × 16 KiB = 1 MiB keeps a
     /// gigabit LAN link busy at 8 ms round trips and stays far below a server's limit (256 by default).
     public var maxOutstandingRequests = 64
+    /// The most bytes one read from a peer's socket takes in (NIO's adaptive receive buffer grows up to
+    /// it while reads fill it). Pieces arrive as 16 KiB blocks and the connection stops reading while 8
+    /// frames wait for the engine: with NIO's 64 KiB reads that was a stop and a restart (two thread hops)
+    /// every 128 KiB, eight per piece, and on busy cores each hop costs milliseconds (a 1 MiB piece took
+    /// 0.5 s from a loopback peer, swarm-bench N = 8). 1 MiB takes a whole piece in one read; memory stays
+    /// bounded by this plus the frames waiting, per connection.
+    public var receiveBufferMaxBytes = 1 << 20
     /// Bad pieces after which a peer is banned for this content (do-protocol.md 9.5).
     public var banThreshold = 3
     /// Failed transfers in a row (timeouts, stalls) after which a peer is disconnected.
@@ -22,8 +29,9 @@ public struct SwarmConfiguration: Sendable {
     /// While backing off a peer is not chosen for pieces, or not reconnected.
     public var backoffBaseSeconds: Double = 1
     public var backoffMaxSeconds: Double = 60
-    /// A peer whose measured rate is below the best peer's divided by this is dropped in favour of
-    /// faster sources (if it has nothing in flight). 10 keeps ordinary jitter from dropping anyone.
+    /// A peer whose measured rate is below the typical peer's (the better of two, the median of more;
+    /// `Swarm.slowPeerReference`) divided by this is dropped in favour of faster sources (if it has
+    /// nothing in flight). 10 keeps ordinary jitter from dropping anyone.
     public var slowPeerFactor: Double = 10
     /// Pieces a peer (and the best peer) must have delivered before their rates are compared;
     /// a single small piece measures latency more than bandwidth.

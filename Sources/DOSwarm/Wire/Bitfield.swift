@@ -27,6 +27,13 @@ public struct Bitfield: Equatable, Sendable {
     }
 
     public var count: Int { bytes.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    /// The lowest piece not set, `nil` when every piece is (a byte at a time: O(pieces / 8)).
+    public var firstMissing: Int? {
+        guard let byte = bytes.firstIndex(where: { $0 != 0xFF }) else { return nil }
+        let piece = byte * 8 + (~bytes[byte]).leadingZeroBitCount
+        return piece < pieceCount ? piece : nil
+    }
     public var isComplete: Bool { count == pieceCount }
 
     private func bit(_ i: Int) -> Bool { bytes[i / 8] & (UInt8(0x80) >> UInt8(i % 8)) != 0 }

@@ -33,7 +33,8 @@ final class SwarmViewCacheTests: XCTestCase {
         cache.store(["c": [member(1).peerId: member(1)]], asked: ["c"], readAt: cache.now)
         cache.store(["c": [member(9).peerId: member(9)]], asked: ["c"], readAt: early)
         XCTAssertEqual(cache.plan(["c"]).views["c"].map { Set($0.keys) }, [member(1).peerId], "the later read is kept")
-        cache.apply(upserts: [("c", member(2)), ("unseen", member(3))], evictions: [("c", member(1).peerId)])
+        cache.apply(upserts: [(content: "c", member: member(2)), (content: "unseen", member: member(3))],
+                    evictions: [(content: "c", peerId: member(1).peerId)])
         XCTAssertEqual(cache.plan(["c"]).views["c"].map { Set($0.keys) }, [member(2).peerId])
         XCTAssertEqual(cache.plan(["unseen"]).cold, ["unseen"], "a write does not make a view of a swarm never read")
     }

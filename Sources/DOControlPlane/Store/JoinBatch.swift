@@ -100,7 +100,8 @@ struct JoinBatch {
             state.swarms[join.content] = swarm
             decisions.append(.success(Decision(member: member, candidates: candidates, wanted: join.wanted)))
         }
-        checks = unwritten.filter { bindings[$0.peerId] == nil }
+        let bound = bindings
+        checks = unwritten.filter { bound[$0.peerId] == nil }
     }
 
     /// One answer per join, in order, when the database refused no peer id.
@@ -123,16 +124,20 @@ struct JoinBatch {
 
     /// The members written (those of peer ids the database did not refuse), with their swarm.
     func written(refused: [Refused: Date]) -> [(content: String, member: SwarmMember)] {
-        upserts.compactMap { key, member in
-            refused[Refused(peerId: member.peerId, address: member.externalIp)] == nil ? (key.content, member) : nil
+        var written: [(content: String, member: SwarmMember)] = []
+        for (key, member) in upserts where refused[Refused(peerId: member.peerId, address: member.externalIp)] == nil {
+            written.append((content: key.content, member: member))
         }
+        return written
     }
 
     /// The members deleted (those whose evicting peer id the database did not refuse).
     func deleted(refused: [Refused: Date]) -> [(content: String, peerId: String)] {
-        evictions.compactMap { key, owner in
-            guard let address = bindings[owner]?.address, refused[Refused(peerId: owner, address: address)] == nil else { return nil }
-            return (key.content, key.peerId)
+        var deleted: [(content: String, peerId: String)] = []
+        for (key, owner) in evictions {
+            guard let address = bindings[owner]?.address, refused[Refused(peerId: owner, address: address)] == nil else { continue }
+            deleted.append((content: key.content, peerId: key.peerId))
         }
+        return deleted
     }
 }

@@ -4,7 +4,8 @@ import PostgresNIO
 import Synchronization
 
 /// Swarm membership in PostgreSQL, shared by every instance of a fleet: a member joined through one
-/// instance is handed out by all, and an instance's death loses no member.
+/// instance is handed out by all (within `SwarmViewCache.Freshness.maxStaleness`, 2 s), and an
+/// instance's death loses no member.
 ///
 /// ## Group commit
 /// Joins are not written one by one: they queue for a `GroupCommit`, and the joins that arrive while
@@ -153,7 +154,9 @@ final class PostgresMembership: MembershipStore {
                             housekeeping: Housekeeping, views: SwarmViewCache) async -> [Result<[SwarmMember], any Error>] {
         let earliest = (joins.lazy.map(\.now).min() ?? Date()).timeIntervalSince1970
         var contents: [String] = [], seen = Set<String>()
-        for join in joins where seen.insert(join.content).inserted { contents.append(join.content) }
+        for join in joins {
+            if seen.insert(join.content).inserted { contents.append(join.content) }
+        }
         // Room for new members, taken now so that batches running at once do not share it; what the
         // batch does not write is given back.
         let room = housekeeping.reserve(joins.count { $0.record }, limit: limits.maxMembersTotal)

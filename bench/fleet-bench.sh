@@ -19,11 +19,13 @@
 #
 # usage: bench/fleet-bench.sh [--duration S] [--connections N] [--peers N] [--size SIZE] [--rate MBIT]
 #                             [--http-delay S] [--stagger S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
-#                             [--peer-log-level LEVEL] [--compare OLD_BIN]
+#                             [--peer-log-level LEVEL] [--separate-services] [--compare OLD_BIN]
 # (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN; --stagger
 # launches the peers evenly over S seconds instead of at once; completion times count from each launch;
 # --peer-log-level is every peer's --log-level: with debug and --keep, each peer's stderr says why each
-# piece came from the CDN.)
+# piece came from the CDN; --separate-services runs the control plane and the origin in a CPU cgroup of
+# their own, weighted like all the peers together, as they would run on machines of their own: without
+# it, 100 peers and the control plane share two cores and the control plane gets about 1/101 of them.)
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
 # Needs root (tc), wrk and PostgreSQL (Debian packages wrk, postgresql, iproute2).
 set -euo pipefail
@@ -32,7 +34,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0 peer_log_level=warning
+duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0 peer_log_level=warning separate=0
 compare=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,8 +50,9 @@ while [ $# -gt 0 ]; do
         --dir)         work="${2:?}"; shift 2 ;;
         --keep)        keep=1; shift ;;
         --peer-log-level) peer_log_level="${2:?}"; shift 2 ;;
+        --separate-services) separate=1; shift ;;
         --compare)     compare="${2:?}"; shift 2 ;;
-        -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -65,7 +68,7 @@ results_dir="$HERE/results"
 mkdir -p "$results_dir"
 results="$results_dir/fleet-$(date -u +%Y%m%d-%H%M%S).txt"
 
-CP_PIDS=() NGINX_PID="" SHAPED=0 PG_DIR=""
+CP_PIDS=() NGINX_PID="" SHAPED=0 PG_DIR="" SERVICES_CG="" PEERS_CG=""
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local rc=$? p
@@ -74,6 +77,7 @@ cleanup() {
     [ -n "$NGINX_PID" ] && nginx_stop "$NGINX_PID" || true
     [ "$SHAPED" = 1 ] && tc qdisc del dev lo root 2>/dev/null || true
     [ -n "$PG_DIR" ] && postgres_stop "$PG_DIR"
+    leave_cgroups
     if [ "$keep" = 1 ]; then note "kept $work"; elif [ "$made_work" = 1 ]; then rm -rf "$work"; fi
     [ "$rc" = 0 ] || log "benchmark FAILED (exit $rc)"
     exit "$rc"
@@ -81,6 +85,36 @@ cleanup() {
 trap_cleanup cleanup
 
 say() { printf '%s\n' "$*" | tee -a "$results"; }
+
+# --separate-services: two CPU cgroups (v1 `cpu`, equal shares): one for the control plane and the
+# origin, one for this script and everything it starts after (the peers). Machines of their own would
+# give the services their own CPU; equal shares give them half of two cores when they need it.
+CPU_CGROUPS=/sys/fs/cgroup/cpu
+enter_cgroups() {
+    [ -w "$CPU_CGROUPS/cgroup.procs" ] || die "--separate-services needs a writable cgroup v1 cpu hierarchy at $CPU_CGROUPS"
+    SERVICES_CG="$CPU_CGROUPS/dofs-fleet-services-$$" PEERS_CG="$CPU_CGROUPS/dofs-fleet-peers-$$"
+    mkdir "$SERVICES_CG" "$PEERS_CG"
+    echo $$ >"$PEERS_CG/cgroup.procs"
+}
+# to_services PID... — moves processes (nginx's workers with their master) into the services' cgroup.
+to_services() {
+    local pid child
+    [ -n "$SERVICES_CG" ] || return 0
+    for pid in "$@"; do
+        echo "$pid" >"$SERVICES_CG/cgroup.procs"
+        for child in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do echo "$child" >"$SERVICES_CG/cgroup.procs"; done
+    done
+}
+# leave_cgroups — back to the root group, then the two groups are removed once their processes are gone.
+# shellcheck disable=SC2317  # called from cleanup
+leave_cgroups() {
+    local cg pid
+    [ -n "$PEERS_CG" ] || return 0
+    for cg in "$PEERS_CG" "$SERVICES_CG"; do
+        for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" >"$CPU_CGROUPS/cgroup.procs" 2>/dev/null || true; done
+        rmdir "$cg" 2>/dev/null || warn "could not remove $cg"
+    done
+}
 
 build_dofs release
 "$DOFS_BIN" keygen --out "$work/keys" >/dev/null
@@ -91,6 +125,7 @@ start_cp() {
     "${CP_BIN:-$DOFS_BIN}" control-plane --listen "127.0.0.1:$port" --trusted-proxy 127.0.0.1 \
         --publisher-key "$work/keys/publisher.pub" --log-level warning "$@" >"$work/$name.log" 2>&1 &
     CP_PIDS+=("$!")
+    to_services "$!"
     wait_http "http://127.0.0.1:$port/geo" "$work/$name.log"
 }
 
@@ -189,7 +224,9 @@ if [ "$do_swarm" = 1 ]; then
     if [ -n "$(tc qdisc show dev lo | grep -v 'noqueue' || true)" ]; then
         die "lo already has a qdisc ($(tc qdisc show dev lo)); not touching it"
     fi
+    [ "$separate" = 1 ] && enter_cgroups
     bench_origin "$work" swarm.bin "$size" fleet
+    to_services "$NGINX_PID"
     origin_port="$port"
     access="$work/nginx/logs/access.log"
     tc qdisc add dev lo root handle 1: htb
@@ -197,7 +234,7 @@ if [ "$do_swarm" = 1 ]; then
     tc class add dev lo parent 1: classid 1:10 htb rate "${rate}mbit" ceil "${rate}mbit" burst 256k cburst 256k quantum 60000
     tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$origin_port" 0xffff flowid 1:10
     say ""
-    say "== fleet-bench swarm: $(human_bytes "$size"), origin limited to ${rate} Mbit/s (tc htb on lo, port $origin_port), $peers peers${http_delay:+, --http-delay $http_delay}, launched over ${stagger} s, $(date -u +%FT%TZ)"
+    say "== fleet-bench swarm: $(human_bytes "$size"), origin limited to ${rate} Mbit/s (tc htb on lo, port $origin_port), $peers peers${http_delay:+, --http-delay $http_delay}, launched over ${stagger} s$([ "$separate" = 1 ] && echo ', control plane and origin in a CPU cgroup of their own'), $(date -u +%FT%TZ)"
 
     # run_swarm NAME PEERS [swarm.py options] — a fresh control plane (and caches) per run.
     run_swarm() {

@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--seed-for", type=int, default=900)
     ap.add_argument("--stagger", type=float, default=0.0, help="launch the peers evenly over this many seconds")
-    ap.add_argument("--http-delay", type=float, default=None, help="passed to every peer (dofs's default when absent)")
+    ap.add_argument("--http-delay", type=int, default=None, help="passed to every peer (dofs's default when absent)")
     ap.add_argument("--log-level", default="warning", help="every peer's --log-level (debug says why each piece came from the CDN)")
     a = ap.parse_args()
 

@@ -13,11 +13,13 @@
 #    then --peers `dofs get` peers at once on 127.0.0.20.. (each its own cache, seeding while the run
 #    lasts), then the same with 10% of them SIGKILLed midway. Prints origin bytes / size (target
 #    <= 1.1) and completion p50 / p90 / max against the lone reader.
+#    With --compare OLD_BIN, every load setup runs twice in a row, with OLD_BIN's control plane
+#    ("setup/old") and then DOFS_BIN's ("setup/new"), so two builds are compared under the same load.
 # Results go to stdout and bench/results/fleet-<date>.txt.
 #
 # usage: bench/fleet-bench.sh [--duration S] [--connections N] [--peers N] [--size SIZE] [--rate MBIT]
 #                             [--http-delay S] [--stagger S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
-#                             [--peer-log-level LEVEL] [--separate-services]
+#                             [--peer-log-level LEVEL] [--separate-services] [--compare OLD_BIN]
 # (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN; --stagger
 # launches the peers evenly over S seconds instead of at once; completion times count from each launch;
 # --peer-log-level is every peer's --log-level: with debug and --keep, each peer's stderr says why each
@@ -33,6 +35,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../scripts/lib.sh"
 
 duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0 peer_log_level=warning separate=0
+compare=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration)    duration="${2:?}"; shift 2 ;;
@@ -48,7 +51,8 @@ while [ $# -gt 0 ]; do
         --keep)        keep=1; shift ;;
         --peer-log-level) peer_log_level="${2:?}"; shift 2 ;;
         --separate-services) separate=1; shift ;;
-        -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --compare)     compare="${2:?}"; shift 2 ;;
+        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -56,6 +60,7 @@ size="$(numfmt --from=iec "${size_arg%B}")" || die "cannot read --size '$size_ar
 [[ "$peers" =~ ^[1-9][0-9]*$ ]] && [ "$peers" -le 200 ] || die "--peers takes 1 to 200"
 [ "$(id -u)" -eq 0 ] || die "needs root (tc on lo, the PostgreSQL user)"
 command -v wrk >/dev/null || die "wrk not found (package wrk)"
+[ -z "$compare" ] || [ -x "$compare" ] || die "--compare: $compare is not an executable"
 
 bench_workdir dofs-fleet-bench
 chmod 755 "$work"  # PostgreSQL runs as the postgres user and must reach $work/pg
@@ -114,10 +119,10 @@ leave_cgroups() {
 build_dofs release
 "$DOFS_BIN" keygen --out "$work/keys" >/dev/null
 
-# start_cp NAME PORT STORE_ARGS... — a control plane on 127.0.0.1:PORT trusting 127.0.0.1 as proxy.
+# start_cp NAME PORT STORE_ARGS... — a control plane ($CP_BIN) on 127.0.0.1:PORT trusting 127.0.0.1 as proxy.
 start_cp() {
     local name="$1" port="$2"; shift 2
-    "$DOFS_BIN" control-plane --listen "127.0.0.1:$port" --trusted-proxy 127.0.0.1 \
+    "${CP_BIN:-$DOFS_BIN}" control-plane --listen "127.0.0.1:$port" --trusted-proxy 127.0.0.1 \
         --publisher-key "$work/keys/publisher.pub" --log-level warning "$@" >"$work/$name.log" 2>&1 &
     CP_PIDS+=("$!")
     to_services "$!"
@@ -161,18 +166,28 @@ if [ "$do_load" = 1 ]; then
     PG_DIR="$work/pg"
     head -c 1048576 /dev/urandom >"$work/load.bin"
     say "== fleet-bench load: wrk ${duration}s, $connections connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+    [ -n "$compare" ] && say "   old: $compare ($(sha256sum <"$compare" | cut -c1-12)), new: $DOFS_BIN ($(sha256sum <"$DOFS_BIN" | cut -c1-12))"
     say "$(printf '%-28s %-12s %12s %10s %8s' setup endpoint 'requests/s' 'p99 ms' non-2xx)"
 
-    for setup in sqlite-1 postgres-1 postgres-2; do
+    builds=(new)
+    [ -n "$compare" ] && builds=(old new)
+    for run in sqlite-1 postgres-1 postgres-2; do
+      for build in "${builds[@]}"; do
+        setup="$run"
+        CP_BIN="$DOFS_BIN"
+        if [ -n "$compare" ]; then
+            setup="$run/$build"
+            [ "$build" = old ] && CP_BIN="$compare"
+        fi
         ports=()
-        case "$setup" in
-            sqlite-1)   ports=("$(free_port)"); start_cp cp-sqlite "${ports[0]}" --data "$work/sqlite" ;;
+        case "$run" in
+            sqlite-1)   ports=("$(free_port)"); start_cp cp-sqlite "${ports[0]}" --data "$work/sqlite-$build" ;;
             postgres-1) ports=("$(free_port)"); start_cp cp-pg1 "${ports[0]}" --database "$POSTGRES_URL" ;;
             postgres-2) ports=("$(free_port)" "$(free_port)")
                         start_cp cp-pg2a "${ports[0]}" --database "$POSTGRES_URL"
                         start_cp cp-pg2b "${ports[1]}" --database "$POSTGRES_URL" ;;
         esac
-        id="$(publish_to "http://127.0.0.1:${ports[0]}" "$work/load.bin" "http://127.0.0.1:9/$setup/load.bin")"
+        id="$(publish_to "http://127.0.0.1:${ports[0]}" "$work/load.bin" "http://127.0.0.1:9/$run-$build/load.bin")"
         for endpoint in join policy; do
             if [ "$endpoint" = join ]; then lua="$HERE/fleet/join.lua"; path="/"; else lua=""; path="/content/$id/contentpolicy"; fi
             # A short warm-up (connections, the membership tables) not counted.
@@ -196,6 +211,7 @@ if [ "$do_load" = 1 ]; then
             say "$(printf '%-28s %-12s %12s %10s %8s' "$setup" "$endpoint" "$r" "$p99" "$bad")"
         done
         stop_cps
+      done
     done
     members="$(psql "$POSTGRES_URL" -Atc 'SELECT count(*) FROM swarm_member')"
     say "(swarm_member rows after the PostgreSQL runs: $members)"

@@ -79,4 +79,21 @@ final class JoinBatchTests: XCTestCase {
         XCTAssertEqual(try batch.answers[0].get(), [])
         XCTAssertEqual(batch.evictions, [:], "an expired member does not take the address's place")
     }
+
+    func testAPeerIdTheDatabaseRefusesIsRefusedAndHandedToNoOtherJoinAndNotAppliedToTheViews() throws {
+        let impostor = member(1, "192.0.2.66"), honest = member(2, "192.0.2.2"), looker = member(3, "192.0.2.3")
+        let batch = JoinBatch([join("c", impostor), join("c", honest), join("c", looker, record: false)],
+                              snapshot: SwarmSnapshot(), limits: MembershipLimits(), roomForNew: 10)
+        XCTAssertEqual(batch.checks.map { $0.peerId }, [looker.peerId], "a join that binds nothing has its peer id checked")
+        let refused = [JoinBatch.Refused(peerId: impostor.peerId, address: "192.0.2.66"): now.addingTimeInterval(60)]
+        let answers = batch.answers(refused: refused)
+        guard case .failure(.peerIdBoundElsewhere(let until)) = answers[0] else { return XCTFail("\(answers[0])") }
+        XCTAssertEqual(until, now.addingTimeInterval(60))
+        XCTAssertEqual(try answers[1].get(), [], "the refused member is not handed out")
+        XCTAssertEqual(try answers[2].get().map(\.peerId), [honest.peerId])
+        XCTAssertEqual(batch.written(refused: refused).map { $0.member.peerId }, [honest.peerId])
+        XCTAssertEqual(batch.answers(refused: [:]).count, 3)
+        XCTAssertEqual(Set(try batch.answers(refused: [:])[2].get().map(\.peerId)), [impostor.peerId, honest.peerId],
+                       "without a refusal both are handed out")
+    }
 }

@@ -27,7 +27,8 @@ final class MembershipStoreTests: XCTestCase {
 
     /// `count` PostgreSQL stores on one fresh database, as instances of a fleet have; `[]` without a
     /// PostgreSQL (the memory store has no second instance to share with).
-    private func postgresInstances(_ count: Int, _ limits: MembershipLimits = MembershipLimits()) async throws -> [any MembershipStore] {
+    private func postgresInstances(_ count: Int, _ limits: MembershipLimits = MembershipLimits(),
+                                   freshness: SwarmViewCache.Freshness = .init()) async throws -> [any MembershipStore] {
         guard let server = ProcessInfo.processInfo.environment["DOFS_TEST_POSTGRES_URL"], !server.isEmpty else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("DOFS_TEST_POSTGRES_URL is not set under CI") }
             return []
@@ -40,7 +41,7 @@ final class MembershipStoreTests: XCTestCase {
         for _ in 0..<count {
             let database = try await PostgresDatabase.open(try PostgresTarget(url), maxConnections: 4, logger: TestSupport.logger)
             closers.insert({ await database.close() }, at: 0)
-            stores.append(PostgresMembership(database, limits: limits))
+            stores.append(PostgresMembership(database, limits: limits, freshness: freshness))
         }
         return stores
     }
@@ -167,21 +168,23 @@ final class MembershipStoreTests: XCTestCase {
         }
     }
 
-    func testMembersJoinedThroughTwoInstancesAreHandedToEachOtherAsSoonAsAnswered() async throws {
-        let instances = try await postgresInstances(2)
+    func testMembersJoinedThroughTwoInstancesAreHandedToEachOtherWithinMaxStaleness() async throws {
+        let staleness = 0.4
+        let instances = try await postgresInstances(2, freshness: .init(refreshAfter: .seconds(staleness), maxStaleness: .seconds(staleness)))
         guard instances.count == 2 else { return }
         let (a, b) = (instances[0], instances[1])
         let now = Date()
-        for round in 0..<20 {
+        for round in 0..<5 {
             let x = member(2 * round + 1, "203.0.113.\(2 * round + 1)", now: now)
             let y = member(2 * round + 2, "203.0.113.\(2 * round + 2)", now: now)
             _ = try await a.join(content: "r\(round)", member: x, wanted: 10, record: true, now: now)
             let fromB = try await b.join(content: "r\(round)", member: y, wanted: 10, record: true, now: now)
-            XCTAssertEqual(fromB.map(\.peerId), [x.peerId], "round \(round): B hands out the member A just answered")
+            XCTAssertEqual(fromB.map(\.peerId), [x.peerId], "round \(round): B, new to the swarm, reads it and hands out A's member")
+            try await Task.sleep(for: .seconds(staleness + 0.05))
             let fromA = try await a.join(content: "r\(round)", member: x, wanted: 10, record: true, now: now)
-            XCTAssertEqual(fromA.map(\.peerId), [y.peerId], "round \(round): A hands out the member B just answered")
+            XCTAssertEqual(fromA.map(\.peerId), [y.peerId], "round \(round): past maxStaleness A hands out B's member")
         }
-        // Many at once through both: every one is known to both afterwards.
+        // Many at once through both: every one is known to both once maxStaleness has passed.
         let busy = (100..<180).map { member($0, "198.51.100.\($0)", now: now) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for joiner in busy {
@@ -193,9 +196,29 @@ final class MembershipStoreTests: XCTestCase {
             }
             try await group.waitForAll()
         }
+        try await Task.sleep(for: .seconds(staleness + 0.05))
         let seenByA = try await a.join(content: "busy", member: member(999, "192.0.2.99", now: now), wanted: 255, record: false, now: now)
         let seenByB = try await b.join(content: "busy", member: member(998, "192.0.2.98", now: now), wanted: 255, record: false, now: now)
         XCTAssertEqual(seenByA.count, 80)
         XCTAssertEqual(Set(seenByA.map(\.peerId)), Set(seenByB.map(\.peerId)))
+    }
+
+    func testAnInstanceAnswersFromItsViewUntilTheRefreshItsNextWriteMade() async throws {
+        let instances = try await postgresInstances(2, freshness: .init(refreshAfter: .milliseconds(300), maxStaleness: .seconds(600)))
+        guard instances.count == 2 else { return }
+        let (a, b) = (instances[0], instances[1])
+        let now = Date()
+        let x = member(1, "203.0.113.1", now: now), y = member(2, "203.0.113.2", now: now), z = member(3, "203.0.113.3", now: now)
+        _ = try await a.join(content: "c", member: x, wanted: 10, record: true, now: now)
+        _ = try await b.join(content: "c", member: y, wanted: 10, record: true, now: now)
+        let own = try await a.join(content: "c", member: z, wanted: 10, record: true, now: now)
+        XCTAssertEqual(own.map(\.peerId), [x.peerId], "A's fresh view: its own member, not yet B's")
+        try await Task.sleep(for: .milliseconds(350))
+        let stale = try await a.join(content: "c", member: z, wanted: 10, record: true, now: now)
+        XCTAssertEqual(Set(stale.map(\.peerId)), [x.peerId], "decided from the view; this write reads the swarm again")
+        let refreshed = try await a.join(content: "c", member: z, wanted: 10, record: true, now: now)
+        XCTAssertEqual(Set(refreshed.map(\.peerId)), [x.peerId, y.peerId], "the refreshed view has B's member")
+        let listed = try await b.members(of: "c", now: now)
+        XCTAssertEqual(Set(listed.map(\.peerId)), [x.peerId, y.peerId, z.peerId], "every answered join is in the table")
     }
 }

@@ -73,6 +73,9 @@ final class FleetTests: MountTestCase {
         let second = try SwarmDirectory.join(controlPlane: b.baseURL, contentId: published.ContentId, peerId: y,
                                              ip: "127.0.0.7", port: 7002, scope: 3, logDirectory: logs)
         XCTAssertEqual(second, [SwarmDirectory.Peer(peerId: x.hex, ip: "127.0.0.6", port: 7001)], "B hands out A's member")
+        // A decides from its view of the swarm (read at X's join) until it is older than the views'
+        // maxStaleness (`SwarmViewCache`, 2 s): past it, A reads the swarm again and knows Y.
+        Thread.sleep(forTimeInterval: 2.2)
         let again = try SwarmDirectory.join(controlPlane: a.baseURL, contentId: published.ContentId, peerId: x,
                                             ip: "127.0.0.6", port: 7001, seq: 1, scope: 3, logDirectory: logs)
         XCTAssertEqual(again, [SwarmDirectory.Peer(peerId: y.hex, ip: "127.0.0.7", port: 7002)], "A hands out B's member")

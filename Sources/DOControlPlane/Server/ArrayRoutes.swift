@@ -7,7 +7,7 @@ extension ControlPlaneService {
     func join(_ request: Request, _ context: ControlPlaneRequestContext) async throws -> Response {
         let content = try RequestInput.contentId(context)
         let body = try await RequestInput.jsonBody(request, limit: configuration.maxBodyBytes)
-        let join = try RequestInput.decode(JoinRequest.self, from: body, what: "join body")
+        let join = try JoinRequest.flat(body) ?? RequestInput.decode(JoinRequest.self, from: body, what: "join body")
         let origin = origin(request, context)
         guard let external = origin.address else { throw Rejection.badRequest("the join did not come over IP") }
         let parsed = try ParsedJoin(join, externalIp: external, configuration: configuration)

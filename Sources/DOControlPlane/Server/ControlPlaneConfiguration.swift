@@ -12,7 +12,7 @@ public struct ControlPlaneConfiguration: Sendable {
     /// holding the registry and swarm membership, shared by every instance of a fleet. `nil`: the
     /// registry is a SQLite file in `dataDirectory` and membership lives in this process's memory.
     public var database: String?
-    /// Connections to `database` each instance keeps at most. Joins use at most three at a time
+    /// Connections to `database` each instance keeps at most. Joins use at most two at a time
     /// (`PostgresMembership` group-commits them), a policy lookup one for well under a millisecond:
     /// 16 leaves room for publishes and housekeeping without queueing hundreds of backends (each
     /// is a process of its own).

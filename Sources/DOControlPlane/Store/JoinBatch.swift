@@ -9,8 +9,9 @@ struct PendingJoin: Sendable {
     let now: Date
 }
 
-/// What the database held for a batch when it was read: the bindings of its peer ids and the
-/// members of its swarms (expired ones included or not: each join filters by its own `now`).
+/// What a batch decides from: the bindings of its peer ids and the members of its swarms (expired
+/// ones included or not: each join filters by its own `now`). `PostgresMembership` fills only the
+/// swarms (from its `SwarmViewCache`); the bindings are checked by the batch's write statement.
 struct SwarmSnapshot: Sendable {
     var bindings: [String: PeerIdBinding] = [:]
     var swarms: [String: [String: SwarmMember]] = [:]
@@ -19,9 +20,13 @@ struct SwarmSnapshot: Sendable {
 /// A batch's decisions: `SwarmRules` applied to the joins one after the other, in arrival order, as
 /// the in-memory store would apply them, each join seeing what the ones before it in the batch
 /// did. Pure (no database), so it is tested like the rules themselves.
+///
+/// The answers wait for the write: the database may refuse a peer id that another address holds
+/// (`answers(refused:)`); such a join is refused, and its member is handed to no other join.
 struct JoinBatch {
-    /// One answer per join, in order: the members handed out, or the refusal.
-    private(set) var answers: [Result<[SwarmMember], JoinRefusal>] = []
+    /// One decision per join, in order: whom it may be handed (sampled once the write said which
+    /// peer ids were refused), or the refusal.
+    private var decisions: [Result<Decision, JoinRefusal>] = []
     /// Peer id -> the binding to write (address, and the latest expiry of its recorded joins).
     private(set) var bindings: [String: PeerIdBinding] = [:]
     /// The members to upsert, one per (content, peer id): a peer's last join in the batch wins.
@@ -31,6 +36,21 @@ struct JoinBatch {
     private(set) var evictions: [SwarmKey: String] = [:]
     /// Joins that added a member the snapshot did not hold (what `maxMembersTotal` counts).
     private(set) var admittedNew = 0
+    /// The joins whose binding is not written (not recorded): their peer id must still not be bound to
+    /// another address, which the write checks. Peer id and the joiner's address.
+    private(set) var checks: [(peerId: String, address: String)] = []
+
+    private struct Decision {
+        let member: SwarmMember
+        let candidates: [SwarmMember]
+        let wanted: Int
+    }
+
+    /// A peer id the database refused for an address (bound to another one until `until`).
+    struct Refused: Hashable, Sendable {
+        let peerId: String
+        let address: String
+    }
 
     struct SwarmKey: Hashable, Sendable, Comparable {
         let content: String
@@ -43,11 +63,12 @@ struct JoinBatch {
     /// not there (beyond it, as in the in-memory store, a join is answered but not recorded).
     init(_ joins: [PendingJoin], snapshot: SwarmSnapshot, limits: MembershipLimits, roomForNew: Int) {
         var state = snapshot
-        answers.reserveCapacity(joins.count)
+        decisions.reserveCapacity(joins.count)
+        var unwritten: [(peerId: String, address: String)] = []
         for join in joins {
             let member = join.member
             if let refusal = SwarmRules.bindingRefusal(state.bindings[member.peerId], for: member, now: join.now) {
-                answers.append(.failure(refusal))
+                decisions.append(.failure(refusal))
                 continue
             }
             var swarm = (state.swarms[join.content] ?? [:]).filter { $0.value.expiresAt > join.now }
@@ -73,9 +94,50 @@ struct JoinBatch {
                 state.bindings[member.peerId] = PeerIdBinding(address: member.externalIp, until: until)
                 let written = bindings[member.peerId]?.until ?? .distantPast
                 bindings[member.peerId] = PeerIdBinding(address: member.externalIp, until: max(written, member.expiresAt))
+            } else {
+                unwritten.append((member.peerId, member.externalIp))
             }
             state.swarms[join.content] = swarm
-            answers.append(.success(SwarmRules.fairSample(candidates, join.wanted)))
+            decisions.append(.success(Decision(member: member, candidates: candidates, wanted: join.wanted)))
         }
+        let bound = bindings
+        checks = unwritten.filter { bound[$0.peerId] == nil }
+    }
+
+    /// One answer per join, in order, when the database refused no peer id.
+    var answers: [Result<[SwarmMember], JoinRefusal>] { answers(refused: [:]) }
+
+    /// One answer per join, in order: the members handed out, or the refusal. `refused` (from the
+    /// write) maps each refused peer id and address to the binding's expiry.
+    func answers(refused: [Refused: Date]) -> [Result<[SwarmMember], JoinRefusal>] {
+        decisions.map { decision in
+            decision.flatMap { decided -> Result<[SwarmMember], JoinRefusal> in
+                guard !refused.isEmpty else { return .success(SwarmRules.fairSample(decided.candidates, decided.wanted)) }
+                if let until = refused[Refused(peerId: decided.member.peerId, address: decided.member.externalIp)] {
+                    return .failure(.peerIdBoundElsewhere(until: until))
+                }
+                let allowed = decided.candidates.filter { refused[Refused(peerId: $0.peerId, address: $0.externalIp)] == nil }
+                return .success(SwarmRules.fairSample(allowed, decided.wanted))
+            }
+        }
+    }
+
+    /// The members written (those of peer ids the database did not refuse), with their swarm.
+    func written(refused: [Refused: Date]) -> [(content: String, member: SwarmMember)] {
+        var written: [(content: String, member: SwarmMember)] = []
+        for (key, member) in upserts where refused[Refused(peerId: member.peerId, address: member.externalIp)] == nil {
+            written.append((content: key.content, member: member))
+        }
+        return written
+    }
+
+    /// The members deleted (those whose evicting peer id the database did not refuse).
+    func deleted(refused: [Refused: Date]) -> [(content: String, peerId: String)] {
+        var deleted: [(content: String, peerId: String)] = []
+        for (key, owner) in evictions {
+            guard let address = bindings[owner]?.address, refused[Refused(peerId: owner, address: address)] == nil else { continue }
+            deleted.append((content: key.content, peerId: key.peerId))
+        }
+        return deleted
     }
 }

@@ -4,26 +4,37 @@ import PostgresNIO
 import Synchronization
 
 /// Swarm membership in PostgreSQL, shared by every instance of a fleet: a member joined through one
-/// instance is handed out by all, and an instance's death loses no member.
+/// instance is handed out by all (within `SwarmViewCache.Freshness.maxStaleness`, 2 s), and an
+/// instance's death loses no member.
 ///
 /// ## Group commit
 /// Joins are not written one by one: they queue for a `GroupCommit`, and the joins that arrive while
 /// a batch is running leave together in the next (up to `maxBatch`; at most `concurrentBatches`
-/// batches at once; a join that finds a free slot runs at once, alone). A batch is two prepared
-/// statements, whatever its size (`SwarmBatchRead`, `SwarmBatchWrite`):
-/// 1. one read: the bindings of the batch's peer ids and the live members of its swarms;
+/// batches at once; a join that finds a free slot runs at once, alone). A batch is one prepared
+/// statement, whatever its size, plus a read when it touches a swarm this instance has no fresh
+/// view of:
+/// 1. the swarms' members come from this instance's `SwarmViewCache`; the swarms it has no view of
+///    younger than `Freshness.maxStaleness` are read first (`SwarmBatchRead`, one statement for all);
 /// 2. the decisions, `SwarmRules`' (the same as the in-memory store's), taken in Swift one join after
 ///    the other in arrival order (`JoinBatch`), each join seeing the ones before it;
-/// 3. one write: binds the peer ids, drops the evicted members and upserts the members. Its binding
-///    step is conditional (`ON CONFLICT ... WHERE`): if another address took a peer id since the
-///    read, nothing of that peer id's is written.
+/// 3. one write (`SwarmBatchWrite`): binds the peer ids, drops the evicted members, upserts the
+///    members, and reads again the swarms whose views are older than `Freshness.refreshAfter`. Its
+///    binding step is conditional (`ON CONFLICT ... WHERE`): a peer id another address holds is not
+///    bound, nothing of its is written, and its joins are refused (409) when the write returns; a
+///    join that writes no binding has its peer id checked by the same statement.
 /// A join is answered only when its batch's write has committed: an answered join is in the table,
-/// and every instance's next read sees it. There is no cache: handing out members joined through
-/// other instances is as current as the last commit.
+/// and killing an instance loses no answered join.
 ///
-/// Two batches running at once (here or on another instance) that admit new members of one address
-/// or one swarm may leave it one member over `maxMembersPerAddress` / `maxMembersPerContent` each
-/// until its next join; that is the price of not locking a swarm for every join.
+/// **How stale an answer may be**: it is decided from a view that misses at most the members written
+/// by other instances (or by batches of this one running at the same time) in the last
+/// `Freshness.maxStaleness` (2 s): a member joined through one instance is handed out by every
+/// instance within 2 s of its answer, and at once by an instance that had not seen its swarm for
+/// 2 s. `SwarmViewCache` has the details.
+///
+/// Two batches deciding at once (here or on another instance) that admit new members of one address
+/// or one swarm may leave it over `maxMembersPerAddress` / `maxMembersPerContent` by the members
+/// admitted elsewhere within `maxStaleness`, until its next join; that is the price of not locking a
+/// swarm for every join.
 ///
 /// ## Limits
 /// The join rate per address is counted by each instance in memory (`JoinRateLimiter`).
@@ -51,11 +62,10 @@ final class PostgresMembership: MembershipStore {
     /// Joins in one batch at most. A batch's statements grow with it (a few hundred bytes a join);
     /// 256 is four times the joins a wrk run of 64 connections keeps in flight.
     static let maxBatch = 256
-    /// Batches running at once, per instance. While one batch is between its read and its write,
-    /// another can read; two or three keep PostgreSQL's backends and this instance busy without
-    /// splitting the load into small batches. A reasoned choice, not yet tuned by measurement (1 and 2
-    /// are worth a run on a quiet machine: bench/RESULTS.md, fleet).
-    static let concurrentBatches = 3
+    /// Batches running at once, per instance. While one batch waits for PostgreSQL, the next decides
+    /// and sends; two keep this instance and a PostgreSQL backend busy without splitting the load into
+    /// small batches (bench/RESULTS.md, fleet: 3 before the views, when a batch had two round trips).
+    static let concurrentBatches = 2
 
     /// When the next sweep and recount are due, and the count of `swarm_member`'s rows.
     private final class Housekeeping: Sendable {
@@ -106,14 +116,15 @@ final class PostgresMembership: MembershipStore {
         }
     }
 
-    init(_ database: PostgresDatabase, limits: MembershipLimits) {
+    init(_ database: PostgresDatabase, limits: MembershipLimits, freshness: SwarmViewCache.Freshness = .init()) {
         self.database = database
         self.limits = limits
         rate = JoinRateLimiter(limits)
         let (client, logger) = (database.client, database.logger)
         let housekeeping = self.housekeeping
+        let views = SwarmViewCache(freshness)
         batches = GroupCommit(maxBatch: Self.maxBatch, maxConcurrentBatches: Self.concurrentBatches) { joins in
-            await Self.run(joins, client: client, logger: logger, limits: limits, housekeeping: housekeeping)
+            await Self.run(joins, client: client, logger: logger, limits: limits, housekeeping: housekeeping, views: views)
         }
     }
 
@@ -138,14 +149,13 @@ final class PostgresMembership: MembershipStore {
 
     // MARK: - A batch
 
-    /// Reads, decides and writes one batch; every join's answer, in order.
+    /// Reads (what has no fresh view), decides and writes one batch; every join's answer, in order.
     private static func run(_ joins: [PendingJoin], client: PostgresClient, logger: Logger, limits: MembershipLimits,
-                            housekeeping: Housekeeping) async -> [Result<[SwarmMember], any Error>] {
-        let earliest = joins.lazy.map(\.now).min() ?? Date()
-        var peerIds = Set<String>(), contents = Set<String>()
+                            housekeeping: Housekeeping, views: SwarmViewCache) async -> [Result<[SwarmMember], any Error>] {
+        let earliest = (joins.lazy.map(\.now).min() ?? Date()).timeIntervalSince1970
+        var contents: [String] = [], seen = Set<String>()
         for join in joins {
-            peerIds.insert(join.member.peerId)
-            contents.insert(join.content)
+            if seen.insert(join.content).inserted { contents.append(join.content) }
         }
         // Room for new members, taken now so that batches running at once do not share it; what the
         // batch does not write is given back.
@@ -153,17 +163,25 @@ final class PostgresMembership: MembershipStore {
         var written = 0
         defer { housekeeping.release(room - written) }
         do {
-            let read = SwarmBatchRead(peerIds: Array(peerIds), contents: Array(contents),
-                                      now: earliest.timeIntervalSince1970, limit: limits.maxMembersPerContent)
-            let snapshot = try await SwarmBatchRead.snapshot(try await client.execute(read, logger: logger))
-            let batch = JoinBatch(joins, snapshot: snapshot, limits: limits, roomForNew: room)
-            if !batch.upserts.isEmpty || !batch.evictions.isEmpty {
-                let write = SwarmBatchWrite(batch: batch, now: earliest.timeIntervalSince1970)
-                var inserted = 0
-                for try await new in try await client.execute(write, logger: logger) where new { inserted += 1 }
-                written = min(room, inserted)
+            var plan = views.plan(contents)
+            if !plan.cold.isEmpty {
+                let readAt = views.now
+                let read = SwarmBatchRead(peerIds: [], contents: plan.cold, now: earliest, limit: limits.maxMembersPerContent)
+                let snapshot = try await SwarmBatchRead.snapshot(try await client.execute(read, logger: logger))
+                views.store(snapshot.swarms, asked: plan.cold, readAt: readAt)
+                for content in plan.cold { plan.views[content] = snapshot.swarms[content] ?? [:] }
             }
-            return batch.answers.map { answer in answer.mapError { $0 as any Error } }
+            let batch = JoinBatch(joins, snapshot: SwarmSnapshot(swarms: plan.views), limits: limits, roomForNew: room)
+            guard !batch.upserts.isEmpty || !batch.evictions.isEmpty || !batch.checks.isEmpty || !plan.refresh.isEmpty else {
+                return batch.answers.map { answer in answer.mapError { $0 as any Error } }
+            }
+            let writeAt = views.now
+            let write = SwarmBatchWrite(batch: batch, now: earliest, refresh: plan.refresh, limit: limits.maxMembersPerContent)
+            let outcome = try await SwarmBatchWrite.outcome(try await client.execute(write, logger: logger))
+            written = min(room, outcome.inserted)
+            views.store(outcome.swarms, asked: plan.refresh, readAt: writeAt)
+            views.apply(upserts: batch.written(refused: outcome.refused), evictions: batch.deleted(refused: outcome.refused))
+            return batch.answers(refused: outcome.refused).map { answer in answer.mapError { $0 as any Error } }
         } catch {
             let failure = MembershipStoreError(description: DatabaseFailure(error).description)
             return joins.map { _ in .failure(failure) }

@@ -15,8 +15,11 @@ import Foundation
 /// - A buffer says nothing about trust: it is what a source sent. Only the scheduler's SHA-256 check
 ///   (`PieceScheduler`, verified mode) or the piece store (pieces committed after that check) make it
 ///   a piece that may be served; a buffer a check refused is dropped, never handed on.
-/// - The memory comes from the node's heap (`posix_memalign`), which `PieceMemory` keeps warm, and is
-///   freed when the last reference goes.
+/// - Pieces of about DO's default size (more than 512 KiB, up to 1 MiB) take a slot of
+///   `PieceBufferPool`, regions backed by huge pages when the kernel grants them, so the direct write's
+///   page pinning and the copies touch one page instead of 256; others (and any beyond the pool's
+///   bound) come from the node's heap (`malloc`, aligned inside), which `PieceMemory` keeps warm. The
+///   memory goes back when the last reference goes.
 public final class PieceBuffer: @unchecked Sendable, ContiguousBytes, Equatable, CustomStringConvertible {
     /// Alignment of the bytes: a page, a multiple of every logical block size (512 or 4096), as
     /// direct I/O needs.
@@ -25,17 +28,29 @@ public final class PieceBuffer: @unchecked Sendable, ContiguousBytes, Equatable,
     /// The bytes the buffer holds.
     public let count: Int
     private let base: UnsafeMutableRawPointer
+    /// Whether `base` is a slot of `PieceBufferPool.shared` (else it came from the heap).
+    private let pooled: Bool
+    /// What `malloc` returned, for a buffer from the heap (`base` is aligned inside it).
+    private let allocation: UnsafeMutableRawPointer?
 
     /// An unfilled buffer of `count` bytes: its producer fills it (`fill`) before sharing it.
     public init(count: Int) {
         precondition(count >= 0, "a piece buffer cannot be \(count) bytes")
         self.count = count
-        let size = max(Self.alignment, (count + Self.alignment - 1) / Self.alignment * Self.alignment)
-        var memory: UnsafeMutableRawPointer?
-        guard posix_memalign(&memory, Self.alignment, size) == 0, let memory else {
-            fatalError("out of memory for a \(size)-byte piece buffer")
+        if let slot = PieceBufferPool.shared.take(count) {
+            base = slot
+            pooled = true
+            allocation = nil
+            return
         }
-        base = memory
+        pooled = false
+        // A plain `malloc` a page larger, aligned inside: `posix_memalign` split the heap's free chunks
+        // around each aligned block, freed pieces could not be reused for the next, and the daemon's
+        // peak memory on a cold 1 GiB read went from 80 to 219 MiB (`bench/results/read-20261202-073522.txt`).
+        guard let memory = malloc(count + Self.alignment) else { fatalError("out of memory for a \(count)-byte piece buffer") }
+        allocation = memory
+        let address = UInt(bitPattern: memory)
+        base = UnsafeMutableRawPointer(bitPattern: (address + UInt(Self.alignment) - 1) / UInt(Self.alignment) * UInt(Self.alignment))!
     }
 
     /// A buffer holding a copy of `bytes` (pieces from peers, tests).
@@ -45,7 +60,9 @@ public final class PieceBuffer: @unchecked Sendable, ContiguousBytes, Equatable,
         bytes.withUnsafeBytes { fill(at: 0, from: $0) }
     }
 
-    deinit { free(base) }
+    deinit {
+        if pooled { PieceBufferPool.shared.give(base) } else { free(allocation) }
+    }
 
     /// Copies `source` to `offset`. Only the buffer's producer calls this, before sharing it.
     public func fill(at offset: Int, from source: UnsafeRawBufferPointer) {

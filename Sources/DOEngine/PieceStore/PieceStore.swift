@@ -17,7 +17,8 @@ import Synchronization
 ///   and can never be mistaken for verified ones.
 /// - Piece files are written past the page cache when the file system allows (`PieceFileWriter`), and
 ///   the latest committed pieces stay in memory (`RecentPieces`, bounded in bytes): reads are answered
-///   from there first. Those bytes are the committed ones, so they are as trusted as the file.
+///   from there first. Those bytes are the committed ones, so they are as trusted as the file: the
+///   very `PieceBuffer` the piece arrived in and was written from, not a copy.
 /// - Reads open the file and `pread` it. POSIX keeps an open descriptor readable after an unlink, so
 ///   eviction never pulls bytes from under a reader that already opened the piece.
 /// - A size cap evicts least-recently-used pieces before each commit (making room for the new piece)

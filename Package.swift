@@ -30,7 +30,7 @@ let package = Package(
         // Content IDs, pieces hash files, HashOfHashes, piece math, SHA-256.
         .target(name: "DOCore", dependencies: ["COpenSSL"]),
         // libcurl multi client: range GETs with timeouts, many transfers on one thread.
-        .target(name: "DOHTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "DOHTTP", dependencies: ["CCurl", "DOCore", .product(name: "Logging", package: "swift-log")]),
         // The control plane, both sides of the wire: DO's geo -> key-value -> content policy -> discovery
         // -> array join, the registry of published content (SQLite, or PostgreSQL for a fleet, with swarm
         // membership), and the client that walks the chain.

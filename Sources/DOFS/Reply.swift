@@ -1,4 +1,5 @@
 import CFuse3
+import DOCore
 import Foundation
 
 /// A FUSE request that can be answered from any thread, exactly once.
@@ -16,14 +17,15 @@ struct Request: @unchecked Sendable {
         }
     }
 
-    /// Replies with the concatenation of `parts`, copying only when there is more than one.
-    func bytes(_ parts: [ArraySlice<UInt8>]) {
-        if parts.count == 1 {
-            parts[0].withUnsafeBytes { b in
-                _ = fuse_reply_buf(raw, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+    /// Replies with the concatenation of `parts`, slices of piece buffers, without copying them: one
+    /// `iovec` per part (a read across two pieces used to be joined into a new array first).
+    func bytes(_ parts: [PieceSlice]) {
+        withExtendedLifetime(parts) {
+            // A piece buffer's memory stays put for as long as the buffer lives, which `parts` ensures.
+            var vectors = parts.map { part in
+                part.withUnsafeBytes { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
             }
-        } else {
-            bytes(Array(parts.joined()))
+            _ = fuse_reply_iov(raw, &vectors, Int32(vectors.count))
         }
     }
 

@@ -1,4 +1,5 @@
 import CCurl
+import DOCore
 import Foundation
 
 /// One request in flight: the curl easy handle, what has arrived so far and who waits for it.
@@ -12,6 +13,9 @@ final class CurlTransfer: @unchecked Sendable {
     private var status = 0
     private var headers: [String: String] = [:]
     private var body: [UInt8] = []
+    /// The body of a request that `receivesPiece`, filled as it arrives; `received` bytes so far.
+    private var piece: PieceBuffer?
+    private var received = 0
     private(set) var overflowed = false
 
     init(request: HTTPRequest, configuration: HTTPClientConfiguration) {
@@ -75,15 +79,30 @@ final class CurlTransfer: @unchecked Sendable {
         _ = ccurl_setopt_datacb(easy, CURLOPT_WRITEFUNCTION, curlWriteBody)
         _ = ccurl_setopt_ptr(easy, CURLOPT_HEADERDATA, me)
         _ = ccurl_setopt_datacb(easy, CURLOPT_HEADERFUNCTION, curlWriteHeader)
-        if let r = request.range { body.reserveCapacity(min(r.count, request.maxBodyBytes)) }
+        if let r = request.range {
+            if request.receivesPiece {
+                piece = PieceBuffer(count: min(r.count, request.maxBodyBytes))
+            } else {
+                body.reserveCapacity(min(r.count, request.maxBodyBytes))
+            }
+        }
     }
 
     fileprivate func appendBody(_ chunk: UnsafeRawBufferPointer) -> Bool {
-        guard body.count + chunk.count <= request.maxBodyBytes else {
+        guard received + chunk.count <= request.maxBodyBytes else {
             overflowed = true
             return false
         }
-        body.append(contentsOf: chunk)
+        if let piece {
+            guard received + chunk.count <= piece.count else {
+                overflowed = true
+                return false
+            }
+            piece.fill(at: received, from: chunk)
+        } else {
+            body.append(contentsOf: chunk)
+        }
+        received += chunk.count
         return true
     }
 
@@ -115,6 +134,11 @@ final class CurlTransfer: @unchecked Sendable {
         }
         switch code {
         case CURLE_OK:
+            if let piece {
+                // Handed on only when whole: a short body is reported by its length, without its bytes.
+                return .success(HTTPResponse(status: status, headers: headers, piece: received == piece.count ? piece : nil,
+                                             bodyCount: received))
+            }
             return .success(HTTPResponse(status: status, headers: headers, body: body))
         case CURLE_WRITE_ERROR where overflowed:
             return .failure(.bodyTooLarge(url: url, limit: request.maxBodyBytes))

@@ -1,3 +1,5 @@
+import DOCore
+
 /// One HTTP request: GET or HEAD with an optional byte range (the piece engine), or POST with a body
 /// (the control plane), plus extra headers.
 public struct HTTPRequest: Sendable {
@@ -12,28 +14,48 @@ public struct HTTPRequest: Sendable {
     public var maxBodyBytes: Int
     /// What a POST sends.
     public var body: [UInt8]?
+    /// Receive the body of a range request straight into a `PieceBuffer` of the range's size
+    /// (`HTTPResponse.piece`), instead of an array: no copy between the network and the disk write.
+    public var receivesPiece: Bool
 
     public init(url: String, method: Method = .get, range: Range<Int>? = nil,
-                headers: [(name: String, value: String)] = [], maxBodyBytes: Int = 64 << 20, body: [UInt8]? = nil) {
+                headers: [(name: String, value: String)] = [], maxBodyBytes: Int = 64 << 20, body: [UInt8]? = nil,
+                receivesPiece: Bool = false) {
         self.url = url
         self.method = method
         self.range = range
         self.headers = headers
         self.maxBodyBytes = maxBodyBytes
         self.body = body
+        self.receivesPiece = receivesPiece
     }
 }
 
 /// A complete response. Header names are lower-cased; a repeated header keeps its last value.
+///
+/// A request that `receivesPiece` gets its body in `piece` (when exactly the range's size arrived)
+/// and leaves `body` empty; `bodyCount` is the length received either way.
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [String: String]
     public var body: [UInt8]
+    public var piece: PieceBuffer?
+    public var bodyCount: Int
 
     public init(status: Int, headers: [String: String], body: [UInt8]) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.piece = nil
+        self.bodyCount = body.count
+    }
+
+    public init(status: Int, headers: [String: String], piece: PieceBuffer?, bodyCount: Int) {
+        self.status = status
+        self.headers = headers
+        self.body = []
+        self.piece = piece
+        self.bodyCount = bodyCount
     }
 
     public func header(_ name: String) -> String? { headers[name.lowercased()] }

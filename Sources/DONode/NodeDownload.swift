@@ -62,7 +62,7 @@ extension Node {
             throw .fetch(path: name, reason: "\(error)")
         }
         let fetched = session.traffic - before
-        try await AtomicFileWriter.write(to: output, length: session.layout.contentLength) { (offset, length) async throws(NodeError) -> [ArraySlice<UInt8>] in
+        try await AtomicFileWriter.write(to: output, length: session.layout.contentLength) { (offset, length) async throws(NodeError) -> [PieceSlice] in
             do throws(FetchError) {
                 return try await session.read(offset: offset, length: length)
             } catch {
@@ -81,7 +81,7 @@ enum AtomicFileWriter {
     static let chunkBytes = 1 << 20
 
     static func write(to path: String, length: Int,
-                      chunk: (_ offset: Int, _ length: Int) async throws(NodeError) -> [ArraySlice<UInt8>]) async throws(NodeError) {
+                      chunk: (_ offset: Int, _ length: Int) async throws(NodeError) -> [PieceSlice]) async throws(NodeError) {
         let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         let temporary = folder + "/." + (path as NSString).lastPathComponent + ".dofs-partial-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -120,7 +120,7 @@ enum AtomicFileWriter {
         }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, path: String) throws(NodeError) {
+    private static func writeAll(_ fd: Int32, _ bytes: PieceSlice, path: String) throws(NodeError) {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }

@@ -62,17 +62,45 @@ final class PieceStoreTests: XCTestCase {
         XCTAssertNil(store.readPiece(key, length: bytes.count), "a removed piece is served from nowhere")
     }
 
+    func testACommittedPieceIsWrittenAndHeldFromTheBufferItArrivedInWithoutACopy() throws {
+        let store = try PieceStore(root: root)
+        // Not a multiple of the block size: the aligned part goes straight from the buffer, the tail buffered.
+        let arrived = PieceBuffer(copying: piece(11, size: (1 << 20) + 4097))
+        let key = PieceStore.Key.verified(SHA256.hash(arrived))
+        try store.commit(key, piece: arrived)
+        XCTAssertTrue(store.recentPieceBuffer(key) === arrived, "memory holds the very buffer, not a copy")
+        XCTAssertTrue(store.readPieceBuffer(key, length: arrived.count) === arrived)
+        store.flush()
+        XCTAssertEqual(FileManager.default.contents(atPath: store.path(for: key)).map { [UInt8]($0) }, arrived.bytes,
+                       "the file holds the buffer's bytes, byte for byte")
+        arrived.withUnsafeBytes { XCTAssertEqual(Int(bitPattern: $0.baseAddress) % PieceBuffer.alignment, 0) }
+    }
+
+    func testAPieceReadBackFromItsFileComesWholeInAnAlignedBufferAndAShortFileIsNotServed() throws {
+        let store = try PieceStore(root: root, configuration: Self.fileOnly)
+        let bytes = piece(12, size: 300_000)
+        let key = PieceStore.Key.verified(SHA256.hash(bytes))
+        try store.commit(key, bytes: bytes)
+        store.flush()
+        let read = try XCTUnwrap(store.readPieceBuffer(key, length: bytes.count))
+        XCTAssertEqual(read.bytes, bytes)
+        read.withUnsafeBytes { XCTAssertEqual(Int(bitPattern: $0.baseAddress) % PieceBuffer.alignment, 0) }
+        XCTAssertEqual(truncate(store.path(for: key), 1000), 0)
+        XCTAssertNil(store.readPieceBuffer(key, length: bytes.count), "a damaged piece file is dropped, not served short")
+        XCTAssertFalse(store.contains(key))
+    }
+
     func testRecentPiecesHoldAtMostTheirLimitDroppingTheOldestFirst() {
         let recent = RecentPieces(limit: 3 * 100)
         let keys = (0..<5).map { PieceStore.Key.unverified(content: "c", index: $0) }
-        for (i, key) in keys.enumerated() { recent.insert(key, bytes: [UInt8](repeating: UInt8(i), count: 100)) }
+        for (i, key) in keys.enumerated() { recent.insert(key, bytes: PieceBuffer(copying: [UInt8](repeating: UInt8(i), count: 100))) }
         XCTAssertEqual(recent.heldBytes, 300)
         XCTAssertNil(recent.bytes(of: keys[0]))
         XCTAssertNil(recent.bytes(of: keys[1]))
-        XCTAssertEqual(recent.bytes(of: keys[4]), [UInt8](repeating: 4, count: 100))
+        XCTAssertEqual(recent.bytes(of: keys[4])?.bytes, [UInt8](repeating: 4, count: 100))
         recent.remove(keys[3])
         XCTAssertEqual(recent.heldBytes, 200)
-        recent.insert(keys[0], bytes: [UInt8](repeating: 7, count: 400))  // larger than the limit: not kept
+        recent.insert(keys[0], bytes: PieceBuffer(copying: [UInt8](repeating: 7, count: 400)))  // larger than the limit: not kept
         XCTAssertNil(recent.bytes(of: keys[0]))
         XCTAssertEqual(recent.heldBytes, 200)
     }

@@ -37,7 +37,7 @@ enum FileSystem {
 
     /// Writes `bytes` to a new file at `path`, fsyncing it when `durable`; removes the file on any
     /// failure (ENOSPC included), so nothing partial stays behind.
-    static func writeFile(_ bytes: [UInt8], to path: String, durable: Bool = false) throws {
+    static func writeFile<Bytes: ContiguousBytes>(_ bytes: Bytes, to path: String, durable: Bool = false) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PieceStore.Failure.io(operation: "create", path: path, errno: errno) }
         var failure: PieceStore.Failure?

@@ -1,4 +1,5 @@
 import CLinux
+import DOCore
 import Foundation
 import Synchronization
 
@@ -10,29 +11,27 @@ import Synchronization
 /// same bytes are already in the process, verified, about to be served from there (`RecentPieces`).
 /// A direct write hands the disk the bytes without that copy.
 ///
-/// Direct I/O needs the buffer, the length and the file offset aligned to the device's block: the
-/// bytes are copied once into an aligned buffer from a small pool (warm memory, reused), the aligned
-/// part is written directly and a piece's last partial block is written through the page cache
-/// (`O_DIRECT` cleared on the open file). A file system that refuses `O_DIRECT` (tmpfs, some FUSE or
-/// network file systems) is remembered and written to through the page cache from then on.
+/// Direct I/O needs the buffer, the length and the file offset aligned to the device's block. A
+/// `PieceBuffer` is page-aligned, so its aligned part is written directly from the piece's own memory
+/// (no copy: until 2026-12-02 each piece was first copied into a pooled aligned buffer, 6% of a cold
+/// read's CPU); a piece's last partial block is written through the page cache (`O_DIRECT` cleared
+/// on the open file). A file system that refuses `O_DIRECT` (tmpfs, some FUSE or network file
+/// systems) is remembered and written to through the page cache from then on.
 ///
 /// Like `FileSystem.writeFile`: a new file, removed on any failure (ENOSPC included), nothing
 /// partial left behind. No fsync: the `GroupCommitter` makes batches durable.
 final class PieceFileWriter: Sendable {
     /// Alignment of direct writes: 4096 is a multiple of every logical block size Linux disks report
-    /// (512 or 4096), and a page, so the pool's buffers suit both.
-    static let alignment = 4096
+    /// (512 or 4096), and a page; `PieceBuffer`s are aligned to it.
+    static let alignment = PieceBuffer.alignment
 
     private let direct: Bool
     private let minimum: Int
     private let directRefused = Atomic(false)
-    /// Direct writes at once. One disk gains nothing from more, and each holds an aligned copy of
-    /// its piece: two bound that memory (and the blocking threads) however many pieces arrive. Four
-    /// held 8 MiB of aligned buffers, and the daemon's peak memory on a cold read was over its
-    /// 100 MiB target (`bench/read-bench.sh`); the cold read is bound by the CPU, not by the disk.
+    /// Direct writes at once. One disk gains nothing from more (the VM disk measured wrote 150-185 MiB/s
+    /// with 2 to 8 `dd oflag=direct` at once), and each holds a blocking thread.
     static let concurrentWrites = 2
     private let slots = DispatchSemaphore(value: concurrentWrites)
-    private let pool = AlignedBufferPool(alignment: alignment, keep: concurrentWrites)
 
     /// Writes directly when `direct`, for pieces of at least `minimumBytes` (and one block).
     init(direct: Bool, minimumBytes: Int) {
@@ -43,15 +42,15 @@ final class PieceFileWriter: Sendable {
     /// Whether pieces of the minimum size and more go past the page cache (false once the file system refused).
     var writesDirectly: Bool { direct && !directRefused.load(ordering: .relaxed) }
 
-    func write(_ bytes: [UInt8], to path: String) throws {
-        if writesDirectly, bytes.count >= minimum {
-            switch writeDirect(bytes, to: path) {
+    func write(_ piece: PieceBuffer, to path: String) throws {
+        if writesDirectly, piece.count >= minimum {
+            switch writeDirect(piece, to: path) {
             case .written: return
             case .failed(let failure): throw failure
             case .refused: directRefused.store(true, ordering: .relaxed)
             }
         }
-        try FileSystem.writeFile(bytes, to: path)
+        try FileSystem.writeFile(piece, to: path)
     }
 
     private enum DirectOutcome {
@@ -61,30 +60,24 @@ final class PieceFileWriter: Sendable {
         case refused
     }
 
-    private func writeDirect(_ bytes: [UInt8], to path: String) -> DirectOutcome {
+    private func writeDirect(_ piece: PieceBuffer, to path: String) -> DirectOutcome {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | clinux_o_direct(), 0o644)
         guard fd >= 0 else {
             return errno == EINVAL ? .refused : .failed(.io(operation: "create", path: path, errno: errno))
         }
-        let aligned = bytes.count / Self.alignment * Self.alignment
-        slots.wait()
-        let buffer = pool.take(capacity: aligned)
-        defer {
-            pool.give(buffer)
-            slots.signal()
-        }
-        bytes.withUnsafeBytes { source in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<aligned]))
-        }
+        let aligned = piece.count / Self.alignment * Self.alignment
         var outcome = DirectOutcome.written
-        if let e = Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<aligned]), at: 0) {
+        slots.wait()
+        let directFailure = piece.withUnsafeBytes { Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<aligned]), at: 0) }
+        slots.signal()
+        if let e = directFailure {
             outcome = e == EINVAL ? .refused : .failed(.io(operation: "write", path: path, errno: e))
-        } else if aligned < bytes.count {
+        } else if aligned < piece.count {
             // The last partial block: through the page cache, on the same descriptor.
             let flags = fcntl(fd, F_GETFL)
             if flags < 0 || fcntl(fd, F_SETFL, flags & ~clinux_o_direct()) != 0 {
                 outcome = .failed(.io(operation: "fcntl", path: path, errno: errno))
-            } else if let e = bytes.withUnsafeBytes({ Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[aligned...]), at: aligned) }) {
+            } else if let e = piece.withUnsafeBytes({ Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[aligned...]), at: aligned) }) {
                 outcome = .failed(.io(operation: "write", path: path, errno: e))
             }
         }
@@ -107,45 +100,5 @@ final class PieceFileWriter: Sendable {
             done += n
         }
         return nil
-    }
-}
-
-/// Aligned buffers for direct I/O, reused: at most `keep` idle ones are kept. Memory reused is
-/// memory the kernel does not have to zero and map again for every piece.
-final class AlignedBufferPool: Sendable {
-    private let alignment: Int
-    private let keep: Int
-    /// Idle buffers as (address, length): plain integers, so the pool can be shared across threads.
-    private let idle = Mutex<[(address: UInt, count: Int)]>([])
-
-    init(alignment: Int, keep: Int) {
-        self.alignment = alignment
-        self.keep = keep
-    }
-
-    deinit {
-        idle.withLock { buffers in for b in buffers { free(UnsafeMutableRawPointer(bitPattern: b.address)) } }
-    }
-
-    /// An aligned buffer of at least `capacity` bytes (its whole length: use a prefix); give it back after use.
-    func take(capacity: Int) -> UnsafeMutableRawBufferPointer {
-        let reused = idle.withLock { buffers -> (address: UInt, count: Int)? in
-            guard let i = buffers.lastIndex(where: { $0.count >= capacity }) else { return nil }
-            return buffers.remove(at: i)
-        }
-        if let reused { return UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: reused.address), count: reused.count) }
-        let size = max(alignment, (capacity + alignment - 1) / alignment * alignment)
-        var memory: UnsafeMutableRawPointer?
-        guard posix_memalign(&memory, alignment, size) == 0, let memory else { fatalError("out of memory for a \(size)-byte I/O buffer") }
-        return UnsafeMutableRawBufferPointer(start: memory, count: size)
-    }
-
-    func give(_ buffer: UnsafeMutableRawBufferPointer) {
-        guard let base = buffer.baseAddress else { return }
-        let dropped = idle.withLock { buffers -> UInt? in
-            buffers.append((UInt(bitPattern: base), buffer.count))
-            return buffers.count > keep ? buffers.removeFirst().address : nil
-        }
-        if let dropped { free(UnsafeMutableRawPointer(bitPattern: dropped)) }
     }
 }

@@ -10,8 +10,9 @@ import CLinux
 /// piece's memory goes to the next piece. What it may keep unused is bounded (`keptFreeBytes`).
 ///
 /// One heap (`arenas`): glibc gives threads heaps of their own (up to 8 per core), and piece buffers
-/// are allocated on one thread (the HTTP loop), copied for direct writes on others and freed on yet
-/// others, so each heap kept its own scattered free pieces. With one heap the daemon's peak memory on
+/// were allocated on one thread (the HTTP loop) and freed on others, so each heap kept its own
+/// scattered free pieces. Since 2026-12-02 pieces of the common size (1 MiB) live in
+/// `PieceBufferPool`'s huge-page slots instead; the heap still serves other piece sizes and the rest. With one heap the daemon's peak memory on
 /// a cold 1 GiB read went from 105.6 to 86.5 MiB at the same CPU (3.01 and 3.07 CPU-s,
 /// `bench/results/read-20261202-040204.txt`, set by `GLIBC_TUNABLES` for that run).
 ///

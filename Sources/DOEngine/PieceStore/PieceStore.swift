@@ -17,7 +17,8 @@ import Synchronization
 ///   and can never be mistaken for verified ones.
 /// - Piece files are written past the page cache when the file system allows (`PieceFileWriter`), and
 ///   the latest committed pieces stay in memory (`RecentPieces`, bounded in bytes): reads are answered
-///   from there first. Those bytes are the committed ones, so they are as trusted as the file.
+///   from there first. Those bytes are the committed ones, so they are as trusted as the file: the
+///   very `PieceBuffer` the piece arrived in and was written from, not a copy.
 /// - Reads open the file and `pread` it. POSIX keeps an open descriptor readable after an unlink, so
 ///   eviction never pulls bytes from under a reader that already opened the piece.
 /// - A size cap evicts least-recently-used pieces before each commit (making room for the new piece)
@@ -146,7 +147,7 @@ public final class PieceStore: Sendable {
     /// A piece file that is shorter than asked for (damaged outside dofs) is dropped from the index and
     /// reported absent, so the caller fetches it again instead of serving short data.
     public func read(_ key: Key, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        if let held = recentPiece(key), offset + length <= held.count {
+        if let held = recentPieceBuffer(key), offset + length <= held.count {
             held.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
             return true
         }
@@ -189,12 +190,16 @@ public final class PieceStore: Sendable {
         return body(fd, path)
     }
 
-    /// A piece committed lately, from memory (see `RecentPieces`); `nil` when it is not held there.
-    public func recentPiece(_ key: Key) -> [UInt8]? {
+    /// A piece committed lately, from memory (see `RecentPieces`), in the buffer it arrived in; `nil`
+    /// when it is not held there.
+    public func recentPieceBuffer(_ key: Key) -> PieceBuffer? {
         guard let held = recent.bytes(of: key) else { return nil }
         index.withLock { $0.touch(key) }
         return held
     }
+
+    /// The same, copied into an array (the swarm's peer server, tests).
+    public func recentPiece(_ key: Key) -> [UInt8]? { recentPieceBuffer(key)?.bytes }
 
     /// Asks the kernel to start reading a stored piece's file into the page cache, without waiting;
     /// nothing when the piece is in memory or absent.
@@ -209,7 +214,7 @@ public final class PieceStore: Sendable {
 
     /// Reads a whole stored piece of `length` bytes; `nil` if absent or damaged.
     public func readPiece(_ key: Key, length: Int) -> [UInt8]? {
-        if let held = recentPiece(key), held.count == length { return held }
+        if let held = recentPieceBuffer(key), held.count == length { return held.bytes }
         var ok = false
         let bytes = [UInt8](unsafeUninitializedCapacity: length) { buf, initialised in
             ok = read(key, offset: 0, length: length, into: UnsafeMutableRawBufferPointer(buf))
@@ -218,9 +223,23 @@ public final class PieceStore: Sendable {
         return ok ? bytes : nil
     }
 
+    /// The same in a piece buffer: the one held in memory when there is one (no copy).
+    public func readPieceBuffer(_ key: Key, length: Int) -> PieceBuffer? {
+        if let held = recentPieceBuffer(key), held.count == length { return held }
+        let piece = PieceBuffer(count: length)
+        let ok = piece.fill { read(key, offset: 0, length: length, into: $0) }
+        return ok ? piece : nil
+    }
+
     /// Makes `bytes` the stored piece `key`: readable on return, durable after the next group commit
     /// (see the contract above). A full disk throws and leaves nothing behind.
     public func commit(_ key: Key, bytes: [UInt8]) throws {
+        try commit(key, piece: PieceBuffer(copying: bytes))
+    }
+
+    /// Makes `piece` the stored piece `key`, writing the buffer itself (no copy) and keeping it in
+    /// memory as the recent copy (see the contract above).
+    public func commit(_ key: Key, piece bytes: PieceBuffer) throws {
         if contains(key) { return }
         // Make room first, so the new piece never takes the store over its cap. Staged pieces cannot
         // be evicted; when they would carry the store past the cap, commit them now (one sync, without

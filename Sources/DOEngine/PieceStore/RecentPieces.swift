@@ -1,3 +1,4 @@
+import DOCore
 import Synchronization
 
 /// The pieces committed last, kept in memory up to a byte limit, oldest dropped first.
@@ -5,13 +6,14 @@ import Synchronization
 /// Why: piece files are written past the page cache (`PieceFileWriter`), so without this a piece
 /// fetched by readahead would be read back from the disk moments later by the reader it was
 /// fetched for, and by the peers it was just announced to. The bytes are the verified ones the
-/// store committed, so serving them is as safe as serving the file.
+/// store committed, so serving them is as safe as serving the file. They are held in the buffer they
+/// arrived in (`PieceBuffer`): the reader's reply and the disk write use the same memory.
 final class RecentPieces: Sendable {
     private let limit: Int
     private let state = Mutex(State())
 
     private struct State {
-        var pieces: [PieceStore.Key: (bytes: [UInt8], seq: Int)] = [:]
+        var pieces: [PieceStore.Key: (bytes: PieceBuffer, seq: Int)] = [:]
         /// Insertion order; entries whose seq no longer matches `pieces` were removed or replaced.
         var order: [(key: PieceStore.Key, seq: Int)] = []
         var head = 0
@@ -24,7 +26,7 @@ final class RecentPieces: Sendable {
         self.limit = limit
     }
 
-    func insert(_ key: PieceStore.Key, bytes: [UInt8]) {
+    func insert(_ key: PieceStore.Key, bytes: PieceBuffer) {
         guard bytes.count <= limit else { return }
         state.withLock { s in
             if let old = s.pieces[key] { s.bytes -= old.bytes.count }
@@ -50,7 +52,7 @@ final class RecentPieces: Sendable {
         }
     }
 
-    func bytes(of key: PieceStore.Key) -> [UInt8]? {
+    func bytes(of key: PieceStore.Key) -> PieceBuffer? {
         state.withLock { $0.pieces[key]?.bytes }
     }
 

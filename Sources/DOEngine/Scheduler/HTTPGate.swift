@@ -37,6 +37,11 @@ struct GatedSource: PieceSource {
         defer { gate.leave() }
         return try await inner.fetch(range: range)
     }
+    func fetchPiece(range: Range<Int>) async throws(FetchError) -> PieceBuffer {
+        gate.enter()
+        defer { gate.leave() }
+        return try await inner.fetchPiece(range: range)
+    }
     func chargeBadPiece(index: Int) -> Bool { inner.chargeBadPiece(index: index) }
     func chargeFailure(_ error: FetchError) { inner.chargeFailure(error) }
     func chargeDropped() { inner.chargeDropped() }

@@ -39,13 +39,17 @@ public final class PieceScheduler: Sendable {
 
     /// A verified piece and who sent it.
     public struct Delivery: Sendable {
-        public var bytes: [UInt8]
+        /// The piece, verified (in verified mode): only this struct carries it out of the scheduler.
+        public var piece: PieceBuffer
         public var source: any PieceSource
         public var seconds: Double
         /// Seconds from the start of the piece's fetch to its verified answer.
         public var waitedSeconds: Double = 0
         /// The notes the source set kept for the piece (why HTTP sources were opened, say).
         public var notes: Set<String> = []
+
+        /// A copy of the piece's bytes.
+        public var bytes: [UInt8] { piece.bytes }
     }
 
     public let table: SourceTable
@@ -64,7 +68,7 @@ public final class PieceScheduler: Sendable {
     }
 
     private enum Event: Sendable {
-        case answered(attempt: Int, Result<[UInt8], FetchError>, seconds: Double)
+        case answered(attempt: Int, Result<PieceBuffer, FetchError>, seconds: Double)
         case budgetExpired(attempt: Int)
         /// News from the source set, or the instant it named.
         case wake
@@ -138,9 +142,9 @@ public final class PieceScheduler: Sendable {
             let budget = min(max(table.budget(source.name), (source.expectedSeconds ?? 0) * config.budgetFactor),
                              config.maxBudgetSeconds)
             let fetch = Task {
-                let result: Result<[UInt8], FetchError>
+                let result: Result<PieceBuffer, FetchError>
                 do throws(FetchError) {
-                    result = .success(try await source.fetch(range: range))
+                    result = .success(try await source.fetchPiece(range: range))
                 } catch {
                     result = .failure(error)
                 }
@@ -277,7 +281,7 @@ public final class PieceScheduler: Sendable {
                             attempts.removeAll()
                             logger.trace("piece \(index): from \(RedactedURL.redacted(source.name)) in \(seconds) s",
                                          metadata: source.logMetadata)
-                            return Delivery(bytes: bytes, source: source, seconds: seconds,
+                            return Delivery(piece: bytes, source: source, seconds: seconds,
                                             waitedSeconds: clock.now - progress.startedAt, notes: progress.notes)
                         }
                     case .failure(let error):

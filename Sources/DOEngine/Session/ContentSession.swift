@@ -173,14 +173,14 @@ public final class ContentSession: Sendable {
     /// Serves a read from pieces the store holds in memory (committed lately, see `RecentPieces`):
     /// slices of them, no copy; `nil` unless every piece the read covers is held. A piece read to its
     /// last byte is let go from memory: a sequential reader is done with it.
-    public func readRecent(offset: Int, length: Int) -> [ArraySlice<UInt8>]? {
+    public func readRecent(offset: Int, length: Int) -> [PieceSlice]? {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
-        var parts: [ArraySlice<UInt8>] = []
+        var parts: [PieceSlice] = []
         for index in layout.pieces(coveringOffset: offset, length: end - offset) {
             let piece = layout.range(ofPiece: index)
-            guard let bytes = store.recentPiece(key(ofPiece: index)), bytes.count == piece.count else { return nil }
-            parts.append(bytes[(max(offset, piece.lowerBound) - piece.lowerBound)..<(min(end, piece.upperBound) - piece.lowerBound)])
+            guard let bytes = store.recentPieceBuffer(key(ofPiece: index)), bytes.count == piece.count else { return nil }
+            parts.append(PieceSlice(bytes, (max(offset, piece.lowerBound) - piece.lowerBound)..<(min(end, piece.upperBound) - piece.lowerBound)))
         }
         releasePiecesReadToTheirEnd(offset: offset, end: end)
         servedLocally(end - offset)
@@ -211,7 +211,7 @@ public final class ContentSession: Sendable {
     ///
     /// The answer is a list of slices of whole pieces, so a read inside one piece (the common case:
     /// the kernel reads in aligned blocks) is answered without copying the piece again.
-    public func read(offset: Int, length: Int) async throws(FetchError) -> [ArraySlice<UInt8>] {
+    public func read(offset: Int, length: Int) async throws(FetchError) -> [PieceSlice] {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
         lastUse.touch()
@@ -224,9 +224,9 @@ public final class ContentSession: Sendable {
         }
         // Start every missing piece before waiting for the first, so they come in parallel.
         let pending = indices.map { index in (index, flight(for: index)) }
-        var parts: [ArraySlice<UInt8>] = []
+        var parts: [PieceSlice] = []
         for (index, flight) in pending {
-            let bytes: [UInt8]
+            let bytes: PieceBuffer
             do {
                 bytes = try await Deadline.wait(for: flight, until: deadline, seconds: config.readDeadlineSeconds)
             } catch {
@@ -235,7 +235,7 @@ public final class ContentSession: Sendable {
             }
             let piece = layout.range(ofPiece: index)
             let lo = max(offset, piece.lowerBound), hi = min(end, piece.upperBound)
-            parts.append(bytes[(lo - piece.lowerBound)..<(hi - piece.lowerBound)])
+            parts.append(PieceSlice(bytes, (lo - piece.lowerBound)..<(hi - piece.lowerBound)))
         }
         releasePiecesReadToTheirEnd(offset: offset, end: end)
         return parts
@@ -399,7 +399,7 @@ public final class ContentSession: Sendable {
 
     // MARK: Fetching
 
-    private func flight(for index: Int) -> Task<[UInt8], any Error> {
+    private func flight(for index: Int) -> Task<PieceBuffer, any Error> {
         flights.task(for: index) { [self] in
             try await obtain(index)
         }
@@ -407,9 +407,9 @@ public final class ContentSession: Sendable {
 
     /// The one fetch of a piece: from the store if it is there by now, else through the scheduler
     /// (which picks, hedges, verifies and charges the sources; see `PieceScheduler`).
-    private func obtain(_ index: Int) async throws(FetchError) -> [UInt8] {
+    private func obtain(_ index: Int) async throws(FetchError) -> PieceBuffer {
         let key = key(ofPiece: index)
-        if let bytes = store.readPiece(key, length: layout.length(ofPiece: index)) { return bytes }
+        if let bytes = store.readPieceBuffer(key, length: layout.length(ofPiece: index)) { return bytes }
         var expected: SHA256Digest?
         if case .verified(let phf) = mode { expected = phf.pieces[index] }
         let delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index), expected: expected,
@@ -417,12 +417,12 @@ public final class ContentSession: Sendable {
         if delivery.source.kind != .peer {
             logger.debug("piece \(index) from \(delivery.source.kind.rawValue) after \(Int(delivery.waitedSeconds * 1000)) ms: \(ContentSourceSet.whyHTTP(delivery.notes))")
         }
-        await deliver(index, key: key, bytes: delivery.bytes, from: delivery.source.kind)
-        return delivery.bytes
+        await deliver(index, key: key, bytes: delivery.piece, from: delivery.source.kind)
+        return delivery.piece
     }
 
     /// Counts, stores and announces a piece that is ready to be served (verified, in verified mode).
-    private func deliver(_ index: Int, key: PieceStore.Key, bytes: [UInt8], from kind: SourceKind) async {
+    private func deliver(_ index: Int, key: PieceStore.Key, bytes: PieceBuffer, from kind: SourceKind) async {
         bytesBySource.withLock { $0[kind] += bytes.count }
         EngineMetrics.bytes[kind]?.increment(by: bytes.count)
         if case .verified = mode { EngineMetrics.piecesVerified[kind]?.increment() }
@@ -433,12 +433,12 @@ public final class ContentSession: Sendable {
 
     /// Stores a piece off the cooperative pool (a write can block on a busy disk). A full or broken
     /// disk costs the cache, not the read: the verified bytes are still served.
-    private func commit(_ key: PieceStore.Key, bytes: [UInt8]) async {
+    private func commit(_ key: PieceStore.Key, bytes: PieceBuffer) async {
         let store = self.store, logger = self.logger, repeating = self.repeating
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             BlockingIO.queue.async {
                 do {
-                    try store.commit(key, bytes: bytes)
+                    try store.commit(key, piece: bytes)
                 } catch {
                     // A full disk fails every piece: one line, then a count (see RepeatingLog).
                     repeating.log(logger, .error, kind: "store \((error as? PieceStore.Failure)?.errno ?? EIO)",

@@ -1,12 +1,13 @@
+import DOCore
 import Synchronization
 
 /// Waits for a shared task with a time limit, without cancelling the task itself: other readers may
 /// still want its result, and a piece that arrives late still lands in the cache.
 enum Deadline {
     /// Waits for `task` until `deadline`; `seconds` is the deadline's length, for the error message.
-    static func wait(for task: Task<[UInt8], any Error>, until deadline: ContinuousClock.Instant,
-                     seconds: Double) async throws(FetchError) -> [UInt8] {
-        let result: Result<[UInt8], FetchError> = await withCheckedContinuation { continuation in
+    static func wait(for task: Task<PieceBuffer, any Error>, until deadline: ContinuousClock.Instant,
+                     seconds: Double) async throws(FetchError) -> PieceBuffer {
+        let result: Result<PieceBuffer, FetchError> = await withCheckedContinuation { continuation in
             let once = ResumeOnce(continuation)
             let timer = Task {
                 try? await Task.sleep(until: deadline, clock: .continuous)

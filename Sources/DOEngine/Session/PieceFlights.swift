@@ -1,3 +1,4 @@
+import DOCore
 import Synchronization
 
 /// Single flight: at most one task per piece index at a time, shared by every reader of that piece.
@@ -5,7 +6,7 @@ import Synchronization
 /// A task removes itself when it ends, success or failure, so a later read after a failure tries again,
 /// and a piece that has reached the store is served from there rather than from a retained buffer.
 final class PieceFlights: Sendable {
-    private let tasks = Mutex<[Int: Task<[UInt8], any Error>]>([:])
+    private let tasks = Mutex<[Int: Task<PieceBuffer, any Error>]>([:])
 
     /// Pieces being fetched now.
     var count: Int { tasks.withLock { $0.count } }
@@ -13,7 +14,7 @@ final class PieceFlights: Sendable {
     /// Whether piece `index` is being fetched now.
     func contains(_ index: Int) -> Bool { tasks.withLock { $0[index] != nil } }
 
-    func task(for index: Int, _ work: @escaping @Sendable () async throws -> [UInt8]) -> Task<[UInt8], any Error> {
+    func task(for index: Int, _ work: @escaping @Sendable () async throws -> PieceBuffer) -> Task<PieceBuffer, any Error> {
         tasks.withLock { tasks in
             if let existing = tasks[index] { return existing }
             EngineMetrics.fetchesInFlight.increment()

@@ -1,3 +1,4 @@
+import DOCore
 import Logging
 
 /// A content URL through one cache host as a piece source. DO's rules stay in `CacheHosts`: a host
@@ -16,6 +17,7 @@ struct CacheHostSource: PieceSource {
     var logMetadata: Logger.Metadata { ["host": "\(host)"] }
 
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] { try await http.fetch(range: range) }
+    func fetchPiece(range: Range<Int>) async throws(FetchError) -> PieceBuffer { try await http.fetchPiece(range: range) }
 
     func chargeBadPiece(index: Int) -> Bool { hosts.reportBadPiece(host: host, origin: origin) }
 

@@ -30,10 +30,15 @@ public struct HTTPSource: PieceSource {
     }
 
     public func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] {
+        try await fetchPiece(range: range).bytes
+    }
+
+    /// The body arrives straight into a page-aligned piece buffer (see `PieceBuffer`).
+    public func fetchPiece(range: Range<Int>) async throws(FetchError) -> PieceBuffer {
         await throttle?.acquire(range.count)
         var headers: [(name: String, value: String)] = []
         if let validator { headers.append((name: "If-Range", value: validator)) }
-        let request = HTTPRequest(url: url, range: range, headers: headers, maxBodyBytes: range.count)
+        let request = HTTPRequest(url: url, range: range, headers: headers, maxBodyBytes: range.count, receivesPiece: true)
         let response: HTTPResponse
         do {
             response = try await client.send(request)
@@ -63,11 +68,11 @@ public struct HTTPSource: PieceSource {
         default:
             throw .httpStatus(url: url, status: response.status)
         }
-        guard response.body.count == range.count else {
-            throw .wrongLength(url: url, expected: range.count, found: response.body.count)
+        guard let piece = response.piece, piece.count == range.count else {
+            throw .wrongLength(url: url, expected: range.count, found: response.bodyCount)
         }
-        throttle?.delivered(response.body.count)
-        return response.body
+        throttle?.delivered(piece.count)
+        return piece
     }
 
     /// The same content through a cache host, and the origin it names; `nil` for URLs a cache host

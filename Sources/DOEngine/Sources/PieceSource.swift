@@ -21,6 +21,9 @@ public protocol PieceSource: Sendable {
     /// Returns exactly the bytes of `range`, or throws: a short, long or mislabelled answer is an error.
     /// Cancelling the calling task abandons the request.
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8]
+    /// The same bytes in a page-aligned buffer, which the store writes and the reply sends as they are.
+    /// The default copies `fetch`'s answer; sources that can receive into one directly (HTTP) do.
+    func fetchPiece(range: Range<Int>) async throws(FetchError) -> PieceBuffer
     /// A piece from this source failed SHA-256; returns true when the source is now banned.
     func chargeBadPiece(index: Int) -> Bool
     /// A request to this source failed with `error`.
@@ -41,6 +44,9 @@ public protocol PieceSource: Sendable {
 }
 
 extension PieceSource {
+    public func fetchPiece(range: Range<Int>) async throws(FetchError) -> PieceBuffer {
+        PieceBuffer(copying: try await fetch(range: range))
+    }
     public func chargeBadPiece(index: Int) -> Bool { false }
     public func chargeFailure(_ error: FetchError) {}
     public func chargeDropped() {}

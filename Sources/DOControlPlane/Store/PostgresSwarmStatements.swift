@@ -48,19 +48,24 @@ struct SwarmBatchRead: PostgresPreparedStatement {
     /// The rows as a snapshot.
     static func snapshot(_ rows: some AsyncSequence<Row, any Error>) async throws -> SwarmSnapshot {
         var snapshot = SwarmSnapshot()
-        var swarmRows: [Row] = []
-        for try await row in rows {
-            guard row.0 == 0 else {
-                swarmRows.append(row)
-                continue
-            }
-            let (_, _, peerIds, _, _, externals, _, _, _, _, expiries) = row
+        let (own, swarmRows) = try await splitByKind(rows)
+        for (_, _, peerIds, _, _, externals, _, _, _, _, expiries) in own {
             for (peerId, (address, until)) in zip(peerIds, zip(externals, expiries)) {
                 snapshot.bindings[peerId] = PeerIdBinding(address: address, until: Date(timeIntervalSince1970: until))
             }
         }
         snapshot.swarms = try swarms(swarmRows)
         return snapshot
+    }
+
+    /// A batch statement's rows split by kind: 0, the statement's own row (bindings read, or the write's
+    /// outcome), and 1, one swarm each.
+    static func splitByKind(_ rows: some AsyncSequence<Row, any Error>) async throws -> (own: [Row], swarms: [Row]) {
+        var own: [Row] = [], swarms: [Row] = []
+        for try await row in rows {
+            if row.0 == 0 { own.append(row) } else { swarms.append(row) }
+        }
+        return (own, swarms)
     }
 
     /// Rows of kind 1 (one swarm each) as members by swarm and peer id.
@@ -210,13 +215,8 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
     /// The rows as an outcome.
     static func outcome(_ rows: some AsyncSequence<Row, any Error>) async throws -> Outcome {
         var outcome = Outcome()
-        var swarmRows: [Row] = []
-        for try await row in rows {
-            guard row.0 == 0 else {
-                swarmRows.append(row)
-                continue
-            }
-            let (_, _, peerIds, _, counts, addresses, _, _, _, _, untils) = row
+        let (own, swarmRows) = try await SwarmBatchRead.splitByKind(rows)
+        for (_, _, peerIds, _, counts, addresses, _, _, _, _, untils) in own {
             guard addresses.count == peerIds.count, untils.count == peerIds.count else {
                 throw DatabaseFailure(description: "the refused peer ids' columns differ in length")
             }

@@ -19,15 +19,24 @@ struct SwarmBatchRead: PostgresPreparedStatement {
         FROM unnest($1::text[]) AS p(id) JOIN peer_binding b ON b.peer_id = p.id
         HAVING count(*) > 0
         UNION ALL
-        SELECT 1::smallint, c.id, array_agg(m.peer_id), array_agg(m.ip), array_agg(m.port), array_agg(m.external_ip),
-               array_agg(coalesce(m.subnet_network, -1)), array_agg(coalesce(m.subnet_mask, -1)), array_agg(m.group_id),
-               array_agg(m.mode), array_agg(m.expires_at)
-        FROM unnest($2::text[]) AS c(id)
-        CROSS JOIN LATERAL (SELECT * FROM swarm_member s WHERE s.content_id = c.id AND s.expires_at > $3 LIMIT $4) m
-        GROUP BY c.id
+        \(swarmRows(contents: "$2", now: "$3", limit: "$4"))
         """
     static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .float8, .int8]
     typealias Row = (Int, String, [String], [String], [Int32], [String], [Int64], [Int64], [String], [Int16], [Double])
+
+    /// The rows of kind 1 (one swarm each, its live members as arrays, at most `limit`), in the columns
+    /// `swarms(_:)` decodes; both batch statements end with them. The arguments name the statement's
+    /// parameters: the content ids, the time now and the limit.
+    static func swarmRows(contents: String, now: String, limit: String) -> String {
+        """
+        SELECT 1::smallint, c.id, array_agg(m.peer_id), array_agg(m.ip), array_agg(m.port), array_agg(m.external_ip),
+               array_agg(coalesce(m.subnet_network, -1)), array_agg(coalesce(m.subnet_mask, -1)), array_agg(m.group_id),
+               array_agg(m.mode), array_agg(m.expires_at)
+        FROM unnest(\(contents)::text[]) AS c(id)
+        CROSS JOIN LATERAL (SELECT * FROM swarm_member s WHERE s.content_id = c.id AND s.expires_at > \(now) LIMIT \(limit)) m
+        GROUP BY c.id
+        """
+    }
 
     let peerIds: [String]
     let contents: [String]
@@ -148,12 +157,7 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
                '{}'::int8[], '{}'::int8[], '{}'::text[], '{}'::int2[], coalesce(r.untils, '{}')
         FROM (SELECT array_agg(id) AS ids, array_agg(address) AS addresses, array_agg(until) AS untils FROM refused) r
         UNION ALL
-        SELECT 1::smallint, c.id, array_agg(m.peer_id), array_agg(m.ip), array_agg(m.port), array_agg(m.external_ip),
-               array_agg(coalesce(m.subnet_network, -1)), array_agg(coalesce(m.subnet_mask, -1)), array_agg(m.group_id),
-               array_agg(m.mode), array_agg(m.expires_at)
-        FROM unnest($20::text[]) AS c(id)
-        CROSS JOIN LATERAL (SELECT * FROM swarm_member s WHERE s.content_id = c.id AND s.expires_at > $4 LIMIT $21) m
-        GROUP BY c.id
+        \(SwarmBatchRead.swarmRows(contents: "$20", now: "$4", limit: "$21"))
         """
     static let bindingDataTypes: [PostgresDataType] = [
         .textArray, .textArray, .float8Array, .float8,

@@ -109,6 +109,14 @@ final class SwarmTests: MountTestCase {
         peer.mount.log.split(separator: "\n").filter { line in needles.allSatisfy { line.contains($0) } }
     }
 
+    /// The pieces a mount waited on `owner` for, sorted, from its debug lines
+    /// ("piece 12: waiting up to 993 ms for its owner to announce it ..." with the owner's id).
+    private func piecesThatWaited(_ peer: Peer, forOwner owner: PeerId) -> [Int] {
+        logLines(peer, containing: "for its owner to announce it", owner.hex).compactMap { line in
+            line.split(separator: " ").drop { $0 != "piece" }.dropFirst().first.flatMap { Int($0.dropLast()) }
+        }.sorted()
+    }
+
     /// The time at the start of a dofs log line (ISO 8601, UTC, with milliseconds).
     private func timestamp(of line: Substring) -> Date? {
         guard let first = line.split(separator: " ").first else { return nil }
@@ -624,7 +632,7 @@ final class SwarmTests: MountTestCase {
     func testAMemberThatHoldsNothingOwnsPiecesOnlyUntilItsWaitsRunOut() throws {
         let origin = try startOrigin()
         let cp = try startControlPlane()
-        let size = 32 * MiB
+        let size = 64 * MiB
         let reference = TestContent.bytes(count: size, seed: 953)
         let content = TestContent.bytes(count: size, seed: 954)
         let publishedReference = try publishRegistered(reference, as: "alone2.bin", on: origin, controlPlane: cp)
@@ -637,16 +645,20 @@ final class SwarmTests: MountTestCase {
         let alone = try timedReferenceRead(m, publishedReference, reference)
         let path = byID(m, published.ContentId)
         let (_, took) = try timed { try assertVerifiedRead(path, content, "empty.bin with a member that holds nothing") }
-        assertWithinBound(took, alone: alone, "32 MiB with an empty member")
+        assertWithinBound(took, alone: alone, "64 MiB with an empty member")
         XCTAssertEqual(try sources(path)["cdn"], size, "every piece from the CDN, once")
         XCTAssertEqual(empty.connections.filter(\.swarmHashMatched).count, 1, "the mount connected to the empty member (a member)")
         let row = try sourceTable(socket: socket).first { ($0["source"] as? String) == "peer \(empty.peerId.hex)" }
         let misses = (row?["ownerMisses"] as? NSNumber)?.intValue ?? 0
         XCTAssertGreaterThanOrEqual(misses, 1, "the empty member owned pieces and missed them: \(row ?? [:])")
         XCTAssertLessThanOrEqual(misses, 8, "it stops owning pieces after a few misses: \(row ?? [:])")
-        let waits = logLines(m, containing: "for its owner to announce it", empty.peerId.hex)
-        XCTAssertGreaterThan(waits.count, 0, "pieces it owned waited for it (a member) at first")
-        XCTAssertLessThan(waits.count, layout.pieceCount / 2, "but not every piece it owns: \(waits.count) waits")
+        let waited = piecesThatWaited(m, forOwner: empty.peerId)
+        XCTAssertGreaterThan(waited.count, 0, "pieces it owned waited for it (a member) at first")
+        // It owns about half the pieces, at random. The first readahead window (up to about 25 pieces)
+        // waits for it at once; when those waits run out it owns nothing, so no piece of the second half
+        // waits for it. (How many pieces wait is not a measure: it depends on how many it drew.)
+        let late = waited.filter { $0 >= layout.pieceCount / 2 }
+        XCTAssertEqual(late, [], "pieces of the second half still waited for the empty member: \(waited)")
     }
 
     func testAMemberThatHoldsNothingLosesItsPiecesAtItsFirstMissEvenWhenOtherMembersFetchThem() throws {
@@ -678,18 +690,15 @@ final class SwarmTests: MountTestCase {
         // differ by a moment may both fetch one (a loaded machine has measured 1.19 copies).
         XCTAssertLessThanOrEqual(origin.entries().bodyBytes, size * 5 / 4, "its pieces were fetched by their backups, about once")
         for peer in peers {
-            // "piece 12: waiting up to 993 ms for its owner to announce it ..." with the owner's id.
-            let waited = logLines(peer, containing: "for its owner to announce it", empty.peerId.hex).compactMap { line in
-                line.split(separator: " ").drop { $0 != "piece" }.dropFirst().first.flatMap { Int($0.dropLast()) }
-            }
-            print("\(peer.name): pieces that waited for the empty member: \(waited.sorted())")
+            let waited = piecesThatWaited(peer, forOwner: empty.peerId)
+            print("\(peer.name): pieces that waited for the empty member: \(waited)")
             // It owns about a third of the pieces. Its owner's chance on the first pieces ends while the
             // reader is still in its first readahead window (16 pieces); from then on it owns nothing, so no
             // piece of the second half waits for it (one that also held something would keep them until
             // three misses in a row).
             XCTAssertGreaterThan(waited.count, 0, "\(peer.name): pieces it owned waited for it (a member) at first")
             let late = waited.filter { $0 >= layout.pieceCount / 2 }
-            XCTAssertEqual(late, [], "\(peer.name): pieces of the second half still waited for the empty member: \(waited.sorted())")
+            XCTAssertEqual(late, [], "\(peer.name): pieces of the second half still waited for the empty member: \(waited)")
         }
     }
 

@@ -103,6 +103,34 @@ final class MetadataStoreTests: XCTestCase {
         XCTAssertEqual(try otherFiles(), [])
     }
 
+    func testUseRecordsOutnumberingTheCopiesAreFoldedIntoThemWhenTheStoreOpens() throws {
+        let kept = phf(6), other = phf(7)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        do {
+            let copies = try PiecesHashFileCopies(path: copiesPath)
+            try copies.append(kept, at: Date(timeIntervalSince1970: 1_000))
+            try copies.append(other, at: Date(timeIntervalSince1970: 2_000))
+            // Enough uses to pass the size at which they are folded in, the last one dated 1,500,000,000.
+            let uses = PiecesHashFileCopies.compactAtBytes / 40
+            for i in 0..<uses { copies.markUsed(kept.hashOfHashes, at: Date(timeIntervalSince1970: 1_499_999_999 - Double(uses) + Double(i + 1))) }
+        }
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count, PiecesHashFileCopies.compactAtBytes)
+
+        let metadata = try MetadataStore(root: root)
+        XCTAssertLessThan(try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count, 4096, "one record per copy left")
+        XCTAssertEqual(metadata.lastUsed(hashOfHashes: kept.hashOfHashes)?.timeIntervalSince1970, 1_499_999_999)
+        XCTAssertEqual(metadata.lastUsed(hashOfHashes: other.hashOfHashes)?.timeIntervalSince1970, 2_000)
+        XCTAssertEqual(metadata.load(hashOfHashes: kept.hashOfHashes), kept)
+        let third = phf(8)
+        try metadata.saveCopy(third)
+
+        let reopened = try MetadataStore(root: root)
+        XCTAssertEqual(Set(reopened.storedHashes()), Set([kept, other, third].map(\.hashOfHashes)))
+        XCTAssertEqual(reopened.load(hashOfHashes: other.hashOfHashes), other)
+        XCTAssertEqual(reopened.load(hashOfHashes: third.hashOfHashes), third, "appended after the rewrite")
+        XCTAssertEqual(reopened.lastUsed(hashOfHashes: kept.hashOfHashes)?.timeIntervalSince1970, 1_499_999_999)
+    }
+
     func testATornCopyFileOfAnOlderVersionIsDeletedWhenLoadedAndTheNextCopyIsKeptWhole() throws {
         let metadata = try MetadataStore(root: root)
         let phf = phf(1)

@@ -18,7 +18,9 @@ import Synchronization
 ///   leave is a torn or garbled tail: opening stops at the first record whose check fails and cuts the
 ///   file there, so later appends are readable. A copy is still checked when loaded (`MetadataStore.load`
 ///   parses it and compares its HashOfHashes), and one that fails is forgotten and copied again.
-/// - The last use of a content is its latest record's instant.
+/// - The last use of a content is its latest record's instant. Use records are folded into the copies
+///   when the store opens once they are more than the copies and the file is past `compactAtBytes`
+///   (the file is rewritten with one record per copy, durably, and renamed over the old one).
 /// - One process per cache folder (the caller holds the `CacheLock`): opening cuts the file.
 final class PiecesHashFileCopies: Sendable {
     private struct Entry {
@@ -37,6 +39,8 @@ final class PiecesHashFileCopies: Sendable {
     static let copyKind: UInt8 = 1
     static let useKind: UInt8 = 2
     static let checkBytes = 8
+    /// Below this the use records are left alone: rewriting costs more than it saves.
+    static let compactAtBytes = 1 << 20
 
     let path: String
     private let fd: Int32
@@ -44,10 +48,29 @@ final class PiecesHashFileCopies: Sendable {
 
     init(path: String) throws {
         self.path = path
+        var bytes = FileSystem.readFile(path) ?? []
+        var (parsed, uses) = Self.parse(bytes)
+        if uses > parsed.entries.count, bytes.count >= Self.compactAtBytes {
+            // One record per copy, dated with its last use; the old file stays until the new one is whole.
+            var compacted: [UInt8] = []
+            for (hoh, entry) in parsed.entries {
+                compacted += Self.encode(kind: Self.copyKind, hoh.bytes + Self.bytes(of: entry.lastUsed)
+                                         + Array(bytes[entry.offset..<(entry.offset + entry.length)]))
+            }
+            try FileSystem.replaceDurably(path, with: compacted)
+            bytes = compacted
+            (parsed, uses) = Self.parse(bytes)
+        }
         fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PieceStore.Failure.io(operation: "open", path: path, errno: errno) }
-        let bytes = FileSystem.readFile(path) ?? []
+        if parsed.end < bytes.count { _ = ftruncate(fd, off_t(parsed.end)) }
+        state = Mutex(parsed)
+    }
+
+    /// The whole records of `bytes` (up to the first that fails its check) and how many were uses.
+    private static func parse(_ bytes: [UInt8]) -> (State, uses: Int) {
         var parsed = State()
+        var uses = 0
         var at = 0
         while let record = Self.record(in: bytes, at: at) {
             let payload = record.payload
@@ -57,12 +80,12 @@ final class PiecesHashFileCopies: Sendable {
                 parsed.entries[hoh] = Entry(offset: payload.lowerBound + 40, length: payload.count - 40, lastUsed: time)
             } else {
                 parsed.entries[hoh]?.lastUsed = time
+                uses += 1
             }
             at = record.next
         }
-        if at < bytes.count { _ = ftruncate(fd, off_t(at)) }
         parsed.end = at
-        state = Mutex(parsed)
+        return (parsed, uses)
     }
 
     deinit { close(fd) }

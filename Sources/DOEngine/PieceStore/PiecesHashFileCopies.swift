@@ -57,9 +57,11 @@ final class PiecesHashFileCopies: Sendable {
                 compacted += Self.encode(kind: Self.copyKind, hoh.bytes + Self.bytes(of: entry.lastUsed)
                                          + Array(bytes[entry.offset..<(entry.offset + entry.length)]))
             }
-            try FileSystem.replaceDurably(path, with: compacted)
-            bytes = compacted
-            (parsed, uses) = Self.parse(bytes)
+            // A rewrite that fails (a full disk) leaves the file as it was: it is only longer.
+            if (try? FileSystem.replaceDurably(path, with: compacted)) != nil {
+                bytes = compacted
+                (parsed, uses) = Self.parse(bytes)
+            }
         }
         fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PieceStore.Failure.io(operation: "open", path: path, errno: errno) }

@@ -20,7 +20,7 @@ final class PostgresDatabase: Sendable {
     private let runner: Task<Void, Never>
 
     /// The schema this code writes (`dofs_schema.version`).
-    static let schemaVersion = 1
+    static let schemaVersion = 2
     /// The advisory lock migrations hold (any constant; "dofs" in ASCII).
     static let migrationLock: Int64 = 0x646F_6673
 
@@ -145,6 +145,18 @@ final class PostgresDatabase: Sendable {
             )
             """,
             "CREATE INDEX peer_binding_by_expiry ON peer_binding(until)",
+        ],
+        // 2: every re-join rewrites its member and its binding with a later expiry. With the expiry
+        // columns indexed no such update was HOT (heap-only): each wrote a new entry in every index of
+        // the table, and a join cost two index-maintaining updates (bench/RESULTS.md, fleet, CPU per
+        // join). Only the sweep used those indexes, once a minute per instance; it now scans the table
+        // (about 100 ms at `maxMembersTotal`, a million rows: well under 1% of a core). Pages are left
+        // 15% free so that the new version of a row finds room on its own page.
+        [
+            "DROP INDEX swarm_member_by_expiry",
+            "DROP INDEX peer_binding_by_expiry",
+            "ALTER TABLE swarm_member SET (fillfactor = 85)",
+            "ALTER TABLE peer_binding SET (fillfactor = 85)",
         ],
     ]
 }

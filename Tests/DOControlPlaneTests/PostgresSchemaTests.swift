@@ -65,7 +65,8 @@ final class PostgresSchemaTests: XCTestCase {
 
         let store = PostgresMembership(database, limits: MembershipLimits())
         let now = Date()
-        XCTAssertEqual(try await store.members(of: "c", now: now).map(\.peerId), [peerId], "the member survived the upgrade")
+        let members = try await store.members(of: "c", now: now)
+        XCTAssertEqual(members.map(\.peerId), [peerId], "the member survived the upgrade")
         let impostor = SwarmMember(peerId: peerId, ip: "192.0.2.2", port: 7680, externalIp: "192.0.2.2", subnet: nil, groupId: "",
                                    mode: .internet, expiresAt: now.addingTimeInterval(600))
         do {

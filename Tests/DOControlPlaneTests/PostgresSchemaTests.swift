@@ -25,13 +25,17 @@ final class PostgresSchemaTests: XCTestCase {
         return String(server[..<server.lastIndex(of: "/")!]) + "/" + name
     }
 
+    /// Runs `sql` (one or more statements, in one session) and returns what it printed.
     @discardableResult
     private func psql(_ url: String, _ sql: String) throws -> String {
-        let process = Process(), output = Pipe()
+        let process = Process(), input = Pipe(), output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]
+        process.arguments = [url, "-v", "ON_ERROR_STOP=1", "-qAt", "-f", "-"]
+        process.standardInput = input
         process.standardOutput = output
         try process.run()
+        input.fileHandleForWriting.write(Data((sql + ";\n").utf8))
+        try input.fileHandleForWriting.close()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw MembershipStoreError(description: "psql \(sql) failed") }
@@ -80,5 +84,38 @@ final class PostgresSchemaTests: XCTestCase {
         let again = try await PostgresDatabase.open(try PostgresTarget(url), maxConnections: 1, logger: TestSupport.logger)
         closers.insert({ await again.close() }, at: 0)
         XCTAssertEqual(try psql(url, "SELECT count(*) FROM dofs_schema"), "1")
+    }
+
+    /// The batch statements are planned once per connection (`PostgresDatabase.sessionSettings`), often
+    /// on the nearly empty tables of an instance's first joins: that plan must still find rows through
+    /// the keys when the tables are full, never by scanning them or hashing all their rows.
+    func testGenericPlansMadeOnEmptyTablesFindRowsThroughTheKeysOnceTheTablesAreFull() async throws {
+        guard let url = try freshDatabase() else { return }
+        let database = try await PostgresDatabase.open(try PostgresTarget(url), maxConnections: 1, logger: TestSupport.logger)
+        await database.close()
+        let settings = PostgresDatabase.sessionSettings.map { "SET \($0.0) = \($0.1)" }.joined(separator: ";\n")
+        let prepare = """
+            \(settings);
+            PREPARE batch_read AS \(SwarmBatchRead.sql);
+            PREPARE batch_write AS \(SwarmBatchWrite.sql);
+            EXPLAIN EXECUTE batch_read('{a}', '{c}', 0, 10);
+            EXPLAIN EXECUTE batch_write(\((["'{a}'", "'{a}'", "'{1}'", "0"] + Array(repeating: "'{}'", count: 16) + ["10"]).joined(separator: ", ")));
+            """
+        let fill = """
+            INSERT INTO swarm_member SELECT 'c' || (n % 1000), lpad(to_hex(n), 40, '0'), '192.0.2.1', 7680, '192.0.2.1', NULL, NULL,
+                '', 1, 1e10 FROM generate_series(1, 50000) n;
+            INSERT INTO peer_binding SELECT lpad(to_hex(n), 40, '0'), '192.0.2.1', 1e10 FROM generate_series(1, 50000) n;
+            ANALYZE swarm_member;
+            ANALYZE peer_binding
+            """
+        // Planned while empty (the first EXPLAIN makes and caches the generic plan), then the tables
+        // fill up and the same session explains the cached plans again.
+        let plans = try psql(url, prepare + fill + ";\n" + prepare.split(separator: "\n").suffix(2).joined(separator: "\n"))
+        let lines = plans.split(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.contains("Index Scan using swarm_member_pkey") }, plans)
+        XCTAssertTrue(lines.contains { $0.contains("Index Scan using peer_binding_pkey") }, plans)
+        for bad in ["Seq Scan on swarm_member", "Seq Scan on peer_binding", "Hash Join", "Merge Join"] {
+            XCTAssertFalse(lines.contains { $0.contains(bad) }, "\(bad) in\n\(plans)")
+        }
     }
 }

@@ -206,14 +206,23 @@ final class PostgresMembership: MembershipStore {
         let (client, logger, at, housekeeping) = (database.client, database.logger, now.timeIntervalSince1970, self.housekeeping)
         Task {
             do {
+                // Both read whole tables: a sequential scan is their plan (the sessions' settings turn
+                // it off for the joins' statements, `PostgresDatabase.sessionSettings`).
                 if sweep {
-                    try await client.query("DELETE FROM swarm_member WHERE expires_at <= \(at)", logger: logger)
-                    try await client.query("DELETE FROM peer_binding WHERE until <= \(at)", logger: logger)
+                    try await client.withTransaction(logger: logger) { connection in
+                        try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
+                        try await connection.query("DELETE FROM swarm_member WHERE expires_at <= \(at)", logger: logger)
+                        try await connection.query("DELETE FROM peer_binding WHERE until <= \(at)", logger: logger)
+                    }
                 }
                 if recount {
-                    var rows = 0
-                    for try await n in try await client.query("SELECT count(*) FROM swarm_member", logger: logger).decode(Int.self) {
-                        rows = n
+                    let rows = try await client.withTransaction(logger: logger) { connection in
+                        try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
+                        var rows = 0
+                        for try await n in try await connection.query("SELECT count(*) FROM swarm_member", logger: logger).decode(Int.self) {
+                            rows = n
+                        }
+                        return rows
                     }
                     housekeeping.recounted(rows)
                 }

@@ -180,6 +180,9 @@ final class PostgresMembership: MembershipStore {
                 for content in plan.cold { plan.views[content] = snapshot.swarms[content] ?? [:] }
             }
             let batch = JoinBatch(joins, snapshot: SwarmSnapshot(swarms: plan.views), limits: limits, roomForNew: room)
+            // Let go of the views: `views.apply` below then updates them in place instead of copying
+            // every swarm this batch touched (1-2% of an instance's CPU, perf).
+            plan.views = [:]
             guard !batch.upserts.isEmpty || !batch.evictions.isEmpty || !batch.checks.isEmpty || !plan.refresh.isEmpty else {
                 return batch.answers.map { answer in answer.mapError { $0 as any Error } }
             }

@@ -209,25 +209,26 @@ final class PostgresMembership: MembershipStore {
         let (client, logger, at, housekeeping) = (database.client, database.logger, now.timeIntervalSince1970, self.housekeeping)
         Task {
             do {
-                // Both read whole tables: a sequential scan is their plan (the sessions' settings turn
-                // it off for the joins' statements, `PostgresDatabase.sessionSettings`).
+                // Both read whole tables, for which a sequential scan is the plan; the sessions turn
+                // those off for the joins' statements (`PostgresDatabase.sessionSettings`). The count
+                // goes first and alone, at once: admissions are counted from when it was due, and
+                // every round trip before it widens the window in which a batch's rows are counted
+                // twice or not at all. `TABLESAMPLE SYSTEM (100)` reads every page of the table like
+                // a sequential scan, which enable_seqscan does not govern.
+                if recount {
+                    var rows = 0
+                    for try await n in try await client.query("SELECT count(*) FROM swarm_member TABLESAMPLE SYSTEM (100)",
+                                                              logger: logger).decode(Int.self) {
+                        rows = n
+                    }
+                    housekeeping.recounted(rows)
+                }
                 if sweep {
                     try await client.withTransaction(logger: logger) { connection in
                         try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
                         try await connection.query("DELETE FROM swarm_member WHERE expires_at <= \(at)", logger: logger)
                         try await connection.query("DELETE FROM peer_binding WHERE until <= \(at)", logger: logger)
                     }
-                }
-                if recount {
-                    let rows = try await client.withTransaction(logger: logger) { connection in
-                        try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
-                        var rows = 0
-                        for try await n in try await connection.query("SELECT count(*) FROM swarm_member", logger: logger).decode(Int.self) {
-                            rows = n
-                        }
-                        return rows
-                    }
-                    housekeeping.recounted(rows)
                 }
             } catch {
                 logger.warning("swarm membership housekeeping: \(DatabaseFailure(error))")

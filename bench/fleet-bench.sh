@@ -193,7 +193,7 @@ batch_writes() {
 }
 
 # per_join TICKS JOINS — microseconds of CPU per join.
-per_join() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", n > 0 ? t * 1e6 / hz / n : 0 }'; }
+per_join() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
 
 # ---------------------------------------------------------------- 1. load
 if [ "$do_load" = 1 ]; then
@@ -273,9 +273,10 @@ if [ "$do_load" = 1 ]; then
         stop_cps
         if [ -n "$db_url" ]; then
             # Updates that wrote no index entry (HOT): a re-join rewrites its member and its binding, and
-            # an update that must add an entry to every index of the table costs far more.
+            # an update that must add an entry to every index of the table costs far more. Sequential
+            # scans: only the sweep and the recount should make them.
             say "   ($setup: $(psql "$db_url" -Atc "SELECT count(*) FROM swarm_member") members; HOT updates / updates: $(psql "$db_url" -Atc \
-                "SELECT string_agg(relname || ' ' || n_tup_hot_upd || '/' || n_tup_upd, ', ' ORDER BY relname)
+                "SELECT string_agg(relname || ' ' || n_tup_hot_upd || '/' || n_tup_upd || ' (' || seq_scan || ' sequential scans)', ', ' ORDER BY relname)
                  FROM pg_stat_user_tables WHERE relname IN ('swarm_member', 'peer_binding')"))"
         fi
       done

@@ -11,10 +11,10 @@ import Synchronization
 /// the load.
 ///
 /// Why (the PostgreSQL membership store, bench/RESULTS.md, fleet): a batch of any size costs the same
-/// round trip, statement planning and commit, a few hundred microseconds of PostgreSQL's CPU; batches
-/// that start as soon as a slot is free carried two or three joins each at 3,000 joins/s, so that
-/// fixed cost was most of a join's. `minInterval` bounds batches per second, and so that cost, at the
-/// price of at most `minInterval` of latency per join under load.
+/// round trip, executor start and commit, hundreds of microseconds of PostgreSQL's CPU; batches that
+/// started as soon as a slot was free held 9-15 joins at 5,000-6,000 joins/s. `minInterval` bounds
+/// batches per second, and so that cost, at the price of at most `minInterval` of latency per join
+/// under load.
 final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     typealias Run = @Sendable ([Item]) async -> [Result<Answer, any Error>]
 

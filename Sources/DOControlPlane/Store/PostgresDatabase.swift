@@ -22,7 +22,7 @@ final class PostgresDatabase: Sendable {
     /// The schema this code writes (`dofs_schema.version`).
     static let schemaVersion = 2
     /// Every connection's settings. A prepared statement is planned once per connection (a generic
-    /// plan), not at every execution: planning the batch write cost PostgreSQL 450-700 us a batch, as
+    /// plan), not at every execution: planning the batch write cost PostgreSQL 450-1,050 us a batch, as
     /// much as executing it (bench/RESULTS.md, fleet, CPU per join). A generic plan is made without the
     /// parameters and kept, so it must be good whatever the tables held when it was made: one made
     /// while the membership tables were nearly empty (an instance's first joins) once scanned them

@@ -68,10 +68,10 @@ final class PostgresMembership: MembershipStore {
     /// small batches (bench/RESULTS.md, fleet: 3 before the views, when a batch had two round trips).
     static let concurrentBatches = 2
     /// A batch starts at least this long after the previous one (`GroupCommit`): each costs PostgreSQL
-    /// a few hundred microseconds whatever its size (planning, executor start, commit), and without it
-    /// batches carried two or three joins at 3,000 joins/s. 2 ms makes a batch at least 10 joins at
-    /// 5,000 joins/s and adds at most 2 ms to a join under load (the target is a p99 under 50 ms); at
-    /// low load, joins further apart than this wait for nothing.
+    /// hundreds of microseconds whatever its size (executor start, commit), and without it two
+    /// instances' batches held 9 joins at 5,000 joins/s (13 with it; one instance 15 -> 21, bench/RESULTS.md).
+    /// 2 ms makes a batch at least 10 joins at 5,000 joins/s and adds at most 2 ms to a join under
+    /// load (the target is a p99 under 50 ms); at low load, joins further apart wait for nothing.
     static let minBatchInterval: Duration = .milliseconds(2)
 
     /// When the next sweep and recount are due, and the count of `swarm_member`'s rows.

@@ -20,12 +20,14 @@
 # usage: bench/fleet-bench.sh [--duration S] [--connections N] [--peers N] [--size SIZE] [--rate MBIT]
 #                             [--http-delay S] [--stagger S] [--skip-load] [--skip-swarm] [--dir DIR] [--keep]
 #                             [--peer-log-level LEVEL] [--separate-services] [--compare OLD_BIN]
+#                             [--setups LIST]
 # (--http-delay is given to every peer: how long a non-owner waits for a peer before the CDN; --stagger
 # launches the peers evenly over S seconds instead of at once; completion times count from each launch;
 # --peer-log-level is every peer's --log-level: with debug and --keep, each peer's stderr says why each
 # piece came from the CDN; --separate-services runs the control plane and the origin in a CPU cgroup of
 # their own, weighted like all the peers together, as they would run on machines of their own: without
 # it, 100 peers and the control plane share two cores and the control plane gets about 1/101 of them.)
+# --setups picks the load setups (comma-separated, of sqlite-1,postgres-1,postgres-2; all by default).
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
 # Needs root (tc), wrk and PostgreSQL (Debian packages wrk, postgresql, iproute2).
 set -euo pipefail
@@ -35,7 +37,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../scripts/lib.sh"
 
 duration=15 connections=64 peers=100 size_arg=32M rate=200 http_delay="" stagger=0 do_load=1 do_swarm=1 work="" keep=0 peer_log_level=warning separate=0
-compare=""
+compare="" setups="sqlite-1,postgres-1,postgres-2"
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration)    duration="${2:?}"; shift 2 ;;
@@ -52,7 +54,8 @@ while [ $# -gt 0 ]; do
         --peer-log-level) peer_log_level="${2:?}"; shift 2 ;;
         --separate-services) separate=1; shift ;;
         --compare)     compare="${2:?}"; shift 2 ;;
-        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --setups)      setups="${2:?}"; shift 2 ;;
+        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -61,6 +64,7 @@ size="$(numfmt --from=iec "${size_arg%B}")" || die "cannot read --size '$size_ar
 [ "$(id -u)" -eq 0 ] || die "needs root (tc on lo, the PostgreSQL user)"
 command -v wrk >/dev/null || die "wrk not found (package wrk)"
 [ -z "$compare" ] || [ -x "$compare" ] || die "--compare: $compare is not an executable"
+[[ ",$setups," =~ ^(,(sqlite-1|postgres-1|postgres-2))+,$ ]] || die "--setups takes sqlite-1, postgres-1, postgres-2 (comma-separated)"
 
 bench_workdir dofs-fleet-bench
 chmod 755 "$work"  # PostgreSQL runs as the postgres user and must reach $work/pg
@@ -141,7 +145,7 @@ publish_to() {
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["ContentId"])'
 }
 
-# wrk_run URL [LUA] — prints "REQ_PER_S P99_MS NON2XX" of one wrk run against URL.
+# wrk_run URL [LUA] — prints "REQ_PER_S P99_MS NON2XX REQUESTS" of one wrk run against URL.
 wrk_run() {
     local url="$1" lua="${2:-}" conns="${3:-$connections}" threads="${4:-2}" out
     local args=(-t"$threads" -c"$conns" -d"${duration}s" --latency --timeout 5s)
@@ -155,23 +159,59 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", t, re.M)
 p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-print(f"{rps:.0f} {p99:.2f} {bad.group(1) if bad else 0}")
+n = re.search(r"(\d+) requests in", t).group(1)
+print(f"{rps:.0f} {p99:.2f} {bad.group(1) if bad else 0} {n}")
 PY
 }
+
+# cpu_ticks PID... — CPU time (user + system, clock ticks) the processes have used, all threads.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# postgres_ticks — CPU time of the whole PostgreSQL cluster: the postmaster, its live children
+# (backends, writers) and, through the postmaster's cutime/cstime, the children that have exited.
+postgres_ticks() {
+    local pm children total
+    pm="$(head -n 1 "$PG_DIR/data/postmaster.pid")"
+    children="$(cat "/proc/$pm/task/"*/children 2>/dev/null || true)"
+    # shellcheck disable=SC2086  # one PID per word
+    total="$(cpu_ticks $children)"
+    echo $((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pm/stat")))
+}
+
+# batch_writes DB_URL — "CALLS PLAN_MS EXEC_MS" of the statements that wrote joins (they insert
+# into swarm_member) in that database so far.
+batch_writes() {
+    psql "$1" -Atc "SELECT coalesce(sum(calls), 0) || ' ' || coalesce(sum(total_plan_time), 0)::int || ' ' || coalesce(sum(total_exec_time), 0)::int
+                    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+                    WHERE d.datname = current_database() AND s.query LIKE '%INSERT INTO swarm_member%'"
+}
+
+# per_join TICKS JOINS — microseconds of CPU per join.
+per_join() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
 
 # ---------------------------------------------------------------- 1. load
 if [ "$do_load" = 1 ]; then
     log "starting PostgreSQL"
-    postgres_start "$work/pg" -c max_connections=200 -c shared_buffers=256MB
+    # pg_stat_statements: how many batch writes (statements) the joins took, and their planning time.
+    postgres_start "$work/pg" -c max_connections=200 -c shared_buffers=256MB \
+        -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on
     PG_DIR="$work/pg"
     head -c 1048576 /dev/urandom >"$work/load.bin"
     say "== fleet-bench load: wrk ${duration}s, $connections connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
     [ -n "$compare" ] && say "   old: $compare ($(sha256sum <"$compare" | cut -c1-12)), new: $DOFS_BIN ($(sha256sum <"$DOFS_BIN" | cut -c1-12))"
-    say "$(printf '%-28s %-12s %12s %10s %8s' setup endpoint 'requests/s' 'p99 ms' non-2xx)"
+    say "$(printf '%-28s %-12s %12s %10s %8s %14s %14s' setup endpoint 'requests/s' 'p99 ms' non-2xx 'instance us/rq' 'postgres us/rq')"
+    say "(us/rq: CPU time, user + system from /proc, of the instances and of the whole PostgreSQL cluster over the"
+    say " measured wrk run, divided by the requests answered; wrk's own CPU and the rest of the machine are not counted)"
 
     builds=(new)
     [ -n "$compare" ] && builds=(old new)
-    for run in sqlite-1 postgres-1 postgres-2; do
+    for run in ${setups//,/ }; do
       for build in "${builds[@]}"; do
         setup="$run"
         CP_BIN="$DOFS_BIN"
@@ -180,12 +220,21 @@ if [ "$do_load" = 1 ]; then
             [ "$build" = old ] && CP_BIN="$compare"
         fi
         ports=()
+        # Each PostgreSQL setup and build on a database of its own: the old build may not understand a
+        # newer schema, and the table statistics printed after the run are its own.
+        db_url=""
+        if [[ "$run" == postgres-* ]]; then
+            db="dofs_${run//-/_}_$build"
+            psql "$POSTGRES_URL" -qc "CREATE DATABASE $db"
+            db_url="${POSTGRES_URL%/*}/$db"
+            psql "$db_url" -qc "CREATE EXTENSION pg_stat_statements"
+        fi
         case "$run" in
             sqlite-1)   ports=("$(free_port)"); start_cp cp-sqlite "${ports[0]}" --data "$work/sqlite-$build" ;;
-            postgres-1) ports=("$(free_port)"); start_cp cp-pg1 "${ports[0]}" --database "$POSTGRES_URL" ;;
+            postgres-1) ports=("$(free_port)"); start_cp cp-pg1 "${ports[0]}" --database "$db_url" ;;
             postgres-2) ports=("$(free_port)" "$(free_port)")
-                        start_cp cp-pg2a "${ports[0]}" --database "$POSTGRES_URL"
-                        start_cp cp-pg2b "${ports[1]}" --database "$POSTGRES_URL" ;;
+                        start_cp cp-pg2a "${ports[0]}" --database "$db_url"
+                        start_cp cp-pg2b "${ports[1]}" --database "$db_url" ;;
         esac
         id="$(publish_to "http://127.0.0.1:${ports[0]}" "$work/load.bin" "http://127.0.0.1:9/$run-$build/load.bin")"
         for endpoint in join policy; do
@@ -194,8 +243,11 @@ if [ "$do_load" = 1 ]; then
             duration_saved="$duration"; duration=3
             for p in "${ports[@]}"; do wrk_run "http://127.0.0.1:$p$path" "$lua" 16 1 >/dev/null; done
             duration="$duration_saved"
+            cp_before="$(cpu_ticks "${CP_PIDS[@]}")"
+            pg_before=0
+            [[ "$run" == postgres-* ]] && pg_before="$(postgres_ticks)" && read -r calls0 plan0 exec0 < <(batch_writes "$db_url")
             if [ "${#ports[@]}" = 1 ]; then
-                read -r r p99 bad < <(wrk_run "http://127.0.0.1:${ports[0]}$path" "$lua")
+                read -r r p99 bad n < <(wrk_run "http://127.0.0.1:${ports[0]}$path" "$lua")
             else
                 # One wrk per instance, at the same time; requests/s summed, the worse p99 kept.
                 half=$((connections / 2))
@@ -203,18 +255,32 @@ if [ "$do_load" = 1 ]; then
                 wa=$!
                 wrk_run "http://127.0.0.1:${ports[1]}$path" "$lua" "$half" 1 >"$work/wrk-b.txt"
                 wait "$wa"
-                read -r ra pa ba <"$work/wrk-a.txt"
-                read -r rb pb bb <"$work/wrk-b.txt"
-                r=$((ra + rb)); bad=$((ba + bb))
+                read -r ra pa ba na <"$work/wrk-a.txt"
+                read -r rb pb bb nb <"$work/wrk-b.txt"
+                r=$((ra + rb)); bad=$((ba + bb)); n=$((na + nb))
                 p99="$(awk -v a="$pa" -v b="$pb" 'BEGIN { print (a > b ? a : b) }')"
             fi
-            say "$(printf '%-28s %-12s %12s %10s %8s' "$setup" "$endpoint" "$r" "$p99" "$bad")"
+            cp_us="$(per_join $(($(cpu_ticks "${CP_PIDS[@]}") - cp_before)) "$n")"
+            pg_us=-
+            [[ "$run" == postgres-* ]] && pg_us="$(per_join $(($(postgres_ticks) - pg_before)) "$n")"
+            say "$(printf '%-28s %-12s %12s %10s %8s %14s %14s' "$setup" "$endpoint" "$r" "$p99" "$bad" "$cp_us" "$pg_us")"
+            if [[ "$run" == postgres-* ]] && [ "$endpoint" = join ]; then
+                read -r calls1 plan1 exec1 < <(batch_writes "$db_url")
+                say "$(awk -v c=$((calls1 - calls0)) -v p=$((plan1 - plan0)) -v e=$((exec1 - exec0)) -v n="$n" 'BEGIN {
+                    if (c > 0) printf "   (%d batch writes, %.1f joins each; per write: planning %.0f us, execution %.0f us)", c, n / c, p * 1000 / c, e * 1000 / c }')"
+            fi
         done
         stop_cps
+        if [ -n "$db_url" ]; then
+            # Updates that wrote no index entry (HOT): a re-join rewrites its member and its binding, and
+            # an update that must add an entry to every index of the table costs far more. Sequential
+            # scans: only the sweep and the recount should make them.
+            say "   ($setup: $(psql "$db_url" -Atc "SELECT count(*) FROM swarm_member") members; HOT updates / updates: $(psql "$db_url" -Atc \
+                "SELECT string_agg(relname || ' ' || n_tup_hot_upd || '/' || n_tup_upd || ' (' || seq_scan || ' sequential scans)', ', ' ORDER BY relname)
+                 FROM pg_stat_user_tables WHERE relname IN ('swarm_member', 'peer_binding')"))"
+        fi
       done
     done
-    members="$(psql "$POSTGRES_URL" -Atc 'SELECT count(*) FROM swarm_member')"
-    say "(swarm_member rows after the PostgreSQL runs: $members)"
     postgres_stop "$PG_DIR"
     PG_DIR=""
 fi

@@ -71,7 +71,10 @@ struct JoinBatch {
                 decisions.append(.failure(refusal))
                 continue
             }
-            var swarm = (state.swarms[join.content] ?? [:]).filter { $0.value.expiresAt > join.now }
+            // Taken out of `state` (put back below) so that it is changed in place; filtered only when a
+            // member has expired (a filter builds a new dictionary, once per join).
+            var swarm = state.swarms.removeValue(forKey: join.content) ?? [:]
+            if swarm.values.contains(where: { $0.expiresAt <= join.now }) { swarm = swarm.filter { $0.value.expiresAt > join.now } }
             let candidates = SwarmRules.candidates(for: member, in: swarm.values)
             let isNew = swarm[member.peerId] == nil
             if join.record, !isNew || admittedNew < roomForNew {

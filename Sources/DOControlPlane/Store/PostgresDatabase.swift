@@ -20,7 +20,24 @@ final class PostgresDatabase: Sendable {
     private let runner: Task<Void, Never>
 
     /// The schema this code writes (`dofs_schema.version`).
-    static let schemaVersion = 1
+    static let schemaVersion = 2
+    /// Every connection's settings. A prepared statement is planned once per connection (a generic
+    /// plan), not at every execution: planning the batch write cost PostgreSQL 450-1,050 us a batch, as
+    /// much as executing it (bench/RESULTS.md, fleet, CPU per join). A generic plan is made without the
+    /// parameters and kept, so it must be good whatever the tables held when it was made: one made
+    /// while the membership tables were nearly empty (an instance's first joins) once scanned them
+    /// whole for every batch after they held thousands of rows. With sequential scans, hash and merge
+    /// joins off, every statement of this code finds its rows through a primary key or an index
+    /// (nested loops over the batch's arrays), which is the right plan at any table size: the planner
+    /// still falls back to a scan where there is no index to use (the sweep and the recount, which
+    /// turn scans back on for themselves, `PostgresMembership`).
+    static let sessionSettings: [(String, String)] = [
+        ("plan_cache_mode", "force_generic_plan"),
+        ("enable_seqscan", "off"),
+        ("enable_hashjoin", "off"),
+        ("enable_mergejoin", "off"),
+    ]
+
     /// The advisory lock migrations hold (any constant; "dofs" in ASCII).
     static let migrationLock: Int64 = 0x646F_6673
 
@@ -42,11 +59,7 @@ final class PostgresDatabase: Sendable {
         configuration.options.maximumConnections = max(1, maxConnections)
         configuration.options.minimumConnections = min(2, max(1, maxConnections))
         configuration.options.connectTimeout = .seconds(5)
-        // Plan every execution of a prepared statement for the tables as they are now. A generic plan is
-        // cached after five executions and kept: made while the membership tables were nearly empty (an
-        // instance's first joins), it scanned them whole for every batch once they held thousands of rows
-        // (perf: PostgreSQL's hottest functions). Planning a batch's two statements costs far less.
-        configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_custom_plan")]
+        configuration.options.additionalStartupParameters = Self.sessionSettings
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .notice)
         let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
@@ -145,6 +158,18 @@ final class PostgresDatabase: Sendable {
             )
             """,
             "CREATE INDEX peer_binding_by_expiry ON peer_binding(until)",
+        ],
+        // 2: every re-join rewrites its member and its binding with a later expiry. With the expiry
+        // columns indexed no such update was HOT (heap-only): each wrote a new entry in every index of
+        // the table, and a join cost two index-maintaining updates (bench/RESULTS.md, fleet, CPU per
+        // join). Only the sweep used those indexes, once a minute per instance; it now scans the table
+        // (about 100 ms at `maxMembersTotal`, a million rows: well under 1% of a core). Pages are left
+        // 15% free so that the new version of a row finds room on its own page.
+        [
+            "DROP INDEX swarm_member_by_expiry",
+            "DROP INDEX peer_binding_by_expiry",
+            "ALTER TABLE swarm_member SET (fillfactor = 85)",
+            "ALTER TABLE peer_binding SET (fillfactor = 85)",
         ],
     ]
 }

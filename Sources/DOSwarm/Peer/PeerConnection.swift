@@ -110,10 +110,11 @@ final class PeerConnection: Sendable {
 
     /// Connects, handshakes, and serves the connection until it closes; returns why it closed.
     /// `onOpen` is called once the handshake checked out; returning false closes the connection at once.
-    /// `onAnnounce` is called after each bitfield or `have` from the peer has been taken in.
+    /// `onAnnounce` is called after each bitfield (with `nil`) or `have` (with its piece) from the peer
+    /// has been taken in.
     static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout,
                     configuration: SwarmConfiguration, logger: Logger,
-                    onAnnounce: @escaping @Sendable () -> Void = {},
+                    onAnnounce: @escaping @Sendable (Int?) -> Void = { _ in },
                     onOpen: (PeerConnection) -> Bool) async -> PeerError {
         let channel: PeerChannel
         do {
@@ -166,7 +167,8 @@ final class PeerConnection: Sendable {
                         }
                         try open.receive(message)
                         switch message {
-                        case .bitfield, .have: onAnnounce()
+                        case .bitfield: onAnnounce(nil)
+                        case .have(let piece): onAnnounce(Int(piece))
                         default: break
                         }
                     }
@@ -215,6 +217,9 @@ final class PeerConnection: Sendable {
 
     /// The peer announced `piece` (bitfield or have) and the connection is open.
     func has(_ piece: Int) -> Bool { state.withLock { $0.closedReason == nil && $0.peerHas[piece] } }
+
+    /// What the peer announced, while the connection is open (`has` for every piece at once).
+    var announced: Bitfield? { state.withLock { $0.closedReason == nil ? $0.peerHas : nil } }
 
     var isOpen: Bool { state.withLock { $0.closedReason == nil && !$0.closeRequested } }
 
@@ -442,20 +447,21 @@ final class PeerConnection: Sendable {
         while true {
             try await Task.sleep(for: .seconds(interval))
             let now = ContinuousClock.now
-            let stalled = state.withLock { s in
+            let (stalled, send) = state.withLock { s in
                 if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds) { s.control.append(.keepAlive) }
-                guard !s.peerChoking else { return [Fetch]() }
+                guard !s.peerChoking, !s.fetches.isEmpty else { return ([Fetch](), !s.control.isEmpty) }
                 let ids = s.fetches.filter { $0.value.blocksOutstanding > 0
                     && now - $0.value.lastProgressAt >= .seconds(configuration.stallTimeoutSeconds) }.map(\.key)
                 let stalled = ids.compactMap { removeFetch($0, from: &s) }
                 pump(&s)
-                return stalled
+                return (stalled, !s.control.isEmpty)
             }
             if !stalled.isEmpty {
                 logger.debug("piece transfer stalled", metadata: ["pieces": "\(stalled.map(\.piece))"])
             }
             resume(stalled.map { ($0, .failure(.timedOut)) })
-            wake()
+            // The sender only when there is something to send: an idle connection ticks every second.
+            if send { wake() }
         }
     }
 

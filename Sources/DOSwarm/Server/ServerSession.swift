@@ -235,7 +235,7 @@ final class ServerSession: Sendable {
         let needsHaveCheck = state.withLock { now - $0.lastHaveCheckAt >= .seconds(configuration.haveRefreshSeconds) }
         let have = needsHaveCheck ? content.have() : nil
         var reclaimed = false
-        state.withLock { s in
+        let send = state.withLock { s -> Bool in
             if let have {
                 s.lastHaveCheckAt = now
                 for piece in 0..<have.pieceCount where have[piece] && !s.advertised[piece] {
@@ -261,6 +261,7 @@ final class ServerSession: Sendable {
             if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds), s.control.isEmpty {
                 s.control.append(.keepAlive)
             }
+            return !s.control.isEmpty
         }
         if reclaimed {
             logger.debug("upload slot taken back from an idle peer", metadata: ["peer": "\(remotePeerId)"])
@@ -269,7 +270,8 @@ final class ServerSession: Sendable {
             let interested = state.withLock { $0.peerInterested }
             if interested, server.slots.acquire(id) { slotGranted() }
         }
-        wake()
+        // The sender only when there is something to send: an idle connection ticks every second.
+        if send { wake() }
     }
 
     /// Announces a piece the engine has just verified, without waiting for the next periodic check.

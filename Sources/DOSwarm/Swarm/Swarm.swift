@@ -274,7 +274,7 @@ public final class Swarm: Sendable {
             finishAttempt(peer, piece: index, result: result)
             switch result {
             case .success(let delivery):
-                return (delivery.bytes, peer)
+                return (delivery.bytes.bytes, peer)
             case .failure(let error):
                 logger.debug("piece fetch from peer failed",
                              metadata: ["piece": "\(index)", "peer": "\(peer)", "error": "\(error)"])
@@ -309,6 +309,13 @@ public final class Swarm: Sendable {
     /// `fetch(piece:length:timeoutSeconds:)`). Cancelling the calling task abandons the request.
     public func fetch(piece index: Int, length: Int, from peer: PeerId,
                       timeoutSeconds: Double) async throws(PeerError) -> [UInt8] {
+        try await fetchBuffer(piece: index, length: length, from: peer, timeoutSeconds: timeoutSeconds).bytes
+    }
+
+    /// `fetch(piece:length:from:timeoutSeconds:)` in the page-aligned buffer the piece was assembled
+    /// in (no copy): what the engine verifies, stores and serves.
+    public func fetchBuffer(piece index: Int, length: Int, from peer: PeerId,
+                            timeoutSeconds: Double) async throws(PeerError) -> PieceBuffer {
         guard index >= 0, index < layout.pieceCount else { throw .noPeerHasPiece(index) }
         precondition(length == layout.length(ofPiece: index),
                      "piece \(index) is \(layout.length(ofPiece: index)) bytes, not \(length)")

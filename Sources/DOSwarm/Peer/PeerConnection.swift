@@ -19,8 +19,8 @@ import Synchronization
 /// queued keep waiting for the unchoke. A piece also fails when no block of it arrives for
 /// `stallTimeoutSeconds` while unchoked, at its deadline, or when the connection closes.
 ///
-/// Three tasks share the state (one lock): the reader (in `run`), the sender (the only writer) and a
-/// ticker (stalls, keep-alives).
+/// Two tasks share the state (one lock), the reader (in `run`) and the sender (the only writer), with
+/// the process's `ConnectionTicker` (stalls, keep-alives).
 final class PeerConnection: Sendable {
     struct BlockKey: Hashable {
         var piece: Int
@@ -160,9 +160,11 @@ final class PeerConnection: Sendable {
                 connection = open
                 guard onOpen(open) else { return .closed }
                 open.start()
+                let ticker = ConnectionTicker.every(open.tickInterval)
+                let tick = ticker.add { [weak open] in open?.tick() }
+                defer { ticker.remove(tick) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await open.sendLoop(outbound) }
-                    group.addTask { try await open.tickLoop() }
                     defer { group.cancelAll() }
                     while let frame = try await frames.next() {
                         guard case .message(let message) = frame else {
@@ -444,28 +446,29 @@ final class PeerConnection: Sendable {
         }
     }
 
-    /// Fails pieces whose transfer stalled; sends keep-alives.
-    private func tickLoop() async throws {
-        let interval = max(0.05, min(1.0, configuration.stallTimeoutSeconds / 4, configuration.keepAliveSeconds / 2))
-        while true {
-            try await Task.sleep(for: .seconds(interval))
-            let now = ContinuousClock.now
-            let (stalled, send) = state.withLock { s in
-                if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds) { s.control.append(.keepAlive) }
-                guard !s.peerChoking, !s.fetches.isEmpty else { return ([Fetch](), !s.control.isEmpty) }
-                let ids = s.fetches.filter { $0.value.blocksOutstanding > 0
-                    && now - $0.value.lastProgressAt >= .seconds(configuration.stallTimeoutSeconds) }.map(\.key)
-                let stalled = ids.compactMap { removeFetch($0, from: &s) }
-                pump(&s)
-                return (stalled, !s.control.isEmpty)
-            }
-            if !stalled.isEmpty {
-                logger.debug("piece transfer stalled", metadata: ["pieces": "\(stalled.map(\.piece))"])
-            }
-            resume(stalled.map { ($0, .failure(.timedOut)) })
-            // The sender only when there is something to send: an idle connection ticks every second.
-            if send { wake() }
+    /// How often `tick` runs.
+    private var tickInterval: Double {
+        max(0.05, min(1.0, configuration.stallTimeoutSeconds / 4, configuration.keepAliveSeconds / 2))
+    }
+
+    /// Fails pieces whose transfer stalled; sends keep-alives. Run by the process's `ConnectionTicker`.
+    private func tick() {
+        let now = ContinuousClock.now
+        let (stalled, send) = state.withLock { s in
+            if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds) { s.control.append(.keepAlive) }
+            guard !s.peerChoking, !s.fetches.isEmpty else { return ([Fetch](), !s.control.isEmpty) }
+            let ids = s.fetches.filter { $0.value.blocksOutstanding > 0
+                && now - $0.value.lastProgressAt >= .seconds(configuration.stallTimeoutSeconds) }.map(\.key)
+            let stalled = ids.compactMap { removeFetch($0, from: &s) }
+            pump(&s)
+            return (stalled, !s.control.isEmpty)
         }
+        if !stalled.isEmpty {
+            logger.debug("piece transfer stalled", metadata: ["pieces": "\(stalled.map(\.piece))"])
+        }
+        resume(stalled.map { ($0, .failure(.timedOut)) })
+        // The sender only when there is something to send: an idle connection ticks every second.
+        if send { wake() }
     }
 
     private func wake() {

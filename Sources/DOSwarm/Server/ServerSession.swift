@@ -6,9 +6,10 @@ import Synchronization
 /// One peer connected to our server, after a handshake for a content we hold: its choke state,
 /// its queued requests, and the single task that writes to it.
 ///
-/// Three tasks share the state below (under one lock): the reader (messages from the peer, run by
-/// `PeerServer`), the sender (`sendLoop`, the only writer: control messages first, then blocks), and a
-/// ticker (keep-alives, `have` for new pieces, taking back an idle slot). Other sessions only call
+/// Two tasks share the state below (under one lock): the reader (messages from the peer, run by
+/// `PeerServer`) and the sender (`sendLoop`, the only writer: control messages first, then blocks);
+/// the process's `ConnectionTicker` runs `tick` (keep-alives, `have` for new pieces, taking back an
+/// idle slot). Other sessions only call
 /// `slotGranted()`; the server reads `activity` when it must drop a connection for a newcomer.
 final class ServerSession: Sendable {
     /// A block the peer asked for.
@@ -220,17 +221,15 @@ final class ServerSession: Sendable {
     /// of a piece, so a piece goes out in four writes while a batch never holds much memory.
     static let sendBatchBytes = 256 * 1024
 
-    /// Periodic duties: keep-alives, `have` for newly verified pieces, giving back an idle slot.
-    func tickLoop() async throws {
-        let interval = max(0.05, min(1.0, configuration.slotIdleSeconds / 4, configuration.haveRefreshSeconds,
-                                     configuration.keepAliveSeconds / 2))
-        while true {
-            try await Task.sleep(for: .seconds(interval))
-            tick()
-        }
+    /// How often `tick` runs.
+    var tickInterval: Double {
+        max(0.05, min(1.0, configuration.slotIdleSeconds / 4, configuration.haveRefreshSeconds,
+                      configuration.keepAliveSeconds / 2))
     }
 
-    private func tick() {
+    /// Periodic duties: keep-alives, `have` for newly verified pieces, giving back an idle slot. Run by
+    /// the process's `ConnectionTicker`.
+    func tick() {
         let now = ContinuousClock.now
         let needsHaveCheck = state.withLock { now - $0.lastHaveCheckAt >= .seconds(configuration.haveRefreshSeconds) }
         let have = needsHaveCheck ? content.have() : nil

@@ -568,7 +568,9 @@ public final class Swarm: Sendable {
         withState { s in
             guard !s.closed else { return }
             var active = s.peers.count + s.known.values.filter(\.connecting).count
-            let order = s.known.keys.sorted { (s.known[$0]!.failures, $0) < (s.known[$1]!.failures, $1) }
+            // Full (the usual case in a large swarm, asked on every join answer): no order to make.
+            guard active < maxPeers else { return }
+            let order = s.known.map { ($0.value.failures, $0.key) }.sorted { $0 < $1 }.map(\.1)
             for endpoint in order where active < maxPeers {
                 guard var known = s.known[endpoint], !known.connecting, known.connectedAs == nil,
                       known.retryAt.map({ $0 <= now }) ?? true else { continue }

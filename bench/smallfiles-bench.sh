@@ -13,13 +13,18 @@
 # cat show what the catalog fields buy. The dofs daemon's CPU (user+sys, /proc/PID/stat)
 # is given for each mount. Results go to stdout and bench/results/smallfiles-<date>.txt.
 #
-# usage: bench/smallfiles-bench.sh [--files N] [--dir DIR] [--keep] [--strict] [--perf] [--compare BIN]
+# usage: bench/smallfiles-bench.sh [--files N] [--dir DIR] [--keep] [--strict] [--perf] [--compare BIN [--rounds N]]
 #   --files N  number of files (default 2000)
 #   --dir DIR  work directory (default: a new /tmp/dofs-bench.XXXXXX, deleted at the end)
 #   --keep     keep the work directory
 #   --strict   exit 2 when a target is missed (default: report only)
 #   --compare BIN  also run the cold and warm cat with the dofs binary BIN (an older build), in the
 #              same run, for a side-by-side figure
+#   --rounds N with --compare: then N more cold cats of each binary, alternating (new, old, old, new,
+#              ...), each on a cache folder of its own that is deleted only at the end (ext4 charges
+#              inode allocations right after a deletion for scanning past the freed inodes, which made
+#              one binary's CPU swing 1-5 s between runs); each round's figures and the medians are
+#              reported
 #   --perf     record the daemon's CPU profile during the cold cat with `perf record -g`; the top
 #              symbols (self time) go to bench/results/smallfiles-<date>.perf.txt
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
@@ -29,7 +34,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-files=2000 work="" keep=0 strict=0 do_perf=0 compare_bin=""
+files=2000 work="" keep=0 strict=0 do_perf=0 compare_bin="" rounds=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --files)  files="${2:?--files needs a number}"; shift 2 ;;
@@ -38,12 +43,15 @@ while [ $# -gt 0 ]; do
         --strict) strict=1; shift ;;
         --perf)   do_perf=1; shift ;;
         --compare) compare_bin="${2:?--compare needs a dofs binary}"; shift 2 ;;
+        --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
         -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
 [ -z "$compare_bin" ] || [ -x "$compare_bin" ] || die "--compare: $compare_bin is not an executable"
 [[ "$files" =~ ^[1-9][0-9]*$ ]] || die "--files needs a positive number"
+[[ "$rounds" =~ ^[0-9]+$ ]] || die "--rounds needs a number"
+[ "$rounds" = 0 ] || [ -n "$compare_bin" ] || die "--rounds needs --compare"
 
 bench_workdir dofs-bench
 origin="$work/origin" mnt="$work/mnt" nginx_prefix="$work/nginx" access="$work/nginx/logs/access.log"
@@ -213,6 +221,29 @@ if [ -n "$compare_bin" ]; then
     unmount_now
 fi
 
+# ---- rounds: alternating cold cats of both binaries (--rounds)
+round_lines=()
+if [ "$rounds" -gt 0 ]; then
+    log "rounds: $rounds cold cats of each binary, alternating"
+    new_s=() new_cpu=() old_s=() old_cpu=()
+    for r in $(seq 1 "$rounds"); do
+        order=(new old); [ $((r % 2)) = 0 ] && order=(old new)
+        for which in "${order[@]}"; do
+            bin="$DOFS_BIN"; [ "$which" = old ] && bin="$compare_bin"
+            mount_catalog "$catalog" "$work/cache-round-$r-$which" "$bin"
+            read -r rs _ rcpu _ < <(timed_on_mount cat_all)
+            unmount_now
+            note "round $r, $which: cold cat $rs s, daemon CPU $rcpu s"
+            round_lines+=("$(printf '%-50s %9s %9s %10s' "round $r: cold cat, $which" "$rs" "$files" "$rcpu")")
+            if [ "$which" = new ]; then new_s+=("$rs") new_cpu+=("$rcpu"); else old_s+=("$rs") old_cpu+=("$rcpu"); fi
+        done
+    done
+    median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+    round_lines+=("$(printf '%-50s %9s %9s %10s' "median of the rounds: new" "$(median "${new_s[@]}")" "" "$(median "${new_cpu[@]}")")")
+    round_lines+=("$(printf '%-50s %9s %9s %10s' "median of the rounds: old" "$(median "${old_s[@]}")" "" "$(median "${old_cpu[@]}")")")
+    rm -rf "$work"/cache-round-*
+fi
+
 # ---- before: the plain catalog
 log "before (catalog without size, mtime or pieces)"
 mount_catalog "$plain_catalog" "$work/cache-plain"
@@ -252,6 +283,7 @@ results="$HERE/results/smallfiles-$(date -u +%Y%m%d-%H%M%S).txt"
         printf '%-50s %9s %9s %10s\n' "compare: cold cat, $(basename "$(dirname "$compare_bin")")/$(basename "$compare_bin")" "$ocold_s" "$ocold_reqs" "$ocold_cpu"
         printf '%-50s %9s %9s %10s\n' "compare: warm cat, fresh mount" "$owarm_s" "$owarm_reqs" "$owarm_cpu"
     fi
+    for line in "${round_lines[@]}"; do echo "$line"; done
     printf '%-50s %9s %9s %10s\n' "before: ls -lR of a cold mount" "$pls_s" "$pls_reqs" "$pls_cpu"
     printf '%-50s %9s %9s %10s\n' "before: cold cat of every file" "$pcold_s" "$pcold_reqs" "$pcold_cpu"
     echo

@@ -2,7 +2,7 @@ import DOCore
 @testable import DOEngine
 import XCTest
 
-/// Copies of catalog-embedded pieces hash files: written in place, a torn one never trusted.
+/// Copies of catalog-embedded pieces hash files: appended to one file, a torn or garbled one never trusted.
 final class MetadataStoreTests: XCTestCase {
     private var root = ""
 
@@ -19,11 +19,123 @@ final class MetadataStoreTests: XCTestCase {
                        pieces: (0..<3).map { SHA256.hash([seed, UInt8($0)]) })
     }
 
-    func testATornCopyIsDeletedWhenLoadedAndTheNextCopyWritesItWhole() throws {
+    private var copiesPath: String { root + "/copies.log" }
+
+    /// Files in the metadata folder other than the copies file.
+    private func otherFiles() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: root).filter { $0 != "copies.log" }
+    }
+
+    func testCopiesGoToOneFileNotAFileEachAndLoadAfterAReopen() throws {
+        let metadata = try MetadataStore(root: root)
+        let kept = (1...5).map { phf(UInt8($0)) }
+        for p in kept { try metadata.saveCopy(p) }
+        XCTAssertEqual(try otherFiles(), [], "no file per copy")
+
+        let reopened = try MetadataStore(root: root)
+        XCTAssertEqual(Set(reopened.storedHashes()), Set(kept.map(\.hashOfHashes)))
+        for p in kept { XCTAssertEqual(reopened.load(hashOfHashes: p.hashOfHashes), p) }
+    }
+
+    func testATornCopyAtTheEndIsCutOffWhenOpenedAndTheNextCopyIsReadableAfterIt() throws {
+        let first = phf(1), torn = phf(2), next = phf(3)
+        do {
+            let metadata = try MetadataStore(root: root)
+            try metadata.saveCopy(first)
+        }
+        let whole = try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count
+        do {
+            let metadata = try MetadataStore(root: root)
+            try metadata.saveCopy(torn)
+        }
+        // What a crash in the middle of appending the second copy leaves: part of it.
+        let grown = try XCTUnwrap(FileManager.default.contents(atPath: copiesPath))
+        XCTAssertGreaterThan(grown.count, whole)
+        try Data(grown.prefix(whole + (grown.count - whole) / 2)).write(to: URL(fileURLWithPath: copiesPath))
+
+        let metadata = try MetadataStore(root: root)
+        XCTAssertEqual(metadata.load(hashOfHashes: first.hashOfHashes), first)
+        XCTAssertNil(metadata.load(hashOfHashes: torn.hashOfHashes), "a torn copy is never trusted")
+        XCTAssertEqual(try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count, whole, "cut at the last whole record")
+        try metadata.saveCopy(next)
+        try metadata.saveCopy(torn)
+
+        let reopened = try MetadataStore(root: root)
+        XCTAssertEqual(Set(reopened.storedHashes()), Set([first, torn, next].map(\.hashOfHashes)))
+        XCTAssertEqual(reopened.load(hashOfHashes: next.hashOfHashes), next)
+        XCTAssertEqual(reopened.load(hashOfHashes: torn.hashOfHashes), torn, "copied again whole")
+    }
+
+    func testAGarbledCopyIsNeverLoadedAndIsCopiedAgain() throws {
+        let p = phf(4)
+        do {
+            let metadata = try MetadataStore(root: root)
+            try metadata.saveCopy(p)
+        }
+        var bytes = try XCTUnwrap(FileManager.default.contents(atPath: copiesPath))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: copiesPath))
+
+        let metadata = try MetadataStore(root: root)
+        XCTAssertNil(metadata.load(hashOfHashes: p.hashOfHashes))
+        XCTAssertEqual(metadata.storedHashes(), [])
+        try metadata.saveCopy(p)
+        XCTAssertEqual(try MetadataStore(root: root).load(hashOfHashes: p.hashOfHashes), p)
+    }
+
+    func testCopyingAKeptCopyAgainIsAUseThatOutlivesTheProcess() throws {
+        let p = phf(5)
+        do {
+            let metadata = try MetadataStore(root: root)
+            try metadata.saveCopy(p)
+            XCTAssertLessThan(abs(try XCTUnwrap(metadata.lastUsed(hashOfHashes: p.hashOfHashes)).timeIntervalSinceNow), 60)
+        }
+        // Dated long ago by a use record, as a content last opened then would be.
+        do {
+            let copies = try PiecesHashFileCopies(path: copiesPath)
+            XCTAssertTrue(copies.markUsed(p.hashOfHashes, at: Date(timeIntervalSince1970: 1_000_000_000)))
+        }
+        let metadata = try MetadataStore(root: root)
+        XCTAssertEqual(metadata.lastUsed(hashOfHashes: p.hashOfHashes)?.timeIntervalSince1970, 1_000_000_000)
+        try metadata.saveCopy(p)
+        XCTAssertLessThan(abs(try XCTUnwrap(try MetadataStore(root: root).lastUsed(hashOfHashes: p.hashOfHashes)).timeIntervalSinceNow), 60,
+                          "a second copy is a use of the content, kept across restarts")
+        XCTAssertEqual(try otherFiles(), [])
+    }
+
+    func testUseRecordsOutnumberingTheCopiesAreFoldedIntoThemWhenTheStoreOpens() throws {
+        let kept = phf(6), other = phf(7)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        do {
+            let copies = try PiecesHashFileCopies(path: copiesPath)
+            try copies.append(kept, at: Date(timeIntervalSince1970: 1_000))
+            try copies.append(other, at: Date(timeIntervalSince1970: 2_000))
+            // Enough uses to pass the size at which they are folded in, the last one dated 1,500,000,000.
+            let uses = PiecesHashFileCopies.compactAtBytes / 40
+            for i in 0..<uses { copies.markUsed(kept.hashOfHashes, at: Date(timeIntervalSince1970: 1_499_999_999 - Double(uses) + Double(i + 1))) }
+        }
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count, PiecesHashFileCopies.compactAtBytes)
+
+        let metadata = try MetadataStore(root: root)
+        XCTAssertLessThan(try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count, 4096, "one record per copy left")
+        XCTAssertEqual(metadata.lastUsed(hashOfHashes: kept.hashOfHashes)?.timeIntervalSince1970, 1_499_999_999)
+        XCTAssertEqual(metadata.lastUsed(hashOfHashes: other.hashOfHashes)?.timeIntervalSince1970, 2_000)
+        XCTAssertEqual(metadata.load(hashOfHashes: kept.hashOfHashes), kept)
+        let third = phf(8)
+        try metadata.saveCopy(third)
+
+        let reopened = try MetadataStore(root: root)
+        XCTAssertEqual(Set(reopened.storedHashes()), Set([kept, other, third].map(\.hashOfHashes)))
+        XCTAssertEqual(reopened.load(hashOfHashes: other.hashOfHashes), other)
+        XCTAssertEqual(reopened.load(hashOfHashes: third.hashOfHashes), third, "appended after the rewrite")
+        XCTAssertEqual(reopened.lastUsed(hashOfHashes: kept.hashOfHashes)?.timeIntervalSince1970, 1_499_999_999)
+    }
+
+    func testATornCopyFileOfAnOlderVersionIsDeletedWhenLoadedAndTheNextCopyIsKeptWhole() throws {
         let metadata = try MetadataStore(root: root)
         let phf = phf(1)
         let path = "\(root)/\(phf.hashOfHashes.hex).phf"
-        // What a crash in the middle of writing the copy leaves: the first half of it.
+        // What a crash in the middle of writing an older version's copy file leaves: the first half of it.
         let whole = phf.jsonBytes()
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(whole.prefix(whole.count / 2))))
 
@@ -32,14 +144,14 @@ final class MetadataStoreTests: XCTestCase {
 
         try metadata.saveCopy(phf)
         XCTAssertEqual(metadata.load(hashOfHashes: phf.hashOfHashes), phf)
-        XCTAssertEqual(FileManager.default.contents(atPath: path).map { [UInt8]($0) }, whole)
+        XCTAssertEqual(try MetadataStore(root: root).load(hashOfHashes: phf.hashOfHashes), phf)
     }
 
-    func testCopyingAKeptPiecesHashFileAgainMarksItUsedAndLeavesItAlone() throws {
+    func testCopyingAPiecesHashFileAnOlderVersionKeptAsAFileMarksThatFileUsed() throws {
         let metadata = try MetadataStore(root: root)
         let phf = phf(2)
-        try metadata.saveCopy(phf)
         let path = "\(root)/\(phf.hashOfHashes.hex).phf"
+        try FileSystem.writeFile(phf.jsonBytes(), to: path)
         var old = [timeval(tv_sec: 1_000_000_000, tv_usec: 0), timeval(tv_sec: 1_000_000_000, tv_usec: 0)]
         XCTAssertEqual(utimes(path, &old), 0)
         XCTAssertEqual(metadata.lastUsed(hashOfHashes: phf.hashOfHashes)?.timeIntervalSince1970, 1_000_000_000)
@@ -48,5 +160,6 @@ final class MetadataStoreTests: XCTestCase {
         let used = try XCTUnwrap(metadata.lastUsed(hashOfHashes: phf.hashOfHashes))
         XCTAssertLessThan(abs(used.timeIntervalSinceNow), 60, "a second copy is a use of the content")
         XCTAssertEqual(metadata.load(hashOfHashes: phf.hashOfHashes), phf)
+        XCTAssertEqual(metadata.storedHashes(), [phf.hashOfHashes], "listed once")
     }
 }

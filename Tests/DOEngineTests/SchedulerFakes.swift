@@ -156,9 +156,12 @@ final class FakeSourceSet: PieceSourceSet {
 
     let sources: [FakeSource]
     private let state: Mutex<State>
+    /// False: a set that can never bring news (a content without a swarm), as `ContentSourceSet` says.
+    let mayBringNews: Bool
 
-    init(_ sources: [FakeSource], unannounced: Set<String> = []) {
+    init(_ sources: [FakeSource], unannounced: Set<String> = [], bringsNews: Bool = true) {
         self.sources = sources
+        self.mayBringNews = bringsNews
         state = Mutex(State(hidden: unannounced))
     }
 

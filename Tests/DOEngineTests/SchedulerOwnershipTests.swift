@@ -48,6 +48,15 @@ final class SchedulerOwnershipTests: XCTestCase {
         XCTAssertEqual(PieceOwnership.httpOpensAt(above: 99, startedAt: 10, wait: 1.5, maxWait: 5), 15)
     }
 
+    func testABusyOwnerGetsOneWaitMoreWithinTheLongestWaitAndItsOwnFetchStillGoesAtOnce() {
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 0, startedAt: 10, wait: 1.5, maxWait: 5, ownerBusy: true), 10,
+                       "the owner itself never waits")
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 1, startedAt: 10, wait: 1.5, maxWait: 5, ownerBusy: true), 13)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 2, startedAt: 10, wait: 1.5, maxWait: 5, ownerBusy: true), 14.5)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 3, startedAt: 10, wait: 1.5, maxWait: 5, ownerBusy: true), 15)
+        XCTAssertEqual(PieceOwnership.httpOpensAt(above: 1, startedAt: 10, wait: 1.5, maxWait: 5, ownerBusy: false), 11.5)
+    }
+
     func testServingAheadFetchesOnlyOwnedPiecesNobodyHasAroundTheFrontierLowestFirstWithinTheLimit() {
         let owned: Set<Int> = [3, 20, 30, 34, 35, 36, 40, 60]
         let had: Set<Int> = [35]

@@ -189,6 +189,63 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(delivery.bytes, content[0..<1024].map { $0 ^ 0xFF }, "no hash, no check: simple mode trusts its origin")
     }
 
+    // A lone CDN URL in a set without news is asked in the fetching task itself (no request task, no
+    // budget timer); what it answers is judged exactly as in the loop.
+
+    func testALoneCDNWithoutNewsDeliversTheVerifiedPieceAndIsScored() async throws {
+        let clock = FakeClock()
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 2, FakeSourceSet([cdn], bringsNews: false), clock: clock)
+        XCTAssertEqual(delivery.bytes, Array(content[2048..<3072]))
+        XCTAssertEqual(delivery.source.name, "cdn")
+        XCTAssertEqual(took, 0.1, accuracy: 0.01)
+        XCTAssertEqual(cdn.counts.requests, 1)
+        let row = try XCTUnwrap(s.table.scores.first { $0.source == "cdn" })
+        XCTAssertEqual(row.pieces, 1)
+        XCTAssertEqual(row.bytes, 1024)
+    }
+
+    func testALoneLyingCDNWithoutNewsIsChargedEachTimeAndItsBytesNeverDelivered() async throws {
+        let clock = FakeClock()
+        let liar = source("cdn", .cdn, .lying(0.01), clock)
+        let s = scheduler(clock, maxAttempts: 3)
+        do {
+            _ = try await fetch(s, 1, FakeSourceSet([liar], bringsNews: false), clock: clock)
+            XCTFail("a lying CDN cannot deliver a verified piece")
+        } catch let error as FetchError {
+            guard case .pieceUnavailable = error else { return XCTFail("expected pieceUnavailable, got \(error)") }
+            XCTAssertTrue(error.description.contains("SHA-256") || error.description.contains("verification"), "\(error)")
+        }
+        XCTAssertEqual(liar.counts.requests, 3, "the first try and the loop's retries: maxAttempts in all")
+        XCTAssertEqual(liar.counts.badPiecesCharged, 3, "every bad answer is charged, the first one too")
+        XCTAssertEqual(s.table.scores.first { $0.source == "cdn" }?.badPieces, 3)
+    }
+
+    func testALoneFlappingCDNWithoutNewsIsRetriedAfterTheSameBackOffAsInTheLoop() async throws {
+        let clock = FakeClock()
+        let flapping = source("cdn", .cdn, .flapping(0.05), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 3, FakeSourceSet([flapping], bringsNews: false), clock: clock)
+        XCTAssertEqual(delivery.bytes, Array(content[3072..<4096]))
+        XCTAssertEqual(flapping.counts.requests, 2)
+        XCTAssertEqual(flapping.counts.failuresCharged, 1, "the first try's failure is charged")
+        XCTAssertEqual(took, 0.05 + 0.25 + 0.05, accuracy: 0.02, "one failure, the first back-off, one success")
+    }
+
+    func testALoneCDNWithoutNewsAnswering404FailsAtOnceAsENOENT() async throws {
+        let clock = FakeClock()
+        let gone = source("cdn", .cdn, .failing(0.01, .httpStatus(url: "cdn", status: 404)), clock)
+        let s = scheduler(clock)
+        do {
+            _ = try await fetch(s, 0, FakeSourceSet([gone], bringsNews: false), clock: clock)
+            XCTFail("a 404 cannot deliver")
+        } catch let error as FetchError {
+            XCTAssertEqual(error.errno, ENOENT, "\(error)")
+        }
+        XCTAssertEqual(gone.counts.requests, 1, "a permanent answer is not retried")
+    }
+
     func testNoSourceAtAllFailsAtOnce() async throws {
         let clock = FakeClock()
         let s = scheduler(clock)

@@ -44,8 +44,12 @@ final class GroupCommitter: @unchecked Sendable {
     func enqueue(_ item: Staged) {
         condition.lock()
         queue.append(item)
-        // Broadcast: a `flush` may be waiting on the same condition, and must not take the wake-up.
-        condition.broadcast()
+        // Only the first piece of a batch wakes the committer: it waits for an empty queue to fill, and
+        // while it gathers a batch (a timed wait) or commits one it looks at the queue again by itself.
+        // Waking it for every piece cost a futex wake and a context switch per small file. Broadcast:
+        // a `flush` may be waiting on the same condition, and must not take the wake-up; a flush waits
+        // for the queue to empty, which an enqueue never brings about.
+        if queue.count == 1 { condition.broadcast() }
         condition.unlock()
     }
 

@@ -4,26 +4,38 @@ import Foundation
 /// Verified pieces hash files, kept so that cached content reads with the origin down.
 ///
 /// Stored by HashOfHashes (`metadata/<hex>.phf`), written atomically (temporary file, fsync, rename),
-/// except copies of PHFs a catalog embeds (see `saveCopy`); a file that no longer parses or no longer
-/// matches its name is deleted and refetched (or copied again). A crash during
-/// a save leaves a `*.tmp-*` file, which the next start deletes (the caller holds the `CacheLock`).
+/// except copies of PHFs a catalog embeds, which are appended to one file (`PiecesHashFileCopies`; older
+/// versions wrote them as `<hex>.phf` too, and those are still read and dated); a PHF that no longer
+/// parses or no longer matches its name is deleted or forgotten, and refetched (or copied again). A
+/// crash during a save leaves a `*.tmp-*` file, which the next start deletes (the caller holds the
+/// `CacheLock`).
 public final class MetadataStore: Sendable {
     public let root: String
     /// Temporary files of interrupted saves removed when the store was opened.
     public let removedLeftovers: Int
+    private let copies: PiecesHashFileCopies
 
     public init(root: String) throws {
         self.root = root
         try FileSystem.makeDirectories(root)
         removedLeftovers = FileSystem.removeTemporaryFiles(in: root) + FileSystem.removeTemporaryFiles(in: root + "/records")
+        copies = try PiecesHashFileCopies(path: root + "/copies.log")
     }
 
     /// The stored PHF named `hashOfHashes`; `nil` when absent, and when it does not parse or does not
-    /// match its name (then the file is deleted, so that it is fetched or copied again).
+    /// match its name (then the file is deleted, or the copy forgotten, so that it is fetched or copied
+    /// again).
     public func load(hashOfHashes: SHA256Digest) -> PiecesHashFile? {
-        guard let bytes = FileSystem.readFile(path(hashOfHashes)) else { return nil }
+        if let bytes = FileSystem.readFile(path(hashOfHashes)) {
+            guard let phf = try? PiecesHashFile(json: bytes), phf.hashOfHashes == hashOfHashes else {
+                unlink(path(hashOfHashes))
+                return nil
+            }
+            return phf
+        }
+        guard let bytes = copies.bytes(hashOfHashes) else { return nil }
         guard let phf = try? PiecesHashFile(json: bytes), phf.hashOfHashes == hashOfHashes else {
-            unlink(path(hashOfHashes))
+            copies.forget(hashOfHashes)
             return nil
         }
         return phf
@@ -37,18 +49,14 @@ public final class MetadataStore: Sendable {
     /// listing names its content. When the copy is there already, it is marked used instead (see
     /// `markUsed`): a new copy's date is its use.
     ///
-    /// Written in place, with neither fsync nor rename (losing a copy costs nothing, and a tree of
-    /// small files makes one per file: the rename was half of their cost). A copy torn by a crash
-    /// fails `load`'s checks, which deletes it, and the next open writes it again.
+    /// Appended to the copies file (`PiecesHashFileCopies`), unsynced: losing a copy costs nothing,
+    /// and a tree of small files makes one per file, which as a file each cost an inode allocation per
+    /// file. A copy torn by a crash is cut off when the store opens, and the next open copies it again.
     public func saveCopy(_ phf: PiecesHashFile) throws {
+        if copies.markUsed(phf.hashOfHashes) { return }
+        // A copy an older version wrote as a file of its own.
         if utimes(path(phf.hashOfHashes), nil) == 0 { return }
-        do {
-            try FileSystem.writeFile(phf.jsonBytes(), to: path(phf.hashOfHashes))
-        } catch {
-            // Another open of the same content wrote it meanwhile: nothing to do.
-            if case .io(_, _, let code)? = error as? PieceStore.Failure, code == EEXIST { return }
-            throw error
-        }
+        try copies.append(phf)
     }
 
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }
@@ -66,24 +74,29 @@ public final class MetadataStore: Sendable {
         try FileSystem.replaceDurably("\(root)/\(hashOfHashes.hex).mtime", with: Array("\(Int64(date.timeIntervalSince1970))\n".utf8))
     }
 
-    /// The HashOfHashes of every stored pieces hash file (by file name; `load` checks the content).
+    /// The HashOfHashes of every stored pieces hash file (by file name, and the kept copies; `load`
+    /// checks the content).
     public func storedHashes() -> [SHA256Digest] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return names.compactMap { name in
+        let files = names.compactMap { name -> SHA256Digest? in
             guard name.hasSuffix(".phf"), name.count == 68 else { return nil }
             return SHA256Digest(hex: String(name.dropLast(4)))
         }
+        let filed = Set(files)
+        return files + copies.hashes.filter { !filed.contains($0) }
     }
 
-    /// Sets the PHF file's modification time to now: its content's last use, kept across restarts.
+    /// Dates the content's PHF now: its last use, kept across restarts (the file's modification time,
+    /// or a use record for a kept copy).
     public func markUsed(hashOfHashes: SHA256Digest) {
-        utimes(path(hashOfHashes), nil)
+        if utimes(path(hashOfHashes), nil) != 0 { copies.markUsed(hashOfHashes) }
     }
 
-    /// When the content was last opened (the PHF file's modification time); `nil` without a file.
+    /// When the content was last opened (the PHF file's modification time, or a kept copy's last use
+    /// record); `nil` without either.
     public func lastUsed(hashOfHashes: SHA256Digest) -> Date? {
         var st = stat()
-        guard stat(path(hashOfHashes), &st) == 0 else { return nil }
+        guard stat(path(hashOfHashes), &st) == 0 else { return copies.lastUsed(hashOfHashes) }
         return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
     }
 }

@@ -10,8 +10,9 @@ import Logging
 /// ## The owner's chance
 /// When other members rank above us for the piece (see `SessionSwarm`, `PieceOwnership`), HTTP sources
 /// wait one owner wait per member above us: the owner's first backup goes after one, its second after
-/// two, and so on, nobody later than `httpDelaySeconds` (and the scheduler's largest budget). The owner
-/// wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
+/// two, and so on, nobody later than `httpDelaySeconds` (and the scheduler's largest budget); one wait
+/// more when the owner announced other pieces meanwhile (busy fetching, see `PieceOwnership.httpOpensAt`).
+/// The owner wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
 /// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
 /// ends with nobody having the piece, or with the owner connected for a while and announcing nothing at
 /// all, is charged an owner miss; a few in a row and it owns nothing for a while, and an owner announcing
@@ -138,7 +139,7 @@ struct ContentSourceSet: PieceSourceSet {
         // others take it from a peer.
         let wait = table.ownerWaitSeconds
         let end = PieceOwnership.httpOpensAt(above: above.count, startedAt: progress.startedAt, wait: wait,
-                                             maxWait: maxOwnerWait(swarm))
+                                             maxWait: maxOwnerWait(swarm), ownerBusy: ownerBusy(owner, swarm: swarm, progress: &progress))
         // The owner's own chance ends one wait in, whatever our rank. An owner that is empty by then
         // (see `SessionSwarm.isEmptyOwner`) is charged by every waiter, not only its first backup,
         // since the others take the piece from that backup and never see their own wait run out; and
@@ -158,6 +159,18 @@ struct ContentSourceSet: PieceSourceSet {
         // Peers having the piece excuse an owner that is behind: a backup fetched it.
         if !peersHaveIt { chargeOwner(owner, progress: &progress) }
         return nil
+    }
+
+    /// Whether `owner` announced pieces since this piece began waiting for it (the first look at an
+    /// owner counts what it had announced then; a new owner starts the count again).
+    private func ownerBusy(_ owner: PeerId, swarm: SessionSwarm, progress: inout PieceProgress) -> Bool {
+        let announced = swarm.swarm.piecesAnnounced(by: owner) ?? 0
+        let name = PeerSource.name(of: owner)
+        guard let before = progress.ownerAtWait, before.owner == name else {
+            progress.ownerAtWait = (name, announced)
+            return false
+        }
+        return announced > before.announced
     }
 
     /// Charges `owner` an owner miss for this piece, once.

@@ -192,6 +192,45 @@ public final class PieceScheduler: Sendable {
             return failure
         }
 
+        /// Verifies and charges one answer: the piece when it is good (the source's success recorded),
+        /// `nil` when it failed or was bad (charged, the source spent for this round).
+        func judge(_ source: any PieceSource, _ result: Result<PieceBuffer, FetchError>, seconds: Double) -> PieceBuffer? {
+            switch result {
+            case .success(let bytes):
+                if let expected, SHA256.hash(bytes) != expected {
+                    EngineMetrics.piecesFailedVerification[source.kind]?.increment()
+                    table.recordBadPiece(source.name, kind: source.kind)
+                    let banned = source.chargeBadPiece(index: index)
+                    let failure = FetchError.pieceFailedVerification(index: index, source: source.name)
+                    logger.error("piece \(index) of \(label) from \(RedactedURL.redacted(source.name)) failed SHA-256 verification; discarded\(banned ? "; banned" : "")",
+                                 metadata: source.logMetadata)
+                    last = failure.description
+                    progress.spent.insert(source.name)
+                    failedThisRound = true
+                    trouble(source.kind)
+                    if source.kind == .cdn { cdnFailures += 1 }
+                    return nil
+                }
+                table.recordSuccess(source.name, kind: source.kind, bytes: bytes.count, seconds: seconds)
+                return bytes
+            case .failure(let error):
+                table.recordFailure(source.name, kind: source.kind)
+                source.chargeFailure(error)
+                repeating.log(logger, .warning, kind: "fetch \(source.name)",
+                              "piece \(index) of \(label) from \(RedactedURL.redacted(source.name)): \(error)",
+                              metadata: source.logMetadata)
+                last = error.description
+                progress.spent.insert(source.name)
+                failedThisRound = true
+                trouble(source.kind)
+                if source.kind == .cdn {
+                    cdnFailures += 1
+                    if error.isPermanent { permanent = error }
+                }
+                return nil
+            }
+        }
+
         func loop() async throws(FetchError) -> Delivery {
             var iterator = events.makeAsyncIterator()
             launch()
@@ -251,56 +290,56 @@ public final class PieceScheduler: Sendable {
                     attempt.timer.cancel()
                     let source = attempt.source
                     progress.inFlight.remove(source.name)
-                    switch result {
-                    case .success(let bytes):
-                        if let expected, SHA256.hash(bytes) != expected {
-                            EngineMetrics.piecesFailedVerification[source.kind]?.increment()
-                            table.recordBadPiece(source.name, kind: source.kind)
-                            let banned = source.chargeBadPiece(index: index)
-                            let failure = FetchError.pieceFailedVerification(index: index, source: source.name)
-                            logger.error("piece \(index) of \(label) from \(RedactedURL.redacted(source.name)) failed SHA-256 verification; discarded\(banned ? "; banned" : "")",
-                                         metadata: source.logMetadata)
-                            last = failure.description
-                            progress.spent.insert(source.name)
-                            failedThisRound = true
-                            trouble(source.kind)
-                            if source.kind == .cdn { cdnFailures += 1 }
-                        } else {
-                            table.recordSuccess(source.name, kind: source.kind, bytes: bytes.count, seconds: seconds)
-                            for (_, loser) in attempts {
-                                loser.cancel()
-                                guard loser.expired else { continue }
-                                // A source still sending is slow, not silent: charged, never dropped for it.
-                                if table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt,
-                                                       stillSending: loser.source.isReceiving) {
-                                    logger.info("dropping \(loser.source.name): \(config.dropAfterTimeouts) timeouts in a row",
-                                                metadata: loser.source.logMetadata)
-                                    loser.source.chargeDropped()
-                                }
+                    if let bytes = judge(source, result, seconds: seconds) {
+                        for (_, loser) in attempts {
+                            loser.cancel()
+                            guard loser.expired else { continue }
+                            // A source still sending is slow, not silent: charged, never dropped for it.
+                            if table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt,
+                                                   stillSending: loser.source.isReceiving) {
+                                logger.info("dropping \(loser.source.name): \(config.dropAfterTimeouts) timeouts in a row",
+                                            metadata: loser.source.logMetadata)
+                                loser.source.chargeDropped()
                             }
-                            attempts.removeAll()
-                            logger.trace("piece \(index): from \(RedactedURL.redacted(source.name)) in \(seconds) s",
-                                         metadata: source.logMetadata)
-                            return Delivery(piece: bytes, source: source, seconds: seconds,
-                                            waitedSeconds: clock.now - progress.startedAt, notes: progress.notes)
                         }
-                    case .failure(let error):
-                        table.recordFailure(source.name, kind: source.kind)
-                        source.chargeFailure(error)
-                        repeating.log(logger, .warning, kind: "fetch \(source.name)",
-                                      "piece \(index) of \(label) from \(RedactedURL.redacted(source.name)): \(error)",
-                                      metadata: source.logMetadata)
-                        last = error.description
-                        progress.spent.insert(source.name)
-                        failedThisRound = true
-                        trouble(source.kind)
-                        if source.kind == .cdn {
-                            cdnFailures += 1
-                            if error.isPermanent { permanent = error }
-                        }
+                        attempts.removeAll()
+                        logger.trace("piece \(index): from \(RedactedURL.redacted(source.name)) in \(seconds) s",
+                                     metadata: source.logMetadata)
+                        return Delivery(piece: bytes, source: source, seconds: seconds,
+                                        waitedSeconds: clock.now - progress.startedAt, notes: progress.notes)
                     }
                 }
                 if permanent == nil { launch() }
+            }
+        }
+
+        // A lone CDN URL and a set that brings no news (no swarm, no cache host): nobody could hedge it,
+        // so its first request runs in this task, without the event stream, the request's own task and
+        // its budget timer (the task switches that were most of a small file's scheduling cost). A
+        // failure or a bad answer is judged as in the loop, which then goes on from there (back-off,
+        // retries, charges), so only the first try of a piece changes path.
+        if !set.mayBringNews {
+            let eligible = set.eligible(piece: index, progress: &progress, now: clock.now)
+            if eligible.reconsiderAt == nil, eligible.sources.count == 1, let lone = eligible.sources.first,
+               lone.kind == .cdn, !table.isDropped(lone.name) {
+                let started = clock.now
+                progress.inFlight.insert(lone.name)
+                let result: Result<PieceBuffer, FetchError>
+                do throws(FetchError) {
+                    result = .success(try await lone.fetchPiece(range: range))
+                } catch {
+                    result = .failure(error)
+                }
+                progress.inFlight.remove(lone.name)
+                let seconds = clock.now - started
+                if let bytes = judge(lone, result, seconds: seconds) {
+                    return Delivery(piece: bytes, source: lone, seconds: seconds,
+                                    waitedSeconds: clock.now - progress.startedAt, notes: progress.notes)
+                }
+                if permanent != nil { throw failure() }
+                if Task.isCancelled {
+                    throw FetchError.pieceUnavailable(index: index, attempts: progress.round + 1, last: "the fetch was cancelled")
+                }
             }
         }
 

@@ -13,6 +13,9 @@ public struct PieceProgress: Sendable {
     public var spent: Set<String> = []
     /// Notes a source set keeps for this piece (such as "the owner was charged once").
     public var notes: Set<String> = []
+    /// The piece's owner when the wait for it began, and how many pieces it had announced then: an
+    /// owner that announces more while we wait is busy, not empty (`PieceOwnership.httpOpensAt`).
+    public var ownerAtWait: (owner: String, announced: Int)? = nil
 
     public init(startedAt: Double) { self.startedAt = startedAt }
 

@@ -1,4 +1,5 @@
 import DOCore
+import Dispatch
 import Synchronization
 
 /// Waits for a shared task with a time limit, without cancelling the task itself: other readers may
@@ -9,10 +10,12 @@ enum Deadline {
                      seconds: Double) async throws(FetchError) -> PieceBuffer {
         let result: Result<PieceBuffer, FetchError> = await withCheckedContinuation { continuation in
             let once = ResumeOnce(continuation)
-            let timer = Task {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                if !Task.isCancelled { once.resume(.failure(.deadlineExceeded(seconds: seconds))) }
-            }
+            // A Dispatch timer, armed on this thread: a task that sleeps would first have to start on
+            // the pool (a thread wake-up per read that waits, most of which end long before the deadline).
+            let timer = DispatchWorkItem { once.resume(.failure(.deadlineExceeded(seconds: seconds))) }
+            let left = ContinuousClock.now.duration(to: deadline).components
+            let nanoseconds = min(max(0, left.seconds), 1 << 32) * 1_000_000_000 + max(0, left.attoseconds / 1_000_000_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds)), execute: timer)
             Task {
                 let outcome = await task.result
                 timer.cancel()

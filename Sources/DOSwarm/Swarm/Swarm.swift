@@ -507,6 +507,11 @@ public final class Swarm: Sendable {
         return out
     }
 
+    /// How many pieces a connected `peer` has announced; `nil` when it is not connected.
+    public func piecesAnnounced(by peer: PeerId) -> Int? {
+        withState { s in s.peers[peer].flatMap { $0.connection.isOpen ? $0.connection.piecesAvailable : nil } }
+    }
+
     /// Whether `peer` is connected, has been for at least `seconds`, and announced no piece at all.
     public func announcedNothing(_ peer: PeerId, connectedFor seconds: Double) -> Bool {
         withState { s in

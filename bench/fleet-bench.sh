@@ -12,7 +12,8 @@
 #    origin's port, no default class: nothing else is shaped); one `dofs get` alone (the reference),
 #    then --peers `dofs get` peers at once on 127.0.0.20.. (each its own cache, seeding while the run
 #    lasts), then the same with 10% of them SIGKILLed midway. Prints origin bytes / size (target
-#    <= 1.1) and completion p50 / p90 / max against the lone reader.
+#    <= 1.1), completion p50 / p90 / max against the lone reader, and the peers' CPU-seconds each
+#    (utime + stime until the last one finished, serving the others included; bench/fleet/swarm.py).
 #    With --compare OLD_BIN, every load setup runs twice in a row, with OLD_BIN's control plane
 #    ("setup/old") and then DOFS_BIN's ("setup/new"), so two builds are compared under the same load.
 # Results go to stdout and bench/results/fleet-<date>.txt.
@@ -329,12 +330,12 @@ lone, runs = json.loads(sys.argv[2]), [("lone reader", json.loads(sys.argv[2])),
                                        ("all peers", json.loads(sys.argv[3])),
                                        ("10% killed midway", json.loads(sys.argv[4]))]
 ref = lone["max"]
-print(f"{'run':<20} {'done':>9} {'origin/size':>11} {'p50 s':>7} {'p90 s':>7} {'max s':>7} {'max/lone':>8}  fetched (cdn/peer MiB)")
+print(f"{'run':<20} {'done':>9} {'origin/size':>11} {'p50 s':>7} {'p90 s':>7} {'max s':>7} {'max/lone':>8} {'CPU-s/peer':>10}  fetched (cdn/peer MiB)")
 for name, r in runs:
     done = f"{r['completed']}/{r['peers'] - r['killed']}"
     f = r["fetched"]
     print(f"{name:<20} {done:>9} {r['origin_bytes'] / size:>11.3f} {r['p50']:>7.2f} {r['p90']:>7.2f} {r['max']:>7.2f} "
-          f"{r['max'] / ref:>8.2f}  {f['cdn'] / 1048576:.0f}/{f['peer'] / 1048576:.0f}"
+          f"{r['max'] / ref:>8.2f} {r['cpu_s'] / max(r['cpu_peers'], 1):>10.3f}  {f['cdn'] / 1048576:.0f}/{f['peer'] / 1048576:.0f}"
           + (f"  (killed {r['killed']} at {r['killed_at']:.1f} s)" if r['killed'] else "")
           + (f"  failed {r['failed']}" if r['failed'] else "") + (f"  unfinished {r['unfinished']}" if r['unfinished'] else ""))
     for i, why in r.get("errors", {}).items():

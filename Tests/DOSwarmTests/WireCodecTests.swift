@@ -104,6 +104,27 @@ final class WireCodecTests: XCTestCase {
         XCTAssertNil(Bitfield(bytes: [0xFF], pieceCount: 10), "wrong length")
     }
 
+    func testBitfieldUnionSetsThePiecesEitherHas() {
+        var a = Bitfield(pieceCount: 10)
+        var b = Bitfield(pieceCount: 10)
+        a[0] = true
+        b[9] = true
+        b[3] = true
+        a.formUnion(b)
+        XCTAssertEqual((0..<10).filter { a[$0] }, [0, 3, 9])
+        XCTAssertEqual((0..<10).filter { b[$0] }, [3, 9], "the other is left as it was")
+    }
+
+    func testPeerIdHexRoundTripsAndEqualIdsHashAlike() {
+        let hex = "e08e8e26fd833d4097b3a62b66adc67b0000ff01"
+        let id = PeerId(hex: hex)!
+        XCTAssertEqual(id.hex, hex)
+        XCTAssertEqual("\(id)", hex)
+        XCTAssertEqual(id.bytes.last, 0x01)
+        let same = PeerId(bytes: id.bytes)!
+        XCTAssertEqual(Set([id, same, PeerId(hex: "00" + hex.dropFirst(2))!]).count, 2)
+    }
+
     func testFuzzedInputNeverCrashesAndTruncationNeverYieldsAMessage() {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<2000 {

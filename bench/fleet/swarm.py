@@ -6,6 +6,11 @@ peers that were not killed, origin bytes sent during the run, and how many peers
 
 usage: swarm.py DOFS_BIN CONTROL_PLANE CONTENT_ID WORK ACCESS_LOG --peers N [--first-host K]
                 [--kill-fraction F --kill-at SECONDS] [--timeout SECONDS] [--port P] [--log-level LEVEL]
+                [--idle SECONDS]
+Also reports the peers' CPU (utime + stime from /proc, summed over the survivors): up to the moment
+the last one finished ("cpu_s": download, serving included), and with --idle, over that many seconds
+after it, when every peer holds everything and has nothing to do ("idle_cpu_s"; with voluntary
+context switches per peer and second, "idle_wakeups": timers and polls show there).
 Every process it starts is stopped by its PID before it exits; every wait is bounded.
 """
 import argparse, json, os, random, signal, subprocess, sys, time
@@ -27,6 +32,40 @@ def line_count(log):
     with open(log) as f:
         return sum(1 for _ in f)
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+def cpu_seconds(pid):
+    """utime + stime of a live process, in seconds (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return None
+
+def wakeups(pid):
+    """Voluntary context switches of every thread of a live process (None once it is gone)."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return total
+
+def cpu_sample(peers):
+    """Per live survivor: (cpu seconds, voluntary context switches)."""
+    out = {}
+    for p in peers:
+        if not p["killed"] and p["proc"].poll() is None:
+            c, w = cpu_seconds(p["proc"].pid), wakeups(p["proc"].pid)
+            if c is not None and w is not None:
+                out[p["i"]] = (c, w)
+    return out
+
 def pct(values, p):
     if not values:
         return None
@@ -46,6 +85,7 @@ def main():
     ap.add_argument("--seed-for", type=int, default=900)
     ap.add_argument("--stagger", type=float, default=0.0, help="launch the peers evenly over this many seconds")
     ap.add_argument("--http-delay", type=int, default=None, help="passed to every peer (dofs's default when absent)")
+    ap.add_argument("--idle", type=float, default=0.0, help="after the last peer finished, measure their CPU for this many seconds")
     ap.add_argument("--log-level", default="warning", help="every peer's --log-level (debug says why each piece came from the CDN)")
     a = ap.parse_args()
 
@@ -70,6 +110,7 @@ def main():
         peers.append({"i": i, "host": host, "proc": p, "launched": time.monotonic(), "done": None, "killed": False,
                       "stdout": os.path.join(d, "stdout"), "stderr": os.path.join(d, "stderr"), "outcome": None})
     killed_at = None
+    at_end, idle = {}, {}
     try:
         while time.monotonic() - started < a.timeout:
             now = time.monotonic()
@@ -96,6 +137,11 @@ def main():
             if all(p["done"] is not None or p["killed"] for p in peers):
                 break
             time.sleep(0.1)
+        at_end = cpu_sample(peers)
+        if a.idle > 0 and at_end:
+            time.sleep(a.idle)
+            after = cpu_sample(peers)
+            idle = {i: (after[i][0] - at_end[i][0], after[i][1] - at_end[i][1]) for i in after if i in at_end}
     finally:
         for p in peers:
             if p["proc"].poll() is None:
@@ -130,6 +176,10 @@ def main():
         "p50": pct(times, 50), "p90": pct(times, 90), "max": max(times) if times else None,
         "origin_bytes": origin_bytes(a.access_log, skip), "fetched": fetched, "errors": errors,
         "wall": time.monotonic() - started,
+        "cpu_s": sum(c for c, _ in at_end.values()), "cpu_peers": len(at_end),
+        "cpu_max_s": max((c for c, _ in at_end.values()), default=None),
+        "idle_s": a.idle if idle else None, "idle_cpu_s": sum(c for c, _ in idle.values()) if idle else None,
+        "idle_wakeups": sum(w for _, w in idle.values()) if idle else None, "idle_peers": len(idle),
     }))
 
 if __name__ == "__main__":

@@ -59,8 +59,20 @@ struct ContentSourceSet: PieceSourceSet {
     var mayBringNews: Bool { swarm != nil }
 
     func waitForNews(after generation: Int) async {
+        await waitForNews(piece: nil, after: generation)
+    }
+
+    /// A `have` of another piece changes nothing `eligible` decides for this one: the peers listed are
+    /// those that announced this piece, and the owner's chance ends at an instant (`reconsiderAt`).
+    /// An owner's first announcement only makes it no longer empty (it owns again: HTTP waits longer,
+    /// never shorter). Bitfields, join answers and HTTP places freeing still wake every piece.
+    func waitForNews(about piece: Int, after generation: Int) async {
+        await waitForNews(piece: piece, after: generation)
+    }
+
+    private func waitForNews(piece: Int?, after generation: Int) async {
         if let swarm {
-            await swarm.swarm.waitForAnnouncement(after: generation)
+            await swarm.swarm.waitForAnnouncement(of: piece, after: generation)
         } else {
             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
         }

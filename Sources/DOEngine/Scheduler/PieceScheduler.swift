@@ -115,7 +115,7 @@ public final class PieceScheduler: Sendable {
         let news: Task<Void, Never>? = !set.mayBringNews ? nil : Task {
             var seen = firstSeen
             while !Task.isCancelled {
-                await set.waitForNews(after: seen)
+                await set.waitForNews(about: index, after: seen)
                 guard !Task.isCancelled else { return }
                 seen = set.newsGeneration
                 sink.yield(.wake)

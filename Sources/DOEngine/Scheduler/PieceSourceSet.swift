@@ -50,6 +50,9 @@ public protocol PieceSourceSet: Sendable {
     /// Returns once `newsGeneration` is past `generation` (at once when it already is), or when the
     /// calling task is cancelled.
     func waitForNews(after generation: Int) async
+    /// Like `waitForNews(after:)`, for news that can concern `piece`: a set may leave news about other
+    /// pieces out (it must not leave out any that can make a source eligible for this one).
+    func waitForNews(about piece: Int, after generation: Int) async
     /// False when `waitForNews` can never return before cancellation (no swarm): the scheduler then
     /// spares the task (and its timer) that would wait for news, one per piece.
     var mayBringNews: Bool { get }
@@ -58,6 +61,10 @@ public protocol PieceSourceSet: Sendable {
 extension PieceSourceSet {
     public var newsGeneration: Int { 0 }
     public var mayBringNews: Bool { true }
+    /// All news concerns every piece.
+    public func waitForNews(about piece: Int, after generation: Int) async {
+        await waitForNews(after: generation)
+    }
     /// No news ever: waits until cancelled.
     public func waitForNews(after generation: Int) async {
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

@@ -314,14 +314,17 @@ public final class ContentSession: Sendable {
         let spans = swarm.swarm.announcedSpans(excluding: distrusted).values
         let frontier = spans.map(\.highest).max()
         let mayNotOwn = { (peer: PeerId) in !swarm.mayOwn(peer, table: table) }
-        guard swarm.memberCount > 0 else { return }
+        // Taken once for the whole window (up to 145 pieces each looked at): the members, and what the
+        // trusted connections announced.
+        let members = swarm.memberSet
+        guard !members.isEmpty else { return }
+        let announced = swarm.swarm.announcedPieces(excluding: distrusted)
         let inFlight = servingAhead.withLock { $0 }
         let chosen = ServeAhead.pieces(
             frontier: frontier, lowestMissing: spans.map(\.lowestMissing).min(), window: config.serveAheadWindowPieces,
             lookBehind: config.serveAheadLookBehindPieces, pieceCount: layout.pieceCount, limit: limit,
-            wanted: { !inFlight.contains($0) && !flights.contains($0) && !store.contains(key(ofPiece: $0))
-                      && !swarm.swarm.anyPeerHas($0, excluding: distrusted) },
-            owned: { swarm.ranked(above: $0, excluding: mayNotOwn).isEmpty })
+            wanted: { !inFlight.contains($0) && !announced[$0] && !flights.contains($0) && !store.contains(key(ofPiece: $0)) },
+            owned: { swarm.ranked(above: $0, members: members, excluding: mayNotOwn).isEmpty })
         for index in chosen {
             servingAhead.withLock { _ = $0.insert(index) }
             let flight = flight(for: index)

@@ -23,13 +23,18 @@ struct PeerSource: PieceSource {
     var isReceiving: Bool { swarm.isSending(peer, within: 1) }
 
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] {
+        try await fetchPiece(range: range).bytes
+    }
+
+    /// The piece in the buffer the connection assembled it in: no copy on its way to the store.
+    func fetchPiece(range: Range<Int>) async throws(FetchError) -> PieceBuffer {
         let layout = swarm.layout
         let index = range.lowerBound / layout.pieceSize
         guard index < layout.pieceCount, layout.range(ofPiece: index) == range else {
             throw .peerFailed(peer: "\(peer)", reason: "a peer serves whole pieces only, not bytes \(range)")
         }
         do {
-            return try await swarm.fetch(piece: index, length: range.count, from: peer, timeoutSeconds: timeoutSeconds)
+            return try await swarm.fetchBuffer(piece: index, length: range.count, from: peer, timeoutSeconds: timeoutSeconds)
         } catch {
             throw .peerFailed(peer: "\(peer)", reason: "\(error)")
         }

@@ -212,6 +212,9 @@ public final class SessionSwarm: Sendable {
     func secondsUntilReady() -> Double? {
         guard let joined = firstJoin.withLock({ $0 }) else { return nil }
         let since = ContinuousClock.now - joined.at
+        // Asked on every look at a waiting piece: once nothing below can hold decisions back any more
+        // (arrivals count only within `arrivalWindow` of the first join), the answer is 0 for good.
+        if since >= Self.arrivalWindow + Self.arrivalWait, since >= .milliseconds(500) { return 0 }
         let elapsed = Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18
         if let pending = arrivalPending.withLock({ $0 }), pending > ContinuousClock.now {
             let left = pending - ContinuousClock.now
@@ -230,24 +233,26 @@ public final class SessionSwarm: Sendable {
     /// connected to count (at most `maxPeers` of a large swarm are): every member then ranks over about
     /// the same set, the control plane's, instead of over its own few connections.
     func members(excluding excluded: (PeerId) -> Bool) -> [PeerId] {
-        let listed = self.listed.withLock { $0 }
-        let connected = swarm.connectedEndpoints
-        let out = swarm.unreachablePeers.union(swarm.bannedPeers)
-        return listed.compactMap { endpoint, id in
-            // Connected at that endpoint under another id: the listed one is gone from there.
-            if let there = connected[endpoint], there != id { return nil }
-            return out.contains(id) || excluded(id) ? nil : id
-        }
+        // Connected at a listed endpoint under another id: the listed one is gone from there
+        // (`Swarm.listedMembers`, one look at the connections for the whole list).
+        swarm.listedMembers(listed.withLock { $0 }).filter { !excluded($0) }
     }
 
     /// Members now (see `members(excluding:)`), ourselves not counted.
     var memberCount: Int { members(excluding: { _ in false }).count }
 
+    /// The members now, as `ranked(above:members:excluding:)` takes them: one look for many pieces.
+    var memberSet: Set<PeerId> { Set(members(excluding: { _ in false })) }
+
     /// The members ranked above us for piece `index` (the owner first, then its backups; see
     /// `PieceOwnership`); empty when we own it.
     func ranked(above index: Int, excluding excluded: (PeerId) -> Bool) -> [PeerId] {
-        let members = Set(self.members(excluding: { _ in false }))
-        let us = config.peerId
+        ranked(above: index, members: memberSet, excluding: excluded)
+    }
+
+    /// `ranked(above:excluding:)` among `members` (`memberSet`, taken once for pieces looked at together).
+    func ranked(above index: Int, members: Set<PeerId>, excluding excluded: (PeerId) -> Bool) -> [PeerId] {
+        let us = baseConfig.peerId
         let order = rankings.withLock { cache -> [PeerId]? in
             if cache.members != members || cache.byPiece.count >= Self.rankingsKept {
                 cache = (members, [:])

@@ -10,7 +10,8 @@ import Synchronization
 /// the control plane announced) we say `interested` and learn what it has from its bitfield and `have`
 /// messages. `fetch` splits a piece into 16 KiB blocks; the connection keeps up to
 /// `maxOutstandingRequests` of them requested at once (across all pieces in flight) while the peer
-/// unchokes us, and assembles each piece in place.
+/// unchokes us, and assembles each piece in place, in the page-aligned buffer (`PieceBuffer`) the
+/// engine stores and serves as it is.
 ///
 /// A `choke` voids every request in flight (BitTorrent semantics), so pieces with requests outstanding
 /// fail with `.choked` at once: it is how a peer says it cannot serve a piece. We then re-send
@@ -18,8 +19,8 @@ import Synchronization
 /// queued keep waiting for the unchoke. A piece also fails when no block of it arrives for
 /// `stallTimeoutSeconds` while unchoked, at its deadline, or when the connection closes.
 ///
-/// Three tasks share the state (one lock): the reader (in `run`), the sender (the only writer) and a
-/// ticker (stalls, keep-alives).
+/// Two tasks share the state (one lock), the reader (in `run`) and the sender (the only writer), with
+/// the process's `ConnectionTicker` (stalls, keep-alives).
 final class PeerConnection: Sendable {
     struct BlockKey: Hashable {
         var piece: Int
@@ -28,7 +29,8 @@ final class PeerConnection: Sendable {
 
     private struct Fetch {
         let piece: Int
-        var buffer: [UInt8]
+        /// Written block by block here, never shared before its last block: then it is the delivery.
+        let buffer: PieceBuffer
         var blocksLeft: Int
         var blocksOutstanding = 0
         var firstRequestAt: ContinuousClock.Instant?
@@ -37,11 +39,12 @@ final class PeerConnection: Sendable {
         var timer: Scheduled<Void>?
 
         /// Writes a received block into the piece buffer; true when it was the piece's last block.
-        /// Called on the fetch in its table (`fetches[id]?.receive`), so the buffer is written in place:
-        /// on a copy taken out of the table, each block would copy the whole piece (64 copies of 1 MiB a
-        /// piece; 12% of all CPU with 100 peers, fleet-bench).
+        /// Every block of the piece is requested once and counted once, so a complete piece has had
+        /// every byte written (a pooled buffer may hold an older piece's bytes until then). Into a
+        /// `[UInt8]` then copied to a `PieceBuffer`, each piece cost a zeroed 1 MiB allocation and a
+        /// 1 MiB copy more (7% of a swarm peer's CPU, peer-cpu-bench).
         mutating func receive(_ data: [UInt8], at begin: Int) -> Bool {
-            buffer.replaceSubrange(begin..<(begin + data.count), with: data)
+            data.withUnsafeBytes { buffer.fill(at: begin, from: $0) }
             blocksLeft -= 1
             blocksOutstanding -= 1
             lastProgressAt = .now
@@ -51,7 +54,7 @@ final class PeerConnection: Sendable {
 
     /// A completed piece and how long its transfer took (first request to last block).
     struct Delivery: Sendable {
-        var bytes: [UInt8]
+        var bytes: PieceBuffer
         var seconds: Double
     }
 
@@ -110,10 +113,11 @@ final class PeerConnection: Sendable {
 
     /// Connects, handshakes, and serves the connection until it closes; returns why it closed.
     /// `onOpen` is called once the handshake checked out; returning false closes the connection at once.
-    /// `onAnnounce` is called after each bitfield or `have` from the peer has been taken in.
+    /// `onAnnounce` is called after each bitfield (with `nil`) or `have` (with its piece) from the peer
+    /// has been taken in.
     static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout,
                     configuration: SwarmConfiguration, logger: Logger,
-                    onAnnounce: @escaping @Sendable () -> Void = {},
+                    onAnnounce: @escaping @Sendable (Int?) -> Void = { _ in },
                     onOpen: (PeerConnection) -> Bool) async -> PeerError {
         let channel: PeerChannel
         do {
@@ -156,9 +160,11 @@ final class PeerConnection: Sendable {
                 connection = open
                 guard onOpen(open) else { return .closed }
                 open.start()
+                let ticker = ConnectionTicker.every(open.tickInterval)
+                let tick = ticker.add { [weak open] in open?.tick() }
+                defer { ticker.remove(tick) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await open.sendLoop(outbound) }
-                    group.addTask { try await open.tickLoop() }
                     defer { group.cancelAll() }
                     while let frame = try await frames.next() {
                         guard case .message(let message) = frame else {
@@ -166,7 +172,8 @@ final class PeerConnection: Sendable {
                         }
                         try open.receive(message)
                         switch message {
-                        case .bitfield, .have: onAnnounce()
+                        case .bitfield: onAnnounce(nil)
+                        case .have(let piece): onAnnounce(Int(piece))
                         default: break
                         }
                     }
@@ -215,6 +222,9 @@ final class PeerConnection: Sendable {
 
     /// The peer announced `piece` (bitfield or have) and the connection is open.
     func has(_ piece: Int) -> Bool { state.withLock { $0.closedReason == nil && $0.peerHas[piece] } }
+
+    /// What the peer announced, while the connection is open (`has` for every piece at once).
+    var announced: Bitfield? { state.withLock { $0.closedReason == nil ? $0.peerHas : nil } }
 
     var isOpen: Bool { state.withLock { $0.closedReason == nil && !$0.closeRequested } }
 
@@ -266,7 +276,7 @@ final class PeerConnection: Sendable {
                 let refused: PeerError? = state.withLock { s in
                     if let reason = s.closedReason { return reason }
                     if s.closeRequested { return .closed }
-                    var fetch = Fetch(piece: piece, buffer: [UInt8](repeating: 0, count: length), blocksLeft: 0,
+                    var fetch = Fetch(piece: piece, buffer: PieceBuffer(count: length), blocksLeft: 0,
                                       lastProgressAt: .now, continuation: continuation)
                     var begin = 0
                     while begin < length {
@@ -436,27 +446,29 @@ final class PeerConnection: Sendable {
         }
     }
 
-    /// Fails pieces whose transfer stalled; sends keep-alives.
-    private func tickLoop() async throws {
-        let interval = max(0.05, min(1.0, configuration.stallTimeoutSeconds / 4, configuration.keepAliveSeconds / 2))
-        while true {
-            try await Task.sleep(for: .seconds(interval))
-            let now = ContinuousClock.now
-            let stalled = state.withLock { s in
-                if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds) { s.control.append(.keepAlive) }
-                guard !s.peerChoking else { return [Fetch]() }
-                let ids = s.fetches.filter { $0.value.blocksOutstanding > 0
-                    && now - $0.value.lastProgressAt >= .seconds(configuration.stallTimeoutSeconds) }.map(\.key)
-                let stalled = ids.compactMap { removeFetch($0, from: &s) }
-                pump(&s)
-                return stalled
-            }
-            if !stalled.isEmpty {
-                logger.debug("piece transfer stalled", metadata: ["pieces": "\(stalled.map(\.piece))"])
-            }
-            resume(stalled.map { ($0, .failure(.timedOut)) })
-            wake()
+    /// How often `tick` runs.
+    private var tickInterval: Double {
+        max(0.05, min(1.0, configuration.stallTimeoutSeconds / 4, configuration.keepAliveSeconds / 2))
+    }
+
+    /// Fails pieces whose transfer stalled; sends keep-alives. Run by the process's `ConnectionTicker`.
+    private func tick() {
+        let now = ContinuousClock.now
+        let (stalled, send) = state.withLock { s in
+            if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds) { s.control.append(.keepAlive) }
+            guard !s.peerChoking, !s.fetches.isEmpty else { return ([Fetch](), !s.control.isEmpty) }
+            let ids = s.fetches.filter { $0.value.blocksOutstanding > 0
+                && now - $0.value.lastProgressAt >= .seconds(configuration.stallTimeoutSeconds) }.map(\.key)
+            let stalled = ids.compactMap { removeFetch($0, from: &s) }
+            pump(&s)
+            return (stalled, !s.control.isEmpty)
         }
+        if !stalled.isEmpty {
+            logger.debug("piece transfer stalled", metadata: ["pieces": "\(stalled.map(\.piece))"])
+        }
+        resume(stalled.map { ($0, .failure(.timedOut)) })
+        // The sender only when there is something to send: an idle connection ticks every second.
+        if send { wake() }
     }
 
     private func wake() {

@@ -235,9 +235,11 @@ public final class PeerServer: Sendable {
                 session = current
                 try await outbound.write(.handshake(Handshake(swarmHash: content.swarmHash, peerId: peerId)))
                 current.start()
+                let ticker = ConnectionTicker.every(current.tickInterval)
+                let tick = ticker.add { [weak current] in current?.tick() }
+                defer { ticker.remove(tick) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await current.sendLoop(outbound) }
-                    group.addTask { try await current.tickLoop() }
                     defer { group.cancelAll() }
                     while let frame = try await frames.next() {
                         guard case .message(let message) = frame else {

@@ -6,9 +6,10 @@ import Synchronization
 /// One peer connected to our server, after a handshake for a content we hold: its choke state,
 /// its queued requests, and the single task that writes to it.
 ///
-/// Three tasks share the state below (under one lock): the reader (messages from the peer, run by
-/// `PeerServer`), the sender (`sendLoop`, the only writer: control messages first, then blocks), and a
-/// ticker (keep-alives, `have` for new pieces, taking back an idle slot). Other sessions only call
+/// Two tasks share the state below (under one lock): the reader (messages from the peer, run by
+/// `PeerServer`) and the sender (`sendLoop`, the only writer: control messages first, then blocks);
+/// the process's `ConnectionTicker` runs `tick` (keep-alives, `have` for new pieces, taking back an
+/// idle slot). Other sessions only call
 /// `slotGranted()`; the server reads `activity` when it must drop a connection for a newcomer.
 final class ServerSession: Sendable {
     /// A block the peer asked for.
@@ -220,22 +221,20 @@ final class ServerSession: Sendable {
     /// of a piece, so a piece goes out in four writes while a batch never holds much memory.
     static let sendBatchBytes = 256 * 1024
 
-    /// Periodic duties: keep-alives, `have` for newly verified pieces, giving back an idle slot.
-    func tickLoop() async throws {
-        let interval = max(0.05, min(1.0, configuration.slotIdleSeconds / 4, configuration.haveRefreshSeconds,
-                                     configuration.keepAliveSeconds / 2))
-        while true {
-            try await Task.sleep(for: .seconds(interval))
-            tick()
-        }
+    /// How often `tick` runs.
+    var tickInterval: Double {
+        max(0.05, min(1.0, configuration.slotIdleSeconds / 4, configuration.haveRefreshSeconds,
+                      configuration.keepAliveSeconds / 2))
     }
 
-    private func tick() {
+    /// Periodic duties: keep-alives, `have` for newly verified pieces, giving back an idle slot. Run by
+    /// the process's `ConnectionTicker`.
+    func tick() {
         let now = ContinuousClock.now
         let needsHaveCheck = state.withLock { now - $0.lastHaveCheckAt >= .seconds(configuration.haveRefreshSeconds) }
         let have = needsHaveCheck ? content.have() : nil
         var reclaimed = false
-        state.withLock { s in
+        let send = state.withLock { s -> Bool in
             if let have {
                 s.lastHaveCheckAt = now
                 for piece in 0..<have.pieceCount where have[piece] && !s.advertised[piece] {
@@ -261,6 +260,7 @@ final class ServerSession: Sendable {
             if now - s.lastWriteAt >= .seconds(configuration.keepAliveSeconds), s.control.isEmpty {
                 s.control.append(.keepAlive)
             }
+            return !s.control.isEmpty
         }
         if reclaimed {
             logger.debug("upload slot taken back from an idle peer", metadata: ["peer": "\(remotePeerId)"])
@@ -269,7 +269,8 @@ final class ServerSession: Sendable {
             let interested = state.withLock { $0.peerInterested }
             if interested, server.slots.acquire(id) { slotGranted() }
         }
-        wake()
+        // The sender only when there is something to send: an idle connection ticks every second.
+        if send { wake() }
     }
 
     /// Announces a piece the engine has just verified, without waiting for the next periodic check.

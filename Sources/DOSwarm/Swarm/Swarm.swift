@@ -58,7 +58,9 @@ public final class Swarm: Sendable {
 
     private struct Announcements {
         var generation = 0
+        /// Waiters for any announcement, and waiters for one piece's (`waitForAnnouncement(of:after:)`).
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var pieceWaiters: [Int: [Int: CheckedContinuation<Void, Never>]] = [:]
         var nextWaiter = 0
     }
 
@@ -150,6 +152,15 @@ public final class Swarm: Sendable {
     /// Returns once `announceGeneration` is past `generation` (at once when it already is), or when the
     /// calling task is cancelled: waiting for a peer's `have` is an event, never a poll.
     public func waitForAnnouncement(after generation: Int) async {
+        await waitForAnnouncement(of: nil, after: generation)
+    }
+
+    /// Like `waitForAnnouncement(after:)`, for news that can concern piece `piece`: a `have` of another
+    /// piece does not wake the caller (the generation still moves, so one that came before the wait
+    /// returns at once); a `have` of `piece`, a bitfield and a `nudge` do. In a large swarm `have`s
+    /// arrive by the hundred per piece, and every piece waiting woken by each cost each member a
+    /// task hop and a look at its sources per `have` and piece.
+    public func waitForAnnouncement(of piece: Int?, after generation: Int) async {
         let id = announcements.withLock { a -> Int in
             a.nextWaiter += 1
             return a.nextWaiter
@@ -158,25 +169,37 @@ public final class Swarm: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = announcements.withLock { a -> Bool in
                     if a.generation > generation || Task.isCancelled { return true }
-                    a.waiters[id] = continuation
+                    if let piece { a.pieceWaiters[piece, default: [:]][id] = continuation } else { a.waiters[id] = continuation }
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            announcements.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            announcements.withLock { a -> CheckedContinuation<Void, Never>? in
+                guard let piece else { return a.waiters.removeValue(forKey: id) }
+                let waiter = a.pieceWaiters[piece]?.removeValue(forKey: id)
+                if a.pieceWaiters[piece]?.isEmpty == true { a.pieceWaiters[piece] = nil }
+                return waiter
+            }?.resume()
         }
     }
 
     /// Wakes every task waiting for an announcement (the membership changed, say): they look again.
-    public func nudge() { announced() }
+    public func nudge() { announced(piece: nil) }
 
-    /// A peer announced pieces: wake every waiter.
-    private func announced() {
+    /// A peer announced `piece` (`nil`: many, as a bitfield): wake the waiters it concerns.
+    private func announced(piece: Int?) {
         let waiters = announcements.withLock { a -> [CheckedContinuation<Void, Never>] in
             a.generation += 1
-            defer { a.waiters.removeAll() }
-            return Array(a.waiters.values)
+            var woken = Array(a.waiters.values)
+            a.waiters.removeAll()
+            if let piece {
+                if let forPiece = a.pieceWaiters.removeValue(forKey: piece) { woken += forPiece.values }
+            } else {
+                for forPiece in a.pieceWaiters.values { woken += forPiece.values }
+                a.pieceWaiters.removeAll()
+            }
+            return woken
         }
         for waiter in waiters { waiter.resume() }
     }
@@ -251,7 +274,7 @@ public final class Swarm: Sendable {
             finishAttempt(peer, piece: index, result: result)
             switch result {
             case .success(let delivery):
-                return (delivery.bytes, peer)
+                return (delivery.bytes.bytes, peer)
             case .failure(let error):
                 logger.debug("piece fetch from peer failed",
                              metadata: ["piece": "\(index)", "peer": "\(peer)", "error": "\(error)"])
@@ -286,6 +309,13 @@ public final class Swarm: Sendable {
     /// `fetch(piece:length:timeoutSeconds:)`). Cancelling the calling task abandons the request.
     public func fetch(piece index: Int, length: Int, from peer: PeerId,
                       timeoutSeconds: Double) async throws(PeerError) -> [UInt8] {
+        try await fetchBuffer(piece: index, length: length, from: peer, timeoutSeconds: timeoutSeconds).bytes
+    }
+
+    /// `fetch(piece:length:from:timeoutSeconds:)` in the page-aligned buffer the piece was assembled
+    /// in (no copy): what the engine verifies, stores and serves.
+    public func fetchBuffer(piece index: Int, length: Int, from peer: PeerId,
+                            timeoutSeconds: Double) async throws(PeerError) -> PieceBuffer {
         guard index >= 0, index < layout.pieceCount else { throw .noPeerHasPiece(index) }
         precondition(length == layout.length(ofPiece: index),
                      "piece \(index) is \(layout.length(ofPiece: index)) bytes, not \(length)")
@@ -409,6 +439,25 @@ public final class Swarm: Sendable {
         }
     }
 
+    /// Of `listed` (endpoint to the peer id the control plane listed there), the ids the connections do
+    /// not rule out, in one look: not banned at some address, not unreachable (see `unreachablePeers`),
+    /// and not displaced (an open connection at that endpoint answered as another id).
+    public func listedMembers(_ listed: [String: PeerId]) -> [PeerId] {
+        withState { s in
+            var there: [String: PeerId] = [:]
+            for (id, peer) in s.peers where peer.connection.isOpen { there[peer.endpoint] = id }
+            var out = Set(s.banned.map(\.peerId))
+            for known in s.known.values {
+                if let id = known.address.peerId, known.failures > 0, known.connectedAs == nil, !known.connecting,
+                   s.peers[id] == nil { out.insert(id) }
+            }
+            return listed.compactMap { endpoint, id in
+                if let connected = there[endpoint], connected != id { return nil }
+                return out.contains(id) ? nil : id
+            }
+        }
+    }
+
     /// Peer ids banned at some address (see `isBanned(_:)`), in one look.
     public var bannedPeers: Set<PeerId> { withState { Set($0.banned.map(\.peerId)) } }
 
@@ -477,6 +526,16 @@ public final class Swarm: Sendable {
         return open.contains { !excluded($0.0) && $0.1.has(index) }
     }
 
+    /// The pieces some connected peer not `excluded` announced (`anyPeerHas` for every piece at once).
+    public func announcedPieces(excluding excluded: (PeerId) -> Bool) -> Bitfield {
+        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
+        var out = Bitfield(pieceCount: layout.pieceCount)
+        for (id, connection) in open where !excluded(id) {
+            if let announced = connection.announced { out.formUnion(announced) }
+        }
+        return out
+    }
+
     /// What we know about each connected peer, for status displays.
     public var peerInfo: [SwarmPeerInfo] {
         withState { s in
@@ -514,7 +573,9 @@ public final class Swarm: Sendable {
         withState { s in
             guard !s.closed else { return }
             var active = s.peers.count + s.known.values.filter(\.connecting).count
-            let order = s.known.keys.sorted { (s.known[$0]!.failures, $0) < (s.known[$1]!.failures, $1) }
+            // Full (the usual case in a large swarm, asked on every join answer): no order to make.
+            guard active < maxPeers else { return }
+            let order = s.known.map { ($0.value.failures, $0.key) }.sorted { $0 < $1 }.map(\.1)
             for endpoint in order where active < maxPeers {
                 guard var known = s.known[endpoint], !known.connecting, known.connectedAs == nil,
                       known.retryAt.map({ $0 <= now }) ?? true else { continue }
@@ -535,7 +596,7 @@ public final class Swarm: Sendable {
         var attached: PeerConnection?
         let reason = await PeerConnection.run(
             address: address, swarmHash: swarmHash, ourPeerId: ourPeerId, layout: layout,
-            configuration: configuration, logger: logger, onAnnounce: { [weak self] in self?.announced() }
+            configuration: configuration, logger: logger, onAnnounce: { [weak self] piece in self?.announced(piece: piece) }
         ) { connection in
             guard attach(connection, endpoint: endpoint) else { return false }
             attached = connection

@@ -26,6 +26,12 @@ public struct Bitfield: Equatable, Sendable {
         }
     }
 
+    /// Sets every piece `other` has (same piece count).
+    public mutating func formUnion(_ other: Bitfield) {
+        precondition(other.pieceCount == pieceCount, "bitfields of \(other.pieceCount) and \(pieceCount) pieces")
+        for i in bytes.indices { bytes[i] |= other.bytes[i] }
+    }
+
     public var count: Int { bytes.reduce(0) { $0 + $1.nonzeroBitCount } }
 
     /// The lowest piece not set, `nil` when every piece is (a byte at a time: O(pieces / 8)).

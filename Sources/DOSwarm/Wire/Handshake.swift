@@ -72,12 +72,29 @@ public struct PeerId: Hashable, Sendable, CustomStringConvertible {
         return PeerId(bytes: (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) } + [0, 0, 0, 0])!
     }
 
+    /// 40 lowercase hex digits. Written into the string's own storage: the scheduler names a peer
+    /// source by it (`peer <hex>`) on every look at a piece's sources, and a two-byte array per byte
+    /// made it 21 allocations each time.
     public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (i, byte) in bytes.enumerated() {
+                out[2 * i] = Self.digits[Int(byte >> 4)]
+                out[2 * i + 1] = Self.digits[Int(byte & 15)]
+            }
+            return bytes.count * 2
+        }
     }
 
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
     public var description: String { hex }
+
+    /// The 20 bytes at once (an array hashes element by element).
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    public static func == (a: PeerId, b: PeerId) -> Bool { a.bytes == b.bytes }
 }
 
 private func hexValue(_ c: UInt8) -> UInt8? {

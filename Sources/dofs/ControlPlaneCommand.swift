@@ -182,30 +182,6 @@ struct ListenAddress {
     }
 }
 
-/// SIGINT / SIGTERM, delivered to async code instead of killing the process.
-enum ShutdownSignal {
-    /// Suspends until SIGINT or SIGTERM arrives; returns its name. Installs its handlers once.
-    static func wait() async -> String {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
-        let sources = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")].map { number, name in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { continuation.yield(name) }
-            source.resume()
-            return source
-        }
-        var received = "signal"
-        for await name in stream {
-            received = name
-            break
-        }
-        sources.forEach { $0.cancel() }
-        return received
-    }
-
-    private static let queue = DispatchQueue(label: "dofs.signals")
-}
-
 /// Runs async work from a synchronous command (the root command is a `ParsableCommand`): the calling
 /// thread blocks on a semaphore while the work runs on Swift's concurrency threads.
 enum SyncBridge {

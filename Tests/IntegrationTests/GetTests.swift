@@ -25,7 +25,7 @@ final class GetTests: MountTestCase {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
-    func testGetFromASeedingPeerWritesTheExactBytesAndTakesThemFromThePeer() throws {
+    func testGetFromASeedingPeerWritesTheExactBytesAndTakesThemFromThePeerAndSIGTERMEndsTheSeeding() throws {
         let origin = try startOrigin()
         let cp = try startControlPlane()
         let size = 16 * MiB
@@ -65,6 +65,12 @@ final class GetTests: MountTestCase {
         print("dofs get from a seeding peer: \(got.fetched) in \(String(format: "%.2f", got.elapsedSeconds)) s")
         let folder = try FileManager.default.contentsOfDirectory(atPath: (leecher.output as NSString).deletingLastPathComponent)
         XCTAssertEqual(folder.filter { $0.contains(".dofs-partial-") }, [], "no temporary file left behind")
+
+        // The seeder waited for a signal once during its download and waits again while seeding:
+        // SIGTERM ends the seeding (its 120 s) at once, cleanly.
+        seeding.send(SIGTERM)
+        XCTAssertEqual(seeding.wait(timeout: 15), .exited(0),
+                       "SIGTERM while seeding: the peer stops and exits 0 within 15 s: \(seeding.standardError.suffix(2000))")
     }
 
     func testGetWithALyingPeerWritesNoWrongByteAndBansTheLiar() throws {

@@ -146,22 +146,6 @@ final class FirstJoinWaitTests: XCTestCase {
         await swarm.stop()
     }
 
-    func testAJoinWhoseListedPeersAreAllGoneGetsTheSoloGraceLikeAJoinThatListedNobody() async throws {
-        var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
-        config.soloJoinGraceSeconds = 30
-        let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
-                                 hashOfHashes: SHA256.hash(Array("all gone".utf8)), layout: PieceLayout(contentLength: 32 << 20),
-                                 config: config, directory: StaleListingDirectory(port: 9), logger: Logger(label: "test"))
-        swarm.start { 0 }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while swarm.swarm.unreachablePeers.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
-        XCTAssertFalse(swarm.swarm.unreachablePeers.isEmpty, "the listed peer's connection failed")
-        let ready = try XCTUnwrap(swarm.secondsUntilReady())
-        XCTAssertGreaterThan(ready, 20, "nobody reachable: members starting with us get the solo grace (30 s here), not 0")
-        XCTAssertEqual(swarm.memberCount, 0)
-        await swarm.stop()
-    }
-
     func testAZeroBudgetDoesNotWaitForTheFirstJoin() async throws {
         let directory = GatedDirectory()
         let (set, swarm) = try makeSet(directory, firstJoinWait: 0)

@@ -207,8 +207,7 @@ public final class SessionSwarm: Sendable {
     /// peers, until each is connected or its connection failed (half a second at most: a listed peer
     /// that is gone, such as a node stopped before its listing expired, must not hold every first
     /// piece back; it is not a member once its connection failed); after one that listed none,
-    /// `soloJoinGraceSeconds`, so that peers joining at the same moment reach our peer server first (also
-    /// when every peer it listed is gone).
+    /// `soloJoinGraceSeconds`, so that peers joining at the same moment reach our peer server first.
     /// Deciding ownership on an empty view of the swarm would send every first read to the CDN.
     func secondsUntilReady() -> Double? {
         guard let joined = firstJoin.withLock({ $0 }) else { return nil }
@@ -223,16 +222,8 @@ public final class SessionSwarm: Sendable {
         }
         if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
         let listedIds = Set(listed.withLock { $0.values })
-        let connected = swarm.connectedPeers.count
-        let settled = connected + swarm.unreachablePeers.intersection(listedIds).count
-        if settled >= min(joined.listed, config.maxPeers) {
-            // Every listed peer gone (listings of nodes stopped, or restarted under new ids at the
-            // same addresses, not expired yet): our view is as empty as after a join that listed
-            // nobody, so members starting with us get the same grace. Measured: eight mounts started
-            // where four had just stopped decided their first pieces alone at once, and the origin
-            // sent 1.27-1.31 copies (bench/RESULTS.md, swarm).
-            return connected == 0 ? max(0, config.soloJoinGraceSeconds - elapsed) : 0
-        }
+        let settled = swarm.connectedPeers.count + swarm.unreachablePeers.intersection(listedIds).count
+        if settled >= min(joined.listed, config.maxPeers) { return 0 }
         return max(0, 0.5 - elapsed)
     }
 

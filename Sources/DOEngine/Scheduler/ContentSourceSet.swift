@@ -140,12 +140,13 @@ struct ContentSourceSet: PieceSourceSet {
         let wait = table.ownerWaitSeconds
         let end = PieceOwnership.httpOpensAt(above: above.count, startedAt: progress.startedAt, wait: wait,
                                              maxWait: maxOwnerWait(swarm), ownerBusy: ownerBusy(owner, swarm: swarm, progress: &progress))
-        // The owner's own chance ends one wait in, whatever our rank. An owner that is empty by then
-        // (see `SessionSwarm.isEmptyOwner`) is charged by every waiter, not only its first backup,
-        // since the others take the piece from that backup and never see their own wait run out; and
-        // a backup fetching the piece does not excuse it.
+        // The owner's own chance ends one wait in, whatever our rank. An owner that is empty (see
+        // `SessionSwarm.isEmptyOwner`: connected two waits, announcing nothing) has had its chance
+        // already, and is charged at once by every waiter, not only its first backup: the others take
+        // the piece from that backup, often before their own wait for it would run out (a reader
+        // trailing the backup always does), and a backup fetching the piece does not excuse it.
         let ownersChanceEnds = progress.startedAt + wait
-        if now >= ownersChanceEnds, swarm.isEmptyOwner(owner, ownerWait: wait) {
+        if swarm.isEmptyOwner(owner, ownerWait: wait) {
             chargeOwner(owner, progress: &progress)
         }
         if now < end {

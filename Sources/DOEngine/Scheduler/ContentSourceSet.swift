@@ -14,9 +14,9 @@ import Logging
 /// more when the owner announced other pieces meanwhile (busy fetching, see `PieceOwnership.httpOpensAt`).
 /// The owner wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
 /// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
-/// ends with nobody having the piece, or with the owner connected for a while and announcing nothing at
-/// all, is charged an owner miss; a few in a row and it owns nothing for a while, and an owner announcing
-/// nothing owns nothing from its first miss until it announces a piece (`SessionSwarm.mayOwn`).
+/// ends with nobody having the piece is charged an owner miss, and one connected for a while announcing
+/// nothing at all is charged at once; a few misses in a row and it owns nothing for a while, and an owner
+/// announcing nothing owns nothing from its first miss until it announces a piece (`SessionSwarm.mayOwn`).
 /// Before the swarm's first join is answered nobody is known to own anything: HTTP sources
 /// wait for the answer (an event) up to `firstJoinWaitSeconds` from the first piece asked for, then
 /// open one piece at a time until it comes; briefly after it (see `SessionSwarm.secondsUntilReady`)

@@ -1,3 +1,5 @@
+import DOCore
+
 /// The swarm handshake (do-protocol.md 4.2): who we are and which content we want to exchange.
 ///
 /// ```
@@ -72,20 +74,9 @@ public struct PeerId: Hashable, Sendable, CustomStringConvertible {
         return PeerId(bytes: (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) } + [0, 0, 0, 0])!
     }
 
-    /// 40 lowercase hex digits. Written into the string's own storage: the scheduler names a peer
-    /// source by it (`peer <hex>`) on every look at a piece's sources, and a two-byte array per byte
-    /// made it 21 allocations each time.
-    public var hex: String {
-        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
-            for (i, byte) in bytes.enumerated() {
-                out[2 * i] = Self.digits[Int(byte >> 4)]
-                out[2 * i + 1] = Self.digits[Int(byte & 15)]
-            }
-            return bytes.count * 2
-        }
-    }
-
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    /// 40 lowercase hex digits (the scheduler names a peer source by it, `peer <hex>`, on every look
+    /// at a piece's sources: `Hex.encode` makes it in one allocation).
+    public var hex: String { Hex.encode(bytes) }
 
     public var description: String { hex }
 

@@ -126,6 +126,22 @@ public final class Swarm: Sendable {
             badPiecesByHost[peer.connection.remoteHost]?.contains(piece) ?? false
         }
 
+        /// The peer id of the open connection at each endpoint (`connectedEndpoints`).
+        var openEndpoints: [String: PeerId] {
+            var out: [String: PeerId] = [:]
+            for (id, peer) in peers where peer.connection.isOpen { out[peer.endpoint] = id }
+            return out
+        }
+
+        /// Known peer ids whose last connection failed and that are not connected (`unreachablePeers`).
+        var unreachable: Set<PeerId> {
+            Set(known.values.compactMap { known -> PeerId? in
+                guard let id = known.address.peerId, known.failures > 0, known.connectedAs == nil, !known.connecting,
+                      peers[id] == nil else { return nil }
+                return id
+            })
+        }
+
         func isRefused(_ identity: Identity) -> Bool {
             bannedHosts.contains(identity.host) || banned.contains(identity)
         }
@@ -431,35 +447,21 @@ public final class Swarm: Sendable {
     public func isBanned(_ peer: PeerId) -> Bool { withState { s in s.banned.contains { $0.peerId == peer } } }
 
     /// The peer id connected at each endpoint we connected to (host:port, as the control plane listed it).
-    public var connectedEndpoints: [String: PeerId] {
-        withState { s in
-            var out: [String: PeerId] = [:]
-            for (id, peer) in s.peers where peer.connection.isOpen { out[peer.endpoint] = id }
-            return out
-        }
-    }
+    public var connectedEndpoints: [String: PeerId] { withState { $0.openEndpoints } }
 
     /// Of `listed` (endpoint to the peer id the control plane listed there), the ids the connections do
     /// not rule out, in one look: not banned at some address, not unreachable (see `unreachablePeers`),
     /// and not displaced (an open connection at that endpoint answered as another id).
     public func listedMembers(_ listed: [String: PeerId]) -> [PeerId] {
         withState { s in
-            var there: [String: PeerId] = [:]
-            for (id, peer) in s.peers where peer.connection.isOpen { there[peer.endpoint] = id }
-            var out = Set(s.banned.map(\.peerId))
-            for known in s.known.values {
-                if let id = known.address.peerId, known.failures > 0, known.connectedAs == nil, !known.connecting,
-                   s.peers[id] == nil { out.insert(id) }
-            }
+            let there = s.openEndpoints
+            let out = s.unreachable.union(s.banned.map(\.peerId))
             return listed.compactMap { endpoint, id in
                 if let connected = there[endpoint], connected != id { return nil }
                 return out.contains(id) ? nil : id
             }
         }
     }
-
-    /// Peer ids banned at some address (see `isBanned(_:)`), in one look.
-    public var bannedPeers: Set<PeerId> { withState { Set($0.banned.map(\.peerId)) } }
 
     /// Whether this IP address is banned for this content (every peer id there).
     public func isBanned(address host: String) -> Bool {
@@ -474,15 +476,7 @@ public final class Swarm: Sendable {
 
     /// Peer ids whose last connection failed or broke (refused, timed out, dropped) and that are not
     /// connected now: most likely gone. A listed peer we never tried is not among them.
-    public var unreachablePeers: Set<PeerId> {
-        withState { s in
-            Set(s.known.values.compactMap { known -> PeerId? in
-                guard let id = known.address.peerId, known.failures > 0, known.connectedAs == nil, !known.connecting,
-                      s.peers[id] == nil else { return nil }
-                return id
-            })
-        }
-    }
+    public var unreachablePeers: Set<PeerId> { withState { $0.unreachable } }
 
     /// The highest piece index announced by each open connection that does not announce every piece
     /// (a peer still downloading), less `excluded`: where the swarm's readers are.
@@ -520,13 +514,7 @@ public final class Swarm: Sendable {
         }
     }
 
-    /// Whether a connected peer not `excluded` announced piece `index`.
-    public func anyPeerHas(_ index: Int, excluding excluded: (PeerId) -> Bool) -> Bool {
-        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
-        return open.contains { !excluded($0.0) && $0.1.has(index) }
-    }
-
-    /// The pieces some connected peer not `excluded` announced (`anyPeerHas` for every piece at once).
+    /// The pieces some connected peer not `excluded` announced.
     public func announcedPieces(excluding excluded: (PeerId) -> Bool) -> Bitfield {
         let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
         var out = Bitfield(pieceCount: layout.pieceCount)

@@ -26,15 +26,19 @@ public final class MetadataStore: Sendable {
     /// match its name (then the file is deleted, or the copy forgotten, so that it is fetched or copied
     /// again).
     public func load(hashOfHashes: SHA256Digest) -> PiecesHashFile? {
+        let checked = { (bytes: [UInt8]) -> PiecesHashFile? in
+            guard let phf = try? PiecesHashFile(json: bytes), phf.hashOfHashes == hashOfHashes else { return nil }
+            return phf
+        }
         if let bytes = FileSystem.readFile(path(hashOfHashes)) {
-            guard let phf = try? PiecesHashFile(json: bytes), phf.hashOfHashes == hashOfHashes else {
+            guard let phf = checked(bytes) else {
                 unlink(path(hashOfHashes))
                 return nil
             }
             return phf
         }
         guard let bytes = copies.bytes(hashOfHashes) else { return nil }
-        guard let phf = try? PiecesHashFile(json: bytes), phf.hashOfHashes == hashOfHashes else {
+        guard let phf = checked(bytes) else {
             copies.forget(hashOfHashes)
             return nil
         }

@@ -118,8 +118,6 @@ final class PiecesHashFileCopies: Sendable {
 
     private static func bytes(of value: Int64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
 
-    func contains(_ hashOfHashes: SHA256Digest) -> Bool { state.withLock { $0.entries[hashOfHashes] != nil } }
-
     var hashes: [SHA256Digest] { state.withLock { Array($0.entries.keys) } }
 
     func lastUsed(_ hashOfHashes: SHA256Digest) -> Date? {

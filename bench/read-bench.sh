@@ -8,6 +8,11 @@
 #   (c) warm read through a FRESH mount of the filled cache   — target >= 0.4x a local
 #       read of the same bytes from the page cache (dd of the original after cat)
 #   (d) a second read on that same mount (kernel page cache)  — target >= 0.8x local
+#   (e) the FUSE ceiling: bench/fuse-ceiling/ceiling.c, a libfuse3 server that answers every
+#       read from memory and does nothing else, mounted as dofs mounts; its fresh-mount read and
+#       its second read are the most (c) and (d) can reach on this kernel and libfuse
+#   (f) the disk: dd iflag=direct of the original, past the page cache — the limit of (c), whose
+#       piece files were written past the page cache
 # plus the dofs daemon's peak RSS (target < 100 MiB) during (b), and the bytes the origin
 # sent (from nginx's access log). Reads are `dd bs=1M of=/dev/null`. The release
 # binary is used. Results go to stdout and bench/results/read-<date>.txt.
@@ -62,13 +67,14 @@ dofs_log="$work/dofs.log" catalog="$work/catalog.json" access="$work/nginx/logs/
 file=bench.bin
 
 # ---- cleanup: always unmount, stop the sampler and nginx (by PID), remove the work dir.
-NGINX_PID="" DOFS_PID="" sampler_pid="" mounted=""
+NGINX_PID="" DOFS_PID="" sampler_pid="" mounted="" CEILING_PID=""
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; fi
     if [ -n "$mounted" ]; then dofs_unmount "$mounted" "$DOFS_PID" || true; fi
+    if [ -n "$CEILING_PID" ]; then ceiling_stop || true; fi
     if [ -n "$NGINX_PID" ]; then nginx_stop "$NGINX_PID" || true; fi
     if [ "$rc" != 0 ] && [ "$rc" != 2 ] && [ -f "$dofs_log" ]; then
         echo "--- last 30 lines of $dofs_log:" >&2
@@ -126,6 +132,29 @@ mount_fresh() {
     [ -n "$DOFS_PID" ] || warn "could not find the dofs daemon's PID: no RSS/CPU figures"
 }
 unmount_now() { dofs_unmount "$mnt" "$DOFS_PID"; mounted="" DOFS_PID=""; }
+
+# ceiling_start FILE — builds and mounts the FUSE ceiling server on $ceil_mnt, serving FILE from memory.
+ceil_mnt="$work/ceiling-mnt"
+ceiling_start() {
+    local bin="$work/ceiling" ready="$work/ceiling.out"
+    gcc -O2 -o "$bin" "$HERE/fuse-ceiling/ceiling.c" $(pkg-config --cflags --libs fuse3) \
+        || die "cannot build bench/fuse-ceiling/ceiling.c"
+    mkdir -p "$ceil_mnt"
+    "$bin" "$ceil_mnt" "$1" memory >"$ready" 2>&1 &
+    CEILING_PID=$!
+    for _ in $(seq 1 300); do
+        grep -q '^ready' "$ready" 2>/dev/null && return 0
+        kill -0 "$CEILING_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$ready" >&2
+    die "the FUSE ceiling server did not mount on $ceil_mnt"
+}
+ceiling_stop() {
+    is_mounted "$ceil_mnt" && fusermount3 -u "$ceil_mnt"
+    stop_child "$CEILING_PID" "$ceil_mnt"
+    CEILING_PID=""
+}
 
 # ---- setup
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -273,6 +302,23 @@ warn_lines="$(grep -ciE 'error|warn' "$dofs_log" 2>/dev/null || true)"
 unmount_now
 nginx_stop "$NGINX_PID"; NGINX_PID=""
 
+# ---- (e) the FUSE ceiling: the same two reads from a server that does nothing but answer
+log "(e) FUSE ceiling: fresh mount of a server answering from memory, then a second read"
+ceiling_start "$origin/$file"
+read -r _ ceil_fresh_s < <(timed_dd "$ceil_mnt/data")
+read -r _ ceil_second_s < <(timed_dd "$ceil_mnt/data")
+ceiling_stop
+ceil_fresh_mibs="$(mib_per_s "$size" "$ceil_fresh_s")"
+ceil_second_mibs="$(mib_per_s "$size" "$ceil_second_s")"
+note "fresh $ceil_fresh_s s = $ceil_fresh_mibs MiB/s, second $ceil_second_s s = $ceil_second_mibs MiB/s"
+
+log "(f) the disk: dd iflag=direct of the original"
+disk_t0="$(now)"
+LC_ALL=C dd if="$origin/$file" of=/dev/null bs=4M iflag=direct 2>/dev/null || die "dd iflag=direct of $origin/$file failed"
+disk_s="$(elapsed "$disk_t0")"
+disk_mibs="$(mib_per_s "$size" "$disk_s")"
+note "$disk_s s = $disk_mibs MiB/s"
+
 # ---- report
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "0.00"; else printf "%.2f\n", a / b }'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "PASS" : "MISSED") }'; }
@@ -306,6 +352,9 @@ results="$HERE/results/read-$stamp.txt"
     printf '%-46s %10s %9s %12s\n' "(c) warm read, fresh mount, cache filled" "$warm_mibs" "$warm_s" "$warm_cpu"
     printf '%-46s %10s %9s\n' "    local file in the page cache" "$local_mibs" "$(awk -v b="$size" -v r="$local_mibs" 'BEGIN { printf "%.3f", b / 1048576 / r }')"
     printf '%-46s %10s %9s %12s\n' "(d) second read, same mount" "$second_mibs" "$second_s" "$second_cpu"
+    printf '%-46s %10s %9s\n' "(e) FUSE ceiling, fresh mount (limit of c)" "$ceil_fresh_mibs" "$ceil_fresh_s"
+    printf '%-46s %10s %9s\n' "    FUSE ceiling, second read (limit of d)" "$ceil_second_mibs" "$ceil_second_s"
+    printf '%-46s %10s %9s\n' "(f) the disk, dd iflag=direct (limit of c)" "$disk_mibs" "$disk_s"
     echo
     printf '%-22s %7s %9s   %s\n' "ratio" "value" "target" "result"
     printf '%-22s %7s %9s   %s\n' "cold / curl" "$r_cold" ">= 0.4" "$v_cold"
@@ -313,6 +362,11 @@ results="$HERE/results/read-$stamp.txt"
     printf '%-22s %7s %9s   %s\n' "peak RSS (VmHWM)" "$(kb_mib "$hwm_kb")" "< 100 MiB" "$v_rss"
     printf '%-22s %7s %9s   %s\n' "warm / local" "$r_warm" ">= 0.4" "$v_warm"
     printf '%-22s %7s %9s   %s\n' "second / local" "$r_second" ">= 0.8" "$v_second"
+    printf '%-22s %7s %9s   %s\n' "ceiling fresh / local" "$(ratio "$ceil_fresh_mibs" "$local_mibs")" "" "the most (c) / local can be"
+    printf '%-22s %7s %9s   %s\n' "ceiling second / local" "$(ratio "$ceil_second_mibs" "$local_mibs")" "" "the most (d) / local can be"
+    printf '%-22s %7s %9s   %s\n' "warm / ceiling" "$(ratio "$warm_mibs" "$ceil_fresh_mibs")" "" ""
+    printf '%-22s %7s %9s   %s\n' "warm / disk" "$(ratio "$warm_mibs" "$disk_mibs")" "" ""
+    printf '%-22s %7s %9s   %s\n' "second / ceiling" "$(ratio "$second_mibs" "$ceil_second_mibs")" "" ""
     if [ -n "$compare_bin" ]; then
         echo
         echo "before/after, cold read in this run: $compare_bin took $cmp_s s and $(per_gib "$cmp_cpu") CPU s/GiB, peak RSS $(kb_mib "$cmp_hwm");"

@@ -10,7 +10,7 @@
 DOFS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # System packages dofs needs to build, test and run its demos on Debian 12.
-DOFS_SYSTEM_PACKAGES=(fuse3 libfuse3-dev libcurl4-openssl-dev libssl-dev openssl libsqlite3-dev pkg-config
+DOFS_SYSTEM_PACKAGES=(fuse3 libfuse3-dev gcc libcurl4-openssl-dev libssl-dev openssl libsqlite3-dev pkg-config
                       nginx-light attr python3 curl util-linux tmux systemd postgresql)
 
 

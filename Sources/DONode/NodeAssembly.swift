@@ -52,7 +52,8 @@ struct NodeAssembly {
         let initial = policy.current
         if directory != nil, [1, 2, 3].contains(initial.downloadMode), let announced {
             var p = PeeringConfiguration(downloadMode: initial.downloadMode, groupId: initial.groupId,
-                                         peerId: .random(), reportedIp: announced,
+                                         peerId: NodePeerId.forNode(cacheDirectory: configuration.cacheDirectory, address: announced, logger: logger),
+                                         reportedIp: announced,
                                          port: configuration.upload ? configuration.peerListenPort : 0)
             p.minContentBytes = initial.minFileSizeToCacheBytes
             p.httpDelaySeconds = Double(initial.delayForegroundDownloadFromHttpSeconds)

@@ -73,6 +73,45 @@ final class GetTests: MountTestCase {
                        "SIGTERM while seeding: the peer stops and exits 0 within 15 s: \(seeding.standardError.suffix(2000))")
     }
 
+    /// A fleet restarted together: each node comes back at its address on its cache. Peers that were
+    /// told of it before check the id the control plane gave them in the handshake; a new id would be
+    /// refused by each of them until their next join answer.
+    func testASeederRestartedAtItsAddressOnItsCacheAnswersAsTheMemberItsSwarmListed() throws {
+        let origin = try startOrigin()
+        let cp = try startControlPlane()
+        let content = TestContent.bytes(count: 12 * MiB, seed: 1404)
+        let published = try publishRegistered(content, as: "restarted.bin", on: origin, controlPlane: cp)
+        let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
+        let seeder = try HeadlessPeer(host: "127.0.0.2", scratch: scratch)
+        func seed() throws -> ChildProcess {
+            let seeding = try seeder.start(published.ContentId, controlPlane: cp.baseURL, extra: ["--seed-for", "120"],
+                                           logDirectory: logs)
+            addCleanup { _ = seeding.stop(grace: 5) }
+            XCTAssertTrue(waitUntil(timeout: 60) { (try? HeadlessPeer.outcome(seeding.standardOutput)) != nil || !seeding.isRunning },
+                          "the seeder has its file within 60 s; log:\n\(seeder.log.suffix(3000))")
+            XCTAssertTrue(seeding.isRunning, "seeding: \(seeding.standardError.suffix(2000))")
+            return seeding
+        }
+
+        let first = try seed()
+        let us = PeerId.random()
+        let told = try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: us,
+                                           ip: "127.0.0.4", port: 9, left: content.count, scope: 3, logDirectory: logs)
+        let listed = try XCTUnwrap(told.first { $0.ip == seeder.host && $0.port == seeder.port }, "the seeder is listed: \(told)")
+        first.send(SIGTERM)
+        XCTAssertEqual(first.wait(timeout: 15), .exited(0), "the seeder stops on SIGTERM: \(first.standardError.suffix(2000))")
+
+        _ = try seed()
+        let client = try PeerWireClient(host: seeder.host, port: seeder.port, localHost: "127.0.0.4")
+        XCTAssertTrue(client.send(Handshake(swarmHash: hoh.bytes, peerId: us).encoded()))
+        let reply = try XCTUnwrap(client.readRaw(Handshake.byteCount, timeout: 10), "the restarted seeder answers the handshake")
+        XCTAssertEqual(try Handshake(decoding: reply).peerId.hex, listed.peerId,
+                       "the restarted seeder answers as the member listed before the restart")
+        let relisted = try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: us,
+                                               ip: "127.0.0.4", port: 9, left: content.count, seq: 1, scope: 3, logDirectory: logs)
+        XCTAssertEqual(relisted.filter { $0.ip == seeder.host }, [listed], "one member at the seeder's address, not the old and the new")
+    }
+
     func testGetWithALyingPeerWritesNoWrongByteAndBansTheLiar() throws {
         let origin = try startOrigin()
         let cp = try startControlPlane()

@@ -5,6 +5,30 @@ import XCTest
 
 /// What a connection looks like over time: refusals it recovers from, new pieces, keep-alives.
 final class ServerLifecycleTests: XCTestCase {
+    /// Peers that connect while the server stops: each connection, also one accepted by the kernel in
+    /// the last instant, is closed, and none is left unhandled (NIO traps on a server connection that
+    /// nobody closed; cancelling the accept loop left those buffered in it).
+    func testAServerStoppedWhilePeersKeepConnectingClosesEveryConnection() async throws {
+        let content = TestContent(length: 65536, pieceSize: 65536)
+        var made = 0
+        for round in 0..<20 {
+            let server = try await startServer(MemoryLibrary(content))
+            let hammer = ConnectHammer(port: server.port)
+            try await Task.sleep(for: .milliseconds(round % 5 * 5))
+            await server.stop()
+            let sockets = hammer.stop()
+            made += sockets.count
+            for socket in sockets {
+                // As a peer does: a connection the kernel had not handed over yet when the listener
+                // closed is dropped without a word, and learns it at its first send.
+                socket.send(Handshake(swarmHash: content.swarmHash, peerId: .random()).encoded())
+                XCTAssertTrue(socket.readUntilClosed(timeout: 5).closed, "round \(round): a connection outlived the server")
+                socket.close()
+            }
+        }
+        XCTAssertGreaterThan(made, 20, "peers connected while servers stopped")
+    }
+
     func testRefusedPieceNeverLeavesAndAPlainClientIsUnchokedAgain() async throws {
         let content = TestContent(length: 3 * 65536, pieceSize: 65536)
         let library = MemoryLibrary(content)
@@ -84,5 +108,31 @@ final class ServerLifecycleTests: XCTestCase {
         XCTAssertEqual(fetched.bytes, content.piece(0))
         await swarm.close()
         await server.stop()
+    }
+}
+
+/// Connects to a port again and again on a thread of its own, keeping every socket, until stopped or
+/// at 100 (under the server's listen backlog, so no connect waits on a full queue).
+private final class ConnectHammer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sockets: [RawSocket] = []
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init(port: Int) {
+        Thread { [self] in
+            while lock.withLock({ running && sockets.count < 100 }) {
+                guard let socket = try? RawSocket(connectingTo: port) else { break }
+                lock.withLock { sockets.append(socket) }
+            }
+            done.signal()
+        }.start()
+    }
+
+    /// Stops connecting; the sockets made, for the caller to check and close.
+    func stop() -> [RawSocket] {
+        lock.withLock { running = false }
+        done.wait()
+        return lock.withLock { sockets }
     }
 }

@@ -47,6 +47,7 @@ public final class PeerServer: Sendable {
     private let library: any SwarmLibrary
     private let logger: Logger
     private let listener: NIOAsyncChannel<PeerChannel, Never>
+    private let untaken: UntakenConnections
     private let state: Mutex<State>
     private let runTask = Mutex<Task<Void, Never>?>(nil)
 
@@ -67,6 +68,7 @@ public final class PeerServer: Sendable {
     public static func start(host: String, port: Int = PeerAddress.defaultPort, peerId: PeerId,
                              library: any SwarmLibrary, configuration: PeerServerConfiguration = .init(),
                              logger: Logger) async throws -> PeerServer {
+        let untaken = UntakenConnections()
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -74,9 +76,9 @@ public final class PeerServer: Sendable {
             .bind(host: host, port: port) { channel in
                 PeerChannel.wrapping(channel, role: .server,
                                      handshakeTimeout: configuration.handshakeTimeoutSeconds,
-                                     idleTimeout: configuration.idleTimeoutSeconds)
+                                     idleTimeout: configuration.idleTimeoutSeconds).map(untaken.hold)
             }
-        let server = PeerServer(listener: listener, peerId: peerId, library: library,
+        let server = PeerServer(listener: listener, untaken: untaken, peerId: peerId, library: library,
                                 configuration: configuration, logger: logger)
         let task = Task { await server.acceptLoop() }
         server.runTask.withLock { $0 = task }
@@ -84,9 +86,10 @@ public final class PeerServer: Sendable {
         return server
     }
 
-    private init(listener: NIOAsyncChannel<PeerChannel, Never>, peerId: PeerId, library: any SwarmLibrary,
-                 configuration: PeerServerConfiguration, logger: Logger) {
+    private init(listener: NIOAsyncChannel<PeerChannel, Never>, untaken: UntakenConnections, peerId: PeerId,
+                 library: any SwarmLibrary, configuration: PeerServerConfiguration, logger: Logger) {
         self.listener = listener
+        self.untaken = untaken
         self.port = listener.channel.localAddress?.port ?? 0
         self.peerId = peerId
         self.library = library
@@ -131,11 +134,13 @@ public final class PeerServer: Sendable {
             s.stopped = true
             return s.table.entries.values.map(\.channel)
         }
+        // Closing the listener ends its stream of connections once the accept loop has taken the ones
+        // buffered in it (each taken after `stopped` is closed there); cancelling the loop would leave
+        // those unclosed, which NIO traps on. Connections still in flight then are closed by `untaken`.
         listener.channel.close(promise: nil)
         for channel in channels { channel.close(promise: nil) }
-        let task = runTask.withLock { $0 }
-        task?.cancel()
-        await task?.value
+        await runTask.withLock { $0 }?.value
+        await untaken.closeAll()
         logger.info("peer server stopped", metadata: ["port": "\(port)"])
     }
 
@@ -146,6 +151,7 @@ public final class PeerServer: Sendable {
             try await listener.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
+                        untaken.take(connection)
                         guard let id = admit(connection.channel) else {
                             group.addTask { try? await connection.executeThenClose { _, _ in } }
                             continue

@@ -177,7 +177,9 @@ struct ContentSourceSet: PieceSourceSet {
             if progress.notes.insert(Self.swarmAwaited).inserted {
                 logger.debug("piece \(piece): \(above.count) member(s) ranked above us and the swarm moves; taking it from peers")
             }
-            return hold
+            // Looked at again every owner wait too: an owner or backup found empty, dropped or gone
+            // meanwhile makes us a timed backup, and nothing else wakes the piece for that.
+            return min(hold, now + wait)
         }
         let held = progress.notes.contains(Self.swarmAwaited) ? ", then the swarm stalled or \(Int(config.lateBackupMaxHoldSeconds)) s passed" : ""
         progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : "")\(held)")

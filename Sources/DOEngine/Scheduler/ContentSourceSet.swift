@@ -17,6 +17,8 @@ import Logging
 /// still takes the piece from peers while a connected peer has it or the swarm around it announces
 /// pieces, up to `lateBackupMaxHoldSeconds` (`PieceOwnership.lateBackupHold`): in a large swarm on busy
 /// cores, everyone past the longest wait otherwise fetched the piece from the origin at that instant.
+/// Whoever may use HTTP sources, a peer sending the piece (its connection brought a block within the
+/// last second) is hedged to other peers only, not to HTTP, until it stalls or fails.
 /// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
 /// ends with nobody having the piece is charged an owner miss, and one connected for a while announcing
 /// nothing at all is charged at once; a few misses in a row and it owns nothing for a while, and an owner
@@ -55,6 +57,7 @@ struct ContentSourceSet: PieceSourceSet {
     private static let ownerAwaited = "owner-awaited"
     private static let joinAwaited = "join-awaited"
     private static let swarmAwaited = "swarm-awaited"
+    private static let peerMoving = "peer-moving"
     /// When pieces stop waiting for the first join answer (`PeeringConfiguration.firstJoinWaitSeconds`).
     let firstJoin = FirstJoinWait()
 
@@ -119,6 +122,17 @@ struct ContentSourceSet: PieceSourceSet {
                     return EligibleSources(sources: sources, reconsiderAt: wait, newsMayHelp: true)
                 }
                 progress.notes.insert(Self.httpOpen)
+            }
+            // A peer working on the piece whose connection brought a block within the last second is
+            // slow, not stalled: its overrun hedges to other peers only. On cores that every member
+            // starves alike a peer's piece took 5-25 s, past any budget, and owners hedged pieces the
+            // swarm held to the origin (most of a 100-peer run's second copies once backups held off).
+            // It stalls, or fails at `peerPieceTimeoutSeconds`, and HTTP sources are offered again.
+            if peers.contains(where: { progress.inFlight.contains($0.source.name) && $0.source.isReceiving }) {
+                if progress.notes.insert(Self.peerMoving).inserted {
+                    logger.debug("piece \(piece): a peer is sending it; no HTTP source while its connection moves bytes")
+                }
+                return EligibleSources(sources: sources, reconsiderAt: now + PeerSource.receivingWithinSeconds, newsMayHelp: true)
             }
         }
         let (found, reconsider) = httpSources(progress: progress, now: now)

@@ -72,7 +72,11 @@ public struct PeeringConfiguration: Sendable {
     /// A piece from a peer taking longer than this is abandoned for the next source.
     public var peerPieceTimeoutSeconds = 10.0
     public var maxPeers = 16
-    public var peersWanted = 50
+    /// Peers a join asks the control plane to list (the join's PeersWanted): 255, as DO's clients ask.
+    /// Every member ranks pieces over the members it was listed (`SessionSwarm`), so a listing cut at 50
+    /// in a swarm of 100 gave each member a different half: a 100-peer run had pieces owned by up to 7
+    /// members at once, views of 22-50, each fetching them from the origin. Connections stay at `maxPeers`.
+    public var peersWanted = 255
     /// Upper bound on the interval between two joins, whatever the control plane says.
     public var maxReannounceSeconds = 300
     /// The local address our peer connections leave from (`SwarmConfiguration.localAddress`).

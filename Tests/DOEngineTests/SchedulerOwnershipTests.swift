@@ -57,6 +57,26 @@ final class SchedulerOwnershipTests: XCTestCase {
         XCTAssertEqual(PieceOwnership.httpOpensAt(above: 1, startedAt: 10, wait: 1.5, maxWait: 5, ownerBusy: false), 11.5)
     }
 
+    func testMembersBelowTheTimedBackupsKeepOffHTTPWhileTheSwarmMovesAndGoOnceItStallsOrTheHoldEnds() {
+        func hold(above: Int, now: Double, peersHaveIt: Bool = false, movedAt: Double = 10) -> Double? {
+            PieceOwnership.lateBackupHold(above: above, timedBackups: 1, now: now, startedAt: 10, peersHaveIt: peersHaveIt,
+                                          swarmMovedAt: movedAt, stallSeconds: 5, maxHoldSeconds: 30)
+        }
+        // The owner's timed backup goes on the clock, whatever the swarm does.
+        XCTAssertNil(hold(above: 0, now: 15))
+        XCTAssertNil(hold(above: 1, now: 15, peersHaveIt: true, movedAt: 14))
+        // Below it: held while the connected peers announced something within the stall window...
+        XCTAssertEqual(hold(above: 2, now: 15, movedAt: 14), 19)
+        XCTAssertEqual(hold(above: 60, now: 21, movedAt: 20), 25)
+        // ...or a trusted peer has the piece (then until the hold ends)...
+        XCTAssertEqual(hold(above: 2, now: 25, peersHaveIt: true, movedAt: 10), 40)
+        // ...and let go once the swarm announced nothing for the stall window, or at the hold's end.
+        XCTAssertNil(hold(above: 2, now: 19, movedAt: 14))
+        XCTAssertNil(hold(above: 2, now: 15, movedAt: 10))
+        XCTAssertEqual(hold(above: 2, now: 38, movedAt: 37), 40, "never past the hold's end")
+        XCTAssertNil(hold(above: 2, now: 40, peersHaveIt: true, movedAt: 39.9))
+    }
+
     func testServingAheadFetchesOnlyOwnedPiecesNobodyHasAroundTheFrontierLowestFirstWithinTheLimit() {
         let owned: Set<Int> = [3, 20, 30, 34, 35, 36, 40, 60]
         let had: Set<Int> = [35]

@@ -5,7 +5,7 @@ stderr of every peer of a run kept with `bench/fleet-bench.sh --skip-load --keep
 own first line (process start), its peer server listening, its node built, its pieces hash file
 accepted, its first join answered (and how many peers it listed), its first CDN piece; then how many
 CDN pieces each peer fetched (before its first join answer apart) and the reasons the pieces give,
-most common first.
+most common first, and the owner-wait pieces by the fetching member's rank below the owner.
 
 usage: bench/fleet/steps.py RUN_FOLDER
 """
@@ -16,6 +16,8 @@ def ts(line):
     except Exception: return None
 rows = []
 reasons = collections.Counter()
+ranks = collections.Counter()
+waits = []
 for path in sorted(glob.glob(root + "/peer-*/stderr"), key=lambda p: int(p.split("peer-")[1].split("/")[0])):
     r = {"peer": path.split("peer-")[1].split("/")[0]}
     cdn = 0; cdn_pre = 0
@@ -34,6 +36,13 @@ for path in sorted(glob.glob(root + "/peer-*/stderr"), key=lambda p: int(p.split
             cdn += 1
             why = re.sub(r"[0-9a-f]{40}", "X", m.group(2)); why = re.sub(r"\d+", "N", why)
             reasons[why] += 1
+            b = re.search(r"and (\d+) backup\(s\) let (\d+) ms", m.group(2))
+            if b:
+                k = int(b.group(1)); ms = int(b.group(2))
+                ranks[("first backup" if k == 0 else "backups 2-5" if k <= 4 else "backups 6+")
+                      + (", peers had it" if "peers have it" in m.group(2) else "")
+                      + (", after a hold" if "swarm stalled" in m.group(2) else "")] += 1
+                waits.append(ms)
             if "join" not in r: cdn_pre += 1
             r.setdefault("cdn1", t)
     r["cdn"] = cdn; r["cdn_prejoin"] = cdn_pre
@@ -45,3 +54,8 @@ for r in rows:
     print(f"{r['peer']:>4} {rel(r,'first')} {rel(r,'listen')} {rel(r,'node')} {rel(r,'phf')} {rel(r,'join')} {r.get('listed','-'):>4} {rel(r,'cdn1')} {r['cdn']:4} {r['cdn_prejoin']:3}")
 print("total cdn", sum(r["cdn"] for r in rows), "before join", sum(r["cdn_prejoin"] for r in rows))
 for k, v in reasons.most_common(12): print(v, k)
+print("owner-wait CDN pieces by the fetching member's rank below the owner:")
+for k, v in ranks.most_common(): print(f"  {v} {k}")
+if waits:
+    waits.sort()
+    print(f"  their wait: p50 {waits[len(waits)//2]} ms, p90 {waits[int(len(waits)*0.9)]} ms, max {waits[-1]} ms")

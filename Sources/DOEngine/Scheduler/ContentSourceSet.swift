@@ -13,6 +13,12 @@ import Logging
 /// two, and so on, nobody later than `httpDelaySeconds` (and the scheduler's largest budget); one wait
 /// more when the owner announced other pieces meanwhile (busy fetching, see `PieceOwnership.httpOpensAt`).
 /// The owner wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
+/// Only the owner and its first `timedBackups` backups go on the clock: a member ranked below them then
+/// still takes the piece from peers while a connected peer has it or the swarm around it announces
+/// pieces, up to `lateBackupMaxHoldSeconds` (`PieceOwnership.lateBackupHold`): in a large swarm on busy
+/// cores, everyone past the longest wait otherwise fetched the piece from the origin at that instant.
+/// Whoever may use HTTP sources, a peer sending the piece (its connection brought a block within the
+/// last second) is hedged to other peers only, not to HTTP, until it stalls or fails.
 /// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
 /// ends with nobody having the piece is charged an owner miss, and one connected for a while announcing
 /// nothing at all is charged at once; a few misses in a row and it owns nothing for a while, and an owner
@@ -50,6 +56,8 @@ struct ContentSourceSet: PieceSourceSet {
     private static let ownerCharged = "owner-charged"
     private static let ownerAwaited = "owner-awaited"
     private static let joinAwaited = "join-awaited"
+    private static let swarmAwaited = "swarm-awaited"
+    private static let peerMoving = "peer-moving"
     /// When pieces stop waiting for the first join answer (`PeeringConfiguration.firstJoinWaitSeconds`).
     let firstJoin = FirstJoinWait()
 
@@ -115,6 +123,17 @@ struct ContentSourceSet: PieceSourceSet {
                 }
                 progress.notes.insert(Self.httpOpen)
             }
+            // A peer working on the piece whose connection brought a block within the last second is
+            // slow, not stalled: its overrun hedges to other peers only. On cores that every member
+            // starves alike a peer's piece took 5-25 s, past any budget, and owners hedged pieces the
+            // swarm held to the origin (most of a 100-peer run's second copies once backups held off).
+            // It stalls, or fails at `peerPieceTimeoutSeconds`, and HTTP sources are offered again.
+            if peers.contains(where: { progress.inFlight.contains($0.source.name) && $0.source.isReceiving }) {
+                if progress.notes.insert(Self.peerMoving).inserted {
+                    logger.debug("piece \(piece): a peer is sending it; no HTTP source while its connection moves bytes")
+                }
+                return EligibleSources(sources: sources, reconsiderAt: now + PeerSource.receivingWithinSeconds, newsMayHelp: true)
+            }
         }
         let (found, reconsider) = httpSources(progress: progress, now: now)
         let http = httpGate.map { gate in found.map(gate.wrap) } ?? found
@@ -130,6 +149,8 @@ struct ContentSourceSet: PieceSourceSet {
             return nil
         }
         if ready > 0 { return now + ready }
+        let heard = swarm.swarm.announcementsHeard
+        if progress.swarmHeard?.count != heard { progress.swarmHeard = (heard, now) }
         let above = swarm.ranked(above: piece, excluding: { !swarm.mayOwn($0, table: table) })
         guard let owner = above.first else {
             progress.notes.insert("why: we own it among \(swarm.memberCount) member(s)")
@@ -156,9 +177,26 @@ struct ContentSourceSet: PieceSourceSet {
             }
             return now < ownersChanceEnds ? ownersChanceEnds : end
         }
-        progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : "")")
         // Peers having the piece excuse an owner that is behind: a backup fetched it.
         if !peersHaveIt { chargeOwner(owner, progress: &progress) }
+        // A peer that announced the piece holds HTTP back until a peer stalls on it (overran its budget
+        // or failed); after that only a swarm that moves does.
+        let config = swarm.config
+        if let hold = PieceOwnership.lateBackupHold(above: above.count, timedBackups: config.timedBackups, now: now,
+                                                    startedAt: progress.startedAt,
+                                                    peersHaveIt: peersHaveIt && !progress.troubled(.peer),
+                                                    swarmMovedAt: progress.swarmHeard?.movedAt ?? progress.startedAt,
+                                                    stallSeconds: config.swarmStallSeconds,
+                                                    maxHoldSeconds: config.lateBackupMaxHoldSeconds) {
+            if progress.notes.insert(Self.swarmAwaited).inserted {
+                logger.debug("piece \(piece): \(above.count) member(s) ranked above us and the swarm moves; taking it from peers")
+            }
+            // Looked at again every owner wait too: an owner or backup found empty, dropped or gone
+            // meanwhile makes us a timed backup, and nothing else wakes the piece for that.
+            return min(hold, now + wait)
+        }
+        let held = progress.notes.contains(Self.swarmAwaited) ? ", then the swarm stalled or \(Int(config.lateBackupMaxHoldSeconds)) s passed" : ""
+        progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : "")\(held)")
         return nil
     }
 

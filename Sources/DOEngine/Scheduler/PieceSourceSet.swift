@@ -16,6 +16,9 @@ public struct PieceProgress: Sendable {
     /// The piece's owner when the wait for it began, and how many pieces it had announced then: an
     /// owner that announces more while we wait is busy, not empty (`PieceOwnership.httpOpensAt`).
     public var ownerAtWait: (owner: String, announced: Int)? = nil
+    /// The swarm's `announcementsHeard` at the last look at this piece, and when it was last seen to
+    /// move (`PieceOwnership.lateBackupHold`).
+    public var swarmHeard: (count: Int, movedAt: Double)? = nil
 
     public init(startedAt: Double) { self.startedAt = startedAt }
 

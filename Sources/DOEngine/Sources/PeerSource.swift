@@ -20,7 +20,10 @@ struct PeerSource: PieceSource {
     var logMetadata: Logger.Metadata { ["peer": "\(peer)"] }
     /// A peer whose connection brought a block within the last second is sending (its queue may be
     /// long); one that announced pieces and sends nothing is not.
-    var isReceiving: Bool { swarm.isSending(peer, within: 1) }
+    var isReceiving: Bool { swarm.isSending(peer, within: Self.receivingWithinSeconds) }
+
+    /// How recent a block must be for a peer to count as sending (`isReceiving`).
+    static let receivingWithinSeconds = 1.0
 
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] {
         try await fetchPiece(range: range).bytes

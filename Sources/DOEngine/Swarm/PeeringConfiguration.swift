@@ -55,10 +55,28 @@ public struct PeeringConfiguration: Sendable {
     /// requests at most share the origin link, so a piece still comes within a budget. Until the first
     /// join is answered the cap is 1 whatever this says (nobody knows who owns what yet). 0: no cap.
     public var maxHTTPFetchesInSwarm = 4
+    /// Backups of a piece's owner that go to HTTP sources on the clock (the k-th after k owner waits);
+    /// members ranked below them take the piece from peers while the swarm moves (see
+    /// `PieceOwnership.lateBackupHold`). One: the origin sends a piece at most twice when its owner
+    /// is late, and one of the two is honest unless two of the top three members are bad (a
+    /// withholder is distrusted at its first timeout and an empty owner is passed over at its first
+    /// miss, so the next member becomes a timed one).
+    public var timedBackups = 1
+    /// How long the connected peers may announce nothing before members below the timed backups stop
+    /// waiting for the swarm and open HTTP sources: DO's DelayForegroundDownloadFromHttp (5 s), the
+    /// longest a reader waits for peers before the CDN when nothing comes.
+    public var swarmStallSeconds = 5.0
+    /// The longest such a member keeps off HTTP sources for one piece while the swarm moves: half a
+    /// piece's give-up time (60 s), so that a piece nobody brings still has the CDN's time left.
+    public var lateBackupMaxHoldSeconds = 30.0
     /// A piece from a peer taking longer than this is abandoned for the next source.
     public var peerPieceTimeoutSeconds = 10.0
     public var maxPeers = 16
-    public var peersWanted = 50
+    /// Peers a join asks the control plane to list (the join's PeersWanted): 255, as DO's clients ask.
+    /// Every member ranks pieces over the members it was listed (`SessionSwarm`), so a listing cut at 50
+    /// in a swarm of 100 gave each member a different half: a 100-peer run had pieces owned by up to 7
+    /// members at once, views of 22-50, each fetching them from the origin. Connections stay at `maxPeers`.
+    public var peersWanted = 255
     /// Upper bound on the interval between two joins, whatever the control plane says.
     public var maxReannounceSeconds = 300
     /// The local address our peer connections leave from (`SwarmConfiguration.localAddress`).

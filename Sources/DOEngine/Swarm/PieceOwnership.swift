@@ -54,6 +54,33 @@ struct PieceOwnership: Sendable {
         guard above > 0 else { return startedAt }
         return startedAt + min(Double(above + (ownerBusy ? 1 : 0)) * wait, maxWait)
     }
+
+    /// For a member ranked below the timed backups (`above` > `timedBackups`) whose timed wait is
+    /// over: the instant to look again while it still keeps off HTTP sources, `nil` once they may go.
+    ///
+    /// The timed members (the owner and its first `timedBackups` backups) fetch the piece from the CDN
+    /// on the clock, so the swarm gets it although its owner is late or gone. Everyone below them takes
+    /// it from a peer as long as the swarm around it moves: a trusted connected peer announced the piece
+    /// (`peersHaveIt`: it is asked, and hedged to other peers that have it), or the connected peers
+    /// announced any pieces within the last `stallSeconds` (`swarmMovedAt`: when that was last seen).
+    /// Only a swarm that stopped announcing for `stallSeconds`, or `maxHoldSeconds` from the piece's
+    /// start, opens HTTP to them.
+    ///
+    /// Why: on the clock alone, every member ranked past the longest wait opened HTTP at that same
+    /// instant. 100 peers on two cores are all slow alike (a piece took ~25 s from a peer in flight),
+    /// the pieces had not reached most members' 16 connections by then, and up to 95 members fetched
+    /// each piece from the origin (822 of 1,187 CDN pieces in one run). A slow swarm is not a stuck one:
+    /// what a CPU-starved member lacks is CPU, and the origin's copies do not bring it any.
+    static func lateBackupHold(above: Int, timedBackups: Int, now: Double, startedAt: Double, peersHaveIt: Bool,
+                               swarmMovedAt: Double, stallSeconds: Double, maxHoldSeconds: Double) -> Double? {
+        guard above > max(0, timedBackups) else { return nil }
+        let holdEnds = startedAt + maxHoldSeconds
+        guard now < holdEnds else { return nil }
+        if peersHaveIt { return holdEnds }
+        let stalledAt = swarmMovedAt + stallSeconds
+        guard now < stalledAt else { return nil }
+        return min(stalledAt, holdEnds)
+    }
 }
 
 /// Which pieces a member fetches for the swarm before its own reader needs them ("serving ahead").

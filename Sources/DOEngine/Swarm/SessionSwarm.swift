@@ -7,8 +7,8 @@
 /// included) for each piece by rendezvous hashing (`PieceOwnership`); only the top-ranked member, the
 /// piece's *owner*, fetches it from the CDN at once. The others wait for a peer to announce the piece
 /// (an event) and take it from there: the owner's k-th backup goes to the CDN itself after k owner
-/// waits, everyone after the longest (see `ContentSourceSet`); an owner that lets that happen
-/// repeatedly stops counting as one for a while. Owners also fetch their pieces ahead of the swarm's
+/// waits, the members below the first `timedBackups` only once the swarm stops moving (see
+/// `ContentSourceSet`); an owner that lets that happen repeatedly stops counting as one for a while. Owners also fetch their pieces ahead of the swarm's
 /// readers (`ServeAhead`, run by `ContentSession`), so a reader ahead of the others does not wait
 /// for an owner that is behind.
 ///

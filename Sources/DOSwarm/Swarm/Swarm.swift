@@ -58,6 +58,8 @@ public final class Swarm: Sendable {
 
     private struct Announcements {
         var generation = 0
+        /// Bitfields and `have`s heard from connected peers (nudges not counted): see `announcementsHeard`.
+        var heard = 0
         /// Waiters for any announcement, and waiters for one piece's (`waitForAnnouncement(of:after:)`).
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var pieceWaiters: [Int: [Int: CheckedContinuation<Void, Never>]] = [:]
@@ -165,6 +167,11 @@ public final class Swarm: Sendable {
     /// Moves whenever a connected peer announces pieces (its bitfield, a `have`) or a peer connects.
     public var announceGeneration: Int { announcements.withLock { $0.generation } }
 
+    /// Bitfields and `have`s heard from connected peers so far. Unlike `announceGeneration`, a nudge
+    /// (a join answer, a peer arriving) does not move it: it moves only while the peers around us
+    /// receive pieces, which is what tells a swarm that is slow from one that is stuck.
+    public var announcementsHeard: Int { announcements.withLock { $0.heard } }
+
     /// Returns once `announceGeneration` is past `generation` (at once when it already is), or when the
     /// calling task is cancelled: waiting for a peer's `have` is an event, never a poll.
     public func waitForAnnouncement(after generation: Int) async {
@@ -201,12 +208,14 @@ public final class Swarm: Sendable {
     }
 
     /// Wakes every task waiting for an announcement (the membership changed, say): they look again.
-    public func nudge() { announced(piece: nil) }
+    public func nudge() { announced(piece: nil, heard: false) }
 
-    /// A peer announced `piece` (`nil`: many, as a bitfield): wake the waiters it concerns.
-    private func announced(piece: Int?) {
+    /// A peer announced `piece` (`nil`: many, as a bitfield): wake the waiters it concerns. `heard`:
+    /// it came from a peer (not a nudge).
+    private func announced(piece: Int?, heard: Bool = true) {
         let waiters = announcements.withLock { a -> [CheckedContinuation<Void, Never>] in
             a.generation += 1
+            if heard { a.heard += 1 }
             var woken = Array(a.waiters.values)
             a.waiters.removeAll()
             if let piece {

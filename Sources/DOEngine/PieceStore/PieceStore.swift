@@ -294,13 +294,6 @@ public final class PieceStore: Sendable {
         try commit(key, piece: PieceBuffer(copying: bytes))
     }
 
-    /// Whether a piece of `count` bytes stored as `key` goes to a pack: its commit is one buffered
-    /// append, no file created.
-    public func appendsToPack(_ key: Key, count: Int) -> Bool {
-        guard packs != nil, case .verified = key else { return false }
-        return count <= packedPieceMaxBytes
-    }
-
     /// Makes `piece` the stored piece `key`, writing the buffer itself (no copy) and keeping it in
     /// memory as the recent copy (see the contract above).
     public func commit(_ key: Key, piece bytes: PieceBuffer) throws {
@@ -319,7 +312,7 @@ public final class PieceStore: Sendable {
         }
         let place: GroupCommitter.Staged.Place
         do {
-            if let packs, appendsToPack(key, count: bytes.count) {
+            if let packs, case .verified = key, bytes.count <= packedPieceMaxBytes {
                 place = .pack(try packs.append(bytes))
             } else {
                 // This store's prefix and a counter name the temporary file: unique without a UUID per

@@ -436,26 +436,17 @@ public final class ContentSession: Sendable {
 
     /// Stores a piece off the cooperative pool (a write can block on a busy disk). A full or broken
     /// disk costs the cache, not the read: the verified bytes are still served.
-    ///
-    /// A piece the store appends to a pack (a small one) is stored in place: one buffered write of at
-    /// most `packedPieceMaxBytes`, cheaper than the two thread hand-offs of going to `BlockingIO` and
-    /// back, which were a small file's largest cost after its file creation was gone. (It blocks only
-    /// when staged pieces alone fill the cache's cap, for one group commit: caps of a few MiB.)
     private func commit(_ key: PieceStore.Key, bytes: PieceBuffer) async {
         let store = self.store, logger = self.logger, repeating = self.repeating
-        let write = { @Sendable in
-            do {
-                try store.commit(key, piece: bytes)
-            } catch {
-                // A full disk fails every piece: one line, then a count (see RepeatingLog).
-                repeating.log(logger, .error, kind: "store \((error as? PieceStore.Failure)?.errno ?? EIO)",
-                              "piece cache: cannot store a piece (\(error)); serving it uncached")
-            }
-        }
-        if store.appendsToPack(key, count: bytes.count) { return write() }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             BlockingIO.queue.async {
-                write()
+                do {
+                    try store.commit(key, piece: bytes)
+                } catch {
+                    // A full disk fails every piece: one line, then a count (see RepeatingLog).
+                    repeating.log(logger, .error, kind: "store \((error as? PieceStore.Failure)?.errno ?? EIO)",
+                                  "piece cache: cannot store a piece (\(error)); serving it uncached")
+                }
                 done.resume()
             }
         }

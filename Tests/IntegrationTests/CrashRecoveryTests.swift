@@ -128,4 +128,43 @@ final class CrashRecoveryTests: MountTestCase {
         XCTAssertTrue(report.mismatches.isEmpty, "after the remount: \(report.mismatches)")
         XCTAssertEqual(report.checked, 129, "every piece kept: 128 of 64 KiB and the last 777 bytes")
     }
+
+    func testDofsVerifyRemovesAPackedPieceDamagedOnDiskAndTheRemountFetchesItAgain() throws {
+        let KiB = 1024
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 256 * KiB, seed: 63)
+        try TestContent.write(content, to: origin.path("four.bin"))
+        let published = try DofsCLI.publish(file: origin.path("four.bin"), url: origin.url("four.bin"),
+                                            phfOut: origin.path("four.bin.phf"), phfURL: origin.url("four.bin.phf"),
+                                            pieceSize: 64 * KiB, logDirectory: scratch.file("logs"))
+        let catalog = [CatalogEntry(name: "four.bin", published: published)]
+        let cache = scratch.file("cache")
+        let first = try mount(cacheDir: cache, catalog: catalog)
+        assertSameBytes(try readWhole(first.mountpoint + "/four.bin").get(), content, "four.bin")
+        XCTAssertEqual(try first.unmount(), .exited(0))
+        XCTAssertEqual(CacheInspection.verifyContentAddressedFiles(under: cache).checked, 4, "4 packed pieces")
+
+        // One byte of the pack flipped, as a disk error would.
+        let pack = cache + "/pieces/packs/1.pack"
+        let fd = open(pack, O_RDWR)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        var byte: UInt8 = 0
+        XCTAssertEqual(pread(fd, &byte, 1, 70_000), 1)
+        byte ^= 0xFF
+        XCTAssertEqual(pwrite(fd, &byte, 1, 70_000), 1)
+        close(fd)
+
+        let verify = try dofs(["verify", "--cache-dir", cache])
+        XCTAssertFalse(verify.succeeded, "dofs verify fails when it finds damage")
+        XCTAssertTrue(verify.stdout.contains("checked 4 verified piece(s), removed 1 damaged"), verify.stdout)
+        let again = try dofs(["verify", "--cache-dir", cache])
+        XCTAssertTrue(again.stdout.contains("checked 3 verified piece(s), removed 0 damaged"), again.stdout)
+
+        let linesBefore = origin.entries().count
+        let second = try mount(cacheDir: cache, catalog: catalog)
+        assertSameBytes(try readWhole(second.mountpoint + "/four.bin").get(), content, "four.bin after the damage was removed")
+        XCTAssertEqual(origin.entries().dropFirst(linesBefore).filter { $0.uri == "/four.bin" }.bodyBytes, 64 * KiB,
+                       "only the damaged piece is fetched again")
+        XCTAssertEqual(try second.unmount(), .exited(0))
+    }
 }

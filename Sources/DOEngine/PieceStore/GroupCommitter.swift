@@ -113,6 +113,7 @@ final class GroupCommitter: @unchecked Sendable {
         if fd < 0 || clinux_syncfs(fd) != 0 {
             repeating.log(logger, .error, kind: "sync", "piece store: cannot sync \(syncDirectory): \(String(cString: strerror(errno))); pieces stay uncommitted")
             if fd >= 0 { close(fd) }
+            packs?.keepUnpunched(unpunched)
             for item in batch { if case .file(let tmp, _) = item.place { unlink(tmp) } }
             return ([], batch)
         }

@@ -266,6 +266,12 @@ final class PiecePacks: Sendable {
         }
     }
 
+    /// Puts back ranges taken for a sync that failed: the next sync punches them.
+    func keepUnpunched(_ slots: [Slot]) {
+        guard !slots.isEmpty else { return }
+        state.withLock { $0.unpunched += slots }
+    }
+
     /// Returns the disk space of ranges whose `dropped` record a `syncfs` made durable.
     func punch(_ slots: [Slot]) {
         for slot in slots {
@@ -279,8 +285,8 @@ final class PiecePacks: Sendable {
         let slots = takeUnpunched()
         guard !slots.isEmpty else { return }
         let fd = Glibc.open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return keepUnpunched(slots) }
         defer { close(fd) }
-        if clinux_syncfs(fd) == 0 { punch(slots) }
+        if clinux_syncfs(fd) == 0 { punch(slots) } else { keepUnpunched(slots) }
     }
 }

@@ -24,7 +24,7 @@
 #              ...), each on a cache folder of its own that is deleted only at the end (ext4 charges
 #              inode allocations right after a deletion for scanning past the freed inodes, which made
 #              one binary's CPU swing 1-5 s between runs); each round's figures and the medians are
-#              reported
+#              reported (wall s, daemon CPU s, daemon context switches by `perf stat`)
 #   --perf     record the daemon's CPU profile during the cold cat with `perf record -g`; the top
 #              symbols (self time) go to bench/results/smallfiles-<date>.perf.txt
 # Environment: DOFS_BIN (use this binary, skip the release build), DOFS_SCRATCH_PATH.
@@ -87,18 +87,30 @@ mount_catalog() {
 }
 unmount_now() { dofs_unmount "$mnt" "$DOFS_PID"; mounted="" DOFS_PID=""; }
 
-# timed_on_mount COMMAND... — runs COMMAND; prints "SECONDS REQUESTS CPU_S CONNECTIONS" (origin
-# requests, daemon CPU and the TCP connections nginx served them on, during it).
+# timed_on_mount COMMAND... — runs COMMAND; prints "SECONDS REQUESTS CPU_S CONNECTIONS SWITCHES"
+# (origin requests, daemon CPU and the TCP connections nginx served them on, during it, and the
+# daemon's context switches, all its threads, counted by `perf stat` when perf is there, else n/a).
 timed_on_mount() {
-    local lines0 t0 secs c0=0 cpu="n/a"
+    local lines0 t0 secs c0=0 cpu="n/a" switches="n/a" stat_pid=""
     lines0="$(log_lines "$access")"
     [ -n "$DOFS_PID" ] && c0="$(cpu_ticks "$DOFS_PID")"
+    if [ -n "$DOFS_PID" ] && [ -z "$PERF_PID" ] && command -v perf >/dev/null 2>&1; then
+        perf stat -x, -e context-switches -p "$DOFS_PID" -o "$work/switches.csv" >/dev/null 2>&1 &
+        stat_pid=$!
+        sleep 0.1
+    fi
     t0="$(now)"
     "$@" >/dev/null || die "'$*' failed"
     secs="$(elapsed "$t0")"
+    if [ -n "$stat_pid" ]; then
+        kill -INT "$stat_pid" 2>/dev/null || true
+        wait "$stat_pid" 2>/dev/null || true
+        switches="$(awk -F, '/context-switches/ { print $1 }' "$work/switches.csv" 2>/dev/null)"
+        [[ "$switches" =~ ^[0-9]+$ ]] || switches="n/a"
+    fi
     sleep 0.2  # let nginx write its last log lines
     [ -n "$DOFS_PID" ] && cpu="$(ticks_s $(( $(cpu_ticks "$DOFS_PID") - c0 )))"
-    printf '%s %s %s %s\n' "$secs" "$(origin_requests "$access" "$lines0")" "$cpu" "$(origin_connections "$access" "$lines0")"
+    printf '%s %s %s %s %s\n' "$secs" "$(origin_requests "$access" "$lines0")" "$cpu" "$(origin_connections "$access" "$lines0")" "$switches"
 }
 # origin_connections ACCESS_LOG FROM_LINE — distinct connections (nginx's c=N) after FROM_LINE.
 origin_connections() { awk -v from="$2" 'NR > from && $NF ~ /^c=/ { c[$NF] = 1 } END { printf "%d\n", length(c) }' "$1"; }
@@ -196,7 +208,7 @@ mount_catalog "$catalog" "$work/cache-tree"
 read -r ls_s ls_reqs ls_cpu _ < <(timed_on_mount ls_all)
 note "ls -lR: $ls_s s, $ls_reqs requests, daemon CPU $ls_cpu s"
 perf_start
-read -r cold_s cold_reqs cold_cpu cold_conns < <(timed_on_mount cat_all)
+read -r cold_s cold_reqs cold_cpu cold_conns cold_sw < <(timed_on_mount cat_all)
 perf_stop
 note "cold cat: $cold_s s, $cold_reqs requests on $cold_conns connection(s), daemon CPU $cold_cpu s"
 log "data check: every file through the mount against the original"
@@ -212,7 +224,7 @@ unmount_now
 if [ -n "$compare_bin" ]; then
     log "compare: $compare_bin, the same catalog"
     mount_catalog "$catalog" "$work/cache-old" "$compare_bin"
-    read -r ocold_s ocold_reqs ocold_cpu ocold_conns < <(timed_on_mount cat_all)
+    read -r ocold_s ocold_reqs ocold_cpu ocold_conns ocold_sw < <(timed_on_mount cat_all)
     note "cold cat: $ocold_s s, $ocold_reqs requests on $ocold_conns connection(s), daemon CPU $ocold_cpu s"
     unmount_now
     mount_catalog "$catalog" "$work/cache-old" "$compare_bin"
@@ -225,22 +237,22 @@ fi
 round_lines=()
 if [ "$rounds" -gt 0 ]; then
     log "rounds: $rounds cold cats of each binary, alternating"
-    new_s=() new_cpu=() old_s=() old_cpu=()
+    new_s=() new_cpu=() old_s=() old_cpu=() new_sw=() old_sw=()
     for r in $(seq 1 "$rounds"); do
         order=(new old); [ $((r % 2)) = 0 ] && order=(old new)
         for which in "${order[@]}"; do
             bin="$DOFS_BIN"; [ "$which" = old ] && bin="$compare_bin"
             mount_catalog "$catalog" "$work/cache-round-$r-$which" "$bin"
-            read -r rs _ rcpu _ < <(timed_on_mount cat_all)
+            read -r rs _ rcpu _ rsw < <(timed_on_mount cat_all)
             unmount_now
-            note "round $r, $which: cold cat $rs s, daemon CPU $rcpu s"
-            round_lines+=("$(printf '%-50s %9s %9s %10s' "round $r: cold cat, $which" "$rs" "$files" "$rcpu")")
-            if [ "$which" = new ]; then new_s+=("$rs") new_cpu+=("$rcpu"); else old_s+=("$rs") old_cpu+=("$rcpu"); fi
+            note "round $r, $which: cold cat $rs s, daemon CPU $rcpu s, $rsw context switches"
+            round_lines+=("$(printf '%-50s %9s %9s %10s %9s' "round $r: cold cat, $which" "$rs" "$files" "$rcpu" "$rsw")")
+            if [ "$which" = new ]; then new_s+=("$rs") new_cpu+=("$rcpu") new_sw+=("$rsw"); else old_s+=("$rs") old_cpu+=("$rcpu") old_sw+=("$rsw"); fi
         done
     done
     median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-    round_lines+=("$(printf '%-50s %9s %9s %10s' "median of the rounds: new" "$(median "${new_s[@]}")" "" "$(median "${new_cpu[@]}")")")
-    round_lines+=("$(printf '%-50s %9s %9s %10s' "median of the rounds: old" "$(median "${old_s[@]}")" "" "$(median "${old_cpu[@]}")")")
+    round_lines+=("$(printf '%-50s %9s %9s %10s %9s' "median of the rounds: new" "$(median "${new_s[@]}")" "" "$(median "${new_cpu[@]}")" "$(median "${new_sw[@]}")")")
+    round_lines+=("$(printf '%-50s %9s %9s %10s %9s' "median of the rounds: old" "$(median "${old_s[@]}")" "" "$(median "${old_cpu[@]}")" "$(median "${old_sw[@]}")")")
     rm -rf "$work"/cache-round-*
 fi
 
@@ -272,15 +284,15 @@ results="$HERE/results/smallfiles-$(date -u +%Y%m%d-%H%M%S).txt"
     echo "tree:    $files files of 1-64 KiB, $(human_bytes "$total_bytes"), 40 folders; origin nginx on 127.0.0.1"
     echo "load:    $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo
-    printf '%-50s %9s %9s %10s\n' "" "seconds" "requests" "dofs CPU s"
+    printf '%-50s %9s %9s %10s %9s\n' "" "seconds" "requests" "dofs CPU s" "switches"
     printf '%-50s %9s\n' "publish --tree ($tree_rate files/s)" "$tree_s"
     printf '%-50s %9s\n' "publish one file at a time ($single_rate files/s, $sample files)" "$single_s"
     printf '%-50s %9s %9s\n' "curl, every file in sequence (median of 3)" "$curl_s" "$files"
     printf '%-50s %9s %9s %10s\n' "after:  ls -lR of a cold mount" "$ls_s" "$ls_reqs" "$ls_cpu"
-    printf '%-50s %9s %9s %10s\n' "after:  cold cat of every file" "$cold_s" "$cold_reqs" "$cold_cpu"
+    printf '%-50s %9s %9s %10s %9s\n' "after:  cold cat of every file" "$cold_s" "$cold_reqs" "$cold_cpu" "$cold_sw"
     printf '%-50s %9s %9s %10s\n' "after:  warm cat, fresh mount" "$warm_s" "$warm_reqs" "$warm_cpu"
     if [ -n "$compare_bin" ]; then
-        printf '%-50s %9s %9s %10s\n' "compare: cold cat, $(basename "$(dirname "$compare_bin")")/$(basename "$compare_bin")" "$ocold_s" "$ocold_reqs" "$ocold_cpu"
+        printf '%-50s %9s %9s %10s %9s\n' "compare: cold cat, $(basename "$(dirname "$compare_bin")")/$(basename "$compare_bin")" "$ocold_s" "$ocold_reqs" "$ocold_cpu" "$ocold_sw"
         printf '%-50s %9s %9s %10s\n' "compare: warm cat, fresh mount" "$owarm_s" "$owarm_reqs" "$owarm_cpu"
     fi
     for line in "${round_lines[@]}"; do echo "$line"; done

@@ -37,14 +37,14 @@ struct VerifyCommand: ParsableCommand {
         for key in store.keys {
             guard case .verified(let digest) = key else { continue }
             checked += 1
-            let path = store.path(for: key)
-            guard let bytes = FileManager.default.contents(atPath: path), SHA256.hash(bytes) == digest else {
-                print("damaged: \(path)")
+            guard let bytes = store.storedPiece(key), SHA256.hash(bytes) == digest else {
+                print("damaged: \(store.path(for: key))")
                 store.remove(key)
                 damaged += 1
                 continue
             }
         }
+        store.settleRemovals()
         print("checked \(checked) verified piece(s), removed \(damaged) damaged")
         if damaged > 0 { throw ExitCode.failure }
     }

@@ -17,7 +17,15 @@ final class PieceStoreCapTests: XCTestCase {
 
     private func piece(_ seed: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
 
-    /// Bytes in piece files on disk, staged ones included.
+    /// A file per piece, however small (no packs).
+    private static var filePerPiece: PieceStoreConfiguration {
+        var c = PieceStoreConfiguration()
+        c.packedPieceMaxBytes = 0
+        return c
+    }
+
+    /// Bytes in piece files on disk, staged ones included, and the blocks packs hold (a punched range
+    /// holds none).
     private func bytesOnDisk() -> Int {
         var total = 0
         for dir in ["verified", "simple", "tmp"] {
@@ -26,12 +34,16 @@ final class PieceStoreCapTests: XCTestCase {
                 total += FileSystem.regularFileSize(root + "/" + dir + "/" + rel) ?? 0
             }
         }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root + "/packs")) ?? [] where name.hasSuffix(".pack") {
+            var st = stat()
+            if stat(root + "/packs/" + name, &st) == 0 { total += Int(st.st_blocks) * 512 }
+        }
         return total
     }
 
     func testTheCapHoldsOnDiskWhilePiecesArriveFasterThanGroupCommits() throws {
         let cap = 3 * size
-        let store = try PieceStore(root: root, maxBytes: cap)
+        let store = try PieceStore(root: root, maxBytes: cap, configuration: Self.filePerPiece)
         var worst = 0
         for i in 0..<40 {
             let bytes = piece(i)
@@ -42,6 +54,29 @@ final class PieceStoreCapTests: XCTestCase {
         worst = max(worst, bytesOnDisk())
         XCTAssertLessThanOrEqual(worst, cap + size, "on disk: at most the cap plus the piece being committed (worst seen \(worst) bytes, cap \(cap))")
         XCTAssertLessThanOrEqual(store.totalBytes, cap)
+    }
+
+    func testPackedPiecesEvictedToKeepTheCapGiveTheirBlocksBackAtEachGroupCommitAndStayGone() throws {
+        let cap = 3 * size
+        let store = try PieceStore(root: root, maxBytes: cap)
+        var keys: [PieceStore.Key] = []
+        for round in 0..<4 {
+            for i in 0..<10 {
+                let bytes = piece(round * 10 + i)
+                keys.append(.verified(SHA256.hash(bytes)))
+                try store.commit(keys.last!, bytes: bytes)
+            }
+            store.flush()
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/verified").count, 256, "only the shard folders: no piece file")
+            XCTAssertGreaterThan(bytesOnDisk(), 0, "the pieces are in a pack")
+            XCTAssertLessThanOrEqual(bytesOnDisk(), cap, "round \(round): evicted packed pieces hold no block after the group commit")
+        }
+        let reopened = try PieceStore(root: root, maxBytes: cap)
+        XCTAssertEqual(Set(keys.filter { reopened.contains($0) }), Set(keys.suffix(3)), "the last 3 pieces are kept, the evicted ones stay gone")
+        for key in keys.suffix(3) {
+            guard case .verified(let digest) = key, let bytes = reopened.readPiece(key, length: size) else { return XCTFail("\(key) unreadable") }
+            XCTAssertEqual(SHA256.hash(bytes), digest)
+        }
     }
 
     func testASmallerCapTakesEffectWhenTheStoreOpens() throws {

@@ -19,6 +19,14 @@ final class PieceStoreTests: XCTestCase {
     private static var fileOnly: PieceStoreConfiguration {
         var c = PieceStoreConfiguration()
         c.recentPieceBytes = 0
+        c.packedPieceMaxBytes = 0
+        return c
+    }
+
+    /// A store that writes a file per piece however small (no packs): what the tests of piece files check.
+    private static var filePerPiece: PieceStoreConfiguration {
+        var c = PieceStoreConfiguration()
+        c.packedPieceMaxBytes = 0
         return c
     }
 
@@ -49,7 +57,7 @@ final class PieceStoreTests: XCTestCase {
     }
 
     func testPiecesCommittedLatelyAreServedFromMemoryUntilRemoved() throws {
-        let store = try PieceStore(root: root)
+        let store = try PieceStore(root: root, configuration: Self.filePerPiece)
         let bytes = piece(10)
         let key = PieceStore.Key.verified(SHA256.hash(bytes))
         try store.commit(key, bytes: bytes)
@@ -106,7 +114,7 @@ final class PieceStoreTests: XCTestCase {
     }
 
     func testCommittedPieceIsReadableAtOnceAndDurableAfterFlush() throws {
-        let store = try PieceStore(root: root)
+        let store = try PieceStore(root: root, configuration: Self.filePerPiece)
         let bytes = piece(1)
         let key = PieceStore.Key.verified(SHA256.hash(bytes))
         try store.commit(key, bytes: bytes)
@@ -115,7 +123,7 @@ final class PieceStoreTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: store.path(for: key)))
         XCTAssertEqual(FileManager.default.contents(atPath: store.path(for: key)).map { [UInt8]($0) }, bytes)
 
-        let reopened = try PieceStore(root: root)
+        let reopened = try PieceStore(root: root, configuration: Self.filePerPiece)
         XCTAssertTrue(reopened.contains(key))
         XCTAssertEqual(reopened.readPiece(key, length: bytes.count), bytes)
     }
@@ -161,7 +169,7 @@ final class PieceStoreTests: XCTestCase {
     }
 
     func testSizeCapEvictsLeastRecentlyUsed() throws {
-        let store = try PieceStore(root: root, maxBytes: 3 * 4096)
+        let store = try PieceStore(root: root, maxBytes: 3 * 4096, configuration: Self.filePerPiece)
         let pieces = (0..<5).map { piece(UInt8($0 + 10)) }
         let keys = pieces.map { PieceStore.Key.verified(SHA256.hash($0)) }
         for (k, p) in zip(keys, pieces) {

@@ -88,7 +88,9 @@ final class ControlPlaneTests: MountTestCase {
 
         // Where verified content lands in the cache (what test 3 checks stays empty), once flushed by the unmount.
         XCTAssertEqual(try m.unmount(), .exited(0))
-        XCTAssertEqual(files(under: scratch.file("cache") + "/pieces/verified").count, 4, "a.bin's 4 pieces, stored as verified")
+        let stored = CacheInspection.verifyContentAddressedFiles(under: scratch.file("cache") + "/pieces")
+        XCTAssertEqual(stored.checked, 4, "a.bin's 4 pieces, stored as verified (3 files, the last 1,234 bytes in a pack)")
+        XCTAssertEqual(stored.mismatches, [])
         XCTAssertEqual(files(under: scratch.file("cache") + "/metadata").filter { $0.hasSuffix(".phf") }.count, 1,
                        "a.bin's PHF, kept as trusted metadata")
     }
@@ -178,7 +180,8 @@ final class ControlPlaneTests: MountTestCase {
                     "by-id has no unverified fallback: refused metadata must fail the read")
         XCTAssertEqual(try m.unmount(), .exited(0), "unmount (flushes the piece store)")
 
-        XCTAssertEqual(files(under: cacheDir + "/pieces/verified"), [], "no piece of x.bin may be stored as verified")
+        XCTAssertEqual(CacheInspection.verifyContentAddressedFiles(under: cacheDir + "/pieces").checked, 0,
+                       "no piece of x.bin may be stored as verified (neither a file nor packed)")
         XCTAssertEqual(files(under: cacheDir + "/metadata").filter { $0.hasSuffix(".phf") }, [],
                        "the refused PHF must not be kept as trusted metadata")
         XCTAssertFalse(files(under: cacheDir + "/pieces/simple").isEmpty, "the simple-mode read was cached as simple pieces")

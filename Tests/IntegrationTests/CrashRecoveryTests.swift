@@ -81,4 +81,90 @@ final class CrashRecoveryTests: MountTestCase {
         print("[it] crash: content-addressed cache files checked: \(afterCrash.checked) after the kill, \(report.checked) "
               + "after the remount (\(report.otherFiles) other files)")
     }
+
+    func testSIGKILLWhileSmallPiecesArePackedListsOnlyWholePiecesAndARemountServesCorrectBytes() throws {
+        let KiB = 1024
+        let origin = try startOrigin(locations: [.slow("/", rate: "2m")])
+        let content = TestContent.bytes(count: 8 * 1024 * KiB + 777, seed: 62)
+        try TestContent.write(content, to: origin.path("packed.bin"))
+        // 64 KiB pieces: small enough to be appended to a pack, not written to a file each.
+        let published = try DofsCLI.publish(file: origin.path("packed.bin"), url: origin.url("packed.bin"),
+                                            phfOut: origin.path("packed.bin.phf"), phfURL: origin.url("packed.bin.phf"),
+                                            pieceSize: 64 * KiB, logDirectory: scratch.file("logs"))
+        let catalog = [CatalogEntry(name: "packed.bin", published: published)]
+        let cache = scratch.file("cache")
+        let first = try mount(cacheDir: cache, catalog: catalog)
+        let reader = Thread { _ = FileIO.readWhole(first.mountpoint + "/packed.bin") }
+        reader.start()
+        // Kill once some pieces are listed (a list record is written after the sync of its piece).
+        func listedRecords() -> Int {
+            let folder = cache + "/pieces/packs/"
+            let lists = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".list") }
+            var bytes = 0
+            for name in lists {
+                let size = (try? FileManager.default.attributesOfItem(atPath: folder + name)[.size] as? Int) ?? nil
+                bytes += size ?? 0
+            }
+            return bytes / 56
+        }
+        XCTAssertTrue(waitUntil(timeout: 30, interval: 0.01) { listedRecords() >= 4 }, "no packed piece was listed in 30 s")
+        first.kill9()
+        XCTAssertFalse(first.isMounted, "the dead mount must be detached")
+
+        let afterCrash = CacheInspection.verifyContentAddressedFiles(under: cache)
+        XCTAssertTrue(afterCrash.mismatches.isEmpty, "after SIGKILL, listed pieces whose bytes do not match their SHA-256: \(afterCrash.mismatches)")
+        XCTAssertGreaterThanOrEqual(afterCrash.checked, 4, "the listed pieces were checked")
+        XCTAssertLessThan(afterCrash.checked, 129, "the whole file arrived before the kill; the origin was not slow enough")
+
+        try origin.restart(locations: [])
+        let linesBefore = origin.entries().count
+        let second = try mount(cacheDir: cache, catalog: catalog)
+        let got = try readWhole(second.mountpoint + "/packed.bin", within: 90).get()
+        assertSameBytes(got, content, "packed.bin after SIGKILL and remount")
+        let refetched = origin.entries().dropFirst(linesBefore).filter { $0.uri == "/packed.bin" }.bodyBytes
+        XCTAssertLessThanOrEqual(refetched, content.count - afterCrash.checked * 64 * KiB, "pieces listed before the kill were fetched again")
+        XCTAssertEqual(try second.unmount(), .exited(0))
+        let report = CacheInspection.verifyContentAddressedFiles(under: cache)
+        XCTAssertTrue(report.mismatches.isEmpty, "after the remount: \(report.mismatches)")
+        XCTAssertEqual(report.checked, 129, "every piece kept: 128 of 64 KiB and the last 777 bytes")
+    }
+
+    func testDofsVerifyRemovesAPackedPieceDamagedOnDiskAndTheRemountFetchesItAgain() throws {
+        let KiB = 1024
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 256 * KiB, seed: 63)
+        try TestContent.write(content, to: origin.path("four.bin"))
+        let published = try DofsCLI.publish(file: origin.path("four.bin"), url: origin.url("four.bin"),
+                                            phfOut: origin.path("four.bin.phf"), phfURL: origin.url("four.bin.phf"),
+                                            pieceSize: 64 * KiB, logDirectory: scratch.file("logs"))
+        let catalog = [CatalogEntry(name: "four.bin", published: published)]
+        let cache = scratch.file("cache")
+        let first = try mount(cacheDir: cache, catalog: catalog)
+        assertSameBytes(try readWhole(first.mountpoint + "/four.bin").get(), content, "four.bin")
+        XCTAssertEqual(try first.unmount(), .exited(0))
+        XCTAssertEqual(CacheInspection.verifyContentAddressedFiles(under: cache).checked, 4, "4 packed pieces")
+
+        // One byte of the pack flipped, as a disk error would.
+        let pack = cache + "/pieces/packs/1.pack"
+        let fd = open(pack, O_RDWR)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        var byte: UInt8 = 0
+        XCTAssertEqual(pread(fd, &byte, 1, 70_000), 1)
+        byte ^= 0xFF
+        XCTAssertEqual(pwrite(fd, &byte, 1, 70_000), 1)
+        close(fd)
+
+        let verify = try dofs(["verify", "--cache-dir", cache])
+        XCTAssertFalse(verify.succeeded, "dofs verify fails when it finds damage")
+        XCTAssertTrue(verify.stdout.contains("checked 4 verified piece(s), removed 1 damaged"), verify.stdout)
+        let again = try dofs(["verify", "--cache-dir", cache])
+        XCTAssertTrue(again.stdout.contains("checked 3 verified piece(s), removed 0 damaged"), again.stdout)
+
+        let linesBefore = origin.entries().count
+        let second = try mount(cacheDir: cache, catalog: catalog)
+        assertSameBytes(try readWhole(second.mountpoint + "/four.bin").get(), content, "four.bin after the damage was removed")
+        XCTAssertEqual(origin.entries().dropFirst(linesBefore).filter { $0.uri == "/four.bin" }.bodyBytes, 64 * KiB,
+                       "only the damaged piece is fetched again")
+        XCTAssertEqual(try second.unmount(), .exited(0))
+    }
 }

@@ -4,6 +4,9 @@
 int clinux_syncfs(int fd);
 /* The O_DIRECT open flag: writes that go to the disk without passing through the page cache. */
 int clinux_o_direct(void);
+/* Frees the disk blocks of `length` bytes at `offset` (they read as zeros after), keeping the file's size.
+   0 on success, -1 with errno (EOPNOTSUPP where the file system cannot). */
+int clinux_punch_hole(int fd, long offset, long length);
 /* glibc malloc: allocations up to `largest_heap_allocation` bytes come from the heap (not a fresh
    mmap each), up to `kept_free_bytes` of freed memory stay mapped for reuse, and at most `arenas`
    heaps are made (0: glibc's default). 0 on success. */

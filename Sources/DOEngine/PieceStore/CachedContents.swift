@@ -118,6 +118,7 @@ public final class CachedContents: Sendable {
         for digest in known.tally.digests where store.contains(.verified(digest)) {
             store.remove(.verified(digest))
         }
+        store.settleRemovals()
         let after = known.tally.stored
         return (before.pieces - after.pieces, before.bytes - after.bytes)
     }

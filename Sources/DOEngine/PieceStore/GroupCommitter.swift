@@ -1,4 +1,5 @@
 import CLinux
+import DOCore
 import Foundation
 import Logging
 import Synchronization
@@ -13,9 +14,15 @@ import Synchronization
 /// never leaves a half piece under a final name.
 final class GroupCommitter: @unchecked Sendable {
     struct Staged: Sendable {
+        enum Place: Sendable {
+            /// A piece file, renamed from `tmpPath` to `finalPath` once durable.
+            case file(tmpPath: String, finalPath: String)
+            /// A piece appended to a pack, listed there once durable.
+            case pack(PiecePacks.Slot)
+        }
+
         var key: PieceStore.Key
-        var tmpPath: String
-        var finalPath: String
+        var place: Place
     }
 
     private let condition = NSCondition()
@@ -24,6 +31,7 @@ final class GroupCommitter: @unchecked Sendable {
     /// Set by `flush`: commit what is queued now, without waiting for more pieces to gather.
     private var urgent = false
     private let syncDirectory: String
+    private let packs: PiecePacks?
     private let logger: Logger
     private let repeating = RepeatingLog()
     private let onCommitted: @Sendable ([Staged], [Staged]) -> Void
@@ -32,8 +40,12 @@ final class GroupCommitter: @unchecked Sendable {
 
     /// `onCommitted` runs on the committer thread after each batch with the items that reached their
     /// final names and those that failed (their temporary files are gone).
-    init(syncDirectory: String, logger: Logger, onCommitted: @escaping @Sendable (_ done: [Staged], _ failed: [Staged]) -> Void) {
+    /// Pack pieces are listed in `packs` after the sync, and ranges dropped from packs before the
+    /// sync are punched after it.
+    init(syncDirectory: String, packs: PiecePacks?, logger: Logger,
+         onCommitted: @escaping @Sendable (_ done: [Staged], _ failed: [Staged]) -> Void) {
         self.syncDirectory = syncDirectory
+        self.packs = packs
         self.logger = logger
         self.onCommitted = onCommitted
         let thread = Thread { [self] in run() }
@@ -76,9 +88,8 @@ final class GroupCommitter: @unchecked Sendable {
             busy = true
             condition.unlock()
 
-            let done = commit(batch)
-            let doneKeys = Set(done.map(\.key))
-            onCommitted(done, batch.filter { !doneKeys.contains($0.key) })
+            let (done, failed) = commit(batch)
+            onCommitted(done, failed)
 
             condition.lock()
             busy = false
@@ -94,32 +105,52 @@ final class GroupCommitter: @unchecked Sendable {
         return String(path[..<slash])
     }
 
-    private func commit(_ batch: [Staged]) -> [Staged] {
+    /// Syncs, then renames the batch's piece files and lists its pack pieces: what reached its final
+    /// place, and what failed (its bytes are not reachable by any name after a restart).
+    private func commit(_ batch: [Staged]) -> (done: [Staged], failed: [Staged]) {
+        let unpunched = packs?.takeUnpunched() ?? []
         let fd = open(syncDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 || clinux_syncfs(fd) != 0 {
             repeating.log(logger, .error, kind: "sync", "piece store: cannot sync \(syncDirectory): \(String(cString: strerror(errno))); pieces stay uncommitted")
             if fd >= 0 { close(fd) }
-            for item in batch { unlink(item.tmpPath) }
-            return []
+            packs?.keepUnpunched(unpunched)
+            for item in batch { if case .file(let tmp, _) = item.place { unlink(tmp) } }
+            return ([], batch)
         }
         close(fd)
-        var done: [Staged] = []
+        packs?.punch(unpunched)
+        var done: [Staged] = [], failed: [Staged] = [], packed: [(SHA256Digest, PiecePacks.Slot)] = []
         for item in batch {
-            do {
-                let dir = Self.folder(of: item.finalPath)
-                if !madeDirectories.contains(dir) {
-                    try FileSystem.makeDirectories(dir)
-                    madeDirectories.insert(dir)
+            switch item.place {
+            case .pack(let slot):
+                guard case .verified(let digest) = item.key else { failed.append(item); continue }
+                packed.append((digest, slot))
+            case .file(let tmp, let finalPath):
+                do {
+                    let dir = Self.folder(of: finalPath)
+                    if !madeDirectories.contains(dir) {
+                        try FileSystem.makeDirectories(dir)
+                        madeDirectories.insert(dir)
+                    }
+                    guard rename(tmp, finalPath) == 0 else {
+                        throw PieceStore.Failure.io(operation: "rename", path: finalPath, errno: errno)
+                    }
+                    done.append(item)
+                } catch {
+                    repeating.log(logger, .error, kind: "rename", "piece store: \(error)")
+                    unlink(tmp)
+                    failed.append(item)
                 }
-                guard rename(item.tmpPath, item.finalPath) == 0 else {
-                    throw PieceStore.Failure.io(operation: "rename", path: item.finalPath, errno: errno)
-                }
-                done.append(item)
-            } catch {
-                repeating.log(logger, .error, kind: "rename", "piece store: \(error)")
-                unlink(item.tmpPath)
             }
         }
-        return done
+        if let packs, !packed.isEmpty {
+            let unlisted = packs.list(packed)
+            if !unlisted.isEmpty { repeating.log(logger, .error, kind: "list", "piece store: cannot list \(unlisted.count) packed piece(s) in \(packs.folder)") }
+            for item in batch {
+                guard case .pack(let slot) = item.place, case .verified = item.key else { continue }
+                if unlisted.contains(slot) { failed.append(item) } else { done.append(item) }
+            }
+        }
+        return (done, failed)
     }
 }

@@ -13,6 +13,18 @@ struct PieceIndex {
     enum Location: Equatable {
         case staged(tmpPath: String)
         case final
+        /// Appended to a pack, not yet listed there (see `PiecePacks`): readable, not durable.
+        case packStaged(PiecePacks.Slot)
+        /// Listed in its pack after a sync: durable.
+        case packed(PiecePacks.Slot)
+
+        /// Whether the piece's bytes are durable under its place, so eviction may take it.
+        var isDurable: Bool {
+            switch self {
+            case .final, .packed: return true
+            case .staged, .packStaged: return false
+            }
+        }
     }
 
     private struct Entry {
@@ -40,6 +52,8 @@ struct PieceIndex {
 
     func location(_ key: PieceStore.Key) -> Location? { entries[key]?.location }
 
+    func size(of key: PieceStore.Key) -> Int? { entries[key]?.size }
+
     /// Stored pieces of the simple-mode content `content`.
     func simpleCount(_ content: String) -> Int { simpleCounts[content] ?? 0 }
 
@@ -61,8 +75,17 @@ struct PieceIndex {
         return true
     }
 
-    mutating func promote(_ key: PieceStore.Key) {
-        entries[key]?.location = .final
+    /// Marks a staged piece durable; nothing unless `key` is still at `staged` (a piece removed and
+    /// committed again meanwhile is elsewhere). True when promoted.
+    @discardableResult
+    mutating func promote(_ key: PieceStore.Key, from staged: Location) -> Bool {
+        guard entries[key]?.location == staged else { return false }
+        switch staged {
+        case .staged: entries[key]!.location = .final
+        case .packStaged(let slot): entries[key]!.location = .packed(slot)
+        case .final, .packed: return false
+        }
+        return true
     }
 
     /// Marks `key` as the most recently used; nothing if absent.
@@ -77,8 +100,11 @@ struct PieceIndex {
 
     /// Removes `key`; true when it was there.
     @discardableResult
-    mutating func remove(_ key: PieceStore.Key) -> Bool {
-        guard let old = entries[key] else { return false }
+    mutating func remove(_ key: PieceStore.Key) -> Bool { take(key) != nil }
+
+    /// Removes `key`; where it was, `nil` when absent.
+    mutating func take(_ key: PieceStore.Key) -> Location? {
+        guard let old = entries[key] else { return nil }
         unlink(key)
         entries.removeValue(forKey: key)
         totalBytes -= old.size
@@ -86,20 +112,20 @@ struct PieceIndex {
             let left = (simpleCounts[content] ?? 1) - 1
             simpleCounts[content] = left > 0 ? left : nil
         }
-        return true
+        return old.location
     }
 
-    /// Removes least-recently-used committed pieces until the total fits `cap`; returns them for
-    /// deletion on disk. Staged pieces are about to be committed and are never chosen (they are the
-    /// newest, so the walk meets them last).
-    mutating func evict(toFit cap: Int) -> [PieceStore.Key] {
-        var victims: [PieceStore.Key] = []
+    /// Removes least-recently-used committed pieces until the total fits `cap`; returns them, with
+    /// where they were, for deletion on disk. Staged pieces are about to be committed and are never
+    /// chosen (they are the newest, so the walk meets them last).
+    mutating func evict(toFit cap: Int) -> [(key: PieceStore.Key, location: Location)] {
+        var victims: [(key: PieceStore.Key, location: Location)] = []
         var cursor = oldest
         while totalBytes > cap, let key = cursor {
             cursor = entries[key]?.newer
-            guard entries[key]?.location == .final else { continue }
+            guard let location = entries[key]?.location, location.isDurable else { continue }
             remove(key)
-            victims.append(key)
+            victims.append((key, location))
         }
         if !victims.isEmpty { EngineMetrics.cacheEvictions.increment(by: victims.count) }
         return victims

@@ -11,6 +11,10 @@ import Synchronization
 ///   of pieces to disk and only then renames them into place. A file at a piece's final path is
 ///   therefore complete and durable by construction; a crash (SIGKILL, power loss) can leave temporary
 ///   files, which the next start deletes, but never a half piece that looks whole.
+/// - Small verified pieces (up to `PieceStoreConfiguration.packedPieceMaxBytes`) are appended to pack
+///   files instead (`PiecePacks`: no file creation per piece), and listed there only after the group
+///   commit's sync, the same promise as the rename: a listed piece is complete and durable. An evicted
+///   or removed packed piece's range is punched out after a sync covered the record that drops it.
 /// - Verified pieces are content-addressed: their path is their SHA-256 (`verified/ab/abcd…`), so
 ///   identical pieces of two contents are stored once, and a piece is only ever committed after its
 ///   bytes hashed to that name. Unverified (simple-mode) pieces live apart, under `simple/<content key>/`,
@@ -20,12 +24,14 @@ import Synchronization
 ///   from there first. Those bytes are the committed ones, so they are as trusted as the file: the
 ///   very `PieceBuffer` the piece arrived in and was written from, not a copy.
 /// - Reads open the file and `pread` it. POSIX keeps an open descriptor readable after an unlink, so
-///   eviction never pulls bytes from under a reader that already opened the piece.
+///   eviction never pulls bytes from under a reader that already opened the piece. A packed piece is
+///   read from its pack and then looked up again: a read that overlapped its removal reports it absent.
 /// - A size cap evicts least-recently-used pieces before each commit (making room for the new piece)
 ///   and after each group commit, and at open, so a smaller cap applies at once. Staged pieces cannot
 ///   be evicted until their group commit, so a commit that finds the cap full of them commits them at
 ///   once; room is reserved under one lock, so concurrent commits cannot overshoot together. On disk
-///   the store holds more than the cap only by the pieces being written at that moment.
+///   the store holds more than the cap only by the pieces being written at that moment and packed
+///   pieces evicted since the last group commit (their ranges are punched at the next one).
 /// - The store does not own its folder: the caller holds the cache folder's `CacheLock` (one process
 ///   per cache), since opening a store deletes leftover temporary files, which in a folder shared
 ///   with a live mount would be that mount's staged pieces.
@@ -65,6 +71,8 @@ public final class PieceStore: Sendable {
     public let maxBytes: Int?
     private let index: SharedIndex
     private let committer: GroupCommitter
+    private let packs: PiecePacks?
+    private let packedPieceMaxBytes: Int
     private let writer: PieceFileWriter
     private let recent: RecentPieces
     private let logger: Logger
@@ -97,29 +105,43 @@ public final class PieceStore: Sendable {
         let removed = try FileSystem.removeContents(of: root + "/tmp")
         if removed > 0 { logger.info("piece store: removed \(removed) unfinished piece file(s) left by an interrupted run") }
         var scanned = try PieceIndex.scan(root: root)
+        let packs = configuration.packedPieceMaxBytes > 0
+            ? try PiecePacks.open(folder: root + "/packs", maxPackBytes: configuration.packBytes) : nil
+        self.packs = packs?.0
+        packedPieceMaxBytes = packs == nil ? 0 : configuration.packedPieceMaxBytes
+        for (digest, slot) in packs?.1 ?? [] {
+            // A piece also kept as a file (written by a run with packs off) stays there.
+            if scanned.contains(.verified(digest)) { packs?.0.drop(digest, slot) } else { scanned.insert(.verified(digest), size: slot.length, location: .packed(slot)) }
+        }
         // A cap smaller than what is stored applies now, not at the next commit.
         let trimmed = maxBytes.map { scanned.evict(toFit: $0) } ?? []
-        for victim in trimmed { unlink(PieceStore.path(for: victim, root: root)) }
+        Self.delete(trimmed, root: root, packs: packs?.0)
+        packs?.0.settle()
         if !trimmed.isEmpty { logger.notice("piece store: evicted \(trimmed.count) piece(s) to fit the cap of \(maxBytes ?? 0) bytes") }
         let index = SharedIndex(scanned)
         self.index = index
         let watchers = TallyWatchers()
         self.watchers = watchers
-        committer = GroupCommitter(syncDirectory: root + "/tmp", logger: logger) { done, failed in
+        let packStore = packs?.0
+        committer = GroupCommitter(syncDirectory: root + "/tmp", packs: packStore, logger: logger) { done, failed in
             var gone: [Key] = []
-            var orphans: [GroupCommitter.Staged] = []
-            let evicted = index.withLock { idx -> [Key] in
+            var orphans: [(key: Key, location: PieceIndex.Location)] = []
+            let evicted = index.withLock { idx -> [(key: Key, location: PieceIndex.Location)] in
                 for item in done {
                     // A piece removed while it was staged must not come back under its final name.
-                    if idx.contains(item.key) { idx.promote(item.key) } else { orphans.append(item) }
+                    let staged = item.place.stagedLocation
+                    if !idx.promote(item.key, from: staged) { orphans.append((item.key, staged.durable)) }
                 }
-                for item in failed where idx.remove(item.key) { gone.append(item.key) }
+                for item in failed where idx.location(item.key) == item.place.stagedLocation {
+                    idx.remove(item.key)
+                    gone.append(item.key)
+                }
                 return maxBytes.map { idx.evict(toFit: $0) } ?? []
             }
-            for victim in evicted { unlink(PieceStore.path(for: victim, root: root)) }
-            for orphan in orphans { unlink(orphan.finalPath) }
-            for key in gone + evicted { recent.remove(key) }
-            watchers.report(removed: gone + evicted)
+            PieceStore.delete(evicted + orphans, root: root, packs: packStore)
+            let evictedKeys = evicted.map(\.key)
+            for key in gone + evictedKeys { recent.remove(key) }
+            watchers.report(removed: gone + evictedKeys)
             if !evicted.isEmpty { logger.debug("piece store: evicted \(evicted.count) piece(s) to stay under \(maxBytes ?? 0) bytes") }
         }
         let summary = index.withLock { "\($0.count) piece(s), \($0.totalBytes) bytes" }
@@ -151,6 +173,19 @@ public final class PieceStore: Sendable {
             held.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
             return true
         }
+        if let packs, let (location, slot) = packedLocation(key) {
+            guard offset + length <= slot.length, packs.read(slot, offset: offset, length: length, into: buffer) else {
+                forget(key, reason: "short read of \(slot.length) bytes at \(slot.offset) of pack \(slot.pack)")
+                return false
+            }
+            // Its range is punched only after it left the index: still there at the same place, the
+            // bytes read were the piece's.
+            return index.withLock { idx in
+                guard let now = idx.location(key), now == location || now == .packed(slot) else { return false }
+                idx.touch(key)
+                return true
+            }
+        }
         return withOpenPiece(key) { fd, path in
             var done = 0
             while done < length {
@@ -166,10 +201,16 @@ public final class PieceStore: Sendable {
         } ?? false
     }
 
-    /// Runs `body` with an open descriptor of a stored piece (for zero-copy replies); `nil` if absent.
+    /// Runs `body` with an open descriptor of a stored piece file (for zero-copy replies); `nil` if
+    /// absent or packed (a pack's range may be punched once the piece is evicted, which a reply spliced
+    /// from it could not notice: packed pieces are small, and read with `read`).
     /// The descriptor is closed when `body` returns.
     public func withOpenPiece<R>(_ key: Key, _ body: (_ fd: Int32, _ path: String) -> R) -> R? {
         guard let location = index.withLock({ $0.location(key) }) else { return nil }
+        switch location {
+        case .packed, .packStaged: return nil
+        case .staged, .final: break
+        }
         var path = self.path(for: key)
         let fd: Int32
         if case .staged(let tmp) = location {
@@ -205,12 +246,28 @@ public final class PieceStore: Sendable {
     /// nothing when the piece is in memory or absent.
     public func readAhead(_ key: Key) {
         guard recent.bytes(of: key) == nil else { return }
+        if let packs, let (_, slot) = packedLocation(key) { return packs.readAhead(slot) }
         _ = withOpenPiece(key) { fd, _ in posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED) }
     }
 
     /// Lets go of the memory copy of a piece a sequential reader has read to its end: its file still
     /// has it, and the room is better spent on the pieces read next.
     public func releaseRecent(_ key: Key) { recent.remove(key) }
+
+    /// Where a packed piece is (staged or listed); `nil` when absent or in a file of its own.
+    private func packedLocation(_ key: Key) -> (PieceIndex.Location, PiecePacks.Slot)? {
+        switch index.withLock({ $0.location(key) }) {
+        case .packStaged(let slot)?: return (.packStaged(slot), slot)
+        case .packed(let slot)?: return (.packed(slot), slot)
+        default: return nil
+        }
+    }
+
+    /// A whole stored piece, as long as the index says it is (`dofs verify`); `nil` if absent or short.
+    public func storedPiece(_ key: Key) -> [UInt8]? {
+        guard let size = index.withLock({ $0.size(of: key) }) else { return nil }
+        return readPiece(key, length: size)
+    }
 
     /// Reads a whole stored piece of `length` bytes; `nil` if absent or damaged.
     public func readPiece(_ key: Key, length: Int) -> [UInt8]? {
@@ -253,11 +310,17 @@ public final class PieceStore: Sendable {
             }
             reserved = bytes.count
         }
-        // This store's prefix and a counter name the temporary file: unique without a UUID per piece
-        // (Foundation's `UUID()` opens and reads `/dev/urandom` each time).
-        let tmp = root + "/tmp/" + stagedPrefix + String(stagedNames.add(1, ordering: .relaxed).newValue)
+        let place: GroupCommitter.Staged.Place
         do {
-            try writer.write(bytes, to: tmp)
+            if let packs, case .verified = key, bytes.count <= packedPieceMaxBytes {
+                place = .pack(try packs.append(bytes))
+            } else {
+                // This store's prefix and a counter name the temporary file: unique without a UUID per
+                // piece (Foundation's `UUID()` opens and reads `/dev/urandom` each time).
+                let tmp = root + "/tmp/" + stagedPrefix + String(stagedNames.add(1, ordering: .relaxed).newValue)
+                try writer.write(bytes, to: tmp)
+                place = .file(tmpPath: tmp, finalPath: path(for: key))
+            }
         } catch {
             index.withLock { $0.reservedBytes -= reserved }
             throw error
@@ -265,10 +328,22 @@ public final class PieceStore: Sendable {
         recent.insert(key, bytes: bytes)
         let added = index.withLock { idx in
             idx.reservedBytes -= reserved
-            return idx.insert(key, size: bytes.count, location: .staged(tmpPath: tmp))
+            return idx.insert(key, size: bytes.count, location: place.stagedLocation)
         }
         if added { watchers.report(added: key) }
-        committer.enqueue(.init(key: key, tmpPath: tmp, finalPath: path(for: key)))
+        committer.enqueue(.init(key: key, place: place))
+    }
+
+    /// Deletes evicted or removed pieces on disk: a piece file is unlinked, a packed piece dropped from
+    /// its pack (its range punched after the next sync). Staged pieces are the committer's to delete.
+    static func delete(_ pieces: [(key: Key, location: PieceIndex.Location)], root: String, packs: PiecePacks?) {
+        for (key, location) in pieces {
+            switch location {
+            case .final: unlink(path(for: key, root: root))
+            case .packed(let slot): if case .verified(let digest) = key { packs?.drop(digest, slot) }
+            case .staged, .packStaged: break
+            }
+        }
     }
 
     /// Evicts least-recently-used committed pieces until `size` more bytes fit under `cap` beside what
@@ -281,22 +356,34 @@ public final class PieceStore: Sendable {
             if fits || evenIfFull { idx.reservedBytes += size }
             return (evicted, fits)
         }
-        for victim in evicted {
-            recent.remove(victim)
-            unlink(path(for: victim))
-        }
-        watchers.report(removed: evicted)
+        for victim in evicted { recent.remove(victim.key) }
+        Self.delete(evicted, root: root, packs: packs)
+        watchers.report(removed: evicted.map(\.key))
         return fits
     }
 
-    /// Blocks until every committed piece is durable under its final name.
-    public func flush() { committer.flush() }
+    /// Blocks until every committed piece is durable under its final name, and the ranges of packed
+    /// pieces dropped so far are punched.
+    public func flush() {
+        committer.flush()
+        packs?.settle()
+    }
 
-    /// Removes a piece (for instance one found damaged by `dofs verify`).
+    /// Returns the disk space of packed pieces removed so far (one sync), instead of at the next group
+    /// commit: after removals that no commit may follow (`dofs verify`, evicting a content).
+    public func settleRemovals() { packs?.settle() }
+
+    /// Removes a piece (for instance one found damaged by `dofs verify`). A packed piece's disk space
+    /// returns at the next group commit or `settleRemovals`.
     public func remove(_ key: Key) {
         recent.remove(key)
-        if index.withLock({ $0.remove(key) }) { watchers.report(removed: [key]) }
-        unlink(path(for: key))
+        let location = index.withLock { $0.take(key) }
+        if location != nil { watchers.report(removed: [key]) }
+        switch location {
+        case .packed?: Self.delete([(key, location!)], root: root, packs: packs)
+        case .packStaged?: break  // the committer drops it once it is listed
+        default: unlink(path(for: key))
+        }
     }
 
     /// Every stored key, for scrubbing.
@@ -317,7 +404,9 @@ public final class PieceStore: Sendable {
     private func forget(_ key: Key, reason: String) {
         recent.remove(key)
         repeating.log(logger, .warning, kind: "drop", "piece store: dropping \(key): \(reason)")
-        if index.withLock({ $0.remove(key) }) { watchers.report(removed: [key]) }
+        guard let location = index.withLock({ $0.take(key) }) else { return }
+        watchers.report(removed: [key])
+        if case .packed = location { Self.delete([(key, location)], root: root, packs: packs) }
     }
 }
 
@@ -341,6 +430,27 @@ final class SharedIndex: Sendable {
             if index.count != before.0 { EngineMetrics.cachePieces.record(index.count) }
             if index.totalBytes != before.1 { EngineMetrics.cacheBytes.record(index.totalBytes) }
             return result
+        }
+    }
+}
+
+extension GroupCommitter.Staged.Place {
+    /// The index's location of a piece staged here.
+    var stagedLocation: PieceIndex.Location {
+        switch self {
+        case .file(let tmp, _): return .staged(tmpPath: tmp)
+        case .pack(let slot): return .packStaged(slot)
+        }
+    }
+}
+
+extension PieceIndex.Location {
+    /// Where a staged piece is once its group commit is done.
+    var durable: PieceIndex.Location {
+        switch self {
+        case .staged: return .final
+        case .packStaged(let slot): return .packed(slot)
+        case .final, .packed: return self
         }
     }
 }

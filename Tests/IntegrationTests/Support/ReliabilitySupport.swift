@@ -36,7 +36,8 @@ extension MountTestCase {
 
 /// Files and bytes under a cache folder.
 enum CacheFolder {
-    /// Bytes in piece files (verified, simple and staged).
+    /// Bytes in piece files (verified, simple and staged), and the disk blocks of pack files (whose
+    /// evicted ranges are holes: their length says nothing).
     ///
     /// Counted by inode: a piece renamed from `tmp/` to its final folder while the walk runs is seen
     /// under both names, and must count once.
@@ -47,7 +48,11 @@ enum CacheFolder {
         while let rel = walker.nextObject() as? String {
             var st = stat()
             if stat(cacheDir + "/pieces/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, seen.insert(UInt(st.st_ino)).inserted {
-                total += Int(st.st_size)
+                if rel.hasPrefix("packs/") {
+                    if rel.hasSuffix(".pack") { total += Int(st.st_blocks) * 512 }
+                } else {
+                    total += Int(st.st_size)
+                }
             }
         }
         return total

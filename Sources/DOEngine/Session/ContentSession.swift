@@ -447,7 +447,8 @@ public final class ContentSession: Sendable {
         EngineMetrics.bytes[kind]?.increment(by: bytes.count)
         if case .verified = mode { EngineMetrics.piecesVerified[kind]?.increment() }
         swarm?.recordDownload(from: kind, bytes: bytes.count)
-        let behind = pendingWrites.admit(index, bytes) { [self] in
+        // Only pieces written past the page cache wait for the disk; smaller ones are written at memory speed.
+        let behind = bytes.count >= config.pieceStore.directWriteMinBytes && pendingWrites.admit(index, bytes) { [self] in
             write(key, bytes: bytes)
             // Read meanwhile: the reader is done with it, so the store's memory tier need not hold it.
             pendingWrites.finish(index) { read in if read { store.releaseRecent(key) } }

@@ -11,7 +11,7 @@ final class PendingWritesTests: XCTestCase {
     }
 
     func testAPieceIsFoundByIndexWhileItsWriteRunsAndGoneOnceItEnded() {
-        let pending = PendingWrites(limitBytes: 1 << 20, lanes: 2)
+        let pending = PendingWrites(limitBytes: 1 << 20)
         let gate = DispatchSemaphore(value: 0), wrote = DispatchSemaphore(value: 0)
         let bytes = piece(7)
         XCTAssertTrue(pending.admit(3, bytes) {
@@ -30,7 +30,7 @@ final class PendingWritesTests: XCTestCase {
     }
 
     func testAPiecePastTheByteLimitIsRefusedSoItsCallerWritesItWaiting() {
-        let pending = PendingWrites(limitBytes: 8192, lanes: 1)
+        let pending = PendingWrites(limitBytes: 8192)
         let gate = DispatchSemaphore(value: 0)
         XCTAssertTrue(pending.admit(0, piece(1)) { gate.wait(); pending.finish(0) { _ in } })
         XCTAssertTrue(pending.admit(1, piece(2)) { gate.wait(); pending.finish(1) { _ in } })
@@ -41,7 +41,7 @@ final class PendingWritesTests: XCTestCase {
     }
 
     func testTheWriteLearnsWhetherAReaderReadThePieceToItsEndMeanwhile() {
-        let pending = PendingWrites(limitBytes: 1 << 20, lanes: 1)
+        let pending = PendingWrites(limitBytes: 1 << 20)
         let gate = DispatchSemaphore(value: 0), wrote = DispatchSemaphore(value: 0)
         let readFlags = Mutex<[Int: Bool]>([:])
         for index in 0..<2 {
@@ -59,7 +59,7 @@ final class PendingWritesTests: XCTestCase {
     }
 
     func testAWaiterWaitsForThePiecesPendingWhenItCameNotForLaterOnes() async {
-        let pending = PendingWrites(limitBytes: 1 << 20, lanes: 2)
+        let pending = PendingWrites(limitBytes: 1 << 20)
         let first = DispatchSemaphore(value: 0), later = DispatchSemaphore(value: 0)
         XCTAssertTrue(pending.admit(0, piece(1)) { first.wait(); pending.finish(0) { _ in } })
         let waited = Task { await pending.written() }

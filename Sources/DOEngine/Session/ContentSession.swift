@@ -76,7 +76,7 @@ public final class ContentSession: Sendable {
         self.cacheHosts = cacheHosts
         self.store = store
         self.config = config
-        pendingWrites = PendingWrites(limitBytes: config.writeBehindBytes, lanes: PieceFileWriter.concurrentWrites)
+        pendingWrites = PendingWrites(limitBytes: config.writeBehindBytes)
         // Every line of this session names its content, as metadata the log handler prints.
         switch mode {
         case .verified(let phf): logMetadata = ["content": "\(phf.contentId)"]
@@ -173,9 +173,9 @@ public final class ContentSession: Sendable {
         return out
     }
 
-    /// Serves a read from pieces the store holds in memory (committed lately, see `RecentPieces`, or
-    /// being written, see `PendingWrites`): slices of them, no copy; `nil` unless every piece the read covers is held. A piece read to its
-    /// last byte is let go from memory: a sequential reader is done with it.
+    /// Serves a read from pieces held in memory (committed lately, see `RecentPieces`, or being written,
+    /// see `PendingWrites`): slices of them, no copy; `nil` unless every piece the read covers is held.
+    /// A piece read to its last byte is let go from memory: a sequential reader is done with it.
     public func readRecent(offset: Int, length: Int) -> [PieceSlice]? {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }

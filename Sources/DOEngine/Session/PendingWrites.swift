@@ -14,11 +14,12 @@ import Synchronization
 /// - Only a piece ready to be served enters (verified, in verified mode: `ContentSession.deliver` is
 ///   called after the scheduler's SHA-256 check), so answering a read from here is as safe as from
 ///   the store. It leaves once its commit ended, stored or not (a failed write: the next read fetches
-///   it again); the store has it before it leaves, so a reader always finds it in one or the other.
+///   it again); a stored piece is in the store before it leaves, so a reader finds it in one or the other.
 /// - Bounded: `admit` refuses a piece past `limitBytes`, and the caller then commits it itself,
 ///   waiting as before. The disk paces the read again once it falls that far behind.
-/// - Writes run on `lanes` serial queues, one piece after another each, as many at once as the
-///   store's writer lets write (`PieceFileWriter.concurrentWrites`): no thread waits for a slot.
+/// - Writes run on the node's write lanes, serial queues shared by every content, as many as the
+///   store's writer lets write at once (`PieceFileWriter.concurrentWrites`): a lane's thread does not
+///   wait for a slot behind other lanes, and a content opened costs no queue of its own.
 final class PendingWrites: Sendable {
     private struct State {
         var pieces: [Int: (buffer: PieceBuffer, read: Bool)] = [:]
@@ -29,11 +30,12 @@ final class PendingWrites: Sendable {
 
     private let state = Mutex(State())
     let limitBytes: Int
-    private let lanes: [DispatchQueue]
+    private static let lanes = (0..<PieceFileWriter.concurrentWrites).map {
+        DispatchQueue(label: "dofs.write-behind.\($0)", qos: .userInitiated)
+    }
 
-    init(limitBytes: Int, lanes: Int) {
+    init(limitBytes: Int) {
         self.limitBytes = limitBytes
-        self.lanes = (0..<max(1, lanes)).map { DispatchQueue(label: "dofs.write-behind.\($0)", qos: .userInitiated) }
     }
 
     /// Takes piece `index` and runs `write` for it on a lane, when it fits under the limit; false (and
@@ -45,7 +47,7 @@ final class PendingWrites: Sendable {
             s.bytes += piece.count
             return true
         }
-        if taken { lanes[index % lanes.count].async(execute: write) }
+        if taken { Self.lanes[index % Self.lanes.count].async(execute: write) }
         return taken
     }
 

@@ -28,11 +28,11 @@ final class PieceFileWriter: Sendable {
     private let direct: Bool
     private let minimum: Int
     private let directRefused = Atomic(false)
-    /// Direct writes at once, each holding a blocking thread. With readers answered ahead of the writes
-    /// (`PendingWrites`, one write lane each) the disk's pace is the cold read's limit: this VM's disk
-    /// wrote 1 MiB blocks at 810-880 MB/s with one or two `dd oflag=direct` and 1,160 MB/s with four
-    /// (2026-12-02 afternoon; 150-185 MiB/s under heavy load earlier, when more did not help).
-    static let concurrentWrites = 4
+    /// Direct writes at once, each holding a blocking thread (and one write lane of `PendingWrites`).
+    /// Four wrote faster here (1,160 MB/s against 880 with `dd oflag=direct`), but four commits of one
+    /// content at once each reserve room under a cache cap before any is staged and evictable, so a
+    /// 4 MiB content stayed whole under a 2 MiB cap (`NodeOperationsTests`, 2 runs in 5); two, as before.
+    static let concurrentWrites = 2
     private let slots = DispatchSemaphore(value: concurrentWrites)
 
     /// Writes directly when `direct`, for pieces of at least `minimumBytes` (and one block).

@@ -109,6 +109,9 @@ timed_dd() {
     printf '%s %s\n' "$bytes" "$secs"
 }
 
+# idle_ticks — idle+iowait clock ticks of the whole machine so far (all cores).
+idle_ticks() { awk '/^cpu / { print $5 + $6; exit }' /proc/stat; }
+
 # cpu_ticks PID — user+system clock ticks of PID so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
@@ -200,7 +203,7 @@ done
 curl_mibs="$(median "${curl_rates[@]}")"
 
 # ---- (b0) the comparison binary's cold read, first (the same file, an empty cache of its own)
-cmp_s="" cmp_cpu="" cmp_hwm=""
+cmp_s="" cmp_cpu="" cmp_hwm="" cmp_idle=""
 if [ -n "$compare_bin" ]; then
     [ -x "$compare_bin" ] || die "--compare $compare_bin is not an executable file"
     log "(b0) cold read with $compare_bin: fresh mount, empty cache"
@@ -210,9 +213,10 @@ if [ -n "$compare_bin" ]; then
     cache_main="$cache" cache="$work/cache-compare"
     rm -rf "$cache"; mkdir -p "$cache"
     mount_fresh "$compare_bin"
-    ct0="$(cpu_ticks "$DOFS_PID")"
+    ct0="$(cpu_ticks "$DOFS_PID")" ci0="$(idle_ticks)"
     read -r _ cmp_s < <(timed_dd "$mnt/$file")
     cmp_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - ct0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+    cmp_idle="$(awk -v t=$(( $(idle_ticks) - ci0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
     cmp_hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$DOFS_PID/status" 2>/dev/null || echo 0)"
     note "$cmp_s s, daemon CPU $cmp_cpu s, peak RSS $cmp_hwm kB"
     unmount_now
@@ -239,7 +243,9 @@ if [ -n "$DOFS_PID" ]; then
     sample_rss "$DOFS_PID" "$rss_file" &
     sampler_pid=$!
 fi
+idle0="$(idle_ticks)"
 read -r _ cold_s < <(timed_dd "$mnt/$file")
+cold_idle="$(awk -v t=$(( $(idle_ticks) - idle0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
 if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true
 fi
@@ -369,11 +375,12 @@ results="$HERE/results/read-$stamp.txt"
     printf '%-22s %7s %9s   %s\n' "second / ceiling" "$(ratio "$second_mibs" "$ceil_second_mibs")" "" ""
     if [ -n "$compare_bin" ]; then
         echo
-        echo "before/after, cold read in this run: $compare_bin took $cmp_s s and $(per_gib "$cmp_cpu") CPU s/GiB, peak RSS $(kb_mib "$cmp_hwm");"
-        echo "  this binary took $cold_s s and $cpu_gib CPU s/GiB, peak RSS $(kb_mib "$hwm_kb")"
+        echo "before/after, cold read in this run: $compare_bin took $cmp_s s and $(per_gib "$cmp_cpu") CPU s/GiB, peak RSS $(kb_mib "$cmp_hwm"), machine idle $cmp_idle CPU-s;"
+        echo "  this binary took $cold_s s and $cpu_gib CPU s/GiB, peak RSS $(kb_mib "$hwm_kb"), machine idle $cold_idle CPU-s"
     fi
     echo
     echo "dofs daemon during the cold read: peak RSS (VmHWM) $(kb_mib "$hwm_kb"), max sampled VmRSS $(kb_mib "$maxrss_kb"), CPU ${cpu_s} s (user+sys)"
+    echo "machine during the cold read: $cold_idle CPU-s idle of $(awk -v s="$cold_s" -v n="$(nproc)" 'BEGIN { printf "%.2f", s * n }') (cores x seconds): what the read left unused"
     echo "origin bytes: cold $cold_origin in $cold_reqs requests ($(ratio "$cold_origin" "$size")x the file), warm $warm_origin, second $second_origin"
     echo "cache after the cold read: $(human_bytes "$cache_bytes") on disk; user.dofs.pieces $cold_pieces; user.dofs.sources $cold_sources"
     echo "publish: $publish_s s; dofs log lines with error/warn: ${warn_lines:-0}"

@@ -278,10 +278,13 @@ public final class Engine: Sendable {
         swarms.forEach { $0.peerArrived(peerId) }
     }
 
-    /// Leaves every swarm (at unmount).
+    /// Lets every piece write that runs behind a reply end, and leaves every swarm (at unmount).
     public func shutdown() async {
         let all = sessions.withLock { Array($0.values) }
-        for session in all { await session.swarm?.stop() }
+        for session in all {
+            await session.writesDrained()
+            await session.swarm?.stop()
+        }
     }
 
     /// Opens any http(s) URL unverified: size and validator from the server, which must support ranges.

@@ -33,6 +33,11 @@ public struct EngineConfiguration: Sendable {
     /// Pieces a whole-content fetch (`dofs prefetch`) keeps in flight: as many as a sequential reader's
     /// largest readahead window, so a prefetch loads the link as a reader would, and no more memory.
     public var prefetchParallelPieces = 16
+    /// Bytes of verified pieces a content's readers may be answered with before their disk write ended
+    /// (`PendingWrites`). A reply used to wait for its piece's direct write, so a cold read went at
+    /// the disk's pace; 16 MiB (a readahead window) lets the writes run behind the replies, and past it
+    /// the disk paces the read again, so memory stays bounded. 0 waits for every write.
+    public var writeBehindBytes = 16 << 20
     /// How the piece cache writes and keeps pieces (see `PieceStoreConfiguration` for each default).
     public var pieceStore = PieceStoreConfiguration()
     /// Budgets and hedging of the piece scheduler (see `SchedulerConfiguration` for each default).

@@ -133,6 +133,17 @@ public final class FuseFilesystem: Sendable {
         }
     }
 
+    /// A `close` of the file: answered once the pieces handed to its content's readers ahead of their
+    /// disk write (`ContentSession.writesDrained`) are stored, so that what a finished read fetched is
+    /// in the cache (and counted in `user.dofs.pieces`) when `close` returns. At once when none is pending.
+    func flush(_ req: Request, fh: UInt64) {
+        guard let session = handles.withLock({ $0.open[fh]?.session }), session.writesPending else { return req.error(0) }
+        Task {
+            await session.writesDrained()
+            req.error(0)
+        }
+    }
+
     func release(_ req: Request, fh: UInt64) {
         _ = handles.withLock { $0.open.removeValue(forKey: fh) }
         req.error(0)

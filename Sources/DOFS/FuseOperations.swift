@@ -52,6 +52,10 @@ private func dofsRelease(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMuta
     filesystem(req).release(Request(raw: req), fh: fi!.pointee.fh)
 }
 
+private func dofsFlush(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    filesystem(req).flush(Request(raw: req), fh: fi!.pointee.fh)
+}
+
 private func dofsGetxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ size: Int) {
     filesystem(req).getxattr(Request(raw: req), ino: UInt64(ino), name: String(cString: name!), size: size)
 }
@@ -70,6 +74,7 @@ enum FuseOperations {
         ops.open = dofsOpen
         ops.read = dofsRead
         ops.release = dofsRelease
+        ops.flush = dofsFlush
         ops.getxattr = dofsGetxattr
         ops.listxattr = dofsListxattr
         return ops

@@ -38,6 +38,8 @@ public final class ContentSession: Sendable {
     /// content, the date kept beside its PHF or asked with one HEAD, see `Engine.openVerified`).
     public let lastModified: Date?
     private let flights = PieceFlights()
+    /// Verified pieces whose disk write runs behind the readers' replies (see `PendingWrites`).
+    private let pendingWrites: PendingWrites
     /// Pieces being fetched ahead for the swarm (see `startServingAhead`).
     private let servingAhead = Mutex<Set<Int>>([])
     /// The one source loop, and the sources it chooses from.
@@ -74,6 +76,7 @@ public final class ContentSession: Sendable {
         self.cacheHosts = cacheHosts
         self.store = store
         self.config = config
+        pendingWrites = PendingWrites(limitBytes: config.writeBehindBytes)
         // Every line of this session names its content, as metadata the log handler prints.
         switch mode {
         case .verified(let phf): logMetadata = ["content": "\(phf.contentId)"]
@@ -170,16 +173,17 @@ public final class ContentSession: Sendable {
         return out
     }
 
-    /// Serves a read from pieces the store holds in memory (committed lately, see `RecentPieces`):
-    /// slices of them, no copy; `nil` unless every piece the read covers is held. A piece read to its
-    /// last byte is let go from memory: a sequential reader is done with it.
+    /// Serves a read from pieces held in memory (committed lately, see `RecentPieces`, or being written,
+    /// see `PendingWrites`): slices of them, no copy; `nil` unless every piece the read covers is held.
+    /// A piece read to its last byte is let go from memory: a sequential reader is done with it.
     public func readRecent(offset: Int, length: Int) -> [PieceSlice]? {
         let end = min(offset + length, layout.contentLength)
         guard offset < end else { return [] }
         var parts: [PieceSlice] = []
         for index in layout.pieces(coveringOffset: offset, length: end - offset) {
             let piece = layout.range(ofPiece: index)
-            guard let bytes = store.recentPieceBuffer(key(ofPiece: index)), bytes.count == piece.count else { return nil }
+            guard let bytes = store.recentPieceBuffer(key(ofPiece: index)) ?? pendingWrites.buffer(index),
+                  bytes.count == piece.count else { return nil }
             parts.append(PieceSlice(bytes, (max(offset, piece.lowerBound) - piece.lowerBound)..<(min(end, piece.upperBound) - piece.lowerBound)))
         }
         releasePiecesReadToTheirEnd(offset: offset, end: end)
@@ -191,7 +195,8 @@ public final class ContentSession: Sendable {
     /// last byte: a sequential reader is done with them, and the tier keeps room for the pieces ahead.
     private func releasePiecesReadToTheirEnd(offset: Int, end: Int) {
         for index in layout.pieces(coveringOffset: offset, length: end - offset) where end >= layout.range(ofPiece: index).upperBound {
-            store.releaseRecent(key(ofPiece: index))
+            // A piece still being written is let go by its write, which would otherwise hand it to the tier.
+            if !pendingWrites.markRead(index) { store.releaseRecent(key(ofPiece: index)) }
         }
     }
 
@@ -277,7 +282,7 @@ public final class ContentSession: Sendable {
         for index in indices {
             let key = key(ofPiece: index)
             if !store.contains(key) {
-                _ = flight(for: index)
+                if !pendingWrites.contains(index) { _ = flight(for: index) }
             } else if !before.contains(index) {
                 store.readAhead(key)
             }
@@ -398,7 +403,16 @@ public final class ContentSession: Sendable {
             return failure
         }
         if let failure { throw failure }
+        // A whole-content fetch ends with every piece stored, not only handed over.
+        await pendingWrites.written()
     }
+
+    /// Whether pieces handed to readers ahead of their disk write are still being written.
+    public var writesPending: Bool { !pendingWrites.isEmpty }
+
+    /// Returns once every piece handed to readers ahead of its disk write now is written (a file's
+    /// close, shutdown).
+    public func writesDrained() async { await pendingWrites.written() }
 
     // MARK: Fetching
 
@@ -412,6 +426,7 @@ public final class ContentSession: Sendable {
     /// (which picks, hedges, verifies and charges the sources; see `PieceScheduler`).
     private func obtain(_ index: Int) async throws(FetchError) -> PieceBuffer {
         let key = key(ofPiece: index)
+        if let bytes = pendingWrites.buffer(index) { return bytes }
         if let bytes = store.readPieceBuffer(key, length: layout.length(ofPiece: index)) { return bytes }
         var expected: SHA256Digest?
         if case .verified(let phf) = mode { expected = phf.pieces[index] }
@@ -425,11 +440,21 @@ public final class ContentSession: Sendable {
     }
 
     /// Counts, stores and announces a piece that is ready to be served (verified, in verified mode).
+    /// The readers get it before its disk write ends while `pendingWrites` has room (write-behind);
+    /// the swarm hears of it once it is stored, since peers are served from the store.
     private func deliver(_ index: Int, key: PieceStore.Key, bytes: PieceBuffer, from kind: SourceKind) async {
         bytesBySource.withLock { $0[kind] += bytes.count }
         EngineMetrics.bytes[kind]?.increment(by: bytes.count)
         if case .verified = mode { EngineMetrics.piecesVerified[kind]?.increment() }
         swarm?.recordDownload(from: kind, bytes: bytes.count)
+        // Only pieces written past the page cache wait for the disk; smaller ones are written at memory speed.
+        let behind = bytes.count >= config.pieceStore.directWriteMinBytes && pendingWrites.admit(index, bytes) { [self] in
+            write(key, bytes: bytes)
+            // Read meanwhile: the reader is done with it, so the store's memory tier need not hold it.
+            pendingWrites.finish(index) { read in if read { store.releaseRecent(key) } }
+            swarm?.pieceStored(index)
+        }
+        if behind { return }
         await commit(key, bytes: bytes)
         swarm?.pieceStored(index)
     }
@@ -437,18 +462,22 @@ public final class ContentSession: Sendable {
     /// Stores a piece off the cooperative pool (a write can block on a busy disk). A full or broken
     /// disk costs the cache, not the read: the verified bytes are still served.
     private func commit(_ key: PieceStore.Key, bytes: PieceBuffer) async {
-        let store = self.store, logger = self.logger, repeating = self.repeating
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            BlockingIO.queue.async {
-                do {
-                    try store.commit(key, piece: bytes)
-                } catch {
-                    // A full disk fails every piece: one line, then a count (see RepeatingLog).
-                    repeating.log(logger, .error, kind: "store \((error as? PieceStore.Failure)?.errno ?? EIO)",
-                                  "piece cache: cannot store a piece (\(error)); serving it uncached")
-                }
+            BlockingIO.queue.async { [self] in
+                write(key, bytes: bytes)
                 done.resume()
             }
+        }
+    }
+
+    /// Stores a piece, on the calling (blocking) thread.
+    private func write(_ key: PieceStore.Key, bytes: PieceBuffer) {
+        do {
+            try store.commit(key, piece: bytes)
+        } catch {
+            // A full disk fails every piece: one line, then a count (see RepeatingLog).
+            repeating.log(logger, .error, kind: "store \((error as? PieceStore.Failure)?.errno ?? EIO)",
+                          "piece cache: cannot store a piece (\(error)); serving it uncached")
         }
     }
 }

@@ -21,6 +21,20 @@ final class GetTests: MountTestCase {
         try DofsCLI.publishOnOrigin(bytes, as: name, on: origin, controlPlane: cp.baseURL, logDirectory: logs)
     }
 
+    /// `dofs get --seed-for 120` on `peer`, once it has written its file and goes on seeding (stopped at
+    /// the test's end).
+    private func startSeeding(_ peer: HeadlessPeer, _ published: DofsCLI.Published,
+                              controlPlane cp: ControlPlaneProcess) throws -> ChildProcess {
+        let seeding = try peer.start(published.ContentId, controlPlane: cp.baseURL, extra: ["--seed-for", "120"],
+                                     logDirectory: logs)
+        addCleanup { _ = seeding.stop(grace: 5) }
+        // The outcome line comes just after the file is renamed into place: wait for the line.
+        XCTAssertTrue(waitUntil(timeout: 60) { (try? HeadlessPeer.outcome(seeding.standardOutput)) != nil || !seeding.isRunning },
+                      "the seeder wrote its file and its outcome within 60 s; log:\n\(peer.log.suffix(3000))")
+        XCTAssertTrue(seeding.isRunning, "--seed-for keeps the peer running after the download: \(seeding.standardError.suffix(2000))")
+        return seeding
+    }
+
     private func fileBytes(_ path: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     }
@@ -34,13 +48,7 @@ final class GetTests: MountTestCase {
 
         // The seeder: fetches from the CDN (nobody else is in the swarm), writes its file, stays.
         let seeder = try HeadlessPeer(host: "127.0.0.2", scratch: scratch)
-        let seeding = try seeder.start(published.ContentId, controlPlane: cp.baseURL, extra: ["--seed-for", "120"],
-                                       logDirectory: logs)
-        addCleanup { _ = seeding.stop(grace: 5) }
-        // The outcome line comes just after the file is renamed into place: wait for the line.
-        XCTAssertTrue(waitUntil(timeout: 60) { (try? HeadlessPeer.outcome(seeding.standardOutput)) != nil || !seeding.isRunning },
-                      "the seeder wrote its file and its outcome within 60 s; log:\n\(seeder.log.suffix(3000))")
-        XCTAssertTrue(seeding.isRunning, "--seed-for keeps the peer running after the download: \(seeding.standardError)")
+        let seeding = try startSeeding(seeder, published, controlPlane: cp)
         let seeded = try HeadlessPeer.outcome(seeding.standardOutput)
         XCTAssertEqual(seeded.fetched.cdn, size, "the first peer has nobody to ask: all from the CDN")
         XCTAssertEqual(TestContent.sha256(try fileBytes(seeder.output)), TestContent.sha256(content), "the seeder's file")
@@ -83,17 +91,7 @@ final class GetTests: MountTestCase {
         let published = try publishRegistered(content, as: "restarted.bin", on: origin, controlPlane: cp)
         let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
         let seeder = try HeadlessPeer(host: "127.0.0.2", scratch: scratch)
-        func seed() throws -> ChildProcess {
-            let seeding = try seeder.start(published.ContentId, controlPlane: cp.baseURL, extra: ["--seed-for", "120"],
-                                           logDirectory: logs)
-            addCleanup { _ = seeding.stop(grace: 5) }
-            XCTAssertTrue(waitUntil(timeout: 60) { (try? HeadlessPeer.outcome(seeding.standardOutput)) != nil || !seeding.isRunning },
-                          "the seeder has its file within 60 s; log:\n\(seeder.log.suffix(3000))")
-            XCTAssertTrue(seeding.isRunning, "seeding: \(seeding.standardError.suffix(2000))")
-            return seeding
-        }
-
-        let first = try seed()
+        let first = try startSeeding(seeder, published, controlPlane: cp)
         let us = PeerId.random()
         let told = try SwarmDirectory.join(controlPlane: cp.baseURL, contentId: published.ContentId, peerId: us,
                                            ip: "127.0.0.4", port: 9, left: content.count, scope: 3, logDirectory: logs)
@@ -101,7 +99,7 @@ final class GetTests: MountTestCase {
         first.send(SIGTERM)
         XCTAssertEqual(first.wait(timeout: 15), .exited(0), "the seeder stops on SIGTERM: \(first.standardError.suffix(2000))")
 
-        _ = try seed()
+        _ = try startSeeding(seeder, published, controlPlane: cp)
         let client = try PeerWireClient(host: seeder.host, port: seeder.port, localHost: "127.0.0.4")
         XCTAssertTrue(client.send(Handshake(swarmHash: hoh.bytes, peerId: us).encoded()))
         let reply = try XCTUnwrap(client.readRaw(Handshake.byteCount, timeout: 10), "the restarted seeder answers the handshake")

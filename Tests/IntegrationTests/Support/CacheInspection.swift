@@ -10,6 +10,8 @@ import Foundation
 enum CacheInspection {
     struct Report {
         var checked = 0
+        /// The bytes of the pieces checked.
+        var checkedBytes = 0
         var otherFiles = 0
         var mismatches: [String] = []
     }
@@ -34,6 +36,7 @@ enum CacheInspection {
                 report.mismatches.append("\(relative) (unreadable)")
                 continue
             }
+            report.checkedBytes += data.count
             if SHA256.hash([UInt8](data)).hex != stem { report.mismatches.append("\(relative) (\(data.count) bytes)") }
         }
         return report
@@ -54,6 +57,7 @@ enum CacheInspection {
         }
         for (offset, piece) in stored {
             report.checked += 1
+            report.checkedBytes += piece.length
             guard offset + piece.length <= pack.count else {
                 report.mismatches.append("\(relative): \(piece.length) bytes at \(offset), past the pack's end")
                 continue

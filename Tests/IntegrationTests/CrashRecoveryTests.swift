@@ -82,16 +82,21 @@ final class CrashRecoveryTests: MountTestCase {
               + "after the remount (\(report.otherFiles) other files)")
     }
 
+    /// Puts `content` on `origin` as `name`, published in 64 KiB pieces: small enough to be appended to a
+    /// pack, not written to a file each. The catalog naming it.
+    private func publishInPackedPieces(_ content: [UInt8], as name: String, on origin: NginxOrigin) throws -> [CatalogEntry] {
+        try TestContent.write(content, to: origin.path(name))
+        let published = try DofsCLI.publish(file: origin.path(name), url: origin.url(name),
+                                            phfOut: origin.path(name + ".phf"), phfURL: origin.url(name + ".phf"),
+                                            pieceSize: 64 * 1024, logDirectory: scratch.file("logs"))
+        return [CatalogEntry(name: name, published: published)]
+    }
+
     func testSIGKILLWhileSmallPiecesArePackedListsOnlyWholePiecesAndARemountServesCorrectBytes() throws {
         let KiB = 1024
         let origin = try startOrigin(locations: [.slow("/", rate: "2m")])
         let content = TestContent.bytes(count: 8 * 1024 * KiB + 777, seed: 62)
-        try TestContent.write(content, to: origin.path("packed.bin"))
-        // 64 KiB pieces: small enough to be appended to a pack, not written to a file each.
-        let published = try DofsCLI.publish(file: origin.path("packed.bin"), url: origin.url("packed.bin"),
-                                            phfOut: origin.path("packed.bin.phf"), phfURL: origin.url("packed.bin.phf"),
-                                            pieceSize: 64 * KiB, logDirectory: scratch.file("logs"))
-        let catalog = [CatalogEntry(name: "packed.bin", published: published)]
+        let catalog = try publishInPackedPieces(content, as: "packed.bin", on: origin)
         let cache = scratch.file("cache")
         let first = try mount(cacheDir: cache, catalog: catalog)
         let reader = Thread { _ = FileIO.readWhole(first.mountpoint + "/packed.bin") }
@@ -134,11 +139,7 @@ final class CrashRecoveryTests: MountTestCase {
         let KiB = 1024
         let origin = try startOrigin()
         let content = TestContent.bytes(count: 256 * KiB, seed: 63)
-        try TestContent.write(content, to: origin.path("four.bin"))
-        let published = try DofsCLI.publish(file: origin.path("four.bin"), url: origin.url("four.bin"),
-                                            phfOut: origin.path("four.bin.phf"), phfURL: origin.url("four.bin.phf"),
-                                            pieceSize: 64 * KiB, logDirectory: scratch.file("logs"))
-        let catalog = [CatalogEntry(name: "four.bin", published: published)]
+        let catalog = try publishInPackedPieces(content, as: "four.bin", on: origin)
         let cache = scratch.file("cache")
         let first = try mount(cacheDir: cache, catalog: catalog)
         assertSameBytes(try readWhole(first.mountpoint + "/four.bin").get(), content, "four.bin")

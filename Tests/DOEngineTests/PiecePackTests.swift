@@ -144,4 +144,34 @@ final class PiecePackTests: XCTestCase {
         XCTAssertFalse(store.contains(.verified(SHA256.hash(p))))
         XCTAssertFalse(try PieceStore(root: root).contains(.verified(SHA256.hash(p))), "its record is followed by its drop")
     }
+
+    func testAPackThatCannotBeOpenedFailsTheStoreAndLeavesNoDescriptorOfTheOtherPacksOpen() throws {
+        for run in 0..<3 {
+            let store = try PieceStore(root: root)
+            let p = piece(10 + run, size: 3000)
+            try store.commit(.verified(SHA256.hash(p)), bytes: p)
+            store.flush()
+        }
+        // The list read last cannot be opened for appending (immutable: not even root may write it),
+        // so the packs before it are open when the store fails.
+        let folder = root + "/packs"
+        let lists = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".list") }
+        XCTAssertEqual(lists.count, 3)
+        let last = folder + "/" + lists.last!
+        try runTool("/usr/bin/chattr", "+i", last)
+        defer { try? runTool("/usr/bin/chattr", "-i", last) }
+        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        let before = openDescriptors()
+        XCTAssertThrowsError(try PieceStore(root: root))
+        XCTAssertEqual(openDescriptors(), before, "the descriptors of the packs opened before the failure are closed")
+    }
+
+    private func runTool(_ path: String, _ arguments: String...) throws {
+        let tool = Process()
+        tool.executableURL = URL(fileURLWithPath: path)
+        tool.arguments = arguments
+        try tool.run()
+        tool.waitUntilExit()
+        guard tool.terminationStatus == 0 else { throw XCTSkip("\(path) \(arguments.joined(separator: " ")) failed here") }
+    }
 }

@@ -77,6 +77,12 @@ final class PiecePacks: Sendable {
         var packs: [Int: Pack] = [:]
         var highest = 0
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        // A list that cannot be read, or a pack that cannot be opened, fails the whole open: the
+        // descriptors of the packs opened before it are closed here, since no store will own them.
+        var opened = false
+        defer {
+            if !opened { packs.values.forEach { close($0.data); close($0.list) } }
+        }
         for name in names {
             let parts = name.split(separator: ".")
             guard parts.count == 2, let n = Int(parts[0]) else { continue }
@@ -103,6 +109,7 @@ final class PiecePacks: Sendable {
             listed += pieces
         }
         let store = PiecePacks(folder: folder, maxPackBytes: maxPackBytes, state: State(packs: packs, nextPack: highest + 1))
+        opened = true
         return (store, listed)
     }
 

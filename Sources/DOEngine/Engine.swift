@@ -77,6 +77,29 @@ public final class Engine: Sendable {
         let session = try await openVerified(urls: [entry.url], integrity: integrity, contentId: nil, minPeeringBytes: nil,
                                              embedded: entry.embeddedPiecesHashFile, expectedLength: entry.size,
                                              givenModificationTime: entry.modificationTime)
+        return named(session, entry)
+    }
+
+    /// A catalog entry opened on the calling thread, when that needs nothing to wait for: the entry
+    /// embeds its pieces hash file and gives its date, or its session is open already. `nil` when it
+    /// needs more (then `open(_:)` does it). Why: a FUSE `open` of such a file is answered on its worker
+    /// thread, not after a hop to a task and back, which was a tenth of a small file's cold read.
+    /// It may append a record to the kept PHF copies: call it where blocking on a local file is fine
+    /// (a FUSE worker), not on the cooperative pool.
+    public func openAtOnce(_ entry: Catalog.Entry) throws(FetchError) -> ContentSession? {
+        guard let integrity = entry.integrity, let embedded = entry.embeddedPiecesHashFile,
+              let date = entry.modificationTime else { return nil }
+        let urls = [entry.url]
+        if let s = sessions.withLock({ $0[Self.verifiedKey(integrity, urls)] }) { return s }
+        keepCopyHere(embedded)
+        let session = try verifiedSession(embedded, date: date, urls: urls, integrity: integrity, contentId: nil,
+                                          minPeeringBytes: nil, contentDownloadMode: nil, expectedLength: entry.size,
+                                          marksUse: false)
+        return named(session, entry)
+    }
+
+    /// The session, after its content is given the entry's path as a name in the cache listing.
+    private func named(_ session: ContentSession, _ entry: Catalog.Entry) -> ContentSession {
         if case .verified(let phf) = session.mode { contents.name(phf.hashOfHashes, entry.path.joined(separator: "/")) }
         return session
     }
@@ -166,8 +189,7 @@ public final class Engine: Sendable {
     func openVerified(urls: [String], integrity: ContentIntegrity, contentId: ContentId?, minPeeringBytes: Int?,
                       contentDownloadMode: Int? = nil, embedded: PiecesHashFile?, expectedLength: Int?,
                       givenModificationTime: Date?) async throws(FetchError) -> ContentSession {
-        let cacheKey = "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
-        if let s = sessions.withLock({ $0[cacheKey] }) { return s }
+        if let s = sessions.withLock({ $0[Self.verifiedKey(integrity, urls)] }) { return s }
         let opened = try await withModificationTime(of: urls.first, given: givenModificationTime, integrity.hashOfHashes) { () async throws(FetchError) in
             if let embedded {
                 self.keepCopy(of: embedded)
@@ -175,7 +197,22 @@ public final class Engine: Sendable {
             }
             return try await self.piecesHashFile(integrity)
         }
-        let phf: PiecesHashFile = opened.value
+        return try verifiedSession(opened.value, date: opened.date, urls: urls, integrity: integrity, contentId: contentId,
+                                   minPeeringBytes: minPeeringBytes, contentDownloadMode: contentDownloadMode,
+                                   expectedLength: expectedLength, marksUse: embedded == nil)
+    }
+
+    private static func verifiedKey(_ integrity: ContentIntegrity, _ urls: [String]) -> String {
+        "verified|\(integrity.hashOfHashes.hex)|\(urls.joined(separator: " "))"
+    }
+
+    /// The session of a verified content whose pieces hash file and date are in hand (no I/O waited
+    /// for): the one open already under the same key, else a new one, which joins its swarm.
+    /// `marksUse`: the PHF's copy is marked used here (an embedded PHF's copy is, where it is kept).
+    private func verifiedSession(_ phf: PiecesHashFile, date: Date?, urls: [String], integrity: ContentIntegrity,
+                                 contentId: ContentId?, minPeeringBytes: Int?, contentDownloadMode: Int?,
+                                 expectedLength: Int?, marksUse: Bool) throws(FetchError) -> ContentSession {
+        let cacheKey = Self.verifiedKey(integrity, urls)
         if let expectedLength, expectedLength != phf.layout.contentLength {
             throw .metadata(url: integrity.piecesHashFileUrls.first ?? urls.first ?? "(catalog)",
                             .contentLengthDisagrees(declared: expectedLength, found: phf.layout.contentLength))
@@ -185,11 +222,10 @@ public final class Engine: Sendable {
         let swarm = makeSwarm(contentId: id, phf: phf, url: urls.first, minPeeringBytes: minPeeringBytes,
                               contentDownloadMode: contentDownloadMode)
         // The piece count is kept from here on (see PieceTally), never counted when asked.
-        // An embedded PHF's copy is marked used where it is kept (`keepCopy`), off this path.
-        let (tally, lastUse) = contents.register(phf, url: urls.first, marksUse: embedded == nil)
+        let (tally, lastUse) = contents.register(phf, url: urls.first, marksUse: marksUse)
         let session = ContentSession(url: urls.first ?? "(no content URL)", layout: phf.layout, mode: .verified(phf),
                                      sources: sources, cacheHosts: cacheHosts, store: store, config: config,
-                                     logger: logger, swarm: swarm, tally: tally, lastModified: opened.date,
+                                     logger: logger, swarm: swarm, tally: tally, lastModified: date,
                                      lastUse: lastUse)
         let (chosen, isNew) = sessions.withLock { s -> (ContentSession, Bool) in
             if let existing = s[cacheKey] { return (existing, false) }
@@ -278,11 +314,18 @@ public final class Engine: Sendable {
         swarms.forEach { $0.peerArrived(peerId) }
     }
 
+    /// Returns once every piece write that runs behind a reply now, in any content, has ended: what
+    /// readers were answered with is then in the store, for a listing or a count that must show it.
+    public func writesDrained() async {
+        for session in sessions.withLock({ Array($0.values) }) where session.writesPending {
+            await session.writesDrained()
+        }
+    }
+
     /// Lets every piece write that runs behind a reply end, and leaves every swarm (at unmount).
     public func shutdown() async {
-        let all = sessions.withLock { Array($0.values) }
-        for session in all {
-            await session.writesDrained()
+        await writesDrained()
+        for session in sessions.withLock({ Array($0.values) }) {
             await session.swarm?.stop()
         }
     }
@@ -361,13 +404,16 @@ public final class Engine: Sendable {
     /// Keeps a catalog-embedded pieces hash file in the metadata folder (or marks the kept copy used),
     /// off the caller's path.
     private func keepCopy(of phf: PiecesHashFile) {
-        let (metadata, logger) = (self.metadata, self.logger)
-        BlockingIO.queue.async {
-            do {
-                try metadata.saveCopy(phf)
-            } catch {
-                logger.debug("cannot keep the pieces hash file of \(phf.contentId): \(error)")
-            }
+        BlockingIO.queue.async { [self] in keepCopyHere(phf) }
+    }
+
+    /// `keepCopy` on the calling thread: one record appended to a local file (no sync), which costs
+    /// less than waking a thread to do it.
+    private func keepCopyHere(_ phf: PiecesHashFile) {
+        do {
+            try metadata.saveCopy(phf)
+        } catch {
+            logger.debug("cannot keep the pieces hash file of \(phf.contentId): \(error)")
         }
     }
 

@@ -108,12 +108,34 @@ public final class FuseFilesystem: Sendable {
         }
     }
 
-    func readdir(_ req: Request, ino: UInt64, size: Int, offset: Int) {
+    /// A folder's entries; with `plus` (READDIRPLUS), each with its attributes where they are known
+    /// without opening anything (`knownAttributes`).
+    func readdir(_ req: Request, ino: UInt64, size: Int, offset: Int, plus: Bool) {
         guard let listing = namespace.listing(of: ino) else { return req.error(ENOTDIR) }
-        let dots = [(".", ino, true), ("..", Namespace.rootIno, true)]
+        // The dots carry no attributes: the kernel makes no entry for them.
+        let dots = [DirectoryBuffer.Entry(name: ".", ino: ino, isDirectory: true),
+                    DirectoryBuffer.Entry(name: "..", ino: Namespace.rootIno, isDirectory: true)]
         req.bytes(DirectoryBuffer.encode(count: listing.count + 2, entry: { i in
-            i < 2 ? dots[i] : (listing[i - 2].name, listing[i - 2].ino, listing[i - 2].isDirectory)
-        }, from: offset, maxBytes: size, request: req))
+            if i < 2 { return dots[i] }
+            let listed = listing[i - 2]
+            var entry = DirectoryBuffer.Entry(name: listed.name, ino: listed.ino, isDirectory: listed.isDirectory)
+            if plus { entry.attributes = knownAttributes(listed.ino) }
+            return entry
+        }, from: offset, maxBytes: size, plus: plus, request: req))
+    }
+
+    /// A node's attributes when no content has to be opened for them: a folder's; a content's from
+    /// its catalog entry (which gives its size) or from its open session.
+    private func knownAttributes(_ ino: UInt64) -> (stat, timeout: Double)? {
+        switch namespace.node(ino) {
+        case nil: return nil
+        case .directory?, .lookupDirectory?: return (Attributes.directory(ino: ino), Self.attributeTimeout)
+        case .content(let content)?:
+            if let attributes = content.catalogAttributes { return (attributes, Self.attributeTimeout) }
+            guard let session = content.session.withLock({ $0 }), !session.needsRevalidation else { return nil }
+            return (Attributes.file(ino: ino, size: session.layout.contentLength, modified: content.modificationTime(session)),
+                    Self.timeout(for: session))
+        }
     }
 
     // MARK: Files
@@ -130,17 +152,6 @@ public final class FuseFilesystem: Sendable {
                 return fh
             }
             reply(fh)
-        }
-    }
-
-    /// A `close` of the file: answered once the pieces handed to its content's readers ahead of their
-    /// disk write (`ContentSession.writesDrained`) are stored, so that what a finished read fetched is
-    /// in the cache (and counted in `user.dofs.pieces`) when `close` returns. At once when none is pending.
-    func flush(_ req: Request, fh: UInt64) {
-        guard let session = handles.withLock({ $0.open[fh]?.session }), session.writesPending else { return req.error(0) }
-        Task {
-            await session.writesDrained()
-            req.error(0)
         }
     }
 
@@ -198,9 +209,15 @@ public final class FuseFilesystem: Sendable {
                   case .catalog(let entry) = sibling.origin, entry.embeddedPiecesHashFile?.layout.pieceCount == 1 else { return nil }
             return sibling
         }
-        guard !upcoming.isEmpty else { return }
+        // Most open at once (their entries give a date); the others on a task.
+        let later = upcoming.filter { sibling in
+            guard let session = sessionAtOnce(sibling) else { return true }
+            session.prefetch(0..<session.layout.pieceCount)
+            return false
+        }
+        guard !later.isEmpty else { return }
         Task {
-            for sibling in upcoming {
+            for sibling in later {
                 guard let session = try? await session(of: sibling) else { continue }
                 session.prefetch(0..<session.layout.pieceCount)
             }
@@ -216,8 +233,21 @@ public final class FuseFilesystem: Sendable {
         guard case .content(let content)? = namespace.node(ino), let session = content.session.withLock({ $0 }) else {
             return req.error(ENODATA)
         }
+        if name == ExtendedAttributes.pieces, session.writesPending {
+            // Pieces a reader was answered with ahead of their disk write are counted once stored, so
+            // a read that returned is counted whole (a `close` no longer waits for the writes).
+            Task {
+                await session.writesDrained()
+                Self.replyAttribute(req, name, of: session, callerSize: size)
+            }
+            return
+        }
+        Self.replyAttribute(req, name, of: session, callerSize: size)
+    }
+
+    private static func replyAttribute(_ req: Request, _ name: String, of session: ContentSession, callerSize: Int) {
         guard let value = ExtendedAttributes.value(name, of: session) else { return req.error(ENODATA) }
-        req.xattr(Array(value.utf8), callerSize: size)
+        req.xattr(Array(value.utf8), callerSize: callerSize)
     }
 
     func listxattr(_ req: Request, ino: UInt64, size: Int) {
@@ -235,7 +265,7 @@ public final class FuseFilesystem: Sendable {
     /// error itself when the content cannot be opened.
     private func withSession(_ node: ContentNode, _ req: Request,
                              _ body: @escaping @Sendable (ContentNode, ContentSession) -> Void) {
-        if let session = node.session.withLock({ $0 }), !session.needsRevalidation { return body(node, session) }
+        if let session = sessionAtOnce(node) { return body(node, session) }
         Task {
             do throws(FetchError) {
                 body(node, try await session(of: node))
@@ -243,6 +273,15 @@ public final class FuseFilesystem: Sendable {
                 req.error(error.errno)
             }
         }
+    }
+
+    /// The content's session if it is open, or opens without waiting (`Engine.openAtOnce`: a catalog
+    /// entry that embeds its pieces hash file and gives its date); `nil` when opening it needs a task.
+    /// A failure to open at once is left to `session(of:)`, which reports it.
+    private func sessionAtOnce(_ node: ContentNode) -> ContentSession? {
+        if let session = node.session.withLock({ $0 }), !session.needsRevalidation { return session }
+        guard case .catalog(let entry) = node.origin, let session = try? engine.openAtOnce(entry) else { return nil }
+        return adopt(session, node)
     }
 
     /// The content's session, opened (or revalidated) now if needed.
@@ -255,12 +294,7 @@ public final class FuseFilesystem: Sendable {
             case .url(let url): session = try await engine.open(url: url)
             case .contentId(let id): session = try await engine.open(contentId: id)
             }
-            let current = node.session.withLock { current -> ContentSession in
-                if current == nil || current!.needsRevalidation { current = session }
-                return current!
-            }
-            opened.withLock { $0[node.ino] = node }
-            return current
+            return adopt(session, node)
         } catch {
             logger.error("cannot open \(node.describe): \(error)", metadata: node.logMetadata)
             // A looked-up name that cannot be opened leaves the tree; its failure is kept briefly.
@@ -276,6 +310,17 @@ public final class FuseFilesystem: Sendable {
             }
             throw error
         }
+    }
+
+    /// Makes `session` the node's, unless another (not due for revalidation) got there first; returns
+    /// the node's session.
+    private func adopt(_ session: ContentSession, _ node: ContentNode) -> ContentSession {
+        let current = node.session.withLock { current -> ContentSession in
+            if current == nil || current!.needsRevalidation { current = session }
+            return current!
+        }
+        opened.withLock { $0[node.ino] = node }
+        return current
     }
 }
 

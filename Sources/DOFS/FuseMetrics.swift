@@ -13,8 +13,25 @@ public enum FuseMetrics {
         .milliseconds(250), .seconds(1), .milliseconds(2500), .seconds(10), .seconds(30), .seconds(60),
     ]
 
+    /// The requests counted in `dofs_fuse_requests_total{op=…}`.
+    enum Operation: String, CaseIterable {
+        case lookup, getattr, readdir, readdirplus, open, read, release, getxattr, listxattr
+    }
+
+    /// `dofs_fuse_requests_total{op=…}`: the requests the kernel sent, by operation. Each one is a round
+    /// trip a reader waits for, so this is what a workload costs beyond its bytes (a folder listed with
+    /// READDIRPLUS is opened without a `lookup` per file).
+    private static let requests = Dictionary(uniqueKeysWithValues: Operation.allCases.map {
+        ($0, Counter(label: "dofs_fuse_requests_total", dimensions: [("op", $0.rawValue)]))
+    })
+
+    static func count(_ operation: Operation) { requests[operation]?.increment() }
+
     /// Creates every handle now, so a scrape lists each metric before its first event.
-    public static func declare() { _ = readSeconds }
+    public static func declare() {
+        _ = readSeconds
+        _ = requests
+    }
 }
 
 extension Timer {

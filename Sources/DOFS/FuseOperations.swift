@@ -18,21 +18,34 @@ private func dofsInit(_ userdata: UnsafeMutableRawPointer?, _ conn: UnsafeMutabl
     // Let replies from piece files move page-cache pages to the kernel instead of copying them.
     let splice = UInt32(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE)
     conn.pointee.want |= conn.pointee.capable & splice
+    // Every listing carries the attributes (not only the first of a folder, as "auto" would): names
+    // listed then need no LOOKUP when they are opened or stat'ed.
+    conn.pointee.want |= conn.pointee.capable & UInt32(FUSE_CAP_READDIRPLUS)
+    conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
 }
 
 private func dofsLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
+    FuseMetrics.count(.lookup)
     filesystem(req).lookup(Request(raw: req), parent: UInt64(parent), name: String(cString: name!))
 }
 
 private func dofsGetattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    FuseMetrics.count(.getattr)
     filesystem(req).getattr(Request(raw: req), ino: UInt64(ino))
 }
 
 private func dofsReaddir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-    filesystem(req).readdir(Request(raw: req), ino: UInt64(ino), size: size, offset: Int(off))
+    FuseMetrics.count(.readdir)
+    filesystem(req).readdir(Request(raw: req), ino: UInt64(ino), size: size, offset: Int(off), plus: false)
+}
+
+private func dofsReaddirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    FuseMetrics.count(.readdirplus)
+    filesystem(req).readdir(Request(raw: req), ino: UInt64(ino), size: size, offset: Int(off), plus: true)
 }
 
 private func dofsOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    FuseMetrics.count(.open)
     let info = FileInfo(value: fi!.pointee)
     let request = Request(raw: req)
     filesystem(req).open(request, ino: UInt64(ino), flags: info.value.flags) { fh in
@@ -45,22 +58,22 @@ private func dofsOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutable
 }
 
 private func dofsRead(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    FuseMetrics.count(.read)
     filesystem(req).read(Request(raw: req), fh: fi!.pointee.fh, size: size, offset: Int(off))
 }
 
 private func dofsRelease(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    FuseMetrics.count(.release)
     filesystem(req).release(Request(raw: req), fh: fi!.pointee.fh)
 }
 
-private func dofsFlush(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-    filesystem(req).flush(Request(raw: req), fh: fi!.pointee.fh)
-}
-
 private func dofsGetxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ size: Int) {
+    FuseMetrics.count(.getxattr)
     filesystem(req).getxattr(Request(raw: req), ino: UInt64(ino), name: String(cString: name!), size: size)
 }
 
 private func dofsListxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int) {
+    FuseMetrics.count(.listxattr)
     filesystem(req).listxattr(Request(raw: req), ino: UInt64(ino), size: size)
 }
 
@@ -71,10 +84,10 @@ enum FuseOperations {
         ops.lookup = dofsLookup
         ops.getattr = dofsGetattr
         ops.readdir = dofsReaddir
+        ops.readdirplus = dofsReaddirplus
         ops.open = dofsOpen
         ops.read = dofsRead
         ops.release = dofsRelease
-        ops.flush = dofsFlush
         ops.getxattr = dofsGetxattr
         ops.listxattr = dofsListxattr
         return ops

@@ -6,6 +6,7 @@ import Foundation
 extension Node {
     /// The contents the cache knows (`dofs cache ls`).
     public func cacheList() async -> [CachedContents.Listed] {
+        await engine.writesDrained()
         let contents = engine.contents
         return await Self.offThePool { contents.list() }
     }
@@ -16,6 +17,7 @@ extension Node {
     /// an ID the call fails with who holds it; with `--all` it is left and named in `busy`. A reader that
     /// opened a piece before it went keeps reading it (POSIX), and a later read fetches it again.
     public func evict(contentId: String?) async throws(NodeError) -> EvictionReport {
+        await engine.writesDrained()
         let contents = engine.contents
         var targets: [SHA256Digest]
         if let contentId {

@@ -4,6 +4,13 @@ import DOFS
 import Foundation
 
 extension Node {
+    /// The status once the piece writes pending now have ended, so that the pieces of a read that
+    /// returned are counted (a file's `close` does not wait for them).
+    public func settledStatus() async -> NodeStatus {
+        await engine.writesDrained()
+        return status
+    }
+
     /// The node's status now: kept counters only (a few per mount and per opened content).
     public var status: NodeStatus {
         let mounts = self.mounts.map { mount -> MountStatus in

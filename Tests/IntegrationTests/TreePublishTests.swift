@@ -170,6 +170,29 @@ final class TreePublishTests: MountTestCase {
         }, "one request per piece of every file, no more")
     }
 
+    func testAListedFolderCarriesItsAttributesSoItsFilesOpenWithoutALookupEach() throws {
+        let origin = try startOrigin()
+        let files = try makeTree(on: origin, smallFiles: 12)
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog)
+        let port = try LoopbackPort.free()
+        let mount = try mount(extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"])
+        func requests(_ op: String) throws -> Double {
+            try XCTUnwrap(try MetricsScrape.get(port: port, logDirectory: scratch.file("logs"))[#"dofs_fuse_requests_total{op="\#(op)"}"#],
+                          "the node counts \(op) requests")
+        }
+
+        let listing = try ChildProcess.run("/bin/ls", ["-lR", mount.mountpoint], logDirectory: scratch.file("logs"), timeout: 60)
+        XCTAssertTrue(listing.succeeded, "ls -lR: \(listing.stderr)")
+        XCTAssertGreaterThan(try requests("readdirplus"), 0, "folders are listed with their entries' attributes")
+        let (lookups, opens) = (try requests("lookup"), try requests("open"))
+        for f in files {
+            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path)
+        }
+        XCTAssertEqual(try requests("lookup"), lookups, "a listed file is opened without a LOOKUP")
+        XCTAssertEqual(try requests("open") - opens, Double(files.count), "one OPEN per file read")
+    }
+
     func testReadingAFolderInNameOrderPrefetchesItsNextSmallFilesOnceAndReadingOneFileDoesNot() throws {
         let origin = try startOrigin()
         try FileManager.default.createDirectory(atPath: origin.path("tree/flat"), withIntermediateDirectories: true)

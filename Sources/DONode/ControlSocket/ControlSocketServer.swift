@@ -94,7 +94,7 @@ public final class ControlSocketServer: Sendable {
             case .hello: break
             case .mount(let mount): try await node.attach(mount)
             case .unmount(let mountpoint, let lazy): try await node.detach(mountpoint, lazy: lazy)
-            case .status: return ControlAnswer(status: node.status)
+            case .status: return ControlAnswer(status: await node.settledStatus())
             case .prefetch(let path, let background):
                 return ControlAnswer(prefetch: try await node.prefetch(path: path, background: background, progress: progress))
             case .cacheList: return ControlAnswer(cache: await node.cacheList())

@@ -139,25 +139,12 @@ unmount_now() { dofs_unmount "$mnt" "$DOFS_PID"; mounted="" DOFS_PID=""; }
 # ceiling_start FILE — builds and mounts the FUSE ceiling server on $ceil_mnt, serving FILE from memory.
 ceil_mnt="$work/ceiling-mnt"
 ceiling_start() {
-    local bin="$work/ceiling" ready="$work/ceiling.out"
+    local bin="$work/ceiling"
     gcc -O2 -o "$bin" "$HERE/fuse-ceiling/ceiling.c" $(pkg-config --cflags --libs fuse3) \
         || die "cannot build bench/fuse-ceiling/ceiling.c"
-    mkdir -p "$ceil_mnt"
-    "$bin" "$ceil_mnt" "$1" memory >"$ready" 2>&1 &
-    CEILING_PID=$!
-    for _ in $(seq 1 300); do
-        grep -q '^ready' "$ready" 2>/dev/null && return 0
-        kill -0 "$CEILING_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$ready" >&2
-    die "the FUSE ceiling server did not mount on $ceil_mnt"
+    ceiling_mount "$ceil_mnt" "$work/ceiling.out" "$bin" "$ceil_mnt" "$1" memory
 }
-ceiling_stop() {
-    is_mounted "$ceil_mnt" && fusermount3 -u "$ceil_mnt"
-    stop_child "$CEILING_PID" "$ceil_mnt"
-    CEILING_PID=""
-}
+ceiling_stop() { ceiling_unmount "$ceil_mnt"; }
 
 # ---- setup
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -131,24 +131,8 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f
 # ceiling_start open|noopen — mounts the FUSE ceiling of the tree (its files without their PHFs,
 # as the catalog lists them) on $ceil_mnt.
 ceil_mnt="$work/ceiling-mnt" ceil_tree="$work/ceiling-tree" ceil_bin="$work/tree-ceiling"
-ceiling_start() {
-    local ready="$work/ceiling.out"
-    mkdir -p "$ceil_mnt"
-    "$ceil_bin" "$ceil_mnt" "$ceil_tree" "$1" >"$ready" 2>&1 &
-    CEILING_PID=$!
-    for _ in $(seq 1 300); do
-        grep -q '^ready' "$ready" 2>/dev/null && return 0
-        kill -0 "$CEILING_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$ready" >&2
-    die "the FUSE ceiling server did not mount on $ceil_mnt"
-}
-ceiling_stop() {
-    is_mounted "$ceil_mnt" && fusermount3 -u "$ceil_mnt"
-    stop_child "$CEILING_PID" "$ceil_mnt"
-    CEILING_PID=""
-}
+ceiling_start() { ceiling_mount "$ceil_mnt" "$work/ceiling.out" "$ceil_bin" "$ceil_mnt" "$ceil_tree" "$1"; }
+ceiling_stop() { ceiling_unmount "$ceil_mnt"; }
 # timed_ceiling open|noopen — seconds of a cat of every file through a fresh ceiling mount.
 timed_ceiling() {
     ceiling_start "$1"

@@ -485,6 +485,30 @@ dofs_unmount() {
     fi
 }
 
+# ceiling_mount MNT READY_FILE COMMAND... — starts a FUSE ceiling server (bench/fuse-ceiling) in the
+# background, its output in READY_FILE, and waits up to 30 s for it to print "ready"; sets CEILING_PID.
+ceiling_mount() {
+    local mnt="$1" ready="$2"
+    shift 2
+    mkdir -p "$mnt"
+    "$@" >"$ready" 2>&1 &
+    CEILING_PID=$!
+    for _ in $(seq 1 300); do
+        grep -q '^ready' "$ready" 2>/dev/null && return 0
+        kill -0 "$CEILING_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$ready" >&2
+    die "the FUSE ceiling server did not mount on $mnt"
+}
+
+# ceiling_unmount MNT — unmounts the ceiling server's MNT and stops CEILING_PID.
+ceiling_unmount() {
+    is_mounted "$1" && fusermount3 -u "$1"
+    stop_child "$CEILING_PID" "$1"
+    CEILING_PID=""
+}
+
 # ---------------------------------------------------------------- catalog
 
 # publish_entry DOFS_BIN FILE URL PHF_OUT PHF_URL NAME — runs `dofs publish`

@@ -15,7 +15,7 @@
  * Build: gcc -O2 -o ceiling ceiling.c $(pkg-config --cflags --libs fuse3)
  */
 #define FUSE_USE_VERSION 314
-#include <fuse_lowlevel.h>
+#include "serve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,12 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define DATA_INO 2
-#define READAHEAD_KB 4096 /* dofs's default kernelReadaheadKB */
-#define WORKERS 8         /* dofs's default maxThreads */
 
 static int data_fd = -1;
 static char *data_mem; /* NULL in fd mode */
@@ -111,18 +108,6 @@ static const struct fuse_lowlevel_ops ops = {
     .read = ceiling_read,
 };
 
-/* The kernel's readahead for this mount, as dofs sets it once the mount answers. */
-static void set_readahead(const char *mountpoint) {
-    struct stat st;
-    if (stat(mountpoint, &st) != 0) return;
-    char path[96];
-    snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fprintf(f, "%d\n", READAHEAD_KB);
-    fclose(f);
-}
-
 static int load(const char *path, int in_memory) {
     data_fd = open(path, O_RDONLY);
     if (data_fd < 0) { perror(path); return -1; }
@@ -147,28 +132,5 @@ int main(int argc, char **argv) {
     }
     if (load(argv[2], strcmp(argv[3], "memory") == 0) != 0) return 1;
 
-    char *fuse_argv[] = { argv[0], "-o", "ro,fsname=ceiling,subtype=ceiling,default_permissions", NULL };
-    struct fuse_args args = FUSE_ARGS_INIT(3, fuse_argv);
-    struct fuse_session *se = fuse_session_new(&args, &ops, sizeof ops, NULL);
-    if (!se) return 1;
-    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, argv[1]) != 0) {
-        fuse_session_destroy(se);
-        return 1;
-    }
-    /* The mount answers only once the loop runs: a child sets readahead after that and says ready. */
-    if (fork() == 0) {
-        set_readahead(argv[1]);
-        printf("ready\n");
-        fflush(stdout);
-        _exit(0);
-    }
-    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_max_threads(cfg, WORKERS);
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    int rc = fuse_session_loop_mt(se, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    fuse_session_unmount(se);
-    fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
-    return rc == 0 ? 0 : 1;
+    return serve(argv[0], "ceiling", argv[1], &ops);
 }

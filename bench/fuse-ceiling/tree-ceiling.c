@@ -18,7 +18,7 @@
  */
 #define FUSE_USE_VERSION 314
 #define _GNU_SOURCE
-#include <fuse_lowlevel.h>
+#include "serve.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,11 +28,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define READAHEAD_KB 4096 /* dofs's default kernelReadaheadKB */
-#define WORKERS 8         /* dofs's default maxThreads */
 #define TIMEOUT 3600.0    /* dofs's attribute timeout */
 
 /* One file or folder; inode = index + 1 (the root is inode 1, FUSE_ROOT_ID). */
@@ -217,18 +214,6 @@ static const struct fuse_lowlevel_ops ops = {
     .read = tc_read,
 };
 
-/* The kernel's readahead for this mount, as dofs sets it once the mount answers. */
-static void set_readahead(const char *mountpoint) {
-    struct stat st;
-    if (stat(mountpoint, &st) != 0) return;
-    char path[96];
-    snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fprintf(f, "%d\n", READAHEAD_KB);
-    fclose(f);
-}
-
 int main(int argc, char **argv) {
     if (argc != 4 || (strcmp(argv[3], "open") != 0 && strcmp(argv[3], "noopen") != 0)) {
         fprintf(stderr, "usage: %s MOUNTPOINT DIR open|noopen\n", argv[0]);
@@ -241,28 +226,5 @@ int main(int argc, char **argv) {
     add_node(argv[2], "", 0);
     walk(1);
 
-    char *fuse_argv[] = { argv[0], "-o", "ro,fsname=tree-ceiling,subtype=tree-ceiling,default_permissions", NULL };
-    struct fuse_args args = FUSE_ARGS_INIT(3, fuse_argv);
-    struct fuse_session *se = fuse_session_new(&args, &ops, sizeof ops, NULL);
-    if (!se) return 1;
-    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, argv[1]) != 0) {
-        fuse_session_destroy(se);
-        return 1;
-    }
-    /* The mount answers only once the loop runs: a child sets readahead after that and says ready. */
-    if (fork() == 0) {
-        set_readahead(argv[1]);
-        printf("ready\n");
-        fflush(stdout);
-        _exit(0);
-    }
-    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_max_threads(cfg, WORKERS);
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    int rc = fuse_session_loop_mt(se, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    fuse_session_unmount(se);
-    fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
-    return rc == 0 ? 0 : 1;
+    return serve(argv[0], "tree-ceiling", argv[1], &ops);
 }

@@ -143,7 +143,6 @@ public final class FuseFilesystem: Sendable {
     func open(_ req: Request, ino: UInt64, flags: Int32, reply: @escaping @Sendable (UInt64) -> Void) {
         guard case .content(let content)? = namespace.node(ino) else { return req.error(EISDIR) }
         guard flags & O_ACCMODE == O_RDONLY else { return req.error(EROFS) }
-        noteOpenedInOrder(content)
         withSession(content, req) { [self] node, session in
             let fh = handles.withLock { h -> UInt64 in
                 let fh = h.next
@@ -153,6 +152,9 @@ public final class FuseFilesystem: Sendable {
             }
             reply(fh)
         }
+        // After the reply: opening the next files' sessions to prefetch them is no reason for this
+        // reader to wait (it read on while this worker did it: 40 µs of the open, per file, before).
+        noteOpenedInOrder(content)
     }
 
     func release(_ req: Request, fh: UInt64) {

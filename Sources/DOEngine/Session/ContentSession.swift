@@ -410,8 +410,8 @@ public final class ContentSession: Sendable {
     /// Whether pieces handed to readers ahead of their disk write are still being written.
     public var writesPending: Bool { !pendingWrites.isEmpty }
 
-    /// Returns once every piece handed to readers ahead of its disk write now is written (a file's
-    /// close, shutdown).
+    /// Returns once every piece handed to readers ahead of its disk write now is written: before its
+    /// pieces are counted (`user.dofs.pieces`, status, the cache listing) and at shutdown.
     public func writesDrained() async { await pendingWrites.written() }
 
     // MARK: Fetching

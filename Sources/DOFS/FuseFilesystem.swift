@@ -167,21 +167,26 @@ public final class FuseFilesystem: Sendable {
         guard let file = handles.withLock({ $0.open[fh] }) else { return req.error(EBADF) }
         let session = file.session
         logger.trace("read \(size) at \(offset) fh \(fh)")
-        session.prefetch(file.pattern.record(offset: offset, length: size, layout: session.layout))
+        let ahead = file.pattern.record(offset: offset, length: size, layout: session.layout)
         // Pieces committed lately are answered from memory (their files were written past the page
         // cache); a read inside one other stored piece goes straight from its file. libfuse consumes
         // the request whether or not a reply succeeds, so there is no second try on these paths.
+        // A read answered here starts its readahead after the reply, which does not wait for it.
         if let held = session.readRecent(offset: offset, length: size) {
             req.bytes(held)
+            session.prefetch(ahead)
             return FuseMetrics.readSeconds.record(since: started)
         }
         if session.withLocalPieceFile(offset: offset, length: size, { fd, at, count in req.file(fd, offset: at, length: count) }) != nil {
+            session.prefetch(ahead)
             return FuseMetrics.readSeconds.record(since: started)
         }
         if let local = session.readLocal(offset: offset, length: size) {
             req.bytes(local)
+            session.prefetch(ahead)
             return FuseMetrics.readSeconds.record(since: started)
         }
+        session.prefetch(ahead)
         let logger = self.logger, repeating = self.repeating
         Task {
             do throws(FetchError) {

@@ -59,7 +59,7 @@ private func dofsOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutable
 
 private func dofsRead(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     FuseMetrics.count(.read)
-    filesystem(req).read(Request(raw: req), fh: fi!.pointee.fh, size: size, offset: Int(off))
+    filesystem(req).read(Request(raw: req), ino: UInt64(ino), fh: fi!.pointee.fh, size: size, offset: Int(off))
 }
 
 private func dofsRelease(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {

@@ -193,6 +193,41 @@ final class TreePublishTests: MountTestCase {
         XCTAssertEqual(try requests("open") - opens, Double(files.count), "one OPEN per file read")
     }
 
+    func testWithNoOpenTheKernelSendsOneOpenInAllAndEveryFileReadsByteExactTwiceTheSecondTimeFromItsCache() throws {
+        let origin = try startOrigin()
+        let files = try makeTree(on: origin, smallFiles: 12)
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog)
+        let port = try LoopbackPort.free()
+        let mount = try mount(extraArguments: ["--catalog", catalog, "--no-open", "--metrics-listen", "127.0.0.1:\(port)"])
+        func requests(_ op: String) throws -> Double {
+            try XCTUnwrap(try MetricsScrape.get(port: port, logDirectory: scratch.file("logs"))[#"dofs_fuse_requests_total{op="\#(op)"}"#],
+                          "the node counts \(op) requests")
+        }
+
+        for f in files {
+            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path)
+        }
+        XCTAssertEqual(try requests("open"), 1, "the first OPEN is answered ENOSYS, and the kernel sends no other")
+        XCTAssertEqual(try requests("release"), 0, "nor any RELEASE")
+        // The kernel's readahead of the larger files may still be asking: the count once it rests.
+        var reads = try requests("read")
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.3) {
+            let now = (try? requests("read")) ?? -1
+            defer { reads = now }
+            return now == reads
+        }, "the kernel's reads come to rest")
+        XCTAssertGreaterThan(reads, 0)
+        for f in files {
+            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, "\(f.path), again")
+        }
+        XCTAssertEqual(try requests("read"), reads, "a file read again comes from the kernel's page cache, kept without an open")
+        settleLog(origin.accessLogPath)
+        let fetched = Dictionary(grouping: origin.entries().map(\.uri).filter { $0.hasPrefix("/tree/") && !$0.hasSuffix(".phf") }, by: { $0 })
+        XCTAssertEqual(fetched.filter { $0.value.count != 1 && !$0.key.hasSuffix("twenty-pieces.bin") && !$0.key.hasSuffix("five-pieces.bin") }.keys.sorted(), [],
+                       "every small file is fetched once")
+    }
+
     func testReadingAFolderInNameOrderPrefetchesItsNextSmallFilesOnceAndReadingOneFileDoesNot() throws {
         let origin = try startOrigin()
         try FileManager.default.createDirectory(atPath: origin.path("tree/flat"), withIntermediateDirectories: true)

@@ -170,43 +170,42 @@ final class TreePublishTests: MountTestCase {
         }, "one request per piece of every file, no more")
     }
 
-    func testAListedFolderCarriesItsAttributesSoItsFilesOpenWithoutALookupEach() throws {
+    /// A published tree of 12 small files (and the larger ones of `makeTree`), mounted with `extra`
+    /// arguments and a metrics port; `requests(op)` reads how many FUSE requests of `op` the node got.
+    private func mountCountingRequests(_ extra: [String] = []) throws
+        -> (origin: NginxOrigin, files: [TreeFile], mountpoint: String, requests: (String) throws -> Double) {
         let origin = try startOrigin()
         let files = try makeTree(on: origin, smallFiles: 12)
         let catalog = scratch.file("tree-catalog.json")
         try publishTree(origin, catalog: catalog)
         let port = try LoopbackPort.free()
-        let mount = try mount(extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"])
-        func requests(_ op: String) throws -> Double {
-            try XCTUnwrap(try MetricsScrape.get(port: port, logDirectory: scratch.file("logs"))[#"dofs_fuse_requests_total{op="\#(op)"}"#],
+        let mount = try mount(extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"] + extra)
+        let logs = scratch.file("logs")
+        return (origin, files, mount.mountpoint, { op in
+            try XCTUnwrap(try MetricsScrape.get(port: port, logDirectory: logs)[#"dofs_fuse_requests_total{op="\#(op)"}"#],
                           "the node counts \(op) requests")
-        }
+        })
+    }
 
-        let listing = try ChildProcess.run("/bin/ls", ["-lR", mount.mountpoint], logDirectory: scratch.file("logs"), timeout: 60)
+    func testAListedFolderCarriesItsAttributesSoItsFilesOpenWithoutALookupEach() throws {
+        let (_, files, mountpoint, requests) = try mountCountingRequests()
+
+        let listing = try ChildProcess.run("/bin/ls", ["-lR", mountpoint], logDirectory: scratch.file("logs"), timeout: 60)
         XCTAssertTrue(listing.succeeded, "ls -lR: \(listing.stderr)")
         XCTAssertGreaterThan(try requests("readdirplus"), 0, "folders are listed with their entries' attributes")
         let (lookups, opens) = (try requests("lookup"), try requests("open"))
         for f in files {
-            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path)
+            assertReads(try readWhole(mountpoint + "/" + f.path), f.bytes, f.path)
         }
         XCTAssertEqual(try requests("lookup"), lookups, "a listed file is opened without a LOOKUP")
         XCTAssertEqual(try requests("open") - opens, Double(files.count), "one OPEN per file read")
     }
 
     func testWithNoOpenTheKernelSendsOneOpenInAllAndEveryFileReadsByteExactTwiceTheSecondTimeFromItsCache() throws {
-        let origin = try startOrigin()
-        let files = try makeTree(on: origin, smallFiles: 12)
-        let catalog = scratch.file("tree-catalog.json")
-        try publishTree(origin, catalog: catalog)
-        let port = try LoopbackPort.free()
-        let mount = try mount(extraArguments: ["--catalog", catalog, "--no-open", "--metrics-listen", "127.0.0.1:\(port)"])
-        func requests(_ op: String) throws -> Double {
-            try XCTUnwrap(try MetricsScrape.get(port: port, logDirectory: scratch.file("logs"))[#"dofs_fuse_requests_total{op="\#(op)"}"#],
-                          "the node counts \(op) requests")
-        }
+        let (origin, files, mountpoint, requests) = try mountCountingRequests(["--no-open"])
 
         for f in files {
-            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path)
+            assertReads(try readWhole(mountpoint + "/" + f.path), f.bytes, f.path)
         }
         XCTAssertEqual(try requests("open"), 1, "the first OPEN is answered ENOSYS, and the kernel sends no other")
         XCTAssertEqual(try requests("release"), 0, "nor any RELEASE")
@@ -219,7 +218,7 @@ final class TreePublishTests: MountTestCase {
         }, "the kernel's reads come to rest")
         XCTAssertGreaterThan(reads, 0)
         for f in files {
-            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, "\(f.path), again")
+            assertReads(try readWhole(mountpoint + "/" + f.path), f.bytes, "\(f.path), again")
         }
         XCTAssertEqual(try requests("read"), reads, "a file read again comes from the kernel's page cache, kept without an open")
         settleLog(origin.accessLogPath)

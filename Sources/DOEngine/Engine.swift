@@ -81,8 +81,8 @@ public final class Engine: Sendable {
     }
 
     /// A catalog entry opened on the calling thread, when that needs nothing to wait for: the entry
-    /// embeds its pieces hash file and gives its date, or its session is open already. `nil` when it
-    /// needs more (then `open(_:)` does it). Why: a FUSE `open` of such a file is answered on its worker
+    /// embeds its pieces hash file and gives its date (its session may be open already). `nil` when
+    /// it needs more (then `open(_:)` does it). Why: a FUSE `open` of such a file is answered on its worker
     /// thread, not after a hop to a task and back, which was a tenth of a small file's cold read.
     /// It may append a record to the kept PHF copies: call it where blocking on a local file is fine
     /// (a FUSE worker), not on the cooperative pool.

@@ -39,10 +39,17 @@ public final class FuseFilesystem: Sendable {
     /// request), so at most 8 small pieces are fetched that the reader may not want.
     static let siblingPrefetchCount = 8
 
+    /// A reader of one content: an open file, or (without opens) the content itself.
     struct OpenFile: Sendable {
         let node: ContentNode
         let session: ContentSession
         let pattern: ReadPattern
+
+        init(node: ContentNode, session: ContentSession, config: EngineConfiguration) {
+            self.node = node
+            self.session = session
+            pattern = ReadPattern(config: config)
+        }
     }
 
     public init(engine: Engine, catalog: Catalog, answersOpens: Bool = true, logger: Logger = Logger(label: "dofs.fs")) {
@@ -157,7 +164,7 @@ public final class FuseFilesystem: Sendable {
             let fh = handles.withLock { h -> UInt64 in
                 let fh = h.next
                 h.next += 1
-                h.open[fh] = OpenFile(node: node, session: session, pattern: ReadPattern(config: engine.config))
+                h.open[fh] = OpenFile(node: node, session: session, config: engine.config)
                 return fh
             }
             reply(fh)
@@ -189,7 +196,7 @@ public final class FuseFilesystem: Sendable {
         withSession(content, req) { [self] node, session in
             let file = unopened.withLock { files -> OpenFile in
                 if let kept = files[ino], kept.session === session { return kept }
-                files[ino] = OpenFile(node: node, session: session, pattern: ReadPattern(config: engine.config))
+                files[ino] = OpenFile(node: node, session: session, config: engine.config)
                 return files[ino]!
             }
             read(req, file, size: size, offset: offset)
@@ -202,25 +209,10 @@ public final class FuseFilesystem: Sendable {
         let session = file.session
         logger.trace("read \(size) at \(offset) of \(session.displayURL)")
         let ahead = file.pattern.record(offset: offset, length: size, layout: session.layout)
-        // Pieces committed lately are answered from memory (their files were written past the page
-        // cache); a read inside one other stored piece goes straight from its file. libfuse consumes
-        // the request whether or not a reply succeeds, so there is no second try on these paths.
-        // A read answered here starts its readahead after the reply, which does not wait for it.
-        if let held = session.readRecent(offset: offset, length: size) {
-            req.bytes(held)
-            session.prefetch(ahead)
-            return FuseMetrics.readSeconds.record(since: started)
-        }
-        if session.withLocalPieceFile(offset: offset, length: size, { fd, at, count in req.file(fd, offset: at, length: count) }) != nil {
-            session.prefetch(ahead)
-            return FuseMetrics.readSeconds.record(since: started)
-        }
-        if let local = session.readLocal(offset: offset, length: size) {
-            req.bytes(local)
-            session.prefetch(ahead)
-            return FuseMetrics.readSeconds.record(since: started)
-        }
+        // A read answered from the store starts its readahead after the reply, which does not wait for it.
+        let answered = Self.replyFromStore(req, session, offset: offset, size: size)
         session.prefetch(ahead)
+        if answered { return FuseMetrics.readSeconds.record(since: started) }
         let logger = self.logger, repeating = self.repeating
         Task {
             do throws(FetchError) {
@@ -234,6 +226,23 @@ public final class FuseFilesystem: Sendable {
                 FuseMetrics.readSeconds.record(since: started)
             }
         }
+    }
+
+    /// Answers a read whose pieces are all stored, on this thread; false (nothing replied) when one is
+    /// missing. Pieces committed lately are answered from memory (their files were written past the
+    /// page cache); a read inside one other stored piece goes straight from its file. libfuse consumes
+    /// the request whether or not a reply succeeds, so there is no second try on these paths.
+    private static func replyFromStore(_ req: Request, _ session: ContentSession, offset: Int, size: Int) -> Bool {
+        if let held = session.readRecent(offset: offset, length: size) {
+            req.bytes(held)
+            return true
+        }
+        if session.withLocalPieceFile(offset: offset, length: size, { fd, at, count in req.file(fd, offset: at, length: count) }) != nil {
+            return true
+        }
+        guard let local = session.readLocal(offset: offset, length: size) else { return false }
+        req.bytes(local)
+        return true
     }
 
     /// Prefetches the next small files of `node`'s folder when the folder is being read in name order

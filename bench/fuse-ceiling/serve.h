@@ -27,6 +27,15 @@ static void set_readahead(const char *mountpoint) {
     fclose(f);
 }
 
+/* Replies `size` bytes of `fd` at `off`, spliced from its pages as dofs replies from a piece file. */
+static void reply_from_file(fuse_req_t req, int fd, off_t off, size_t size) {
+    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    buf.buf[0].fd = fd;
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
 /* Mounts `ops` on `mountpoint` as `name`, prints "ready" once it answers, and serves until unmounted
  * or signalled; the process's exit status. */
 static int serve(const char *prog, const char *name, const char *mountpoint, const struct fuse_lowlevel_ops *ops) {

@@ -197,11 +197,7 @@ static void tc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     struct node *n = node_of(ino);
     int fd = n ? file_of(n) : -1;
     if (fd < 0) { fuse_reply_err(req, n ? errno : ENOENT); return; }
-    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    buf.buf[0].fd = fd;
-    buf.buf[0].pos = off;
-    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    reply_from_file(req, fd, off, size);
 }
 
 static const struct fuse_lowlevel_ops ops = {

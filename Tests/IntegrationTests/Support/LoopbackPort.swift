@@ -1,12 +1,28 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Loopback ports.
 enum LoopbackPort {
-    /// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it; there is a small race).
+    /// Ports `free()` handed out in this process. A port is only bound by whoever it was handed to,
+    /// some time later: the kernel may offer it again meanwhile (a fleet proxy told its port before its
+    /// instances started got the port of one of them, and nginx then failed to bind it), so it is
+    /// never handed out twice.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago and that no caller in this process was given
+    /// before (the kernel picks it; another process may still take it first).
     static func free() throws -> Int {
+        for _ in 0..<100 {
+            let port = try kernelPick()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw ChildProcess.Failure(description: "no loopback port that was not handed out already in 100 tries")
+    }
+
+    private static func kernelPick() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ChildProcess.Failure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }

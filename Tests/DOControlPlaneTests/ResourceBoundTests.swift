@@ -9,8 +9,8 @@ import XCTest
 /// The control plane bounds what clients can make it hold: descriptors (deadlines, a connection cap,
 /// no connection kept after an error answer), bytes read (no draining) and memory (publish bodies read
 /// a few at a time). Every test attacks a server started in-process over real loopback sockets and
-/// counts this process's descriptors (`/proc/self/fd`) and memory (`/proc/self/status`).
-/// "Server-held" descriptors are the process's minus the baseline minus the test's own client sockets.
+/// counts the connections the server holds (this process's sockets on the server's port, from /proc)
+/// and this process's memory (`/proc/self/status`).
 final class ResourceBoundTests: XCTestCase {
     private static let geo = "GET /geo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
@@ -29,12 +29,17 @@ final class ResourceBoundTests: XCTestCase {
         return server
     }
 
-    /// The process's descriptors once the server has served a request and let its connection go.
-    private func baseline(_ server: ServerFixture) async throws -> Int {
+    /// Serves one request and waits until the server has let its connection go.
+    private func warmUp(_ server: ServerFixture) async throws {
         let warmUp = try await RawClients.request(port: server.running.port, Self.geo, timeout: 10)
         XCTAssertEqual(warmUp.status, 200)
-        try await Task.sleep(for: .seconds(1))
-        return ProcessResources.openDescriptors
+        let held = await ProcessResources.awaitServerConnections(port: server.running.port, 0, timeout: 5)
+        XCTAssertEqual(held, 0, "the warm-up connection is closed")
+    }
+
+    /// Waits (bounded) until the server holds `expected` connections; returns the last count.
+    private func serverHeld(_ server: ServerFixture, awaiting expected: Int, timeout: Double) async -> Int {
+        await ProcessResources.awaitServerConnections(port: server.running.port, expected, timeout: timeout)
     }
 
     private func figure(_ text: String) {
@@ -43,7 +48,7 @@ final class ResourceBoundTests: XCTestCase {
 
     func testOversizedHeadsAreAnswered400AndLeaveNoDescriptorBehind() async throws {
         let server = try await start("oversized-head")
-        let baseline = try await baseline(server)
+        try await warmUp(server)
         // 4 MiB of one header field; Hummingbird's decoder refuses beyond 80 KiB.
         let head = RawClients.Script(prefix: Array("GET /geo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ".utf8),
                                      unit: [UInt8](repeating: 0x61, count: 1 << 16), repeats: 64,
@@ -54,8 +59,8 @@ final class ResourceBoundTests: XCTestCase {
         XCTAssertEqual(outcomes.map(\.status), Array(repeating: 400, count: 20))
         XCTAssertEqual(outcomes.filter(\.ended).count, 20, "the server ends every refused connection")
         // The clients keep their sockets open: the server must not wait for them.
-        let held = await ProcessResources.awaitDescriptors(baseline + 20, timeout: 10) - baseline - 20
-        figure("20 x 4 MiB heads: server-held descriptors after the answers \(held), client bytes sent \(outcomes.map(\.sent).max() ?? 0) max")
+        let held = await serverHeld(server, awaiting: 0, timeout: 10)
+        figure("20 x 4 MiB heads: server-held connections after the answers \(held), client bytes sent \(outcomes.map(\.sent).max() ?? 0) max")
         XCTAssertEqual(held, 0)
 
         // A long but allowed head (16 KiB, under maxHeaderBytes) is still served.
@@ -72,17 +77,17 @@ final class ResourceBoundTests: XCTestCase {
             $0.maxConnections = 3_000
             $0.descriptorsReserved = 16
         }
-        let baseline = try await baseline(server)
+        try await warmUp(server)
         let fds = try await RawClients.offPool { try RawClients.connect(port: server.running.port, count: 2_000) }
         defer { RawClients.close(fds) }
         // A debug build accepts a few hundred connections a second: the deadline leaves time for all.
-        let heldOpen = await ProcessResources.awaitDescriptors(baseline + 4_000, timeout: 30) - baseline - 2_000
+        let heldOpen = await serverHeld(server, awaiting: 2_000, timeout: 30)
 
         let geo = try await RawClients.request(port: server.running.port, Self.geo, timeout: 10)
         XCTAssertEqual(geo.status, 200, "geo is served while 2000 idle connections are held")
 
         let closed = await RawClients.awaitServerClose(fds, timeout: 40)
-        let heldAfter = await ProcessResources.awaitDescriptors(baseline + 2_000, timeout: 5) - baseline - 2_000
+        let heldAfter = await serverHeld(server, awaiting: 0, timeout: 5)
         figure("2000 idle: server-held while open \(heldOpen), closed by the server \(closed), server-held after the timeout \(heldAfter)")
         XCTAssertEqual(heldOpen, 2_000)
         XCTAssertEqual(closed, 2_000)
@@ -95,10 +100,10 @@ final class ResourceBoundTests: XCTestCase {
             $0.maxConnections = 2_000
             $0.descriptorsReserved = 16
         }
-        let baseline = try await baseline(server)
+        try await warmUp(server)
         let fds = try await RawClients.offPool { try RawClients.connect(port: server.running.port, count: 2_000) }
         defer { RawClients.close(fds) }
-        let heldBeforeCap = await ProcessResources.awaitDescriptors(baseline + 4_000, timeout: 30) - baseline - 2_000
+        let heldBeforeCap = await serverHeld(server, awaiting: 2_000, timeout: 30)
         XCTAssertEqual(heldBeforeCap, 2_000, "all accepted before the first deadline")
 
         // The kernel completes this client's handshake, but the server does not accept it at the cap.
@@ -106,7 +111,7 @@ final class ResourceBoundTests: XCTestCase {
         let geoRequest = Self.geo
         async let geoAnswer = RawClients.request(port: port, geoRequest, timeout: 40)
         try await Task.sleep(for: .milliseconds(500))
-        let heldAtCap = ProcessResources.openDescriptors - baseline - 2_001
+        let heldAtCap = ProcessResources.serverConnections(port: port)
         let geo = try await geoAnswer
         let closed = await RawClients.awaitServerClose(fds, timeout: 40)
         figure("cap 2000 + 1: server-held at the cap \(heldAtCap), geo status \(geo.status.map(String.init) ?? "none"), idle closed \(closed)")
@@ -154,14 +159,14 @@ final class ResourceBoundTests: XCTestCase {
                                      includePiecesHashFile: true).resigned()
         let registered = try await server.post("/publish", TestSupport.json(publish))
         XCTAssertEqual(registered.status, 201, String(decoding: registered.body, as: UTF8.self))
-        let baseline = try await baseline(server)
+        try await warmUp(server)
 
         let fd = try await RawClients.offPool { try RawClients.connect(port: server.running.port, count: 1)[0] }
         defer { RawClients.close([fd]) }
         let ask = Array("GET /content/\(phf.contentId)/phf HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         XCTAssertEqual(ask.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }, ask.count)
         // Never read: once the socket buffers are full the server's answer stalls.
-        let held = await ProcessResources.awaitDescriptors(baseline + 1, timeout: 15) - baseline - 1
+        let held = await serverHeld(server, awaiting: 0, timeout: 15)
         figure("client not reading a 12 MB answer: server-held after the idle timeout \(held)")
         XCTAssertEqual(held, 0)
 
@@ -190,12 +195,12 @@ final class ResourceBoundTests: XCTestCase {
     func testAnEndlessChunkedUploadIsRefused413AndNotRead() async throws {
         let limit = 1 << 20
         let server = try await start("chunked") { $0.maxPublishBodyBytes = limit }
-        let baseline = try await baseline(server)
+        try await warmUp(server)
         // Up to 1 GiB, for up to 15 s: an unbounded server reads all of it.
         let upload = RawClients.Script.endlessChunkedPost("/publish", repeats: 16_384)
         let outcome = try await RawClients.exchange(port: server.running.port, scripts: [upload], timeout: 15)[0]
         defer { RawClients.close([outcome.fd]) }
-        let held = await ProcessResources.awaitDescriptors(baseline + 1, timeout: 10) - baseline - 1
+        let held = await serverHeld(server, awaiting: 0, timeout: 10)
         figure("endless chunked publish: status \(outcome.status.map(String.init) ?? "none"), client bytes sent \(outcome.sent), connection ended \(outcome.ended), server-held after \(held)")
         XCTAssertEqual(outcome.status, 413)
         XCTAssertTrue(outcome.ended, "the connection is closed")

@@ -183,10 +183,42 @@ enum RawClients {
 
 enum RawClientError: Error { case failed(String) }
 
-/// This process's descriptors and memory, from /proc/self.
+/// This process's server connections and memory, from /proc.
 enum ProcessResources {
-    static var openDescriptors: Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+    /// Connections a server of this process holds on `port`: TCP sockets whose local port is `port`,
+    /// not listening, that a descriptor of this process still refers to. Counted by port, not as all
+    /// descriptors against a baseline, so that files and sockets other code in the test process opens
+    /// or closes meanwhile do not count (CI once saw -3 that way).
+    static func serverConnections(port: Int) -> Int {
+        let ours = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { fd -> Substring? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+                  target.hasPrefix("socket:[") else { return nil }
+            return Substring(target.dropFirst(8).dropLast())
+        })
+        let listening = "0A"
+        return ["/proc/self/net/tcp", "/proc/self/net/tcp6"].reduce(0) { count, table in
+            // Read to the end: String(contentsOfFile:) takes one read, a page of a /proc table.
+            let text = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: table)).readToEnd()).flatMap { $0 } ?? Data()
+            let rows = String(decoding: text, as: UTF8.self).split(separator: "\n").dropFirst()
+            return count + rows.filter { row in
+                // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+                let fields = row.split(separator: " ")
+                guard fields.count > 9, let localPort = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
+                else { return false }
+                return localPort == port && fields[3] != listening && ours.contains(fields[9])
+            }.count
+        }
+    }
+
+    /// Waits (bounded) until the server on `port` holds `expected` connections; returns the last count.
+    static func awaitServerConnections(port: Int, _ expected: Int, timeout: Double) async -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        var count = serverConnections(port: port)
+        while count != expected && Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+            count = serverConnections(port: port)
+        }
+        return count
     }
 
     /// Resident set size now and its peak, in bytes (VmRSS, VmHWM).
@@ -202,16 +234,5 @@ enum ProcessResources {
     /// Resets the peak (VmHWM) to the current RSS (Linux: 5 into clear_refs); false if not allowed.
     static func resetPeakResident() -> Bool {
         (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
-    }
-
-    /// Waits (bounded) until the process holds `expected` descriptors; returns the last count.
-    static func awaitDescriptors(_ expected: Int, timeout: Double) async -> Int {
-        let deadline = Date().addingTimeInterval(timeout)
-        var count = openDescriptors
-        while count != expected && Date() < deadline {
-            try? await Task.sleep(for: .milliseconds(100))
-            count = openDescriptors
-        }
-        return count
     }
 }

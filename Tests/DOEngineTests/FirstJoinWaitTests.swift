@@ -2,6 +2,9 @@
 import DOCore
 import DOHTTP
 import DOSwarm
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Synchronization
 import XCTest
@@ -9,6 +12,8 @@ import XCTest
 /// A shared content fetches nothing from HTTP sources until its swarm's first join is answered or the
 /// first-join budget (`PeeringConfiguration.firstJoinWaitSeconds`) has passed; a control plane that
 /// refuses the join costs no wait. Driven through `ContentSourceSet.eligible` on scheduler time.
+/// After the answer, ownership waits for the listed peers' bitfields (`SessionSwarm.secondsUntilReady`),
+/// over real peer servers on loopback.
 final class FirstJoinWaitTests: XCTestCase {
     /// A directory whose joins wait until `answer` (or fail at once when `failing`).
     private final class GatedDirectory: ContentDirectory {
@@ -154,5 +159,111 @@ final class FirstJoinWaitTests: XCTestCase {
         var progress = PieceProgress(startedAt: 0)
         XCTAssertEqual(httpSources(set.eligible(piece: 0, progress: &progress, now: 0)), 1)
         await swarm.stop()
+    }
+
+    // MARK: Arriving in a running swarm
+
+    /// A content's swarm as a peer server shares it: `held` pieces announced, none ever sent.
+    private struct HeldPieces: SwarmLibrary {
+        let swarmHash: [UInt8]
+        let layout: PieceLayout
+        let held: Set<Int>
+        func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
+            guard swarmHash == self.swarmHash else { return nil }
+            let (layout, held) = (layout, held)
+            return SharedContent(swarmHash: swarmHash, layout: layout,
+                                 pieceHashes: Array(repeating: SHA256.hash([]), count: layout.pieceCount),
+                                 have: {
+                                     var bits = Bitfield(pieceCount: layout.pieceCount)
+                                     for i in held { bits[i] = true }
+                                     return bits
+                                 },
+                                 readPiece: { _ in nil })
+        }
+    }
+
+    /// Lists the same peers at every join.
+    private struct FixedListing: ContentDirectory {
+        let peers: [(PeerId, Int)]
+        func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
+        func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
+            SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1) }, reannounceSeconds: 300)
+        }
+    }
+
+    /// A listening socket nobody accepts on: connections complete (the kernel's backlog) and hear
+    /// nothing, as from a member too starved to answer yet. Closed at the end of the test.
+    private func silentListener() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw XCTSkip("no socket") }
+        addTeardownBlock { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0
+                && getsockname(fd, $0, &length) == 0 }
+        }
+        XCTAssertTrue(bound, "silent listener")
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A member whose first join lists a peer server holding `held` and a member that never answers;
+    /// returns it once its first join is answered and half a second has passed, and the instant of
+    /// the answer (at the latest).
+    private func arrive(holding held: Set<Int>, viewWait: Double) async throws -> (SessionSwarm, ContentSourceSet, ContinuousClock.Instant) {
+        let layout = PieceLayout(contentLength: 32 << 20)
+        let hash = SHA256.hash(Array("running swarm".utf8))
+        let serverId = PeerId.random()
+        let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: serverId,
+                                                library: HeldPieces(swarmHash: hash.bytes, layout: layout, held: held),
+                                                logger: Logger(label: "test"))
+        addTeardownBlock { await server.stop() }
+        var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
+        config.runningSwarmViewWaitSeconds = viewWait
+        let directory = FixedListing(peers: [(serverId, server.port), (.random(), try silentListener())])
+        let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
+                                 hashOfHashes: hash, layout: layout, config: config, directory: directory, logger: Logger(label: "test"))
+        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: layout.contentLength,
+                             client: HTTPClient(configuration: HTTPClientConfiguration()))
+        let set = ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: swarm, table: SourceTable(clock: FakeClock()),
+                                   logger: Logger(label: "test"), httpGate: HTTPGate())
+        swarm.start { 0 }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while swarm.swarm.holdingsHeard.told == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let answered = ContinuousClock.now
+        XCTAssertEqual(swarm.swarm.holdingsHeard.told, 1, "the peer server's bitfield is in")
+        try await Task.sleep(until: answered + .milliseconds(600))
+        return (swarm, set, answered)
+    }
+
+    func testAMemberArrivingInASwarmThatHoldsPiecesDecidesNothingFromTheCDNUntilItsListedPeersTellWhatTheyHold() async throws {
+        let (swarm, set, answered) = try await arrive(holding: [0, 1, 2], viewWait: 3)
+        defer { Task { await swarm.stop() } }
+        guard ContinuousClock.now - answered < .milliseconds(2500) else {
+            throw XCTSkip("this machine stalled past the 3 s view wait before the test could look")
+        }
+        let ready = try XCTUnwrap(swarm.secondsUntilReady())
+        XCTAssertGreaterThan(ready, 0, "one listed peer holds pieces and the other has not answered: the view is not settled")
+        XCTAssertLessThanOrEqual(ready, 3)
+        // A piece the holder announced comes from it; one nobody announced waits, whoever owns it.
+        var announced = PieceProgress(startedAt: 0)
+        let fromPeer = set.eligible(piece: 1, progress: &announced, now: 0)
+        XCTAssertEqual(fromPeer.sources.map(\.kind), [.peer])
+        for piece in 3..<32 {
+            var progress = PieceProgress(startedAt: 0)
+            XCTAssertEqual(httpSources(set.eligible(piece: piece, progress: &progress, now: 0)), 0, "piece \(piece)")
+        }
+        // The wait is bounded: the silent member never answers, and ownership is decided without it.
+        try await Task.sleep(until: answered + .milliseconds(3100))
+        XCTAssertEqual(swarm.secondsUntilReady(), 0)
+    }
+
+    func testAMemberArrivingInASwarmThatHoldsNothingDecidesAfterHalfASecondWithoutTheSilentPeer() async throws {
+        let (swarm, _, _) = try await arrive(holding: [], viewWait: 30)
+        defer { Task { await swarm.stop() } }
+        XCTAssertEqual(swarm.secondsUntilReady(), 0,
+                       "the peers that answered hold nothing (a swarm starting together): half a second is enough")
     }
 }

@@ -153,7 +153,8 @@ struct ContentSourceSet: PieceSourceSet {
         if progress.swarmHeard?.count != heard { progress.swarmHeard = (heard, now) }
         let above = swarm.ranked(above: piece, excluding: { !swarm.mayOwn($0, table: table) })
         guard let owner = above.first else {
-            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s)")
+            let heard = swarm.swarm.holdingsHeard
+            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s); \(heard.holding) of \(heard.told) connected peer(s) heard hold pieces")
             return nil
         }
         // One owner wait per member ranked above us: the owner's first backup goes after one, the

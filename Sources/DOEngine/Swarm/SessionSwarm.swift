@@ -203,18 +203,26 @@ public final class SessionSwarm: Sendable {
     }
 
     /// Seconds until the swarm's view is worth deciding ownership on: 0 when it is; `nil` while the
-    /// first join is unanswered (its answer nudges the swarm's waiters). After a join that listed
-    /// peers, until each is connected or its connection failed (half a second at most: a listed peer
-    /// that is gone, such as a node stopped before its listing expired, must not hold every first
-    /// piece back; it is not a member once its connection failed); after one that listed none,
-    /// `soloJoinGraceSeconds`, so that peers joining at the same moment reach our peer server first.
-    /// Deciding ownership on an empty view of the swarm would send every first read to the CDN.
+    /// first join is unanswered (its answer nudges the swarm's waiters). Deciding ownership on a view
+    /// that lacks what the swarm holds sends first reads to the CDN:
+    /// - after a join that listed none: `soloJoinGraceSeconds`, so that peers joining at the same
+    ///   moment reach our peer server first;
+    /// - after one that listed peers: until each has said what it holds (its bitfield) or its
+    ///   connection failed. Half a second at most while none of them holds a piece (a swarm starting
+    ///   together; or a listed peer that is gone, such as a node stopped before its listing expired:
+    ///   it must not hold every first piece back). Once a listed peer told us it holds pieces, or
+    ///   while none has answered yet, up to `runningSwarmViewWaitSeconds`: we arrived in a running
+    ///   swarm, and the pieces we would rank first for were most likely fetched by members that
+    ///   ranked first before we were listed. Only pieces nobody announced wait; peers' go at once.
     func secondsUntilReady() -> Double? {
         guard let joined = firstJoin.withLock({ $0 }) else { return nil }
         let since = ContinuousClock.now - joined.at
         // Asked on every look at a waiting piece: once nothing below can hold decisions back any more
         // (arrivals count only within `arrivalWindow` of the first join), the answer is 0 for good.
-        if since >= Self.arrivalWindow + Self.arrivalWait, since >= .milliseconds(500) { return 0 }
+        let runningSwarmWait = joined.listed == 0 ? 0 : config.runningSwarmViewWaitSeconds
+        if since >= Self.arrivalWindow + Self.arrivalWait, since >= .milliseconds(500), since >= .seconds(runningSwarmWait) {
+            return 0
+        }
         let elapsed = Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18
         if let pending = arrivalPending.withLock({ $0 }), pending > ContinuousClock.now {
             let left = pending - ContinuousClock.now
@@ -222,9 +230,12 @@ public final class SessionSwarm: Sendable {
         }
         if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
         let listedIds = Set(listed.withLock { $0.values })
-        let settled = swarm.connectedPeers.count + swarm.unreachablePeers.intersection(listedIds).count
+        let heard = swarm.holdingsHeard
+        let settled = heard.told + swarm.unreachablePeers.intersection(listedIds).count
         if settled >= min(joined.listed, config.maxPeers) { return 0 }
-        return max(0, 0.5 - elapsed)
+        if elapsed < 0.5 { return 0.5 - elapsed }
+        if heard.told > 0 && heard.holding == 0 { return 0 }
+        return max(0, runningSwarmWait - elapsed)
     }
 
     /// The members that may own pieces now, ourselves not included: the peers the control plane listed

@@ -60,6 +60,9 @@ final class PeerConnection: Sendable {
 
     private struct State {
         var peerHas: Bitfield
+        /// The peer has said what it holds (a bitfield or a `have`; our peer server always opens with
+        /// a bitfield, an empty one too).
+        var peerToldHoldings = false
         /// The highest piece in `peerHas`, kept as announcements arrive.
         var highestAnnounced: Int?
         var peerChoking = true
@@ -228,6 +231,12 @@ final class PeerConnection: Sendable {
 
     var isOpen: Bool { state.withLock { $0.closedReason == nil && !$0.closeRequested } }
 
+    /// What the peer has said it holds, while the connection is open: `nil` before its bitfield (or
+    /// a first `have`), else how many pieces it announced.
+    var toldHoldings: Int? {
+        state.withLock { s in s.closedReason == nil && s.peerToldHoldings ? s.peerHas.count : nil }
+    }
+
     /// Whether a block of any piece arrived on this connection within the last `seconds`: the peer
     /// is sending, if slowly, as opposed to one that announces pieces and never sends any.
     func receivedBlock(within seconds: Double) -> Bool {
@@ -320,12 +329,14 @@ final class PeerConnection: Sendable {
                     throw .misbehaved("bitfield of \(bytes.count) bytes for \(layout.pieceCount) pieces")
                 }
                 s.peerHas = bits
+                s.peerToldHoldings = true
                 s.highestAnnounced = (0..<layout.pieceCount).last(where: { bits[$0] })
             case .have(let piece):
                 guard Int(piece) < layout.pieceCount else {
                     throw .misbehaved("have for piece \(piece) of \(layout.pieceCount)")
                 }
                 s.peerHas[Int(piece)] = true
+                s.peerToldHoldings = true
                 s.highestAnnounced = max(s.highestAnnounced ?? 0, Int(piece))
             case .choke:
                 s.peerChoking = true

@@ -483,6 +483,13 @@ public final class Swarm: Sendable {
         withState { s in s.peers.filter { $0.value.connection.isOpen }.map(\.key) }
     }
 
+    /// Of the open connections: how many peers have said what they hold (a bitfield or a `have`), and
+    /// how many of those hold pieces. What a member arriving in a swarm knows of it so far.
+    public var holdingsHeard: (told: Int, holding: Int) {
+        let told = withState { s in s.peers.values.compactMap { $0.connection.isOpen ? $0.connection.toldHoldings : nil } }
+        return (told.count, told.filter { $0 > 0 }.count)
+    }
+
     /// Peer ids whose last connection failed or broke (refused, timed out, dropped) and that are not
     /// connected now: most likely gone. A listed peer we never tried is not among them.
     public var unreachablePeers: Set<PeerId> { withState { $0.unreachable } }

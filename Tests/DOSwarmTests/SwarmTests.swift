@@ -171,4 +171,27 @@ final class SwarmTests: XCTestCase {
         for s in [swarm, stranger, careful] { await s.close() }
         for p in [mirror, otherSwarm, impostor] { p.stop() }
     }
+
+    func testMembersListedTheSameAddressesConnectToDifferentPeersNotAllToTheSameFew() async throws {
+        let content = TestContent(length: 2 * 65536, pieceSize: 65536)
+        let ids = (0..<12).map { _ in PeerId.random() }
+        var servers: [PeerServer] = []
+        for id in ids { servers.append(try await startServer(MemoryLibrary(content), peerId: id)) }
+        let listing = zip(servers, ids).map { $0.address(peerId: $1) }
+        // Ten members, three connections each, every one listed the same twelve peers in the same order.
+        let members = (0..<10).map { _ in
+            Swarm(swarmHash: content.swarmHash, layout: content.layout, ourPeerId: .random(), maxPeers: 3,
+                  logger: testLogger("dofs.swarm.test"))
+        }
+        for member in members { member.addPeers(listing) }
+        let connected = await eventually(timeout: 10) { members.allSatisfy { $0.connectedPeers.count == 3 } }
+        XCTAssertTrue(connected, "every member filled its three places")
+        let reached = Set(members.flatMap(\.connectedPeers))
+        // In the listing's (or the addresses') order all ten reach the same three. Picked at random,
+        // ten draws of 3 of 12 reach 11.3 peers on average, and 6 or fewer about once in 3 x 10^7 runs
+        // (at most C(12,6) x (C(6,3)/C(12,3))^10).
+        XCTAssertGreaterThan(reached.count, 6, "peers reached by ten members: \(reached.count)")
+        for member in members { await member.close() }
+        for server in servers { await server.stop() }
+    }
 }

@@ -9,8 +9,9 @@ import Synchronization
 /// ## Connections
 /// `addPeers` takes the control plane's join answer. Addresses are remembered; the swarm keeps at most
 /// `maxPeers` connections open (connecting in the background) and skips ourselves, banned peers, peers
-/// already connected (by endpoint or by peer id) and addresses backing off. When a connection ends,
-/// the freed place goes to the next known address; an address that failed (refused, timed out,
+/// already connected (by endpoint or by peer id) and addresses backing off. Addresses are picked at
+/// random among those with the fewest failures, so that the members of a large swarm do not all
+/// connect to the same few. When a connection ends, the freed place goes to the next known address; an address that failed (refused, timed out,
 /// dropped) is retried only after a back-off that doubles per failure, up to a minute.
 ///
 /// ## Choosing a peer for a piece
@@ -579,7 +580,14 @@ public final class Swarm: Sendable {
             var active = s.peers.count + s.known.values.filter(\.connecting).count
             // Full (the usual case in a large swarm, asked on every join answer): no order to make.
             guard active < maxPeers else { return }
-            let order = s.known.map { ($0.value.failures, $0.key) }.sorted { $0 < $1 }.map(\.1)
+            // Fewest failures first, and in a random order among equals. In the endpoints' order every
+            // member of a large swarm connected to the same lowest 16 addresses: those hubs downloaded
+            // only from one another, and a piece that another member fetched from the CDN never reached
+            // them, nor anyone else (100 peers: the first members waited the 30 s hold for pieces held
+            // since the third second, and owners fetched them again). A random pick gives each member
+            // its own 16, and a piece spreads from whoever fetched it.
+            let order = s.known.map { ($0.value.failures, UInt64.random(in: 0 ... .max), $0.key) }
+                .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
             for endpoint in order where active < maxPeers {
                 guard var known = s.known[endpoint], !known.connecting, known.connectedAs == nil,
                       known.retryAt.map({ $0 <= now }) ?? true else { continue }

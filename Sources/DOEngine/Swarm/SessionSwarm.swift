@@ -71,6 +71,8 @@ public final class SessionSwarm: Sendable {
     /// (see `secondsUntilReady`).
     private let arrivalPending = Mutex<ContinuousClock.Instant?>(nil)
     private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
+    /// The listed peers of the first join have told what they hold, or their wait is over.
+    private let viewSettled = Mutex(false)
 
     struct Counters {
         var fromPeers = 0
@@ -229,13 +231,24 @@ public final class SessionSwarm: Sendable {
             return Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
         }
         if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
+        // Settled once is settled: a listed peer dropped later (a withholder, say) has told what it
+        // held, and must not hold decisions back again.
+        if viewSettled.withLock({ $0 }) { return 0 }
         let listedIds = Set(listed.withLock { $0.values })
         let heard = swarm.holdingsHeard
         let settled = heard.told + swarm.unreachablePeers.intersection(listedIds).count
-        if settled >= min(joined.listed, config.maxPeers) { return 0 }
-        if elapsed < 0.5 { return 0.5 - elapsed }
-        if heard.told > 0 && heard.holding == 0 { return 0 }
-        return max(0, runningSwarmWait - elapsed)
+        let left: Double
+        if settled >= min(joined.listed, config.maxPeers) {
+            left = 0
+        } else if elapsed < 0.5 {
+            return 0.5 - elapsed
+        } else if heard.told > 0 && heard.holding == 0 {
+            left = 0
+        } else {
+            left = max(0, runningSwarmWait - elapsed)
+        }
+        if left == 0 { viewSettled.withLock { $0 = true } }
+        return left
     }
 
     /// The members that may own pieces now, ourselves not included: the peers the control plane listed

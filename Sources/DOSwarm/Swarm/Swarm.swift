@@ -11,8 +11,9 @@ import Synchronization
 /// `maxPeers` connections open (connecting in the background) and skips ourselves, banned peers, peers
 /// already connected (by endpoint or by peer id) and addresses backing off. Addresses are picked at
 /// random among those with the fewest failures, so that the members of a large swarm do not all
-/// connect to the same few. When a connection ends, the freed place goes to the next known address; an address that failed (refused, timed out,
-/// dropped) is retried only after a back-off that doubles per failure, up to a minute.
+/// connect to the same few. When a connection ends, the freed place goes to another known address; an
+/// address that failed (refused, timed out, dropped) is retried only after a back-off that doubles per
+/// failure, up to a minute.
 ///
 /// ## Choosing a peer for a piece
 /// Candidates are open connections that announced the piece, are not backing off, have not sent a bad

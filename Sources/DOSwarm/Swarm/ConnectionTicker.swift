@@ -4,10 +4,10 @@ import Synchronization
 /// interval (stall checks, keep-alives, `have` refreshes, slot reclaims), instead of a sleeping task
 /// per connection.
 ///
-/// Why: a peer of a 100-member swarm holds up to 24 connections of its own and up to 64 on its server, each
-/// of which woke every second to do, most of the time, nothing; a timer, a thread wake-up and a task
-/// hop per connection and second made an idle seeder cost ~3.5 ms of CPU per second and 110 wake-ups
-/// (peer-cpu-bench, 24 peers). One timer now ticks them all, each tick a few locked checks.
+/// Why: a peer of a 100-member swarm holds up to 24 connections of its own and up to 64 on its
+/// server, each of which woke every second to do, most of the time, nothing; a timer, a thread wake-up
+/// and a task hop per connection and second made an idle seeder cost ~3.5 ms of CPU per second and 110
+/// wake-ups (peer-cpu-bench, 24 peers). One timer now ticks them all, each tick a few locked checks.
 ///
 /// ## Contract
 /// - `add` returns a token; the tick runs every `interval` (first after one interval) until `remove`.

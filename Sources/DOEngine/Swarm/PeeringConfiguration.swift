@@ -41,7 +41,8 @@ public struct PeeringConfiguration: Sendable {
     /// two busy cores decided after half a second, before its connections' bitfields were in, and
     /// fetched from the origin the pieces it ranked first for that earlier members had fetched
     /// already (fleet-bench: "we own it" was 103 of 255 CDN pieces). 5 s is the swarm's connect
-    /// timeout: a listed peer that is gone holds decisions no longer than the attempt to reach it.
+    /// timeout: a listed peer that is gone holds decisions no longer than the attempt to reach it
+    /// (and no longer than half a second while no listed peer said it holds a piece).
     public var runningSwarmViewWaitSeconds = 5.0
     /// Serving ahead (see `ServeAhead`): how far around the swarm's frontier a member fetches the pieces
     /// it owns. 16 is the engine's largest readahead (`maxReadaheadPieces`) and `dofs get`'s parallel

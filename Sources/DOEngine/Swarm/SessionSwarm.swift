@@ -210,12 +210,13 @@ public final class SessionSwarm: Sendable {
     /// - after a join that listed none: `soloJoinGraceSeconds`, so that peers joining at the same
     ///   moment reach our peer server first;
     /// - after one that listed peers: until each has said what it holds (its bitfield) or its
-    ///   connection failed. Half a second at most while none of them holds a piece (a swarm starting
-    ///   together; or a listed peer that is gone, such as a node stopped before its listing expired:
-    ///   it must not hold every first piece back). Once a listed peer told us it holds pieces, or
-    ///   while none has answered yet, up to `runningSwarmViewWaitSeconds`: we arrived in a running
-    ///   swarm, and the pieces we would rank first for were most likely fetched by members that
-    ///   ranked first before we were listed. Only pieces nobody announced wait; peers' go at once.
+    ///   connection failed. Half a second at most while none of them told us it holds a piece (a
+    ///   swarm starting together; or listed peers that are gone, such as nodes stopped before their
+    ///   listing expired, whose addresses may not even refuse: they must not hold every first piece
+    ///   back). Once a listed peer told us it holds pieces, up to `runningSwarmViewWaitSeconds`: we
+    ///   arrived in a running swarm, and the pieces we would rank first for were most likely fetched
+    ///   by members that ranked first before we were listed. Only pieces nobody announced wait;
+    ///   peers' go at once.
     func secondsUntilReady() -> Double? {
         guard let joined = firstJoin.withLock({ $0 }) else { return nil }
         let since = ContinuousClock.now - joined.at
@@ -242,7 +243,7 @@ public final class SessionSwarm: Sendable {
             left = 0
         } else if elapsed < 0.5 {
             return 0.5 - elapsed
-        } else if heard.told > 0 && heard.holding == 0 {
+        } else if heard.holding == 0 {
             left = 0
         } else {
             left = max(0, runningSwarmWait - elapsed)

@@ -79,6 +79,9 @@ final class FakeSource: PieceSource {
         var badPiecesCharged = 0
         var failuresCharged = 0
         var dropped = 0
+        /// Requests being answered now, and the most there ever were at once.
+        var inFlight = 0
+        var mostInFlight = 0
     }
 
     let kind: SourceKind
@@ -101,8 +104,11 @@ final class FakeSource: PieceSource {
     func fetch(range: Range<Int>) async throws(FetchError) -> [UInt8] {
         let request = state.withLock { c -> Int in
             c.requests += 1
+            c.inFlight += 1
+            c.mostInFlight = max(c.mostInFlight, c.inFlight)
             return c.requests
         }
+        defer { state.withLock { $0.inFlight -= 1 } }
         let truth = Array(content[range])
         func wait(_ seconds: Double) async throws(FetchError) {
             do {
@@ -197,6 +203,31 @@ final class FakeSourceSet: PieceSourceSet {
             if now { c.resume() }
         }
     }
+}
+
+/// `ContentSourceSet`'s cap on HTTP fetches alone: one CDN source, offered only while fewer than `cap`
+/// of its fetches are counted by the gate; a fetch ending is news (it frees a place).
+final class CappedFakeSourceSet: PieceSourceSet {
+    let cdn: FakeSource
+    let cap: Int
+    private let news: FakeSourceSet
+    let gate: HTTPGate
+
+    init(_ cdn: FakeSource, cap: Int) {
+        self.cdn = cdn
+        self.cap = cap
+        let news = FakeSourceSet([])
+        self.news = news
+        gate = HTTPGate { news.announce("") }
+    }
+
+    func eligible(piece: Int, progress: inout PieceProgress, now: Double) -> EligibleSources {
+        guard gate.inFlight < cap else { return EligibleSources(sources: [], newsMayHelp: true) }
+        return EligibleSources(sources: [gate.wrap(cdn, cap: cap)], newsMayHelp: true)
+    }
+
+    var newsGeneration: Int { news.newsGeneration }
+    func waitForNews(after generation: Int) async { await news.waitForNews(after: generation) }
 }
 
 /// Runs `body` (a scheduler fetch) on the fake clock: whenever every task waits, the clock jumps to the

@@ -155,6 +155,34 @@ final class SchedulerTests: XCTestCase {
         XCTAssertLessThanOrEqual(set.eligibleCalls, 3, "the scheduler looked again on the announcement, not every 20 ms")
     }
 
+    func testPiecesDecidedTogetherNeverFetchMoreAtOnceThanTheHTTPCap() async throws {
+        // A reader's window is decided at one instant (the first join's answer wakes every piece): a
+        // fetch counts from the moment it is started, or every piece sees an empty gate.
+        let clock = FakeClock()
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let set = CappedFakeSourceSet(cdn, cap: 1)
+        let s = scheduler(clock)
+        let (pieces, took) = try await runOnFakeClock(clock) { [layout, content] in
+            try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+                for index in 0..<layout.pieceCount {
+                    group.addTask {
+                        let range = layout.range(ofPiece: index)
+                        let delivery = try await s.fetch(piece: index, range: range, expected: SHA256.hash(Array(content[range])), from: set)
+                        return (index, delivery.bytes)
+                    }
+                }
+                var got: [Int: [UInt8]] = [:]
+                for try await (index, bytes) in group { got[index] = bytes }
+                return got
+            }
+        }
+        XCTAssertEqual(cdn.counts.mostInFlight, 1, "one HTTP fetch at a time, as the cap says")
+        XCTAssertEqual(cdn.counts.requests, layout.pieceCount)
+        for index in 0..<layout.pieceCount { XCTAssertEqual(pieces[index], Array(content[layout.range(ofPiece: index)])) }
+        XCTAssertEqual(took, 0.1 * Double(layout.pieceCount), accuracy: 0.05, "one after the other, each when a place freed")
+        XCTAssertEqual(set.gate.inFlight, 0, "every place given back")
+    }
+
     func testABudgetFollowsTheSourcesRecentP95WithinItsBounds() async throws {
         let clock = FakeClock()
         let cdn = source("cdn", .cdn, .fast(0.4), clock)

@@ -88,6 +88,7 @@ struct ContentSourceSet: PieceSourceSet {
 
     func eligible(piece: Int, progress: inout PieceProgress, now: Double) -> EligibleSources {
         var sources: [any PieceSource] = []
+        var httpCap = 0
         if let swarm {
             let timeout = swarm.config.peerPieceTimeoutSeconds
             let peers = swarm.swarm.peers(withPiece: piece).enumerated()
@@ -110,6 +111,7 @@ struct ContentSourceSet: PieceSourceSet {
                 }
             }
             let cap = unanswered ? 1 : swarm.config.maxHTTPFetchesInSwarm
+            httpCap = cap
             if let gate = httpGate, cap > 0, gate.inFlight >= cap {
                 // No place for an HTTP fetch: peers only, and who owns the piece is decided when a
                 // place frees (an HTTP fetch ending is news), on the membership of that moment.
@@ -136,7 +138,7 @@ struct ContentSourceSet: PieceSourceSet {
             }
         }
         let (found, reconsider) = httpSources(progress: progress, now: now)
-        let http = httpGate.map { gate in found.map(gate.wrap) } ?? found
+        let http = httpGate.map { gate in found.map { gate.wrap($0, cap: httpCap) } } ?? found
         return EligibleSources(sources: sources + http, reconsiderAt: reconsider, newsMayHelp: swarm != nil)
     }
 

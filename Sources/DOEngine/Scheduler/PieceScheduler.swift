@@ -171,7 +171,7 @@ public final class PieceScheduler: Sendable {
                 wake(at: at, with: .wake)
             }
             for source in eligible.sources where !progress.inFlight.contains(source.name)
-                && !progress.spent.contains(source.name) && !table.isDropped(source.name) {
+                && !progress.spent.contains(source.name) && !table.isDropped(source.name) && source.mayStart() {
                 start(source)
                 return
             }

@@ -41,6 +41,11 @@ public protocol PieceSource: Sendable {
     /// another budget instead of a hedge (up to `maxBudgetSeconds` in all), and its timeouts do not
     /// count towards a drop. `false` when the source cannot tell.
     var isReceiving: Bool { get }
+    /// The scheduler is about to start a request to this source: `false` refuses it (a cap is full;
+    /// the scheduler tries the next source or waits for news). Called before the request's task runs,
+    /// so that a capped source (`HTTPGate`) checks and takes its place in one step, whatever other
+    /// pieces decide at the same moment. Default: `true`.
+    func mayStart() -> Bool
 }
 
 extension PieceSource {
@@ -53,4 +58,5 @@ extension PieceSource {
     public var logMetadata: Logger.Metadata { ["source": "\(RedactedURL.redacted(name))"] }
     public var expectedSeconds: Double? { nil }
     public var isReceiving: Bool { false }
+    public func mayStart() -> Bool { true }
 }

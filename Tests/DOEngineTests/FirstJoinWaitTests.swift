@@ -258,6 +258,7 @@ final class FirstJoinWaitTests: XCTestCase {
         // The wait is bounded: the silent member never answers, and ownership is decided without it.
         try await Task.sleep(until: answered + .milliseconds(3100))
         XCTAssertEqual(swarm.secondsUntilReady(), 0)
+        XCTAssertEqual(swarm.serveAheadFloor, 3, "the swarm's readers had passed pieces 0-2 when we arrived: never served ahead by us")
     }
 
     func testAMemberArrivingInASwarmThatHoldsNothingDecidesAfterHalfASecondWithoutTheSilentPeer() async throws {
@@ -265,5 +266,6 @@ final class FirstJoinWaitTests: XCTestCase {
         defer { Task { await swarm.stop() } }
         XCTAssertEqual(swarm.secondsUntilReady(), 0,
                        "the peers that answered hold nothing (a swarm starting together): half a second is enough")
+        XCTAssertEqual(swarm.serveAheadFloor, 0, "a swarm starting together: every owned piece may be served ahead")
     }
 }

@@ -98,6 +98,9 @@ final class SchedulerOwnershipTests: XCTestCase {
         XCTAssertEqual(pick(50), [60, 95], "a reader lacks 50 on: the holes from there, lowest first")
         XCTAssertEqual(pick(15), [40, 60, 95], "never more than 64 pieces below the frontier")
         XCTAssertEqual(pick(99), [95], "a reader inside the window changes nothing")
+        let floored = ServeAhead.pieces(frontier: 100, lowestMissing: 15, window: 16, lookBehind: 64, floor: 50, pieceCount: 128,
+                                        limit: 10, wanted: { _ in true }, owned: { owned.contains($0) })
+        XCTAssertEqual(floored, [60, 95], "nothing below the floor: pieces the swarm had passed when we arrived")
         let two = ServeAhead.pieces(frontier: 100, lowestMissing: 50, window: 16, lookBehind: 64, pieceCount: 128, limit: 1,
                                     wanted: { _ in true }, owned: { owned.contains($0) })
         XCTAssertEqual(two, [60], "the hole a reader meets first goes first")

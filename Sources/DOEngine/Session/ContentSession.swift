@@ -327,7 +327,7 @@ public final class ContentSession: Sendable {
         let inFlight = servingAhead.withLock { $0 }
         let chosen = ServeAhead.pieces(
             frontier: frontier, lowestMissing: spans.map(\.lowestMissing).min(), window: config.serveAheadWindowPieces,
-            lookBehind: config.serveAheadLookBehindPieces, pieceCount: layout.pieceCount, limit: limit,
+            lookBehind: config.serveAheadLookBehindPieces, floor: swarm.serveAheadFloor, pieceCount: layout.pieceCount, limit: limit,
             wanted: { !inFlight.contains($0) && !announced[$0] && !flights.contains($0) && !store.contains(key(ofPiece: $0)) },
             owned: { swarm.ranked(above: $0, members: members, excluding: mayNotOwn).isEmpty })
         for index in chosen {

@@ -95,6 +95,9 @@ public struct PeeringConfiguration: Sendable {
     public var peersWanted = 255
     /// Upper bound on the interval between two joins, whatever the control plane says.
     public var maxReannounceSeconds = 300
+    /// Joins sooner than the service asks while the swarm grows around a young session (see
+    /// `RejoinSchedule`): views that lag the swarm own pieces twice.
+    var rejoin = RejoinSchedule()
     /// The local address our peer connections leave from (`SwarmConfiguration.localAddress`).
     public var localAddress: String?
     /// Called once a piece of a shared content is verified and stored, so the peer server can announce

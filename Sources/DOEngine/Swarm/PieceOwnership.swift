@@ -104,12 +104,14 @@ struct PieceOwnership: Sendable {
 enum ServeAhead {
     /// The pieces to start now. `wanted(i)`: nobody has piece `i` and we do not hold or fetch it;
     /// `owned(i)`: we own it (checked only for wanted pieces, since it hashes). `lowestMissing`: the
-    /// lowest piece a downloading peer lacks (`nil`: none known).
-    static func pieces(frontier: Int?, lowestMissing: Int? = nil, window: Int, lookBehind: Int = 0, pieceCount: Int,
-                       limit: Int, wanted: (Int) -> Bool, owned: (Int) -> Bool) -> [Int] {
+    /// lowest piece a downloading peer lacks (`nil`: none known). `floor`: none below it
+    /// (`SessionSwarm.serveAheadFloor`).
+    static func pieces(frontier: Int?, lowestMissing: Int? = nil, window: Int, lookBehind: Int = 0, floor: Int = 0,
+                       pieceCount: Int, limit: Int, wanted: (Int) -> Bool, owned: (Int) -> Bool) -> [Int] {
         guard let frontier, limit > 0, window > 0, pieceCount > 0 else { return [] }
         var lo = max(0, frontier - window)
         if let lowestMissing, lowestMissing < lo { lo = max(0, lowestMissing, frontier - max(lookBehind, window)) }
+        lo = max(lo, floor)
         let hi = min(pieceCount, frontier + window + 1)
         guard lo < hi else { return [] }
         var out: [Int] = []

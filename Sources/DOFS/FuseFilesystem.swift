@@ -23,6 +23,8 @@ public final class FuseFilesystem: Sendable {
     /// the daemon's CPU; but the mount no longer learns which files are open, so `dofs status` counts
     /// no readers and `dofs cache evict` does not refuse a content held open.
     let answersOpens: Bool
+    /// Signalled once the kernel's INIT is handled: from then on the mount answers (see `FuseMount`).
+    let kernelConnected = DispatchSemaphore(value: 0)
     private let negative = NegativeLookups()
     private let repeating = RepeatingLog()
     private let handles = Mutex<(next: UInt64, open: [UInt64: OpenFile])>((1, [:]))

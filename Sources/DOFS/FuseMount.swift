@@ -2,6 +2,7 @@
 import CFuse3
 import Foundation
 import Logging
+import Synchronization
 
 public struct FuseMountOptions: Sendable {
     public var mountpoint: String
@@ -36,9 +37,11 @@ public enum FuseMountError: Error, CustomStringConvertible {
 
 public enum FuseMount {
     /// Mounts `filesystem`, calls `onReady` once the mount answers, and serves until it is unmounted
-    /// (`fusermount3 -u`) or the process gets SIGINT/SIGTERM/SIGHUP.
+    /// (`fusermount3 -u`) or the process gets SIGINT/SIGTERM/SIGHUP. Returns whether `onReady` was
+    /// called: `false` when the mount was unmounted before it answered (before the kernel's INIT).
+    @discardableResult
     public static func run(_ filesystem: FuseFilesystem, options: FuseMountOptions, logger: Logger,
-                           onReady: @escaping @Sendable () -> Void) throws {
+                           onReady: @escaping @Sendable () -> Void) throws -> Bool {
         // libfuse splits options at commas; a backslash escapes one inside a value.
         let source = options.sourceName.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ",", with: "\\,")
         var mountOptions = "ro,fsname=\(source),subtype=dofs,default_permissions"
@@ -60,24 +63,42 @@ public enum FuseMount {
             guard fuse_set_signal_handlers(session) == 0 else { throw FuseMountError.sessionFailed }
         }
         defer { if options.installSignalHandlers { fuse_remove_signal_handlers(session) } }
+        // The mount table names the mount point as the kernel resolved it; resolved here, before the
+        // mount, since a lookup through the mount afterwards would hold it busy (see below).
+        let canonical = realpath(options.mountpoint, nil).map { path in defer { free(path) }; return String(cString: path) }
         guard fuse_session_mount(session, options.mountpoint) == 0 else {
             throw FuseMountError.mountFailed(options.mountpoint)
         }
         defer { fuse_session_unmount(session) }
 
         PipeCapacity.ensureSpliceFits(readBytes: 1 << 20, logger: logger)
-        // The mount answers only once the loop below runs; a helper thread waits for that, then
-        // tunes readahead and reports readiness.
+        // The mount answers only once the loop below has handled the kernel's INIT; a helper thread
+        // waits for that, then tunes readahead and reports readiness. It never touches the mount
+        // itself: a `stat` of the mountpoint in flight holds the mount busy, and an unmount at that
+        // moment (a script that mounts and unmounts at once) failed with EBUSY.
         let mountpoint = options.mountpoint, readahead = options.kernelReadaheadKB
+        let tablePath = canonical ?? mountpoint
+        // Whether the loop has ended, and whether readiness was reported: one or the other comes first,
+        // and readiness is reported whole (under the lock) before `run` returns.
+        let phase = Mutex<(ended: Bool, answered: Bool)>((false, false))
         let readiness = Thread {
-            var st = stat()
-            guard stat(mountpoint, &st) == 0 else {
-                logger.error("mount on \(mountpoint) does not answer: \(String(cString: strerror(errno)))")
+            guard filesystem.kernelConnected.wait(timeout: .now() + 60) == .success else {
+                logger.error("mount on \(mountpoint) does not answer: no INIT from the kernel in 60 s")
                 return
             }
-            if readahead > 0 { KernelReadahead.set(device: UInt64(st.st_dev), kilobytes: readahead, logger: logger) }
-            logger.notice("mounted on \(mountpoint)")
-            onReady()
+            phase.withLock { p in
+                guard !p.ended else { return }
+                p.answered = true
+                if readahead > 0 {
+                    if let device = MountInfo.device(of: tablePath) {
+                        KernelReadahead.set(device: device, kilobytes: readahead, logger: logger)
+                    } else {
+                        logger.info("\(mountpoint) is not in /proc/self/mountinfo; kernel readahead left as it is")
+                    }
+                }
+                logger.notice("mounted on \(mountpoint)")
+                onReady()
+            }
         }
         readiness.start()
 
@@ -87,15 +108,40 @@ public enum FuseMount {
         fuse_loop_cfg_set_clone_fd(loopConfig, 0)
         let rc = fuse_session_loop_mt(session, loopConfig)
         logger.notice("unmounting \(mountpoint) (loop ended with \(rc))")
+        let answered = phase.withLock { p in
+            p.ended = true
+            return p.answered
+        }
+        filesystem.kernelConnected.signal()  // a helper still waiting for INIT ends now
+        return answered
+    }
+}
+
+/// The device number of a mount, from the mount table (`/proc/self/mountinfo`), without a path lookup
+/// through the mount.
+enum MountInfo {
+    /// "MAJOR:MINOR" of the last mount at `mountpoint` (the one on top), `nil` when none is there.
+    static func device(of mountpoint: String, table: String? = nil) -> String? {
+        // Read to the end: `String(contentsOfFile:)` reads one page of a /proc file, and our mount,
+        // the newest, is the last line.
+        let read = { FileHandle(forReadingAtPath: "/proc/self/mountinfo").flatMap { try? $0.readToEnd() } }
+        guard let text = table ?? read().map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
+        // Fields: id, parent id, MAJOR:MINOR, root, mount point (spaces, tabs, newlines and
+        // backslashes written as octal escapes), ...
+        var escaped = mountpoint.replacingOccurrences(of: "\\", with: "\\134")
+        for (character, octal) in [(" ", "\\040"), ("\t", "\\011"), ("\n", "\\012")] {
+            escaped = escaped.replacingOccurrences(of: character, with: octal)
+        }
+        let entries: [[Substring]] = text.split(separator: "\n").map { $0.split(separator: " ") }
+        guard let entry = entries.last(where: { $0.count > 4 && $0[4] == escaped }) else { return nil }
+        return String(entry[2])
     }
 }
 
 /// The per-mount readahead knob in sysfs (`/sys/class/bdi/MAJOR:MINOR/read_ahead_kb`).
 enum KernelReadahead {
-    static func set(device: UInt64, kilobytes: Int, logger: Logger) {
-        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
-        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
-        let path = "/sys/class/bdi/\(major):\(minor)/read_ahead_kb"
+    static func set(device: String, kilobytes: Int, logger: Logger) {
+        let path = "/sys/class/bdi/\(device)/read_ahead_kb"
         do {
             try "\(kilobytes)\n".write(toFile: path, atomically: false, encoding: .utf8)
         } catch {

@@ -22,6 +22,7 @@ private func dofsInit(_ userdata: UnsafeMutableRawPointer?, _ conn: UnsafeMutabl
     // listed then need no LOOKUP when they are opened or stat'ed.
     conn.pointee.want |= conn.pointee.capable & UInt32(FUSE_CAP_READDIRPLUS)
     conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
+    if let userdata { Unmanaged<FuseFilesystem>.fromOpaque(userdata).takeUnretainedValue().kernelConnected.signal() }
 }
 
 private func dofsLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {

@@ -83,7 +83,7 @@ public final class Node: Sendable {
 
     // MARK: - Mounts
 
-    /// Mounts `request` and returns once the mount answers.
+    /// Mounts `request` and returns once the mount answers (or was unmounted before it did).
     public func attach(_ request: MountRequest) async throws(NodeError) {
         try MountpointCheck.refuseUnusable(request.mountpoint, allowNonEmpty: request.allowNonEmpty)
         let catalog: Catalog
@@ -98,11 +98,16 @@ public final class Node: Sendable {
             guard s.mounts[request.mountpoint] == nil else { throw .mountpoint("\(request.mountpoint) is already a mount of this node") }
             s.mounts[request.mountpoint] = mount
         }
+        let answered: Bool
         do {
-            try await mount.start { [weak self] in self?.mountEnded(request.mountpoint) }
+            answered = try await mount.start { [weak self] in self?.mountEnded(request.mountpoint) }
         } catch {
             _ = state.withLock { $0.mounts.removeValue(forKey: request.mountpoint) }
             throw error
+        }
+        guard answered else {
+            logger.notice("\(request.mountpoint) was unmounted before it answered")
+            return
         }
         logger.notice("mounted \(request.mountpoint): \(catalog.entries.count) catalog entr\(catalog.entries.count == 1 ? "y" : "ies")")
     }

@@ -16,8 +16,10 @@ final class NodeMount: Sendable {
         self.logger = logger
     }
 
-    /// Mounts, and returns once the mount answers; throws when it cannot mount.
-    func start(onEnded: @escaping @Sendable () -> Void) async throws(NodeError) {
+    /// Mounts, and returns once the mount answers (`true`) or once it was unmounted before it answered
+    /// (`false`; `onEnded` has run or is about to); throws when it cannot mount.
+    @discardableResult
+    func start(onEnded: @escaping @Sendable () -> Void) async throws(NodeError) -> Bool {
         var options = FuseMountOptions(mountpoint: request.mountpoint)
         options.allowOther = request.allowOther
         options.maxThreads = request.maxThreads
@@ -25,11 +27,13 @@ final class NodeMount: Sendable {
         // The node owns SIGINT/SIGTERM for all its mounts: libfuse's handlers serve one session only.
         options.installSignalHandlers = false
         options.sourceName = request.catalogPath ?? "dofs"
-        let (readiness, signal) = AsyncStream.makeStream(of: Result<Void, NodeError>.self)
+        let (readiness, signal) = AsyncStream.makeStream(of: Result<Bool, NodeError>.self)
         let (filesystem, logger, settings) = (self.filesystem, self.logger, options)
         let thread = Thread {
             do {
-                try FuseMount.run(filesystem, options: settings, logger: logger) { signal.yield(.success(())) }
+                let answered = try FuseMount.run(filesystem, options: settings, logger: logger) { signal.yield(.success(true)) }
+                // Unmounted before it answered (a mount and an unmount at once): it came and went.
+                if !answered { signal.yield(.success(false)) }
             } catch {
                 signal.yield(.failure(.mount("cannot mount on \(settings.mountpoint): \(error)")))
             }
@@ -38,12 +42,12 @@ final class NodeMount: Sendable {
         }
         thread.name = "fuse \(request.mountpoint)"
         thread.start()
-        var outcome: Result<Void, NodeError> = .failure(.mount("the mount on \(options.mountpoint) ended before it answered"))
+        var outcome: Result<Bool, NodeError> = .failure(.mount("the mount on \(options.mountpoint) ended before it answered"))
         for await first in readiness {
             outcome = first
             break
         }
-        try outcome.get()
+        return try outcome.get()
     }
 
     /// Asks the kernel to unmount (`fusermount3 -u`, or `-uz` when `lazy`); the session thread then ends.

@@ -15,6 +15,16 @@ final class MountLifecycleTests: MountTestCase {
         XCTAssertFalse(m.isMounted)
     }
 
+    func testAMountCanBeUnmountedTheMomentItShowsInProcMounts() throws {
+        // dofs must not hold its own mount busy while it starts (a `stat` of the mountpoint in flight
+        // made an immediate `fusermount3 -u` fail with EBUSY).
+        for round in 0..<20 {
+            let m = try mount(readyPollInterval: 0.001)
+            XCTAssertEqual(try m.unmount(), .exited(0), "round \(round)")
+            XCTAssertFalse(m.isMounted, "round \(round)")
+        }
+    }
+
     func testMountIsReadOnly() throws {
         let origin = try startOrigin()
         let content = TestContent.bytes(count: 1000, seed: 121)

@@ -22,6 +22,8 @@ final class DofsMount: @unchecked Sendable {
         var catalog: String? = nil
         var readDeadline: Int? = nil
         var extraArguments: [String] = []
+        /// How often `start` looks at /proc/mounts for the mount.
+        var readyPollInterval: TimeInterval = 0.05
     }
 
     private init(mountpoint: String, cacheDir: String, logPath: String, process: ChildProcess, toolLogDirectory: String) {
@@ -61,7 +63,7 @@ final class DofsMount: @unchecked Sendable {
                                      stdoutPath: logPath + ".stdout", stderrPath: logPath)
         let mount = DofsMount(mountpoint: mountpoint, cacheDir: cacheDir, logPath: logPath, process: child, toolLogDirectory: logDir)
         onStart(mount)
-        let ready = waitUntil(timeout: readyTimeout, interval: 0.05) { MountTable.isMounted(mountpoint) || !child.isRunning }
+        let ready = waitUntil(timeout: readyTimeout, interval: options.readyPollInterval) { MountTable.isMounted(mountpoint) || !child.isRunning }
         if let ended = child.poll() {
             throw ChildProcess.Failure(description: "dofs mount exited before mounting (\(ended)); stderr:\n\(mount.logTail())")
         }

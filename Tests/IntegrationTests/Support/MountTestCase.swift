@@ -101,9 +101,9 @@ class MountTestCase: XCTestCase {
     ///   - cacheDir: defaults to `<scratch>/cache`, shared by every mount of the test (to test remounts).
     ///   - catalog: written to a fresh catalog file when given.
     func mount(cacheDir: String? = nil, catalog: [CatalogEntry]? = nil, readDeadline: Int? = nil,
-               extraArguments: [String] = []) throws -> DofsMount {
+               extraArguments: [String] = [], readyPollInterval: TimeInterval = 0.05) throws -> DofsMount {
         let n = mounts.count + 1
-        var options = DofsMount.Options(readDeadline: readDeadline, extraArguments: extraArguments)
+        var options = DofsMount.Options(readDeadline: readDeadline, extraArguments: extraArguments, readyPollInterval: readyPollInterval)
         if let catalog { options.catalog = try writeCatalog(catalog, name: "catalog-\(n).json") }
         return try DofsMount.start(mountpoint: scratch.file("mnt-\(n)"), cacheDir: cacheDir ?? scratch.file("cache"),
                                    options: options, logPath: scratch.file("logs/dofs-\(n).log")) { started in

@@ -117,27 +117,6 @@ public enum FuseMount {
     }
 }
 
-/// The device number of a mount, from the mount table (`/proc/self/mountinfo`), without a path lookup
-/// through the mount.
-enum MountInfo {
-    /// "MAJOR:MINOR" of the last mount at `mountpoint` (the one on top), `nil` when none is there.
-    static func device(of mountpoint: String, table: String? = nil) -> String? {
-        // Read to the end: `String(contentsOfFile:)` reads one page of a /proc file, and our mount,
-        // the newest, is the last line.
-        let read = { FileHandle(forReadingAtPath: "/proc/self/mountinfo").flatMap { try? $0.readToEnd() } }
-        guard let text = table ?? read().map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
-        // Fields: id, parent id, MAJOR:MINOR, root, mount point (spaces, tabs, newlines and
-        // backslashes written as octal escapes), ...
-        var escaped = mountpoint.replacingOccurrences(of: "\\", with: "\\134")
-        for (character, octal) in [(" ", "\\040"), ("\t", "\\011"), ("\n", "\\012")] {
-            escaped = escaped.replacingOccurrences(of: character, with: octal)
-        }
-        let entries: [[Substring]] = text.split(separator: "\n").map { $0.split(separator: " ") }
-        guard let entry = entries.last(where: { $0.count > 4 && $0[4] == escaped }) else { return nil }
-        return String(entry[2])
-    }
-}
-
 /// The per-mount readahead knob in sysfs (`/sys/class/bdi/MAJOR:MINOR/read_ahead_kb`).
 enum KernelReadahead {
     static func set(device: String, kilobytes: Int, logger: Logger) {

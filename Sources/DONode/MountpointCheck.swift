@@ -1,3 +1,4 @@
+import DOFS
 import Foundation
 
 /// Refuses mount points a mount would hide or fail on, with what to do instead: not a folder, not
@@ -27,25 +28,8 @@ public enum MountpointCheck {
         }
     }
 
-    /// True when `/proc/self/mountinfo` lists `path` as a mount point.
+    /// True when the mount table lists `path` (its symlinks resolved) as a mount point.
     static func isMountPoint(_ path: String) -> Bool {
-        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
-        let resolved = (path as NSString).resolvingSymlinksInPath
-        return table.split(separator: "\n").contains { line in
-            let fields = line.split(separator: " ")
-            return fields.count > 4 && unescape(fields[4]) == resolved
-        }
-    }
-
-    /// mountinfo writes space, tab, newline and backslash as octal escapes (`\040`).
-    private static func unescape(_ field: Substring) -> String {
-        var out = ""
-        var chars = field.makeIterator()
-        while let c = chars.next() {
-            guard c == "\\" else { out.append(c); continue }
-            let digits = String([chars.next(), chars.next(), chars.next()].compactMap { $0 })
-            if let code = UInt8(digits, radix: 8) { out.append(Character(UnicodeScalar(code))) } else { out += "\\" + digits }
-        }
-        return out
+        MountInfo.isMountPoint((path as NSString).resolvingSymlinksInPath)
     }
 }

@@ -56,7 +56,7 @@ extension Node {
                 progress(PrefetchProgress(path: name, piecesDone: p.piecesDone, piecesTotal: p.piecesTotal,
                                           bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
                                           fetched: session.traffic - before,
-                                          elapsedSeconds: Self.seconds(ContinuousClock.now - started)))
+                                          elapsedSeconds: (ContinuousClock.now - started).seconds))
             }
         } catch {
             throw .fetch(path: name, reason: "\(error)")

@@ -55,7 +55,7 @@ extension Node {
             guard let p = latest.value.withLock({ $0 }) else { return nil }
             return PrefetchProgress(path: path, piecesDone: p.piecesDone, piecesTotal: p.piecesTotal, bytesDone: p.bytesDone,
                                     bytesTotal: p.bytesTotal, fetched: session.traffic - before,
-                                    elapsedSeconds: Self.seconds(ContinuousClock.now - started))
+                                    elapsedSeconds: (ContinuousClock.now - started).seconds)
         }
         // The fetch and a reporter side by side; when the reporter cannot write (the client left), the
         // fetch is cancelled: it starts no new piece (pieces in flight still land in the cache).
@@ -103,7 +103,7 @@ extension Node {
         return PrefetchOutcome(path: path, contentId: session.contentId?.rawValue, mode: session.mode.name, modeReason: reason,
                                piecesCached: session.havePieces, piecesTotal: session.layout.pieceCount,
                                contentLength: session.layout.contentLength, fetched: fetched,
-                               elapsedSeconds: Self.seconds(ContinuousClock.now - started), background: background)
+                               elapsedSeconds: (ContinuousClock.now - started).seconds, background: background)
     }
 
     /// The mount `path` lies on (the deepest mount point that contains it), and the path within it.
@@ -121,10 +121,6 @@ extension Node {
         // (and record a failure to open as a negative lookup), so only when the path is on no mount.
         if let found = within(path) ?? within(MountRequest.canonicalPath(path)) { return found }
         throw .notOnAMount(path)
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
 

@@ -69,11 +69,11 @@ struct ControlPlaneCommand: ParsableCommand {
 
     @Option(name: .customLong("header-timeout"),
             help: "Seconds a connection has to send a complete request head.")
-    var headerTimeoutSeconds = Self.seconds(ControlPlaneConfiguration.defaults.headerReadTimeout)
+    var headerTimeoutSeconds = ControlPlaneConfiguration.defaults.headerReadTimeout.seconds
 
     @Option(name: .customLong("idle-timeout"),
             help: "Seconds a connection may sit idle between requests (or stall a request body) before it is closed.")
-    var idleTimeoutSeconds = Self.seconds(ControlPlaneConfiguration.defaults.idleTimeout)
+    var idleTimeoutSeconds = ControlPlaneConfiguration.defaults.idleTimeout.seconds
 
     @Option(name: .customLong("max-concurrent-publishes"),
             help: "POST /publish bodies read at once; more are answered 503 with Retry-After, unread.")
@@ -156,12 +156,6 @@ struct ControlPlaneCommand: ParsableCommand {
             return nil
         }
         if let outcome { throw UserFacingError(outcome) }
-    }
-}
-
-extension ControlPlaneCommand {
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

@@ -39,8 +39,7 @@ public final class DownloadThrottle: Sendable {
 
     /// Seconds since the throttle was made: its clock.
     private var now: Double {
-        let d = ContinuousClock.now - started
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        (ContinuousClock.now - started).seconds
     }
 
     /// Waits until `bytes` may be requested at the current task's priority.

@@ -1,3 +1,4 @@
+import DOCore
 import Foundation
 
 /// Time as the piece scheduler sees it: seconds on a monotonic line, and sleeping until a point of it.
@@ -18,8 +19,7 @@ public struct SystemSchedulerClock: SchedulerClock {
     public init() {}
 
     public var now: Double {
-        let d = ContinuousClock.now - Self.origin
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        (ContinuousClock.now - Self.origin).seconds
     }
 
     public func sleep(until deadline: Double) async throws {

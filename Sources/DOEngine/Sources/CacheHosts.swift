@@ -97,7 +97,7 @@ public final class CacheHosts: Sendable {
         let now = ContinuousClock.now
         func left(_ until: ContinuousClock.Instant) -> Double? {
             let d = until - now
-            return d > .zero ? Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 : nil
+            return d > .zero ? d.seconds : nil
         }
         return state.withLock { s in
             configuration.hosts.map { host in

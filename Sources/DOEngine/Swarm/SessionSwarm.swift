@@ -125,7 +125,7 @@ public final class SessionSwarm: Sendable {
                     swarm.nudge()
                     logger.debug("\(contentId): joined its swarm, \(peers.count) peer(s) listed, \(newMembers) new")
                     let service = Double(min(max(answer.reannounceSeconds, 1), config.maxReannounceSeconds))
-                    wait = config.rejoin.seconds(service: service, sinceFirstJoin: Self.seconds(ContinuousClock.now - first.at),
+                    wait = config.rejoin.seconds(service: service, sinceFirstJoin: (ContinuousClock.now - first.at).seconds,
                                                  newMembers: newMembers, listed: peers.count, previous: lastWait,
                                                  downloading: held < layout.contentLength)
                     lastWait = wait
@@ -247,9 +247,9 @@ public final class SessionSwarm: Sendable {
         if since >= Self.arrivalWindow + Self.arrivalWait, since >= .milliseconds(500), since >= .seconds(runningSwarmWait) {
             return 0
         }
-        let elapsed = Self.seconds(since)
+        let elapsed = since.seconds
         if let pending = arrivalPending.withLock({ $0 }), pending > ContinuousClock.now {
-            return Self.seconds(pending - ContinuousClock.now)
+            return (pending - ContinuousClock.now).seconds
         }
         if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
         // Settled once is settled: a listed peer dropped later (a withholder, say) has told what it
@@ -291,10 +291,6 @@ public final class SessionSwarm: Sendable {
     /// it and no connection announced it.
     var serveAheadFloor: Int {
         arrivalFrontier.withLock { $0 ?? nil }.map { $0 + 1 } ?? 0
-    }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     /// The members that may own pieces now, ourselves not included: the peers the control plane listed

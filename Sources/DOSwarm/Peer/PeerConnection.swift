@@ -487,15 +487,3 @@ final class PeerConnection: Sendable {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, with its fraction.
-    var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
-    }
-
-    var nanoseconds: Int64 {
-        let (s, attoseconds) = components
-        return s * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

@@ -114,9 +114,7 @@ public final class SessionSwarm: Sendable {
                     let held = have()
                     let answer = try await directory.announce(announcement(have: held))
                     let peers = usablePeers(answer)
-                    let known = Set(listed.withLock { $0.values })
-                    admit(peers)
-                    let newMembers = Set(listed.withLock { $0.values }).subtracting(known).count
+                    let newMembers = admit(peers)
                     let first = firstJoin.withLock { joined in
                         let kept = joined ?? (ContinuousClock.now, peers.count)
                         joined = kept
@@ -144,7 +142,9 @@ public final class SessionSwarm: Sendable {
     }
 
     /// The peers of a join answer: remembered as listed (members once connected), and connected.
-    private func admit(_ peers: [PeerAddress]) {
+    /// Returns how many of their ids were not listed before.
+    @discardableResult
+    private func admit(_ peers: [PeerAddress]) -> Int {
         // An answer may list an endpoint twice (the old id not expired yet): the one connected there wins.
         let connected = swarm.connectedEndpoints
         var latest: [String: PeerId] = [:]
@@ -153,8 +153,13 @@ public final class SessionSwarm: Sendable {
             if let kept = latest[peer.endpoint], kept == connected[peer.endpoint] { continue }
             latest[peer.endpoint] = id
         }
-        listed.withLock { $0.merge(latest) { _, new in new } }
+        let newIds = listed.withLock { listed in
+            let before = Set(listed.values)
+            listed.merge(latest) { _, new in new }
+            return Set(latest.values).subtracting(before).count
+        }
         swarm.addPeers(peers)
+        return newIds
     }
 
     /// A peer joined us on our peer server: re-join to learn its address (it becomes a member once the

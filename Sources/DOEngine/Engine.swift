@@ -314,6 +314,13 @@ public final class Engine: Sendable {
         swarms.forEach { $0.peerArrived(peerId) }
     }
 
+    /// The pieces of the content behind `hashOfHashes` being fetched from HTTP sources now, in any
+    /// session of it: claimed to a peer that connects (`SharedContent.fetching`).
+    func piecesFetchingFromHTTP(hashOfHashes: SHA256Digest) -> [Int] {
+        let sessions = sessions.withLock { $0.values.filter { $0.swarm?.hashOfHashes == hashOfHashes } }
+        return Array(Set(sessions.flatMap(\.piecesFetchingFromHTTP)))
+    }
+
     /// Returns once every piece write that runs behind a reply now, in any content, has ended: what
     /// readers were answered with is then in the store, for a listing or a count that must show it.
     public func writesDrained() async {

@@ -75,6 +75,7 @@ struct NodeAssembly {
                 logger.notice("sharing verified pieces with peers on \(IPAddress.urlHost(host)):\(server.port) as \(p.reportedIp), peer id \(p.peerId)")
                 peering?.port = server.port
                 peering?.onVerifiedPiece = { hash, piece in server.announce(swarmHash: hash, piece: piece) }
+                peering?.onFetchingFromHTTP = { hash, piece in server.announceFetching(swarmHash: hash, piece: piece) }
                 peering?.uploadedBytes = { hash in server.uploadedBytes(swarmHash: hash) }
                 peerServer = server
             } catch {

@@ -163,25 +163,6 @@ final class FirstJoinWaitTests: XCTestCase {
 
     // MARK: Arriving in a running swarm
 
-    /// A content's swarm as a peer server shares it: `held` pieces announced, none ever sent.
-    private struct HeldPieces: SwarmLibrary {
-        let swarmHash: [UInt8]
-        let layout: PieceLayout
-        let held: Set<Int>
-        func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
-            guard swarmHash == self.swarmHash else { return nil }
-            let (layout, held) = (layout, held)
-            return SharedContent(swarmHash: swarmHash, layout: layout,
-                                 pieceHashes: Array(repeating: SHA256.hash([]), count: layout.pieceCount),
-                                 have: {
-                                     var bits = Bitfield(pieceCount: layout.pieceCount)
-                                     for i in held { bits[i] = true }
-                                     return bits
-                                 },
-                                 readPiece: { _ in nil })
-        }
-    }
-
     /// Lists the same peers at every join.
     private struct FixedListing: ContentDirectory {
         let peers: [(PeerId, Int)]

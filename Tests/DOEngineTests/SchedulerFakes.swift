@@ -218,12 +218,12 @@ final class CappedFakeSourceSet: PieceSourceSet {
         self.cap = cap
         let news = FakeSourceSet([])
         self.news = news
-        gate = HTTPGate { news.announce("") }
+        gate = HTTPGate(onRelease: { news.announce("") })
     }
 
     func eligible(piece: Int, progress: inout PieceProgress, now: Double) -> EligibleSources {
         guard gate.inFlight < cap else { return EligibleSources(sources: [], newsMayHelp: true) }
-        return EligibleSources(sources: [gate.wrap(cdn, cap: cap)], newsMayHelp: true)
+        return EligibleSources(sources: [gate.wrap(cdn, piece: piece, cap: cap)], newsMayHelp: true)
     }
 
     var newsGeneration: Int { news.newsGeneration }

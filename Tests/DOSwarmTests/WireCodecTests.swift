@@ -42,6 +42,8 @@ final class WireCodecTests: XCTestCase {
             (.piece(piece: 1, begin: 2, data: [0xAA, 0xBB]), [0, 0, 0, 11, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0xAA, 0xBB]),
             (.cancel(piece: 7, begin: 0, length: 16384), [0, 0, 0, 13, 8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0x40, 0]),
             (.unknown(type: 0x14, payload: [9, 9]), [0, 0, 0, 3, 0x14, 9, 9]),
+            // dofs's extension on type 20: "dofs", kind 1, the piece.
+            (.fetching(piece: 0x0102_0304), [0, 0, 0, 10, 0x14, 0x64, 0x6F, 0x66, 0x73, 1, 1, 2, 3, 4]),
         ]
         for (message, bytes) in vectors {
             XCTAssertEqual(message.encoded(), bytes, "\(message)")
@@ -49,6 +51,20 @@ final class WireCodecTests: XCTestCase {
             d.append(bytes)
             XCTAssertEqual(try d.next(), message)
             XCTAssertEqual(d.bufferedByteCount, 0)
+        }
+    }
+
+    func testATypeTwentyThatIsNotExactlyDofssFetchingStaysOpaque() throws {
+        // A BEP 10 handshake (extension id 0, a bencoded dictionary), as Windows may send it, and
+        // near misses of ours: another kind, a short piece, a byte too many.
+        let payloads: [[UInt8]] = [[0] + Array("d1:md11:ut_metadatai1eee".utf8),
+                                   Array("dofs".utf8) + [2, 0, 0, 0, 1],
+                                   Array("dofs".utf8) + [1, 0, 0, 1],
+                                   Array("dofs".utf8) + [1, 0, 0, 0, 1, 0]]
+        for payload in payloads {
+            var d = FrameDecoder()
+            d.append(PeerMessage.unknown(type: 0x14, payload: payload).encoded())
+            XCTAssertEqual(try d.next(), .unknown(type: 0x14, payload: payload))
         }
     }
 

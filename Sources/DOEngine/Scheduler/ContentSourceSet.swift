@@ -58,6 +58,8 @@ struct ContentSourceSet: PieceSourceSet {
     private static let joinAwaited = "join-awaited"
     private static let swarmAwaited = "swarm-awaited"
     private static let peerMoving = "peer-moving"
+    private static let claimAwaited = "claim-awaited"
+    private static let claimantCharged = "claimant-charged"
     /// When pieces stop waiting for the first join answer (`PeeringConfiguration.firstJoinWaitSeconds`).
     let firstJoin = FirstJoinWait()
 
@@ -123,6 +125,9 @@ struct ContentSourceSet: PieceSourceSet {
                 if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: peersHaveIt) {
                     return EligibleSources(sources: sources, reconsiderAt: wait, newsMayHelp: true)
                 }
+                if let hold = claimHold(piece, swarm: swarm, progress: &progress, now: now) {
+                    return EligibleSources(sources: sources, reconsiderAt: hold, newsMayHelp: true)
+                }
                 progress.notes.insert(Self.httpOpen)
             }
             // A peer working on the piece whose connection brought a block within the last second is
@@ -138,7 +143,7 @@ struct ContentSourceSet: PieceSourceSet {
             }
         }
         let (found, reconsider) = httpSources(progress: progress, now: now)
-        let http = httpGate.map { gate in found.map { gate.wrap($0, cap: httpCap) } } ?? found
+        let http = httpGate.map { gate in found.map { gate.wrap($0, piece: piece, cap: httpCap) } } ?? found
         return EligibleSources(sources: sources + http, reconsiderAt: reconsider, newsMayHelp: swarm != nil)
     }
 
@@ -163,7 +168,7 @@ struct ContentSourceSet: PieceSourceSet {
         // others take it from a peer.
         let wait = table.ownerWaitSeconds
         let end = PieceOwnership.httpOpensAt(above: above.count, startedAt: progress.startedAt, wait: wait,
-                                             maxWait: maxOwnerWait(swarm), ownerBusy: ownerBusy(owner, swarm: swarm, progress: &progress))
+                                             maxWait: swarm.longestOwnerWait(table), ownerBusy: ownerBusy(owner, swarm: swarm, progress: &progress))
         // The owner's own chance ends one wait in, whatever our rank. An owner that is empty (see
         // `SessionSwarm.isEmptyOwner`: connected two waits, announcing nothing) has had its chance
         // already, and is charged at once by every waiter, not only its first backup: the others take
@@ -203,6 +208,41 @@ struct ContentSourceSet: PieceSourceSet {
         return nil
     }
 
+    /// When HTTP sources must still wait for a connected member that claims to be fetching the piece
+    /// from HTTP now (`PeerMessage.fetching`): the instant to look again; `nil` when none does.
+    ///
+    /// Ownership alone cannot see a piece on its way: members that decide at the same moment on
+    /// different views of a growing swarm (one listed 4 members, the next 45) each own it, and each
+    /// fetched it from the origin (fleet-bench, 100 peers: 17 of 22 extra copies came in the first 7 s,
+    /// while the swarm grew from 1 to 60). A claim is a promise, trusted as far as an owner's: only
+    /// from a member that may own pieces (`mayOwn`), for at most the longest owner wait from when we
+    /// heard it (an older claim holds nothing), and never longer in all for one piece, whoever else
+    /// claims it meanwhile. The
+    /// claimant's `have` is news that ends the wait; a claim that runs out charges its claimant an
+    /// owner miss, so a peer that claims and never brings loses its claims with its ownership.
+    private func claimHold(_ piece: Int, swarm: SessionSwarm, progress: inout PieceProgress, now: Double) -> Double? {
+        let lifetime = swarm.longestOwnerWait(table)
+        let claims = swarm.swarm.claims(of: piece).filter { claim in
+            !table.distrusts(PeerSource.name(of: claim.peer)) && swarm.mayOwn(claim.peer, table: table)
+        }
+        let youngest = claims.map(\.ageSeconds).min().flatMap { $0 < lifetime ? $0 : nil }
+        guard let heldSince = progress.claimHeldSince ?? youngest.map({ _ in now }) else { return nil }
+        progress.claimHeldSince = heldSince
+        let end = min(youngest.map { now + lifetime - $0 } ?? now, heldSince + lifetime)
+        if now < end {
+            if progress.notes.insert(Self.claimAwaited).inserted {
+                logger.debug("piece \(piece): waiting up to \(Int((end - now) * 1000)) ms for \(claims.count) peer(s) fetching it from HTTP")
+            }
+            return end
+        }
+        // The wait ran out: the claimants that still have not announced it are charged, once.
+        if progress.notes.insert(Self.claimantCharged).inserted {
+            for claim in claims { table.recordOwnerMiss(PeerSource.name(of: claim.peer), waitingSince: progress.startedAt) }
+            progress.notes.insert("why: \(claims.count) peer(s) claimed it and did not announce it within \(Int(lifetime * 1000)) ms")
+        }
+        return nil
+    }
+
     /// Whether `owner` announced pieces since this piece began waiting for it (the first look at an
     /// owner counts what it had announced then; a new owner starts the count again).
     private func ownerBusy(_ owner: PeerId, swarm: SessionSwarm, progress: inout PieceProgress) -> Bool {
@@ -226,9 +266,6 @@ struct ContentSourceSet: PieceSourceSet {
         notes.filter { $0.hasPrefix("why: ") }.map { String($0.dropFirst(5)) }.sorted().joined(separator: "; ")
     }
 
-    private func maxOwnerWait(_ swarm: SessionSwarm) -> Double {
-        min(swarm.config.httpDelaySeconds, table.configuration.maxBudgetSeconds)
-    }
 
     /// Cache hosts and CDN URLs for this round, and when the CDN becomes eligible if it is not yet.
     private func httpSources(progress: PieceProgress, now: Double) -> ([any PieceSource], Double?) {
@@ -254,6 +291,12 @@ extension SessionSwarm {
     /// honest member fetches the pieces it owns as soon as it is listed and announces each, so after two
     /// waits it has announced one, while a member that merely started late is spared.
     static let emptyOwnerAfterWaits = 2.0
+
+    /// The longest a piece waits for its owner, or for a claimant (`--http-delay`, within the
+    /// scheduler's largest budget).
+    func longestOwnerWait(_ table: SourceTable) -> Double {
+        min(config.httpDelaySeconds, table.configuration.maxBudgetSeconds)
+    }
 
     /// Whether `peer` is an empty owner: connected for `emptyOwnerAfterWaits` owner waits and announcing
     /// nothing at all. It fetches nothing for the swarm.

@@ -2,8 +2,9 @@ import DOCore
 import Logging
 import Synchronization
 
-/// How many pieces of one content are being fetched from HTTP sources (CDN URLs, cache hosts) now, for
-/// the cap `PeeringConfiguration.maxHTTPFetchesInSwarm` (see `ContentSourceSet`). Each HTTP source the
+/// How many pieces of one content are being fetched from HTTP sources (CDN URLs, cache hosts) now, and
+/// which, for the cap `PeeringConfiguration.maxHTTPFetchesInSwarm` (see `ContentSourceSet`) and for the
+/// swarm's claims (`onStart`; a peer arriving hears `piecesInFlight`). Each HTTP source the
 /// source set hands out is wrapped (`GatedSource`) with the cap in force; when a fetch ends,
 /// `onRelease` runs (the swarm's news, so pieces waiting for a place look again: an event, not a poll).
 ///
@@ -13,29 +14,51 @@ import Synchronization
 /// first member of a 100-peer swarm then fetched sixteen pieces at once while it knew no other
 /// member, and the members listed a moment later fetched again those they owned.
 final class HTTPGate: Sendable {
-    private let count = Mutex(0)
+    private let state = Mutex(State())
+    /// Runs when a fetch of a piece starts (the swarm claims it: `PeerMessage.fetching`).
+    let onStart: @Sendable (_ piece: Int) -> Void
     let onRelease: @Sendable () -> Void
 
-    init(onRelease: @escaping @Sendable () -> Void = {}) { self.onRelease = onRelease }
+    private struct State {
+        var count = 0
+        /// Fetches in flight per piece.
+        var pieces: [Int: Int] = [:]
+    }
+
+    init(onStart: @escaping @Sendable (_ piece: Int) -> Void = { _ in }, onRelease: @escaping @Sendable () -> Void = {}) {
+        self.onStart = onStart
+        self.onRelease = onRelease
+    }
 
     /// HTTP fetches in flight now.
-    var inFlight: Int { count.withLock { $0 } }
+    var inFlight: Int { state.withLock { $0.count } }
 
-    /// `source`, its fetches counted here; at most `cap` may start while others are in flight (0: no cap).
-    func wrap(_ source: any PieceSource, cap: Int) -> any PieceSource {
-        GatedSource(inner: source, place: Place(gate: self, cap: cap))
+    /// The pieces with an HTTP fetch in flight now.
+    var piecesInFlight: [Int] { state.withLock { Array($0.pieces.keys) } }
+
+    /// `source` fetching `piece`, its fetches counted here; at most `cap` may start while others are
+    /// in flight (0: no cap).
+    func wrap(_ source: any PieceSource, piece: Int, cap: Int) -> any PieceSource {
+        GatedSource(inner: source, place: Place(gate: self, piece: piece, cap: cap))
     }
 
-    fileprivate func enter(cap: Int) -> Bool {
-        count.withLock { n in
-            guard cap <= 0 || n < cap else { return false }
-            n += 1
+    fileprivate func enter(piece: Int, cap: Int) -> Bool {
+        let entered = state.withLock { s in
+            guard cap <= 0 || s.count < cap else { return false }
+            s.count += 1
+            s.pieces[piece, default: 0] += 1
             return true
         }
+        if entered { onStart(piece) }
+        return entered
     }
 
-    fileprivate func leave() {
-        count.withLock { $0 -= 1 }
+    fileprivate func leave(piece: Int) {
+        state.withLock { s in
+            s.count -= 1
+            let left = (s.pieces[piece] ?? 1) - 1
+            s.pieces[piece] = left > 0 ? left : nil
+        }
         onRelease()
     }
 
@@ -43,24 +66,26 @@ final class HTTPGate: Sendable {
     /// fetches) and given back when its fetch ends.
     fileprivate final class Place: Sendable {
         let gate: HTTPGate
+        let piece: Int
         let cap: Int
         private let taken = Mutex(false)
 
-        init(gate: HTTPGate, cap: Int) {
+        init(gate: HTTPGate, piece: Int, cap: Int) {
             self.gate = gate
+            self.piece = piece
             self.cap = cap
         }
 
         /// Takes the place unless the cap is reached; `true` when it is held.
         func take(capped: Bool) -> Bool {
             taken.withLock { held in
-                if !held { held = gate.enter(cap: capped ? cap : 0) }
+                if !held { held = gate.enter(piece: piece, cap: capped ? cap : 0) }
                 return held
             }
         }
 
         func giveBack() {
-            if taken.withLock({ held in defer { held = false }; return held }) { gate.leave() }
+            if taken.withLock({ held in defer { held = false }; return held }) { gate.leave(piece: piece) }
         }
     }
 }

@@ -19,6 +19,8 @@ public struct PieceProgress: Sendable {
     /// The swarm's `announcementsHeard` at the last look at this piece, and when it was last seen to
     /// move (`PieceOwnership.lateBackupHold`).
     public var swarmHeard: (count: Int, movedAt: Double)? = nil
+    /// When HTTP sources first waited for a peer that claimed the piece (`ContentSourceSet`'s claims).
+    public var claimHeldSince: Double? = nil
 
     public init(startedAt: Double) { self.startedAt = startedAt }
 

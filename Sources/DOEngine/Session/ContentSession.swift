@@ -93,8 +93,13 @@ public final class ContentSession: Sendable {
         limits.giveUpSeconds = config.readDeadlineSeconds
         scheduler = PieceScheduler(table: table, limits: limits, label: RedactedURL.redacted(url), logger: logger)
         sourceSet = ContentSourceSet(cdn: sources, cacheHosts: cacheHosts, swarm: swarm, table: table, logger: logger,
-                                     httpGate: swarm.map { swarm in HTTPGate { swarm.swarm.nudge() } })
+                                     httpGate: swarm.map { swarm in
+                                         HTTPGate(onStart: { swarm.fetchingFromHTTP($0) }, onRelease: { swarm.swarm.nudge() })
+                                     })
     }
+
+    /// The pieces being fetched from HTTP sources now (for a shared content; none otherwise).
+    var piecesFetchingFromHTTP: [Int] { sourceSet.httpGate?.piecesInFlight ?? [] }
 
     /// The scored source table: every source asked for this content, best first.
     public var sourceScores: [SourceScore] { scheduler.table.scores }
@@ -324,11 +329,14 @@ public final class ContentSession: Sendable {
         let members = swarm.memberSet
         guard !members.isEmpty else { return }
         let announced = swarm.swarm.announcedPieces(excluding: distrusted)
+        // A piece a peer is fetching from HTTP now comes to the swarm from it (see `ContentSourceSet`).
+        let claimed = swarm.swarm.claimedPieces(within: swarm.longestOwnerWait(table), excluding: { distrusted($0) || mayNotOwn($0) })
         let inFlight = servingAhead.withLock { $0 }
         let chosen = ServeAhead.pieces(
             frontier: frontier, lowestMissing: spans.map(\.lowestMissing).min(), window: config.serveAheadWindowPieces,
             lookBehind: config.serveAheadLookBehindPieces, floor: swarm.serveAheadFloor, pieceCount: layout.pieceCount, limit: limit,
-            wanted: { !inFlight.contains($0) && !announced[$0] && !flights.contains($0) && !store.contains(key(ofPiece: $0)) },
+            wanted: { !inFlight.contains($0) && !announced[$0] && !claimed.contains($0) && !flights.contains($0)
+                && !store.contains(key(ofPiece: $0)) },
             owned: { swarm.ranked(above: $0, members: members, excluding: mayNotOwn).isEmpty })
         for index in chosen {
             servingAhead.withLock { _ = $0.insert(index) }

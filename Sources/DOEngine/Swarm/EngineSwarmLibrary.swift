@@ -27,7 +27,8 @@ public struct EngineSwarmLibrary: SwarmLibrary {
                 for (i, digest) in pieces.enumerated() where store.contains(.verified(digest)) { bits[i] = true }
                 return bits
             },
-            readPiece: { index in store.readPiece(.verified(pieces[index]), length: layout.length(ofPiece: index)) })
+            readPiece: { index in store.readPiece(.verified(pieces[index]), length: layout.length(ofPiece: index)) },
+            fetching: { [engine] in engine.piecesFetchingFromHTTP(hashOfHashes: hoh) })
     }
 
     /// A peer joined us for a swarm: the engine counts it as a member at once (it shares the CDN work

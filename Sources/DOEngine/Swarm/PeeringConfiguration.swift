@@ -103,6 +103,10 @@ public struct PeeringConfiguration: Sendable {
     /// Called once a piece of a shared content is verified and stored, so the peer server can announce
     /// it to the peers waiting for it right away.
     public var onVerifiedPiece: (@Sendable (_ swarmHash: [UInt8], _ piece: Int) -> Void)?
+    /// Called when a fetch of a piece of a shared content from an HTTP source starts, so the peer server
+    /// can claim it to the peers connected (`PeerMessage.fetching`) and they wait for it instead of
+    /// fetching it too.
+    public var onFetchingFromHTTP: (@Sendable (_ swarmHash: [UInt8], _ piece: Int) -> Void)?
     /// Bytes of a content this node has served to peers, for the join's `Uploaded`.
     public var uploadedBytes: (@Sendable (_ swarmHash: [UInt8]) -> Int)?
     /// The administrator's policy in force (re-read while running); `nil`: DO's defaults, fixed.

@@ -20,7 +20,9 @@
 /// members too: in a swarm larger than `maxPeers` every member would otherwise rank over its own few
 /// connections and most pieces would have several owners; over the control plane's lists, views
 /// converge on the same set. Views still differ for a moment after a join, so a few pieces may come
-/// twice; none is ever waited on for long. A listed peer that is gone owns pieces until its misses
+/// twice; none is ever waited on for long. A fetch from HTTP is claimed to the peers as it starts
+/// (`PeerMessage.fetching`), so a member whose view differs waits for that piece's `have` rather than
+/// fetching it too (see `ContentSourceSet`). A listed peer that is gone owns pieces until its misses
 /// (or its failed connection) take it out.
 ///
 /// ## Announcing
@@ -344,6 +346,11 @@ public final class SessionSwarm: Sendable {
     /// A piece is verified and stored: tell the peers now.
     func pieceStored(_ index: Int) {
         config.onVerifiedPiece?(hashOfHashes.bytes, index)
+    }
+
+    /// We start fetching piece `index` from an HTTP source: claim it to the peers now.
+    func fetchingFromHTTP(_ index: Int) {
+        config.onFetchingFromHTTP?(hashOfHashes.bytes, index)
     }
 
     func recordDownload(from kind: SourceKind, bytes: Int) {

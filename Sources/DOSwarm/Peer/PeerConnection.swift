@@ -81,6 +81,9 @@ final class PeerConnection: Sendable {
         var downloadedBytes = 0
         /// When the last block of any piece arrived.
         var lastBlockAt: ContinuousClock.Instant?
+        /// Pieces the peer said it is fetching from HTTP (`fetching`) and has not announced yet, with
+        /// when we first heard each (see `claim(_:in:)`).
+        var claims: [Int: ContinuousClock.Instant] = [:]
     }
 
     let address: PeerAddress
@@ -226,6 +229,16 @@ final class PeerConnection: Sendable {
     /// The peer announced `piece` (bitfield or have) and the connection is open.
     func has(_ piece: Int) -> Bool { state.withLock { $0.closedReason == nil && $0.peerHas[piece] } }
 
+    /// When we first heard the peer say it is fetching `piece` from HTTP, while it has not announced
+    /// the piece and the connection is open. A promise, not a piece: what it holds back, and for how
+    /// long, is the engine's to bound.
+    func claimed(_ piece: Int) -> ContinuousClock.Instant? {
+        state.withLock { $0.closedReason == nil ? $0.claims[piece] : nil }
+    }
+
+    /// The pieces the peer claims now, each with when we first heard it (see `claimed`).
+    var claims: [Int: ContinuousClock.Instant] { state.withLock { $0.closedReason == nil ? $0.claims : [:] } }
+
     /// What the peer announced, while the connection is open (`has` for every piece at once).
     var announced: Bitfield? { state.withLock { $0.closedReason == nil ? $0.peerHas : nil } }
 
@@ -320,6 +333,17 @@ final class PeerConnection: Sendable {
 
     // MARK: - Messages from the peer
 
+    /// Takes in a `fetching` claim. A claim is kept from the first time it is heard: saying it again
+    /// does not make it younger, so a peer cannot hold a piece back for longer by repeating itself. A
+    /// piece the peer announced already is not claimed, and past `maxClaimsPerPeer` the oldest claim goes.
+    private func claim(_ piece: Int, in s: inout State) {
+        guard !s.peerHas[piece], s.claims[piece] == nil else { return }
+        if s.claims.count >= max(1, configuration.maxClaimsPerPeer), let oldest = s.claims.min(by: { $0.value < $1.value }) {
+            s.claims[oldest.key] = nil
+        }
+        s.claims[piece] = .now
+    }
+
     private func receive(_ message: PeerMessage) throws(PeerError) {
         var done: [(Fetch, Result<Delivery, PeerError>)] = []
         try state.withLock { s throws(PeerError) in
@@ -331,6 +355,7 @@ final class PeerConnection: Sendable {
                 s.peerHas = bits
                 s.peerToldHoldings = true
                 s.highestAnnounced = (0..<layout.pieceCount).last(where: { bits[$0] })
+                s.claims = s.claims.filter { !bits[$0.key] }
             case .have(let piece):
                 guard Int(piece) < layout.pieceCount else {
                     throw .misbehaved("have for piece \(piece) of \(layout.pieceCount)")
@@ -338,6 +363,12 @@ final class PeerConnection: Sendable {
                 s.peerHas[Int(piece)] = true
                 s.peerToldHoldings = true
                 s.highestAnnounced = max(s.highestAnnounced ?? 0, Int(piece))
+                s.claims[Int(piece)] = nil
+            case .fetching(let piece):
+                guard Int(piece) < layout.pieceCount else {
+                    throw .misbehaved("fetching claim for piece \(piece) of \(layout.pieceCount)")
+                }
+                claim(Int(piece), in: &s)
             case .choke:
                 s.peerChoking = true
                 // Every request in flight is void; the pieces they belonged to fail now.

@@ -31,7 +31,8 @@ enum PeerRole: Sendable {
             return true
         case (.server, _):
             return false
-        case (.client, .choke), (.client, .unchoke), (.client, .have), (.client, .bitfield), (.client, .piece):
+        case (.client, .choke), (.client, .unchoke), (.client, .have), (.client, .bitfield), (.client, .piece),
+             (.client, .fetching):
             return true
         case (.client, _):
             return false

@@ -106,14 +106,23 @@ public final class PeerServer: Sendable {
     /// Total piece payload bytes sent to peers (handed to their sockets), all contents.
     public var uploadedBytes: Int { state.withLock { $0.uploadedBytes } }
 
-    /// Piece payload bytes sent to peers for one content.
     /// Tells every peer connected for `swarmHash` that piece `index` is now held (a `have` at once;
     /// the periodic check is only the safety net). Peers waiting on the piece then fetch it from us.
     public func announce(swarmHash: [UInt8], piece index: Int) {
-        let sessions = state.withLock { s in s.table.sessions.filter { $0.content.swarmHash == swarmHash } }
-        for session in sessions { session.announce(piece: index) }
+        for session in sessions(of: swarmHash) { session.announce(piece: index) }
     }
 
+    /// Tells every peer connected for `swarmHash` that we are fetching piece `index` from an HTTP
+    /// source now (`PeerMessage.fetching`), so that a member about to fetch it too waits for our `have`.
+    public func announceFetching(swarmHash: [UInt8], piece index: Int) {
+        for session in sessions(of: swarmHash) { session.claim(piece: index) }
+    }
+
+    private func sessions(of swarmHash: [UInt8]) -> [ServerSession] {
+        state.withLock { s in s.table.sessions.filter { $0.content.swarmHash == swarmHash } }
+    }
+
+    /// Piece payload bytes sent to peers for one content.
     public func uploadedBytes(swarmHash: [UInt8]) -> Int { state.withLock { $0.uploadedBySwarm[swarmHash] ?? 0 } }
 
     /// A snapshot of the server's counters.

@@ -76,12 +76,17 @@ final class ServerSession: Sendable {
         (wakeStream, wakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// The opening messages after our handshake: the bitfield of what we hold now.
+    /// The opening messages after our handshake: the bitfield of what we hold now, then a `fetching`
+    /// claim for each piece on its way from HTTP.
     func start() {
         let have = content.have()
+        let fetching = content.fetching()
         state.withLock { s in
             s.advertised = have
             s.control.append(.bitfield(have.bytes))
+            for piece in fetching where piece < have.pieceCount && !have[piece] {
+                s.control.append(.fetching(piece: UInt32(piece)))
+            }
         }
         wake()
     }
@@ -279,6 +284,16 @@ final class ServerSession: Sendable {
             guard piece < s.advertised.pieceCount, !s.advertised[piece] else { return false }
             s.advertised[piece] = true
             s.control.append(.have(piece: UInt32(piece)))
+            return true
+        }
+        if added { wake() }
+    }
+
+    /// Tells the peer we are fetching `piece` from HTTP (unless we announced it already).
+    func claim(piece: Int) {
+        let added = state.withLock { s -> Bool in
+            guard piece < s.advertised.pieceCount, !s.advertised[piece] else { return false }
+            s.control.append(.fetching(piece: UInt32(piece)))
             return true
         }
         if added { wake() }

@@ -30,9 +30,14 @@ public struct SharedContent: Sendable {
     /// The bytes of piece `index` as stored now, or `nil` if it is no longer held. Called on a thread
     /// pool, never on an event loop or the cooperative pool, so it may block on disk.
     public let readPiece: @Sendable (Int) -> [UInt8]?
+    /// The pieces the engine is fetching from HTTP sources now: claimed (`PeerMessage.fetching`) to a
+    /// peer when it connects, after the bitfield, so that a member arriving in a running swarm does not
+    /// fetch them too. Later fetches are claimed as they start (`PeerServer.announceFetching`).
+    public let fetching: @Sendable () -> [Int]
 
     public init(swarmHash: [UInt8], layout: PieceLayout, pieceHashes: [SHA256Digest],
-                have: @escaping @Sendable () -> Bitfield, readPiece: @escaping @Sendable (Int) -> [UInt8]?) {
+                have: @escaping @Sendable () -> Bitfield, readPiece: @escaping @Sendable (Int) -> [UInt8]?,
+                fetching: @escaping @Sendable () -> [Int] = { [] }) {
         precondition(swarmHash.count == 32, "a swarm hash is 32 bytes")
         precondition(pieceHashes.count == layout.pieceCount, "one hash per piece")
         self.swarmHash = swarmHash
@@ -40,5 +45,6 @@ public struct SharedContent: Sendable {
         self.pieceHashes = pieceHashes
         self.have = have
         self.readPiece = readPiece
+        self.fetching = fetching
     }
 }

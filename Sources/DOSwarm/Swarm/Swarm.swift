@@ -519,6 +519,27 @@ public final class Swarm: Sendable {
         return out
     }
 
+    /// The open connections that claim to be fetching `index` from HTTP now (`PeerMessage.fetching`),
+    /// with how long ago each claim was first heard.
+    public func claims(of index: Int) -> [(peer: PeerId, ageSeconds: Double)] {
+        guard index >= 0, index < layout.pieceCount else { return [] }
+        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
+        let now = ContinuousClock.now
+        return open.compactMap { id, connection in connection.claimed(index).map { (id, (now - $0).seconds) } }
+    }
+
+    /// The pieces some open connection not `excluded` claims to be fetching from HTTP now, in claims
+    /// first heard less than `seconds` ago.
+    public func claimedPieces(within seconds: Double, excluding excluded: (PeerId) -> Bool) -> Set<Int> {
+        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
+        let since = ContinuousClock.now - .seconds(seconds)
+        var out: Set<Int> = []
+        for (id, connection) in open where !excluded(id) {
+            out.formUnion(connection.claims.filter { $0.value > since }.keys)
+        }
+        return out
+    }
+
     /// How many pieces a connected `peer` has announced; `nil` when it is not connected.
     public func piecesAnnounced(by peer: PeerId) -> Int? {
         withState { s in s.peers[peer].flatMap { $0.connection.isOpen ? $0.connection.piecesAvailable : nil } }

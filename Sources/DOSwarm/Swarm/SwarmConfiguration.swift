@@ -25,6 +25,11 @@ public struct SwarmConfiguration: Sendable {
     public var banThreshold = 3
     /// Failed transfers in a row (timeouts, stalls) after which a peer is disconnected.
     public var maxConsecutiveFailures = 3
+    /// `fetching` claims (`PeerMessage.fetching`) kept per connection; past it the oldest goes. An
+    /// honest member fetches at most `PeeringConfiguration.maxHTTPFetchesInSwarm` (4) pieces from HTTP
+    /// at once, plus the odd hedge, so eight hold every claim it makes, while a peer that claims pieces
+    /// it never brings holds back no more than eight at a time.
+    public var maxClaimsPerPeer = 8
     /// First back-off after a failure; it doubles with each failure in a row, up to `backoffMaxSeconds`.
     /// While backing off a peer is not chosen for pieces, or not reconnected.
     public var backoffBaseSeconds: Double = 1

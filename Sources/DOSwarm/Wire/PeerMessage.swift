@@ -1,6 +1,16 @@
 /// One swarm message after the handshake (do-protocol.md 4.3): BitTorrent's types 0–8 plus a
 /// keep-alive, framed as `u32be length ‖ type ‖ payload`. Unknown types are kept opaque so the
 /// connection can skip them (Windows sends a type 20 that dofs ignores).
+///
+/// ## dofs's one extension: `fetching`
+/// `u32be 9 ‖ 20 ‖ "dofs" ‖ 0x01 ‖ u32be piece`: "I am fetching this piece from an HTTP source now".
+/// DO's protocol has no message for a piece on its way, and a bitfield says nothing until the piece is
+/// in, so members that decided at the same moment on different views of a growing swarm each fetched
+/// the same piece from the origin. It rides type 20, BEP 10's "extended", which Windows sends and
+/// discards (do-protocol.md 4.3), and its payload starts with a tag no BEP 10 message has (those start
+/// with an extension id and a bencoded dictionary), so a Windows peer drops it and a type 20 from
+/// Windows stays `.unknown` here. The receiver trusts it no further than an owner's promise: see
+/// `PeerConnection.claims` and `ContentSourceSet`.
 public enum PeerMessage: Equatable, Sendable {
     case keepAlive
     case choke
@@ -12,12 +22,18 @@ public enum PeerMessage: Equatable, Sendable {
     case request(piece: UInt32, begin: UInt32, length: UInt32)
     case piece(piece: UInt32, begin: UInt32, data: [UInt8])
     case cancel(piece: UInt32, begin: UInt32, length: UInt32)
+    /// The sender is fetching `piece` from an HTTP source now (dofs's extension, above).
+    case fetching(piece: UInt32)
     case unknown(type: UInt8, payload: [UInt8])
 
     /// DO's largest message (0x1F4000 bytes); anything longer is refused before it is buffered.
     public static let maxLength = 2_048_000
     /// dofs requests pieces in 16 KiB blocks (section 9.5).
     public static let blockSize = 16 * 1024
+    /// BEP 10's "extended" message type, which carries `fetching`.
+    public static let extendedType: UInt8 = 20
+    /// The payload's first bytes for `fetching`: dofs's tag and the message's kind.
+    static let fetchingTag = Array("dofs".utf8) + [1]
 
     public var typeCode: UInt8? {
         switch self {
@@ -31,6 +47,7 @@ public enum PeerMessage: Equatable, Sendable {
         case .request: return 6
         case .piece: return 7
         case .cancel: return 8
+        case .fetching: return Self.extendedType
         case .unknown(let t, _): return t
         }
     }
@@ -54,6 +71,9 @@ public enum PeerMessage: Equatable, Sendable {
             body.appendUInt32(p)
             body.appendUInt32(b)
             body += data
+        case .fetching(let p):
+            body += Self.fetchingTag
+            body.appendUInt32(p)
         case .unknown(_, let payload):
             body += payload
         }
@@ -91,6 +111,8 @@ public enum PeerMessage: Equatable, Sendable {
             self = .piece(piece: payload.readUInt32(at: payload.startIndex),
                           begin: payload.readUInt32(at: payload.startIndex + 4),
                           data: Array(payload.dropFirst(8)))
+        case Self.extendedType where payload.count == Self.fetchingTag.count + 4 && payload.starts(with: Self.fetchingTag):
+            self = .fetching(piece: payload.readUInt32(at: payload.startIndex + Self.fetchingTag.count))
         default:
             self = .unknown(type: type, payload: Array(payload))
         }

@@ -41,16 +41,19 @@ final class FakePeer: Sendable {
     let identity: Identity
     /// After answering this many requests on a connection, the peer closes it (nil: never).
     let blocksPerConnection: Int?
+    /// Sent on every connection after the bitfield and the unchoke.
+    let opening: [PeerMessage]
     private let listener: RawListener
     private let state = Mutex(State())
 
     init(_ behaviour: Behaviour, content: TestContent, host: String = "127.0.0.1", peerId: PeerId = .random(),
-         identity: Identity = .fixed, blocksPerConnection: Int? = nil) throws {
+         identity: Identity = .fixed, blocksPerConnection: Int? = nil, opening: [PeerMessage] = []) throws {
         self.behaviour = behaviour
         self.content = content
         self.peerId = peerId
         self.identity = identity
         self.blocksPerConnection = blocksPerConnection
+        self.opening = opening
         listener = try RawListener(host: host)
         Thread.detachNewThread { [self] in acceptLoop() }
     }
@@ -109,7 +112,8 @@ final class FakePeer: Sendable {
         var all = Bitfield(pieceCount: content.layout.pieceCount)
         for i in 0..<content.layout.pieceCount { all[i] = true }
         guard socket.send(Handshake(swarmHash: swarmHash, peerId: peerId).encoded()
-                          + PeerMessage.bitfield(all.bytes).encoded() + PeerMessage.unchoke.encoded()) else { return }
+                          + PeerMessage.bitfield(all.bytes).encoded() + PeerMessage.unchoke.encoded()
+                          + opening.flatMap { $0.encoded() }) else { return }
         var decoder = FrameDecoder()
         var servedHere = 0
         while !state.withLock({ $0.stopped }) {

@@ -33,6 +33,8 @@ final class MemoryLibrary: SwarmLibrary, Sendable {
         var held: Set<Int>?
         var readDelay: Double = 0
         var reads = 0
+        /// Pieces `fetching()` reports (claimed to a peer as it connects).
+        var fetching: [Int] = []
     }
 
     let content: TestContent
@@ -46,6 +48,8 @@ final class MemoryLibrary: SwarmLibrary, Sendable {
     /// From now on `have()` lists only these pieces (`nil`: all of them).
     func setHeld(_ pieces: Set<Int>?) { state.withLock { $0.held = pieces } }
     var reads: Int { state.withLock { $0.reads } }
+    /// From now on `fetching()` lists these pieces, as if on their way from HTTP.
+    func setFetching(_ pieces: [Int]) { state.withLock { $0.fetching = pieces } }
 
     func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
         guard swarmHash == content.swarmHash else { return nil }
@@ -66,7 +70,8 @@ final class MemoryLibrary: SwarmLibrary, Sendable {
                                  var bytes = content.piece(index)
                                  if damaged { bytes[bytes.count / 2] ^= 0xFF }
                                  return bytes
-                             })
+                             },
+                             fetching: { [self] in state.withLock { $0.fetching } })
     }
 }
 

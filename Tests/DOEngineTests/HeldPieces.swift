@@ -1,0 +1,31 @@
+import DOCore
+import DOSwarm
+import Synchronization
+
+/// A content's swarm as a peer server shares it: `held` announced, `fetching` claimed, none sent.
+final class HeldPieces: SwarmLibrary {
+    let swarmHash: [UInt8]
+    let layout: PieceLayout
+    let held: Mutex<Set<Int>>
+    let fetching: [Int]
+
+    init(swarmHash: [UInt8], layout: PieceLayout, held: Set<Int>, fetching: [Int] = []) {
+        self.swarmHash = swarmHash
+        self.layout = layout
+        self.held = Mutex(held)
+        self.fetching = fetching
+    }
+
+    func sharedContent(swarmHash: [UInt8]) -> SharedContent? {
+        guard swarmHash == self.swarmHash else { return nil }
+        let layout = layout
+        return SharedContent(swarmHash: swarmHash, layout: layout,
+                             pieceHashes: Array(repeating: SHA256.hash([]), count: layout.pieceCount),
+                             have: { [self] in
+                                 var bits = Bitfield(pieceCount: layout.pieceCount)
+                                 for i in held.withLock({ $0 }) { bits[i] = true }
+                                 return bits
+                             },
+                             readPiece: { _ in nil }, fetching: { [fetching] in fetching })
+    }
+}

@@ -2,6 +2,7 @@
 import DOCore
 import Foundation
 import Logging
+import Synchronization
 import XCTest
 
 /// The piece scheduler on fake sources and a fake clock: no network, no FUSE, milliseconds of real time.
@@ -181,6 +182,25 @@ final class SchedulerTests: XCTestCase {
         for index in 0..<layout.pieceCount { XCTAssertEqual(pieces[index], Array(content[layout.range(ofPiece: index)])) }
         XCTAssertEqual(took, 0.1 * Double(layout.pieceCount), accuracy: 0.05, "one after the other, each when a place freed")
         XCTAssertEqual(set.gate.inFlight, 0, "every place given back")
+    }
+
+    func testAnHTTPFetchIsClaimedAsItStartsAndListedAsOnItsWayUntilItEnds() async throws {
+        final class Claims: Sendable { let pieces = Mutex<[Int]>([]) }
+        let clock = FakeClock()
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let claims = Claims()
+        let gate = HTTPGate(onStart: { piece in claims.pieces.withLock { $0.append(piece) } })
+        let first = gate.wrap(cdn, piece: 2, cap: 1), second = gate.wrap(cdn, piece: 3, cap: 1)
+        XCTAssertTrue(first.mayStart())
+        XCTAssertFalse(second.mayStart(), "the cap is reached: piece 3 neither starts nor is claimed")
+        XCTAssertEqual(claims.pieces.withLock { $0 }, [2], "claimed to the peers as the fetch starts")
+        XCTAssertEqual(gate.piecesInFlight, [2], "what a peer that connects now hears")
+        let range = layout.range(ofPiece: 2)
+        let (bytes, _) = try await runOnFakeClock(clock) { try await first.fetchPiece(range: range).bytes }
+        XCTAssertEqual(bytes, Array(content[range]))
+        XCTAssertEqual(gate.piecesInFlight, [], "no longer on its way once fetched")
+        XCTAssertTrue(second.mayStart())
+        XCTAssertEqual(claims.pieces.withLock { $0 }, [2, 3])
     }
 
     func testABudgetFollowsTheSourcesRecentP95WithinItsBounds() async throws {

@@ -11,15 +11,6 @@ import XCTest
 /// as far as an owner's promise and no further. Driven through `ContentSourceSet.eligible` on scheduler
 /// time, against a real peer server on loopback.
 final class ClaimHoldTests: XCTestCase {
-    private struct Listing: ContentDirectory {
-        let peer: PeerId
-        let port: Int
-        func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
-        func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
-            SwarmAnnouncementAnswer(peers: [.init(peerId: peer.hex, host: "127.0.0.1", port: port)], reannounceSeconds: 300)
-        }
-    }
-
     private struct Member {
         let swarm: SessionSwarm
         let set: ContentSourceSet
@@ -47,7 +38,7 @@ final class ClaimHoldTests: XCTestCase {
         let config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: us, reportedIp: "127.0.0.1", port: 7680)
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: hash, layout: layout, config: config,
-                                 directory: Listing(peer: claimant, port: server.port), logger: Logger(label: "test"))
+                                 directory: FixedListing(peers: [(claimant, server.port)]), logger: Logger(label: "test"))
         let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: layout.contentLength,
                              client: HTTPClient(configuration: HTTPClientConfiguration()))
         let table = SourceTable(clock: FakeClock())

@@ -163,15 +163,6 @@ final class FirstJoinWaitTests: XCTestCase {
 
     // MARK: Arriving in a running swarm
 
-    /// Lists the same peers at every join.
-    private struct FixedListing: ContentDirectory {
-        let peers: [(PeerId, Int)]
-        func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
-        func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
-            SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1) }, reannounceSeconds: 300)
-        }
-    }
-
     /// A listening socket nobody accepts on: connections complete (the kernel's backlog) and hear
     /// nothing, as from a member too starved to answer yet. Closed at the end of the test.
     private func silentListener() throws -> Int {

@@ -84,9 +84,7 @@ final class ServerSession: Sendable {
         state.withLock { s in
             s.advertised = have
             s.control.append(.bitfield(have.bytes))
-            for piece in fetching where piece < have.pieceCount && !have[piece] {
-                s.control.append(.fetching(piece: UInt32(piece)))
-            }
+            for piece in fetching { Self.queueClaim(piece, in: &s) }
         }
         wake()
     }
@@ -291,12 +289,15 @@ final class ServerSession: Sendable {
 
     /// Tells the peer we are fetching `piece` from HTTP (unless we announced it already).
     func claim(piece: Int) {
-        let added = state.withLock { s -> Bool in
-            guard piece < s.advertised.pieceCount, !s.advertised[piece] else { return false }
-            s.control.append(.fetching(piece: UInt32(piece)))
-            return true
-        }
-        if added { wake() }
+        if state.withLock({ Self.queueClaim(piece, in: &$0) }) { wake() }
+    }
+
+    /// Queues a `fetching` claim for `piece` unless we advertised it; `true` when queued.
+    @discardableResult
+    private static func queueClaim(_ piece: Int, in s: inout State) -> Bool {
+        guard piece < s.advertised.pieceCount, !s.advertised[piece] else { return false }
+        s.control.append(.fetching(piece: UInt32(piece)))
+        return true
     }
 
     private func nextWork() -> Work? {

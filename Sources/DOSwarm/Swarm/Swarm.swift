@@ -523,22 +523,23 @@ public final class Swarm: Sendable {
     /// with how long ago each claim was first heard.
     public func claims(of index: Int) -> [(peer: PeerId, ageSeconds: Double)] {
         guard index >= 0, index < layout.pieceCount else { return [] }
-        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
         let now = ContinuousClock.now
-        return open.compactMap { id, connection in connection.claimed(index).map { (id, (now - $0).seconds) } }
+        return connections.compactMap { id, connection in connection.claimed(index).map { (id, (now - $0).seconds) } }
     }
 
     /// The pieces some open connection not `excluded` claims to be fetching from HTTP now, in claims
     /// first heard less than `seconds` ago.
     public func claimedPieces(within seconds: Double, excluding excluded: (PeerId) -> Bool) -> Set<Int> {
-        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
         let since = ContinuousClock.now - .seconds(seconds)
         var out: Set<Int> = []
-        for (id, connection) in open where !excluded(id) {
+        for (id, connection) in connections where !excluded(id) {
             out.formUnion(connection.claims.filter { $0.value > since }.keys)
         }
         return out
     }
+
+    /// Every connection with its peer id, taken under the lock once; each is asked outside it.
+    private var connections: [(PeerId, PeerConnection)] { withState { s in s.peers.map { ($0.key, $0.value.connection) } } }
 
     /// How many pieces a connected `peer` has announced; `nil` when it is not connected.
     public func piecesAnnounced(by peer: PeerId) -> Int? {
@@ -555,9 +556,8 @@ public final class Swarm: Sendable {
 
     /// The pieces some connected peer not `excluded` announced.
     public func announcedPieces(excluding excluded: (PeerId) -> Bool) -> Bitfield {
-        let open = withState { s in s.peers.map { ($0.key, $0.value.connection) } }
         var out = Bitfield(pieceCount: layout.pieceCount)
-        for (id, connection) in open where !excluded(id) {
+        for (id, connection) in connections where !excluded(id) {
             if let announced = connection.announced { out.formUnion(announced) }
         }
         return out

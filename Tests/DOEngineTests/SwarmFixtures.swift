@@ -1,3 +1,4 @@
+@testable import DOEngine
 import DOCore
 import DOSwarm
 import Synchronization
@@ -27,5 +28,14 @@ final class HeldPieces: SwarmLibrary {
                                  return bits
                              },
                              readPiece: { _ in nil }, fetching: { [fetching] in fetching })
+    }
+}
+
+/// Lists the same peers at every join.
+struct FixedListing: ContentDirectory {
+    let peers: [(PeerId, Int)]
+    func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
+    func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
+        SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1) }, reannounceSeconds: 300)
     }
 }

@@ -87,8 +87,8 @@ extension ControlPlaneDirectory {
                 throw error
             }
             return SwarmAnnouncementAnswer(
-                peers: answer.peers.map { .init(peerId: $0.peerId, host: $0.ip, port: $0.port) },
-                reannounceSeconds: answer.reannounceSecs)
+                peers: answer.peers.map { .init(peerId: $0.peerId, host: $0.ip, port: $0.port, joinedMs: $0.joinedMs) },
+                reannounceSeconds: answer.reannounceSecs, joinedMs: answer.joinedMs)
         } catch let error as DirectoryError {
             throw error
         } catch {

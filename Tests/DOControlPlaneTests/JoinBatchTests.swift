@@ -19,9 +19,9 @@ final class JoinBatchTests: XCTestCase {
     func testJoinsOfOneBatchAreHandedTheOnesBeforeThemAndNeverThemselves() throws {
         let batch = JoinBatch([join("c", member(1, "192.0.2.1")), join("c", member(2, "192.0.2.2")), join("d", member(3, "192.0.2.3"))],
                               snapshot: SwarmSnapshot(), limits: MembershipLimits(), roomForNew: 10)
-        XCTAssertEqual(try batch.answers[0].get(), [])
-        XCTAssertEqual(try batch.answers[1].get().map(\.peerId), [member(1, "192.0.2.1").peerId])
-        XCTAssertEqual(try batch.answers[2].get(), [], "another swarm's members are not handed out")
+        XCTAssertEqual(try batch.answers[0].get().peers, [])
+        XCTAssertEqual(try batch.answers[1].get().peers.map(\.peerId), [member(1, "192.0.2.1").peerId])
+        XCTAssertEqual(try batch.answers[2].get().peers, [], "another swarm's members are not handed out")
         XCTAssertEqual(batch.upserts.count, 3)
         XCTAssertEqual(batch.admittedNew, 3)
         XCTAssertEqual(Set(batch.bindings.keys), Set([1, 2, 3].map { String(format: "%040x", $0) }))
@@ -65,7 +65,7 @@ final class JoinBatchTests: XCTestCase {
                               snapshot: snapshot, limits: MembershipLimits(), roomForNew: 1)
         XCTAssertEqual(batch.admittedNew, 1)
         XCTAssertEqual(Set(batch.upserts.values.map(\.peerId)), [member(2, "x").peerId, known.peerId])
-        XCTAssertEqual(Set(try batch.answers[1].get().map(\.peerId)), [known.peerId, member(2, "x").peerId],
+        XCTAssertEqual(Set(try batch.answers[1].get().peers.map(\.peerId)), [known.peerId, member(2, "x").peerId],
                        "the member beyond the room is still answered")
     }
 
@@ -76,7 +76,7 @@ final class JoinBatchTests: XCTestCase {
         let stale = member(1, "192.0.2.1", lifetime: -1)
         snapshot.swarms["c"] = [stale.peerId: stale]
         let batch = JoinBatch([join("c", member(2, "192.0.2.1"))], snapshot: snapshot, limits: limits, roomForNew: 10)
-        XCTAssertEqual(try batch.answers[0].get(), [])
+        XCTAssertEqual(try batch.answers[0].get().peers, [])
         XCTAssertEqual(batch.evictions, [:], "an expired member does not take the address's place")
     }
 
@@ -89,11 +89,11 @@ final class JoinBatchTests: XCTestCase {
         let answers = batch.answers(refused: refused)
         guard case .failure(.peerIdBoundElsewhere(let until)) = answers[0] else { return XCTFail("\(answers[0])") }
         XCTAssertEqual(until, now.addingTimeInterval(60))
-        XCTAssertEqual(try answers[1].get(), [], "the refused member is not handed out")
-        XCTAssertEqual(try answers[2].get().map(\.peerId), [honest.peerId])
+        XCTAssertEqual(try answers[1].get().peers, [], "the refused member is not handed out")
+        XCTAssertEqual(try answers[2].get().peers.map(\.peerId), [honest.peerId])
         XCTAssertEqual(batch.written(refused: refused).map { $0.member.peerId }, [honest.peerId])
         XCTAssertEqual(batch.answers(refused: [:]).count, 3)
-        XCTAssertEqual(Set(try batch.answers(refused: [:])[2].get().map(\.peerId)), [impostor.peerId, honest.peerId],
+        XCTAssertEqual(Set(try batch.answers(refused: [:])[2].get().peers.map(\.peerId)), [impostor.peerId, honest.peerId],
                        "without a refusal both are handed out")
     }
 }

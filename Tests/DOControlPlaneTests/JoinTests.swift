@@ -81,7 +81,7 @@ final class JoinTests: XCTestCase {
         let response = try await server.post("/array/\(content)/join/", TestSupport.json(JoinRequest(peerId: peerId(3))),
                                              headers: [(name: "X-Forwarded-For", value: "198.51.100.1")])
         let answer = try TestSupport.decode(JoinResponse.self, response.body)
-        XCTAssertEqual(Set(answer.peers), [JoinPeer(peerId: peerId(1), ip: "10.0.0.5", port: 7001),
+        XCTAssertEqual(Set(answer.peers.map { JoinPeer(peerId: $0.peerId, ip: $0.ip, port: $0.port) }), [JoinPeer(peerId: peerId(1), ip: "10.0.0.5", port: 7001),
                                            JoinPeer(peerId: peerId(2), ip: "198.51.100.1", port: 7002)])
     }
 
@@ -131,6 +131,30 @@ final class JoinTests: XCTestCase {
         try await join(1, from: "198.51.100.1", ip: "10.0.0.2", mask: "255.255.255.0")
         let rejoined = try await join(2, from: "198.51.100.1")
         XCTAssertEqual(rejoined, [1])
+    }
+
+    func testAnswersSayWhenTheRequesterAndEachPeerFirstJoinedAndARejoinKeepsIt() async throws {
+        func answer(_ n: Int) async throws -> JoinResponse {
+            let body = JoinRequest(peerId: peerId(n), scope: "3", port: String(7000 + n))
+            let response = try await server.post("/array/\(content)/join/", TestSupport.json(body),
+                                                 headers: [(name: "X-Forwarded-For", value: "198.51.100.\(n)")])
+            XCTAssertEqual(response.status, 200, String(decoding: response.body, as: UTF8.self))
+            return try TestSupport.decode(JoinResponse.self, response.body)
+        }
+        let before = Int64(Date().timeIntervalSince1970 * 1000)
+        let first = try await answer(1)
+        let joined1 = try XCTUnwrap(first.joinedMs, "the answer says when the requester first joined")
+        XCTAssertGreaterThanOrEqual(joined1, before)
+        try await Task.sleep(for: .milliseconds(20))
+        let second = try await answer(2)
+        let joined2 = try XCTUnwrap(second.joinedMs)
+        XCTAssertGreaterThan(joined2, joined1, "the later member joined later")
+        XCTAssertEqual(second.peers.map(\.joinedMs), [joined1], "a listed peer carries its first join")
+        try await Task.sleep(for: .milliseconds(20))
+        let rejoined = try await answer(1)
+        XCTAssertEqual(rejoined.joinedMs, joined1, "a re-join keeps the first join")
+        let third = try await answer(2)
+        XCTAssertEqual(third.peers.map(\.joinedMs), [joined1])
     }
 
     func testMembersExpireAndSwarmsStayBounded() throws {

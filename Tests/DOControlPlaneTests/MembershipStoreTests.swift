@@ -102,6 +102,29 @@ final class MembershipStoreTests: XCTestCase {
         }
     }
 
+    func testARejoinKeepsTheFirstJoinTimeThatAnswersGiveForTheJoinerAndItsPeers() async throws {
+        for (name, store) in try await stores() {
+            let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970).rounded())
+            func joining(_ n: Int, at seconds: Double) -> SwarmMember {
+                var m = member(n, "192.0.2.\(n)", now: start.addingTimeInterval(seconds))
+                m.firstJoined = start.addingTimeInterval(seconds)
+                return m
+            }
+            let first = try await store.admit(content: "c", member: joining(1, at: 0), wanted: 10, record: true, now: start)
+            XCTAssertEqual(first.firstJoined, start, "\(name): a new member joined now")
+            _ = try await store.admit(content: "c", member: joining(2, at: 1), wanted: 10, record: true, now: start.addingTimeInterval(1))
+            let again = try await store.admit(content: "c", member: joining(1, at: 5), wanted: 10, record: true,
+                                              now: start.addingTimeInterval(5))
+            XCTAssertEqual(again.firstJoined, start, "\(name): a re-join keeps the first join time")
+            XCTAssertEqual(again.peers.map(\.firstJoined), [start.addingTimeInterval(1)], "\(name): the peer's own first join")
+            let third = try await store.admit(content: "c", member: joining(3, at: 6), wanted: 10, record: true,
+                                              now: start.addingTimeInterval(6))
+            XCTAssertEqual(Dictionary(uniqueKeysWithValues: third.peers.map { ($0.peerId, $0.firstJoined) }),
+                           [String(format: "%040x", 1): start, String(format: "%040x", 2): start.addingTimeInterval(1)],
+                           "\(name): every peer listed with its first join, the re-joined one's unchanged")
+        }
+    }
+
     func testScopesAndExpiryDecideWhoIsHandedOut() async throws {
         for (name, store) in try await stores() {
             let now = Date()

@@ -146,12 +146,21 @@ final class ModelTests: XCTestCase {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let peers = [JoinPeer(peerId: "e08e8e26fd833d4097b3a62b66adc67b00000000", ip: "192.168.1.8", port: 7680),
                      JoinPeer(peerId: String(repeating: "0", count: 40), ip: "2001:db8::1", port: 1),
-                     JoinPeer(peerId: "ff", ip: "a/b<c>&d~", port: 65_535)]
+                     JoinPeer(peerId: "ff", ip: "a/b<c>&d~", port: 65_535, joinedMs: 1_764_790_000_123),
+                     JoinPeer(peerId: "0a", ip: "10.0.0.1", port: 2, joinedMs: 1)]
         for count in 0...peers.count {
-            let answer = JoinResponse(peers: Array(peers.prefix(count)), reannounceSecs: 300)
-            XCTAssertEqual(answer.jsonBytes().map { String(decoding: $0, as: UTF8.self) },
-                           String(decoding: try encoder.encode(answer), as: UTF8.self), "\(count) peers")
+            for joined in [nil, Int64(1_764_790_000_000)] {
+                let answer = JoinResponse(peers: Array(peers.prefix(count)), reannounceSecs: 300, joinedMs: joined)
+                let written = try XCTUnwrap(answer.jsonBytes())
+                XCTAssertEqual(String(decoding: written, as: UTF8.self),
+                               String(decoding: try encoder.encode(answer), as: UTF8.self), "\(count) peers, joined \(joined as Any)")
+                XCTAssertEqual(try JSONDecoder().decode(JoinResponse.self, from: Data(written)), answer, "read back")
+            }
         }
+        // A `JoinedMs` that is not a positive integer is no first-join time, and costs nothing else.
+        let odd = #"{"JoinedMs":"soon","Peers":[{"Ip":"h","JoinedMs":-5,"PeerId":"ab","Port":1}],"ReannounceSecs":3}"#
+        let read = try JSONDecoder().decode(JoinResponse.self, from: Data(odd.utf8))
+        XCTAssertEqual(read, JoinResponse(peers: [JoinPeer(peerId: "ab", ip: "h", port: 1)], reannounceSecs: 3))
         for odd in ["a\"b", "back\\slash", "tab\t", "\u{7F}", "é"] {
             XCTAssertNil(JoinResponse(peers: [JoinPeer(peerId: "00", ip: odd, port: 1)], reannounceSecs: 1).jsonBytes(),
                          "\(odd.debugDescription) needs escaping: the encoder writes it")

@@ -57,7 +57,7 @@ final class PostgresSchemaTests: XCTestCase {
         let database = try await PostgresDatabase.open(try PostgresTarget(url), maxConnections: 2, logger: TestSupport.logger)
         closers.insert({ await database.close() }, at: 0)
         XCTAssertEqual(try psql(url, "SELECT version FROM dofs_schema"), "\(PostgresDatabase.schemaVersion)")
-        XCTAssertEqual(PostgresDatabase.schemaVersion, 2)
+        XCTAssertEqual(PostgresDatabase.schemaVersion, 3)
         // Only the primary keys are left: no update of a member or a binding changes an indexed column.
         XCTAssertEqual(try psql(url, """
             SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename IN ('swarm_member', 'peer_binding')
@@ -99,7 +99,7 @@ final class PostgresSchemaTests: XCTestCase {
             PREPARE batch_read AS \(SwarmBatchRead.sql);
             PREPARE batch_write AS \(SwarmBatchWrite.sql);
             EXPLAIN EXECUTE batch_read('{a}', '{c}', 0, 10);
-            EXPLAIN EXECUTE batch_write(\((["'{a}'", "'{a}'", "'{1}'", "0"] + Array(repeating: "'{}'", count: 16) + ["10"]).joined(separator: ", ")));
+            EXPLAIN EXECUTE batch_write(\((["'{a}'", "'{a}'", "'{1}'", "0"] + Array(repeating: "'{}'", count: 16) + ["10", "'{}'"]).joined(separator: ", ")));
             """
         let fill = """
             INSERT INTO swarm_member SELECT 'c' || (n % 1000), lpad(to_hex(n), 40, '0'), '192.0.2.1', 7680, '192.0.2.1', NULL, NULL,

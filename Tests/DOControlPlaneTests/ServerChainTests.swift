@@ -71,7 +71,10 @@ final class ServerChainTests: XCTestCase {
                                  reportedIp: "10.0.0.2", subnetMask: "255.255.255.0", scope: "1")
         let secondAnswer = try await client.join(collectiveArray: array, request: second)
         // Listed at the address its join came from, not the ReportedIp it claimed (no trusted proxy here).
-        XCTAssertEqual(secondAnswer.peers, [JoinPeer(peerId: String(repeating: "a1", count: 20), ip: "127.0.0.1", port: 7681)])
+        XCTAssertEqual(secondAnswer.peers.map(\.peerId), [String(repeating: "a1", count: 20)])
+        XCTAssertEqual(secondAnswer.peers.map(\.ip), ["127.0.0.1"])
+        XCTAssertEqual(secondAnswer.peers.map(\.port), [7681])
+        XCTAssertNotNil(secondAnswer.peers.first?.joinedMs, "with when it first joined")
     }
 
     func testGeoNamesTheRequestersAddressTheCacheHostAndAHexVersion() async throws {
@@ -133,7 +136,8 @@ final class ServerChainTests: XCTestCase {
         XCTAssertEqual(try TestSupport.decode(JoinResponse.self, response.body).peers, [])
         let other = JoinRequest(peerId: String(repeating: "c3", count: 20), reportedIp: "192.168.1.9", subnetMask: "255.255.255.0")
         let answer = try await server.client().join(collectiveArray: server.baseURL + "/array/\(id)/", request: other)
-        XCTAssertEqual(answer.peers, [JoinPeer(peerId: "e08e8e26fd833d4097b3a62b66adc67b00000000", ip: "127.0.0.1", port: 7680)])
+        XCTAssertEqual(answer.peers.map { JoinPeer(peerId: $0.peerId, ip: $0.ip, port: $0.port) },
+                       [JoinPeer(peerId: "e08e8e26fd833d4097b3a62b66adc67b00000000", ip: "127.0.0.1", port: 7680)])
     }
 }
 

@@ -31,11 +31,13 @@ final class HeldPieces: SwarmLibrary {
     }
 }
 
-/// Lists the same peers at every join.
+/// Lists the same peers at every join, with first-join times when given (`joinedMs`, ours included).
 struct FixedListing: ContentDirectory {
     let peers: [(PeerId, Int)]
+    var joinedMs: [PeerId: Int64] = [:]
     func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
     func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
-        SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1) }, reannounceSeconds: 300)
+        SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1, joinedMs: joinedMs[$0.0]) },
+                                reannounceSeconds: 300, joinedMs: PeerId(hex: announcement.peerId).flatMap { joinedMs[$0] })
     }
 }

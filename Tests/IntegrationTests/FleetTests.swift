@@ -124,7 +124,7 @@ final class FleetTests: MountTestCase {
             }
             XCTAssertTrue(up && child.isRunning, "instance on port \(port) serves: \(child.standardError.suffix(2000))")
         }
-        XCTAssertEqual(try TestPostgres.psql(db, "SELECT version FROM dofs_schema", logs: logs), "2", "one schema row, version 2")
+        XCTAssertEqual(try TestPostgres.psql(db, "SELECT version FROM dofs_schema", logs: logs), "3", "one schema row, version 3")
         let migrated = children.filter { $0.process.standardError.contains("database schema migrated") }
         XCTAssertEqual(migrated.count, 1, "exactly one instance applied the migrations")
     }

@@ -14,18 +14,19 @@ extension ControlPlaneService {
         // A reported address is believed only from a trusted proxy: anyone else could put a third
         // party's address in the swarm and have readers connect to it.
         let reachableAt = origin.viaTrustedProxy ? (parsed.reportedIp ?? external) : external
+        let now = Date()
         let member = SwarmMember(
             peerId: parsed.peerId, ip: reachableAt, port: parsed.port, externalIp: external,
             subnet: origin.viaTrustedProxy || parsed.reportedIp == external ? parsed.subnet : nil,
             groupId: parsed.groupId, mode: parsed.mode ?? .lan,
-            expiresAt: Date().addingTimeInterval(TimeInterval(configuration.memberLifetimeSeconds)))
-        let peers: [SwarmMember]
+            expiresAt: now.addingTimeInterval(TimeInterval(configuration.memberLifetimeSeconds)), firstJoined: now)
+        let joined: JoinAnswer
         do {
             // A member that does not upload (DO's RestrictedUpload) is answered but never listed: nobody
             // could connect to it.
-            peers = try await membership.join(content: content.rawValue, member: member,
-                                              wanted: parsed.mode == nil ? 0 : parsed.peersWanted,
-                                              record: parsed.mode != nil && !parsed.restrictedUpload, now: Date())
+            joined = try await membership.admit(content: content.rawValue, member: member,
+                                                wanted: parsed.mode == nil ? 0 : parsed.peersWanted,
+                                                record: parsed.mode != nil && !parsed.restrictedUpload, now: now)
         } catch let refusal as JoinRefusal {
             switch refusal {
             case .peerIdBoundElsewhere:
@@ -37,9 +38,10 @@ extension ControlPlaneService {
             logger.error("swarm membership: \(error)")
             throw Rejection(status: .serviceUnavailable, reason: "swarm membership is unavailable: \(error)")
         }
-        context.logger.debug("join \(content) by \(parsed.peerId) at \(member.ip):\(member.port): \(peers.count) peers")
-        let answer = JoinResponse(peers: peers.map { JoinPeer(peerId: $0.peerId, ip: $0.ip, port: $0.port) },
-                                  reannounceSecs: configuration.reannounceSeconds)
+        context.logger.debug("join \(content) by \(parsed.peerId) at \(member.ip):\(member.port): \(joined.peers.count) peers")
+        let answer = JoinResponse(
+            peers: joined.peers.map { JoinPeer(peerId: $0.peerId, ip: $0.ip, port: $0.port, joinedMs: JoinResponse.milliseconds($0.firstJoined)) },
+            reannounceSecs: configuration.reannounceSeconds, joinedMs: JoinResponse.milliseconds(joined.firstJoined))
         if let bytes = answer.jsonBytes() { return JSONReply.raw(bytes) }
         return try JSONReply.ok(answer)
     }

@@ -17,6 +17,18 @@ struct SwarmMember: Sendable, Equatable {
     var groupId: String
     var mode: PeeringMode
     var expiresAt: Date
+    /// When this peer id first joined this swarm; a re-join keeps it while the member stays listed.
+    /// Answers carry it, so that every member knows which members are the swarm's eldest (readers
+    /// draw piece owners from them: `PeeringConfiguration.ownersAmongEldest`).
+    var firstJoined: Date = .distantPast
+}
+
+/// What a join gets from a membership store.
+struct JoinAnswer: Sendable, Equatable {
+    /// Up to `wanted` other members the joiner may peer with.
+    var peers: [SwarmMember]
+    /// When the joiner first joined the swarm (its own `SwarmMember.firstJoined` as recorded).
+    var firstJoined: Date
 }
 
 /// An IPv4 network: address & mask, with the mask.
@@ -78,7 +90,8 @@ enum JoinRefusal: Error, Equatable {
 /// fleet of instances shares `PostgresMembership` instead). The rules are `SwarmRules`'.
 ///
 /// Guarantees:
-/// - A member is listed until `expiresAt` (re-joining extends it), then forgotten.
+/// - A member is listed until `expiresAt` (re-joining extends it), then forgotten; while it is listed it
+///   keeps the time of its first join (`firstJoined`), which answers give.
 /// - **A peer id belongs to the address that first joined with it** until its last membership
 ///   expires; a join that reuses it from another address is refused, so nobody can make readers
 ///   charge (and ban) an honest peer for an impostor's pieces.
@@ -113,8 +126,15 @@ final class SwarmMembership: Sendable {
     /// it may peer with.
     func join(content: String, member: SwarmMember, wanted: Int, record: Bool,
               now: Date = Date()) throws(JoinRefusal) -> [SwarmMember] {
-        try rate.admit(member.externalIp, now: now)
-        return try state.withLock { (state) throws(JoinRefusal) -> [SwarmMember] in
+        try admit(content: content, member: member, wanted: wanted, record: record, now: now).peers
+    }
+
+    /// `join`, with the joiner's first-join time (kept from its earlier joins while it stayed listed).
+    func admit(content: String, member joining: SwarmMember, wanted: Int, record: Bool,
+               now: Date = Date()) throws(JoinRefusal) -> JoinAnswer {
+        try rate.admit(joining.externalIp, now: now)
+        return try state.withLock { (state) throws(JoinRefusal) -> JoinAnswer in
+            var member = joining
             if now >= state.nextSweep {
                 Self.sweep(&state, now: now)
                 state.nextSweep = now.addingTimeInterval(60)
@@ -124,6 +144,7 @@ final class SwarmMembership: Sendable {
             var swarm = before.filter { $0.value.expiresAt > now }
             let candidates = SwarmRules.candidates(for: member, in: swarm.values)
             let isNew = swarm[member.peerId] == nil
+            if let earlier = swarm[member.peerId]?.firstJoined { member.firstJoined = min(member.firstJoined, earlier) }
             if record, !isNew || state.total - before.count + swarm.count < limits.maxMembersTotal {
                 if isNew {
                     for gone in SwarmRules.evictions(admitting: member, into: Array(swarm.values), limits: limits) { swarm[gone] = nil }
@@ -134,7 +155,7 @@ final class SwarmMembership: Sendable {
             }
             state.total += swarm.count - before.count
             state.swarms[content] = swarm.isEmpty ? nil : swarm
-            return SwarmRules.fairSample(candidates, wanted)
+            return JoinAnswer(peers: SwarmRules.fairSample(candidates, wanted), firstJoined: member.firstJoined)
         }
     }
 

@@ -66,7 +66,7 @@ struct JoinBatch {
         decisions.reserveCapacity(joins.count)
         var unwritten: [(peerId: String, address: String)] = []
         for join in joins {
-            let member = join.member
+            var member = join.member
             if let refusal = SwarmRules.bindingRefusal(state.bindings[member.peerId], for: member, now: join.now) {
                 decisions.append(.failure(refusal))
                 continue
@@ -77,6 +77,7 @@ struct JoinBatch {
             if swarm.values.contains(where: { $0.expiresAt <= join.now }) { swarm = swarm.filter { $0.value.expiresAt > join.now } }
             let candidates = SwarmRules.candidates(for: member, in: swarm.values)
             let isNew = swarm[member.peerId] == nil
+            if let earlier = swarm[member.peerId]?.firstJoined { member.firstJoined = min(member.firstJoined, earlier) }
             if join.record, !isNew || admittedNew < roomForNew {
                 if isNew {
                     for gone in SwarmRules.evictions(admitting: member, into: Array(swarm.values), limits: limits) {
@@ -108,19 +109,22 @@ struct JoinBatch {
     }
 
     /// One answer per join, in order, when the database refused no peer id.
-    var answers: [Result<[SwarmMember], JoinRefusal>] { answers(refused: [:]) }
+    var answers: [Result<JoinAnswer, JoinRefusal>] { answers(refused: [:]) }
 
     /// One answer per join, in order: the members handed out, or the refusal. `refused` (from the
     /// write) maps each refused peer id and address to the binding's expiry.
-    func answers(refused: [Refused: Date]) -> [Result<[SwarmMember], JoinRefusal>] {
+    func answers(refused: [Refused: Date]) -> [Result<JoinAnswer, JoinRefusal>] {
         decisions.map { decision in
-            decision.flatMap { decided -> Result<[SwarmMember], JoinRefusal> in
-                guard !refused.isEmpty else { return .success(SwarmRules.fairSample(decided.candidates, decided.wanted)) }
+            decision.flatMap { decided -> Result<JoinAnswer, JoinRefusal> in
+                let joined = decided.member.firstJoined
+                guard !refused.isEmpty else {
+                    return .success(JoinAnswer(peers: SwarmRules.fairSample(decided.candidates, decided.wanted), firstJoined: joined))
+                }
                 if let until = refused[Refused(peerId: decided.member.peerId, address: decided.member.externalIp)] {
                     return .failure(.peerIdBoundElsewhere(until: until))
                 }
                 let allowed = decided.candidates.filter { refused[Refused(peerId: $0.peerId, address: $0.externalIp)] == nil }
-                return .success(SwarmRules.fairSample(allowed, decided.wanted))
+                return .success(JoinAnswer(peers: SwarmRules.fairSample(allowed, decided.wanted), firstJoined: joined))
             }
         }
     }

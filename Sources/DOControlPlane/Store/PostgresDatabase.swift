@@ -20,7 +20,7 @@ final class PostgresDatabase: Sendable {
     private let runner: Task<Void, Never>
 
     /// The schema this code writes (`dofs_schema.version`).
-    static let schemaVersion = 2
+    static let schemaVersion = 3
     /// Every connection's settings. A prepared statement is planned once per connection (a generic
     /// plan), not at every execution: planning the batch write cost PostgreSQL 450-1,050 us a batch, as
     /// much as executing it (bench/RESULTS.md, fleet, CPU per join). A generic plan is made without the
@@ -170,6 +170,11 @@ final class PostgresDatabase: Sendable {
             "DROP INDEX peer_binding_by_expiry",
             "ALTER TABLE swarm_member SET (fillfactor = 85)",
             "ALTER TABLE peer_binding SET (fillfactor = 85)",
+        ],
+        // 3: when each member first joined its swarm (seconds since the epoch; 0 for rows written before),
+        // kept across re-joins: answers name the swarm's eldest members, among whom readers draw owners.
+        [
+            "ALTER TABLE swarm_member ADD COLUMN first_joined double precision NOT NULL DEFAULT 0",
         ],
     ]
 }

@@ -53,7 +53,7 @@ final class PostgresMembership: MembershipStore {
     private let database: PostgresDatabase
     private let limits: MembershipLimits
     private let rate: JoinRateLimiter
-    private let batches: GroupCommit<PendingJoin, [SwarmMember]>
+    private let batches: GroupCommit<PendingJoin, JoinAnswer>
     private let housekeeping = Housekeeping()
     /// How often expired members and bindings are deleted, by each instance.
     static let sweepInterval: TimeInterval = 60
@@ -136,7 +136,7 @@ final class PostgresMembership: MembershipStore {
         }
     }
 
-    func join(content: String, member: SwarmMember, wanted: Int, record: Bool, now: Date) async throws -> [SwarmMember] {
+    func admit(content: String, member: SwarmMember, wanted: Int, record: Bool, now: Date) async throws -> JoinAnswer {
         try rate.admit(member.externalIp, now: now)
         housekeepIfDue(now)
         return try await batches.submit(PendingJoin(content: content, member: member, wanted: wanted, record: record, now: now))
@@ -159,7 +159,7 @@ final class PostgresMembership: MembershipStore {
 
     /// Reads (what has no fresh view), decides and writes one batch; every join's answer, in order.
     private static func run(_ joins: [PendingJoin], client: PostgresClient, logger: Logger, limits: MembershipLimits,
-                            housekeeping: Housekeeping, views: SwarmViewCache) async -> [Result<[SwarmMember], any Error>] {
+                            housekeeping: Housekeeping, views: SwarmViewCache) async -> [Result<JoinAnswer, any Error>] {
         let earliest = (joins.lazy.map(\.now).min() ?? Date()).timeIntervalSince1970
         var contents: [String] = [], seen = Set<String>()
         for join in joins {

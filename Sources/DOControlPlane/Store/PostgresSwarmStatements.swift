@@ -12,17 +12,17 @@ import PostgresNIO
 /// Arrays, because postgres-nio decodes a row at a cost per row that a swarm's members in rows of their own
 /// paid twenty times per join (a tenth of an instance's CPU, measured with perf).
 struct SwarmBatchRead: PostgresPreparedStatement {
-    static let name = "dofs_swarm_batch_read_v3"
+    static let name = "dofs_swarm_batch_read_v4"
     static let sql = """
         SELECT 0::smallint, ''::text, array_agg(b.peer_id), '{}'::text[], '{}'::int4[], array_agg(b.address),
-               '{}'::int8[], '{}'::int8[], '{}'::text[], '{}'::int2[], array_agg(b.until)
+               '{}'::int8[], '{}'::int8[], '{}'::text[], '{}'::int2[], array_agg(b.until), '{}'::float8[]
         FROM unnest($1::text[]) AS p(id) JOIN peer_binding b ON b.peer_id = p.id
         HAVING count(*) > 0
         UNION ALL
         \(swarmRows(contents: "$2", now: "$3", limit: "$4"))
         """
     static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .float8, .int8]
-    typealias Row = (Int, String, [String], [String], [Int32], [String], [Int64], [Int64], [String], [Int16], [Double])
+    typealias Row = (Int, String, [String], [String], [Int32], [String], [Int64], [Int64], [String], [Int16], [Double], [Double])
 
     /// The rows of kind 1 (one swarm each, its live members as arrays, at most `limit`), in the columns
     /// `swarms(_:)` decodes; both batch statements end with them. The arguments name the statement's
@@ -31,7 +31,7 @@ struct SwarmBatchRead: PostgresPreparedStatement {
         """
         SELECT 1::smallint, c.id, array_agg(m.peer_id), array_agg(m.ip), array_agg(m.port), array_agg(m.external_ip),
                array_agg(coalesce(m.subnet_network, -1)), array_agg(coalesce(m.subnet_mask, -1)), array_agg(m.group_id),
-               array_agg(m.mode), array_agg(m.expires_at)
+               array_agg(m.mode), array_agg(m.expires_at), array_agg(m.first_joined)
         FROM unnest(\(contents)::text[]) AS c(id)
         CROSS JOIN LATERAL (SELECT * FROM swarm_member s WHERE s.content_id = c.id AND s.expires_at > \(now) LIMIT \(limit)) m
         GROUP BY c.id
@@ -58,7 +58,7 @@ struct SwarmBatchRead: PostgresPreparedStatement {
     static func snapshot(_ rows: some AsyncSequence<Row, any Error>) async throws -> SwarmSnapshot {
         var snapshot = SwarmSnapshot()
         let (own, swarmRows) = try await splitByKind(rows)
-        for (_, _, peerIds, _, _, externals, _, _, _, _, expiries) in own {
+        for (_, _, peerIds, _, _, externals, _, _, _, _, expiries, _) in own {
             for (peerId, (address, until)) in zip(peerIds, zip(externals, expiries)) {
                 snapshot.bindings[peerId] = PeerIdBinding(address: address, until: Date(timeIntervalSince1970: until))
             }
@@ -80,10 +80,10 @@ struct SwarmBatchRead: PostgresPreparedStatement {
     /// Rows of kind 1 (one swarm each) as members by swarm and peer id.
     static func swarms(_ rows: [Row]) throws -> [String: [String: SwarmMember]] {
         var swarms: [String: [String: SwarmMember]] = [:]
-        for (_, content, peerIds, ips, ports, externals, networks, masks, groups, modes, expiries) in rows {
+        for (_, content, peerIds, ips, ports, externals, networks, masks, groups, modes, expiries, joined) in rows {
             let count = peerIds.count
             guard [ips.count, ports.count, externals.count, networks.count, masks.count, groups.count, modes.count,
-                   expiries.count].allSatisfy({ $0 == count }) else {
+                   expiries.count, joined.count].allSatisfy({ $0 == count }) else {
                 throw DatabaseFailure(description: "swarm \(content): the member columns differ in length")
             }
             var swarm: [String: SwarmMember] = [:]
@@ -96,7 +96,8 @@ struct SwarmBatchRead: PostgresPreparedStatement {
                 swarm[peerIds[i]] = SwarmMember(
                     peerId: peerIds[i], ip: ips[i], port: Int(ports[i]), externalIp: externals[i], subnet: subnet,
                     groupId: groups[i], mode: PeeringMode(rawValue: Int(modes[i])) ?? .lan,
-                    expiresAt: Date(timeIntervalSince1970: expiries[i]))
+                    expiresAt: Date(timeIntervalSince1970: expiries[i]),
+                    firstJoined: joined[i] > 0 ? Date(timeIntervalSince1970: joined[i]) : .distantPast)
             }
             swarms[content] = swarm
         }
@@ -116,7 +117,7 @@ struct SwarmBatchRead: PostgresPreparedStatement {
 ///    them. PostgreSQL evaluates every part on the snapshot taken when the statement began, so these
 ///    views hold the swarm as it was *before* this batch; the caller applies the batch on top.
 struct SwarmBatchWrite: PostgresPreparedStatement {
-    static let name = "dofs_swarm_batch_write_v2"
+    static let name = "dofs_swarm_batch_write_v3"
     static let sql = """
         WITH bound AS (
             INSERT INTO peer_binding (peer_id, address, until)
@@ -131,17 +132,20 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
             USING unnest($5::text[], $6::text[], $7::text[]) AS e(content_id, peer_id, owner)
             WHERE m.content_id = e.content_id AND m.peer_id = e.peer_id AND e.owner IN (SELECT peer_id FROM bound)
         ), written AS (
-            INSERT INTO swarm_member (content_id, peer_id, ip, port, external_ip, subnet_network, subnet_mask, group_id, mode, expires_at)
+            INSERT INTO swarm_member (content_id, peer_id, ip, port, external_ip, subnet_network, subnet_mask, group_id, mode,
+                                      expires_at, first_joined)
             SELECT t.content_id, t.peer_id, t.ip, t.port, t.external_ip, nullif(t.network, -1), nullif(t.mask, -1),
-                   t.group_id, t.mode, t.expires_at
+                   t.group_id, t.mode, t.expires_at, t.first_joined
             FROM unnest($8::text[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::int8[], $14::int8[],
-                        $15::text[], $16::int2[], $17::float8[])
-                 AS t(content_id, peer_id, ip, port, external_ip, network, mask, group_id, mode, expires_at)
+                        $15::text[], $16::int2[], $17::float8[], $22::float8[])
+                 AS t(content_id, peer_id, ip, port, external_ip, network, mask, group_id, mode, expires_at, first_joined)
             WHERE t.peer_id IN (SELECT peer_id FROM bound)
             ON CONFLICT (content_id, peer_id) DO UPDATE SET ip = excluded.ip, port = excluded.port,
                 external_ip = excluded.external_ip, subnet_network = excluded.subnet_network,
                 subnet_mask = excluded.subnet_mask, group_id = excluded.group_id, mode = excluded.mode,
-                expires_at = excluded.expires_at
+                expires_at = excluded.expires_at,
+                first_joined = CASE WHEN swarm_member.first_joined > 0
+                                    THEN least(swarm_member.first_joined, excluded.first_joined) ELSE excluded.first_joined END
             RETURNING (xmax = 0) AS new
         ), refused AS (
             SELECT w.id, w.address, coalesce(b.until, $4) AS until
@@ -154,7 +158,7 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
         )
         SELECT 0::smallint, ''::text, coalesce(r.ids, '{}'), '{}'::text[],
                ARRAY[(SELECT count(*) FROM written WHERE new)::int4], coalesce(r.addresses, '{}'),
-               '{}'::int8[], '{}'::int8[], '{}'::text[], '{}'::int2[], coalesce(r.untils, '{}')
+               '{}'::int8[], '{}'::int8[], '{}'::text[], '{}'::int2[], coalesce(r.untils, '{}'), '{}'::float8[]
         FROM (SELECT array_agg(id) AS ids, array_agg(address) AS addresses, array_agg(until) AS untils FROM refused) r
         UNION ALL
         \(SwarmBatchRead.swarmRows(contents: "$20", now: "$4", limit: "$21"))
@@ -163,7 +167,7 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
         .textArray, .textArray, .float8Array, .float8,
         .textArray, .textArray, .textArray,
         .textArray, .textArray, .textArray, .int4Array, .textArray, .int8Array, .int8Array, .textArray, .int2Array, .float8Array,
-        .textArray, .textArray, .textArray, .int8,
+        .textArray, .textArray, .textArray, .int8, .float8Array,
     ]
     typealias Row = SwarmBatchRead.Row
 
@@ -185,7 +189,7 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
     /// Rows go in key order: two batches writing the same rows at once (a peer re-joining through
     /// two instances) then lock them in the same order and cannot deadlock.
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 21)
+        var bindings = PostgresBindings(capacity: 22)
         let bound = batch.bindings.sorted { $0.key < $1.key }
         bindings.append(bound.map(\.key))
         bindings.append(bound.map(\.value.address))
@@ -211,6 +215,7 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
         bindings.append(batch.checks.map(\.address))
         bindings.append(refresh)
         bindings.append(Int64(limit))
+        bindings.append(upserts.map { $0.firstJoined.timeIntervalSince1970 > 0 ? $0.firstJoined.timeIntervalSince1970 : 0 })
         return bindings
     }
 
@@ -220,7 +225,7 @@ struct SwarmBatchWrite: PostgresPreparedStatement {
     static func outcome(_ rows: some AsyncSequence<Row, any Error>) async throws -> Outcome {
         var outcome = Outcome()
         let (own, swarmRows) = try await SwarmBatchRead.splitByKind(rows)
-        for (_, _, peerIds, _, counts, addresses, _, _, _, _, untils) in own {
+        for (_, _, peerIds, _, counts, addresses, _, _, _, _, untils, _) in own {
             guard addresses.count == peerIds.count, untils.count == peerIds.count else {
                 throw DatabaseFailure(description: "the refused peer ids' columns differ in length")
             }

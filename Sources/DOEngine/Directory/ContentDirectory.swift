@@ -94,20 +94,26 @@ public struct SwarmAnnouncementAnswer: Sendable {
         public var peerId: String
         public var host: String
         public var port: Int
+        /// When it first joined the swarm, in ms on the service's clock; `nil` when the service does not say.
+        public var joinedMs: Int64?
 
-        public init(peerId: String, host: String, port: Int) {
+        public init(peerId: String, host: String, port: Int, joinedMs: Int64? = nil) {
             self.peerId = peerId
             self.host = host
             self.port = port
+            self.joinedMs = joinedMs
         }
     }
 
     public var peers: [Peer]
     public var reannounceSeconds: Int
+    /// When we first joined the swarm, on the service's clock (see `Peer.joinedMs`).
+    public var joinedMs: Int64?
 
-    public init(peers: [Peer], reannounceSeconds: Int) {
+    public init(peers: [Peer], reannounceSeconds: Int, joinedMs: Int64? = nil) {
         self.peers = peers
         self.reannounceSeconds = reannounceSeconds
+        self.joinedMs = joinedMs
     }
 }
 

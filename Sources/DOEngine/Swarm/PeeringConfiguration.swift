@@ -72,6 +72,17 @@ public struct PeeringConfiguration: Sendable {
     /// withholder is distrusted at its first timeout and an empty owner is passed over at its first
     /// miss, so the next member becomes a timed one).
     public var timedBackups = 1
+    /// Owners (and their backups) are drawn from the swarm's this-many eldest members, by the first-join
+    /// times the control plane gives (`PieceOwnership.eldest`); 0, or a service that gives no times,
+    /// draws them from every member. Members that joined later own nothing: they take every piece from
+    /// peers while the swarm moves, as late backups do. In a swarm that grows, each newcomer ranked
+    /// itself first for pieces on the view it had then, and earlier members it was not connected to had
+    /// fetched them already: 100 peers on two cores fetched 14 of 29 extra origin copies that way, all
+    /// after the first 7 s (fleet-bench). The eldest are the same for every member once listed, and the
+    /// first-join times are the service's, so views that differ in who else is listed still agree on them.
+    /// 16: swarms of up to 16 members (every fleet of mounts in the swarm tests) are unchanged, and in
+    /// the 100-peer benchmark each of the 16 owns two of the 32 pieces.
+    public var ownersAmongEldest = 16
     /// How long the connected peers may announce nothing before members below the timed backups stop
     /// waiting for the swarm and open HTTP sources: DO's DelayForegroundDownloadFromHttp (5 s), the
     /// longest a reader waits for peers before the CDN when nothing comes.

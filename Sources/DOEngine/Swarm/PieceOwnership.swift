@@ -11,6 +11,9 @@ import DOSwarm
 /// the membership agree on the order, so when the owner is behind or gone, its first backup fetches the
 /// piece and the others take it from a peer: the origin sends the piece twice, not once per member.
 ///
+/// In a swarm larger than `PeeringConfiguration.ownersAmongEldest`, only its eldest members are ranked
+/// (`eldest`): every other member has all of them above it.
+///
 /// Pure: no clock, no swarm; `ContentSourceSet` feeds it the members and the times.
 struct PieceOwnership: Sendable {
     /// Rendezvous score of a member for a piece: the first 8 bytes of SHA-256(peer id ‖ index).
@@ -29,6 +32,30 @@ struct PieceOwnership: Sendable {
             .filter { $0.rank > mine || ($0.rank == mine && $0.peer.bytes.lexicographicallyPrecedes(us.bytes)) }
             .sorted { $0.rank > $1.rank }
             .map(\.peer)
+    }
+
+    /// All of `members`, best ranked first for piece `index`: the order in which they own it, for a
+    /// member that is not among them (see `eldest`).
+    static func ranked(piece index: Int, members: some Sequence<PeerId>) -> [PeerId] {
+        members.map { (peer: $0, rank: rank($0, index)) }
+            .sorted { $0.rank > $1.rank || ($0.rank == $1.rank && $0.peer.bytes.lexicographicallyPrecedes($1.peer.bytes)) }
+            .map(\.peer)
+    }
+
+    /// The `count` members that first joined the swarm, `us` included when we are one, by the service's
+    /// first-join times (`joined`, in ms; ties by peer id): among them, and only them, pieces have owners
+    /// (`PeeringConfiguration.ownersAmongEldest`). `nil` when everyone may own: `count` is 0, or a time is
+    /// missing (ours or a member's: a service that does not give them, or a member it listed before).
+    static func eldest(_ count: Int, us: PeerId, members: some Sequence<PeerId>, joined: [PeerId: Int64]) -> Set<PeerId>? {
+        guard count > 0 else { return nil }
+        var all: [(peer: PeerId, at: Int64)] = []
+        for peer in [us] + Array(members) {
+            guard let at = joined[peer] else { return nil }
+            all.append((peer, at))
+        }
+        guard all.count > count else { return Set(all.map(\.peer)) }
+        all.sort { $0.at < $1.at || ($0.at == $1.at && $0.peer.bytes.lexicographicallyPrecedes($1.peer.bytes)) }
+        return Set(all.prefix(count).map(\.peer))
     }
 
     /// Whether `peer` owns piece `index` among `members` (itself included or not).

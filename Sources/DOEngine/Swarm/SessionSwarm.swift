@@ -60,8 +60,9 @@ public final class SessionSwarm: Sendable {
     private let logger: Logger
     private let announcer = Mutex<Task<Void, Never>?>(nil)
     private let beside = Mutex<[Task<Void, Never>]>([])
-    /// The members ranked above us per piece, for one set of members (see `ranked(above:excluding:)`).
-    private let rankings = Mutex<(members: Set<PeerId>, byPiece: [Int: [PeerId]])>(([], [:]))
+    /// The members ranked above us per piece (see `ranked(above:excluding:)`), and the first-join times
+    /// that decide among whom.
+    private let rankings = Mutex(Rankings())
     private let counters = Mutex(Counters())
 
     private let lastExtraJoin = Mutex<(last: ContinuousClock.Instant?, pending: Bool)>((nil, false))
@@ -78,6 +79,21 @@ public final class SessionSwarm: Sendable {
     /// The swarm's frontier when our view was first ready (`recordArrivalFrontier`): `nil` until then,
     /// `.some(nil)` when there was none (nobody listed, or no listed peer downloading).
     private let arrivalFrontier = Mutex<Int??>(nil)
+
+    /// Who ranks above us, per piece, for one set of members and one state of the first-join times.
+    private struct Rankings {
+        /// When each listed peer, and we ourselves, first joined the swarm (ms, the service's clock; the
+        /// earliest any answer gave): who the swarm's eldest are (`PeeringConfiguration.ownersAmongEldest`).
+        var joinedMs: [PeerId: Int64] = [:]
+        /// The members the rankings below are for, and whether `joinedMs` changed since.
+        var members: Set<PeerId> = []
+        var stale = true
+        /// Whom pieces are ranked among (never us), and whether we rank below them all (we are not
+        /// among the eldest).
+        var pool: Set<PeerId> = []
+        var outranked = false
+        var byPiece: [Int: [PeerId]] = [:]
+    }
 
     struct Counters {
         var fromPeers = 0
@@ -115,8 +131,7 @@ public final class SessionSwarm: Sendable {
                 do {
                     let held = have()
                     let answer = try await directory.announce(announcement(have: held))
-                    let peers = usablePeers(answer)
-                    let newMembers = admit(peers)
+                    let (peers, newMembers) = admit(answer)
                     let first = firstJoin.withLock { joined in
                         let kept = joined ?? (ContinuousClock.now, peers.count)
                         joined = kept
@@ -143,10 +158,12 @@ public final class SessionSwarm: Sendable {
         announcer.withLock { $0 = task }
     }
 
-    /// The peers of a join answer: remembered as listed (members once connected), and connected.
-    /// Returns how many of their ids were not listed before.
+    /// The peers of a join answer: remembered as listed (members once connected), with the first-join
+    /// times it gives, and connected. Returns the usable peers and how many of their ids were not listed before.
     @discardableResult
-    private func admit(_ peers: [PeerAddress]) -> Int {
+    private func admit(_ answer: SwarmAnnouncementAnswer) -> (peers: [PeerAddress], newMembers: Int) {
+        recordJoinTimes(answer)
+        let peers = usablePeers(answer)
         // An answer may list an endpoint twice (the old id not expired yet): the one connected there wins.
         let connected = swarm.connectedEndpoints
         var latest: [String: PeerId] = [:]
@@ -161,7 +178,24 @@ public final class SessionSwarm: Sendable {
             return Set(latest.values).subtracting(before).count
         }
         swarm.addPeers(peers)
-        return newIds
+        return (peers, newIds)
+    }
+
+    /// Keeps the first-join times an answer gives (ours and its peers'), the earliest seen for each: an
+    /// instance behind the same address may answer from a view a moment old.
+    private func recordJoinTimes(_ answer: SwarmAnnouncementAnswer) {
+        let us = config.peerId
+        rankings.withLock { r in
+            func keep(_ id: PeerId, _ ms: Int64) {
+                guard ms < r.joinedMs[id] ?? .max else { return }
+                r.joinedMs[id] = ms
+                r.stale = true
+            }
+            if let ours = answer.joinedMs { keep(us, ours) }
+            for peer in answer.peers {
+                if let ms = peer.joinedMs, let id = PeerId(hex: peer.peerId), id != us { keep(id, ms) }
+            }
+        }
     }
 
     /// A peer joined us on our peer server: re-join to learn its address (it becomes a member once the
@@ -204,7 +238,7 @@ public final class SessionSwarm: Sendable {
                 lastExtraJoin.withLock { $0 = (last: ContinuousClock.now, pending: false) }
             }
             if let answer = try? await directory.announce(announcement(have: 0)) {
-                admit(usablePeers(answer))
+                admit(answer)
                 swarm.nudge()
             }
         }
@@ -324,19 +358,35 @@ public final class SessionSwarm: Sendable {
     }
 
     /// `ranked(above:excluding:)` among `members` (`memberSet`, taken once for pieces looked at together).
+    ///
+    /// Owners come from the swarm's eldest members when the service gives join times
+    /// (`PeeringConfiguration.ownersAmongEldest`): a member that is not among them has all of them above it,
+    /// unless `excluded` passes over every one of them.
     func ranked(above index: Int, members: Set<PeerId>, excluding excluded: (PeerId) -> Bool) -> [PeerId] {
         let us = baseConfig.peerId
-        let order = rankings.withLock { cache -> [PeerId]? in
-            if cache.members != members || cache.byPiece.count >= Self.rankingsKept {
-                cache = (members, [:])
+        let eldestCount = config.ownersAmongEldest
+        let (pool, outranked, cached) = rankings.withLock { r in
+            if r.stale || r.members != members || r.byPiece.count >= Self.rankingsKept {
+                let eldest = PieceOwnership.eldest(eldestCount, us: us, members: members, joined: r.joinedMs)
+                (r.members, r.stale, r.byPiece) = (members, false, [:])
+                r.pool = eldest.map { $0.subtracting([us]) } ?? members
+                r.outranked = eldest.map { !$0.contains(us) } ?? false
             }
-            return cache.byPiece[index]
-        } ?? {
-            let order = PieceOwnership.ranked(above: us, piece: index, members: members)
-            rankings.withLock { cache in if cache.members == members { cache.byPiece[index] = order } }
+            return (r.pool, r.outranked, r.byPiece[index])
+        }
+        let order = cached ?? {
+            let order = outranked ? PieceOwnership.ranked(piece: index, members: pool)
+                : PieceOwnership.ranked(above: us, piece: index, members: pool)
+            rankings.withLock { r in
+                if r.pool == pool, r.outranked == outranked { r.byPiece[index] = order }
+            }
             return order
         }()
-        return order.filter { !excluded($0) }
+        let above = order.filter { !excluded($0) }
+        // When every one of the eldest is passed over (gone quiet, out for misses in a row), the pieces
+        // still need owners: ranked among all members, as without first-join times (not cached: rare).
+        guard outranked, above.isEmpty else { return above }
+        return PieceOwnership.ranked(above: us, piece: index, members: members).filter { !excluded($0) }
     }
 
     /// Rankings kept (`ranked(above:excluding:)`): a look at a waiting piece on every announcement

@@ -1,0 +1,124 @@
+@testable import DOEngine
+import DOCore
+import DOSwarm
+import Logging
+import XCTest
+
+/// Piece owners come from the swarm's eldest members, by the first-join times the control plane gives
+/// (`PeeringConfiguration.ownersAmongEldest`, `PieceOwnership.eldest`): a member that joined later owns
+/// nothing and has every one of them above it; without times, every member may own, as before.
+final class EldestOwnersTests: XCTestCase {
+    private let members = (0..<20).map { i in PeerId(bytes: [UInt8(i), 9, 3] + [UInt8](repeating: UInt8(i), count: 17))! }
+
+    func testTheEldestAreTheEarliestFirstJoinsTiesByPeerIdAndNobodyWhenATimeIsMissing() {
+        let us = members[0]
+        var joined: [PeerId: Int64] = [:]
+        for (i, member) in members.enumerated() { joined[member] = 1_000 + Int64(i / 2) }  // two at each instant
+        let others = members.dropFirst()
+        XCTAssertEqual(PieceOwnership.eldest(5, us: us, members: others, joined: joined), Set(members.prefix(5)),
+                       "the five earliest, the tie at the fifth place broken by peer id")
+        joined[us] = 2_000
+        XCTAssertEqual(PieceOwnership.eldest(5, us: us, members: others, joined: joined), Set(members[1...5]),
+                       "a member that joined last is not among them")
+        XCTAssertEqual(PieceOwnership.eldest(50, us: us, members: others, joined: joined), Set(members), "a small swarm: everyone")
+        XCTAssertNil(PieceOwnership.eldest(0, us: us, members: others, joined: joined), "0: everyone may own")
+        joined[members[7]] = nil
+        XCTAssertNil(PieceOwnership.eldest(5, us: us, members: others, joined: joined), "a member without a time: everyone may own")
+    }
+
+    func testAMemberOutsideTheEldestRanksThemAllAboveItInTheOrderTheyRankThemselves() {
+        let eldest = Array(members.prefix(6))
+        for piece in 0..<32 {
+            let order = PieceOwnership.ranked(piece: piece, members: eldest)
+            XCTAssertEqual(Set(order), Set(eldest))
+            let owner = order[0]
+            XCTAssertEqual(PieceOwnership.ranked(above: owner, piece: piece, members: eldest), [], "the first of the order owns it")
+            for (k, member) in order.enumerated() {
+                XCTAssertEqual(PieceOwnership.ranked(above: member, piece: piece, members: eldest), Array(order[..<k]),
+                               "each of the eldest sees the same order above it")
+            }
+        }
+    }
+
+    /// Three listed members with real peer servers; we joined as `ourRank` (0 first) among the four, or
+    /// with no times at all. Returns once our view is ready.
+    private func swarm(ourRank: Int?, eldest: Int) async throws -> (SessionSwarm, us: PeerId, others: [PeerId]) {
+        let layout = PieceLayout(contentLength: 32 << 20)
+        let hash = SHA256.hash(Array("eldest".utf8))
+        let us = PeerId.random()
+        let others = (0..<3).map { _ in PeerId.random() }
+        var listed: [(PeerId, Int)] = []
+        for peer in others {
+            let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: peer,
+                                                    library: HeldPieces(swarmHash: hash.bytes, layout: layout, held: []),
+                                                    logger: Logger(label: "test"))
+            addTeardownBlock { await server.stop() }
+            listed.append((peer, server.port))
+        }
+        var directory = FixedListing(peers: listed)
+        if let ourRank {
+            var order = others
+            order.insert(us, at: ourRank)
+            for (i, peer) in order.enumerated() { directory.joinedMs[peer] = 1_764_790_000_000 + Int64(i) * 250 }
+        }
+        var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: us, reportedIp: "127.0.0.1", port: 7680)
+        config.ownersAmongEldest = eldest
+        let session = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
+                                   hashOfHashes: hash, layout: layout, config: config, directory: directory,
+                                   logger: Logger(label: "test"))
+        session.start { 0 }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while (session.secondsUntilReady() != 0 || session.memberCount < 3) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        XCTAssertEqual(session.memberCount, 3, "the three listed members are members")
+        XCTAssertEqual(session.secondsUntilReady(), 0, "our view is ready")
+        return (session, us, others)
+    }
+
+    func testTheYoungestOfFourOwnsNothingWhenTwoEldestOwnAndHasBothAboveItForEveryPiece() async throws {
+        let (session, _, others) = try await swarm(ourRank: 3, eldest: 2)
+        defer { Task { await session.stop() } }
+        for piece in 0..<32 {
+            let above = session.ranked(above: piece, excluding: { _ in false })
+            XCTAssertEqual(above, PieceOwnership.ranked(piece: piece, members: others.prefix(2)),
+                           "piece \(piece): the two eldest, in their own order, and nobody else")
+        }
+    }
+
+    func testWhenEveryOneOfTheEldestIsPassedOverTheYoungerMembersRankAmongAllMembers() async throws {
+        let (session, us, others) = try await swarm(ourRank: 3, eldest: 2)
+        defer { Task { await session.stop() } }
+        let passedOver = Set(others.prefix(2))
+        for piece in 0..<32 {
+            XCTAssertEqual(session.ranked(above: piece, excluding: { passedOver.contains($0) }),
+                           PieceOwnership.ranked(above: us, piece: piece, members: [others[2]]),
+                           "piece \(piece): the eldest out (misses), we and the other young member share the pieces")
+            XCTAssertEqual(session.ranked(above: piece, excluding: { $0 == others[0] }),
+                           PieceOwnership.ranked(piece: piece, members: [others[1]]), "one of the eldest left: it owns them all")
+        }
+    }
+
+    func testOneOfTheEldestOwnsItsShareAmongThemOnly() async throws {
+        let (session, us, others) = try await swarm(ourRank: 0, eldest: 2)
+        defer { Task { await session.stop() } }
+        var owned = 0
+        for piece in 0..<32 {
+            let above = session.ranked(above: piece, excluding: { _ in false })
+            XCTAssertEqual(above, PieceOwnership.ranked(above: us, piece: piece, members: [others[0]]),
+                           "piece \(piece): ranked among the two eldest, we and the first listed")
+            if above.isEmpty { owned += 1 }
+        }
+        XCTAssertGreaterThan(owned, 5, "we own about half the pieces: \(owned)")
+        XCTAssertLessThan(owned, 27)
+    }
+
+    func testWithoutFirstJoinTimesEveryMemberMayOwnAsBefore() async throws {
+        let (session, us, others) = try await swarm(ourRank: nil, eldest: 2)
+        defer { Task { await session.stop() } }
+        for piece in 0..<32 {
+            XCTAssertEqual(session.ranked(above: piece, excluding: { _ in false }),
+                           PieceOwnership.ranked(above: us, piece: piece, members: others), "piece \(piece)")
+        }
+    }
+}

@@ -1,5 +1,6 @@
 @testable import DOEngine
 import DOCore
+import DOHTTP
 import DOSwarm
 import Logging
 import XCTest
@@ -41,16 +42,20 @@ final class EldestOwnersTests: XCTestCase {
     }
 
     /// Three listed members with real peer servers; we joined as `ourRank` (0 first) among the four, or
-    /// with no times at all. Returns once our view is ready.
-    private func swarm(ourRank: Int?, eldest: Int) async throws -> (SessionSwarm, us: PeerId, others: [PeerId]) {
+    /// with no times at all. The youngest listed member announces `youngestHolds(us, others)`. Returns
+    /// once our view is ready.
+    private func swarm(ourRank: Int?, eldest: Int, youngestHolds: (PeerId, [PeerId]) -> Set<Int> = { _, _ in [] })
+        async throws -> (SessionSwarm, us: PeerId, others: [PeerId]) {
         let layout = PieceLayout(contentLength: 32 << 20)
         let hash = SHA256.hash(Array("eldest".utf8))
         let us = PeerId.random()
         let others = (0..<3).map { _ in PeerId.random() }
+        let held = youngestHolds(us, others)
         var listed: [(PeerId, Int)] = []
         for peer in others {
             let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: peer,
-                                                    library: HeldPieces(swarmHash: hash.bytes, layout: layout, held: []),
+                                                    library: HeldPieces(swarmHash: hash.bytes, layout: layout,
+                                                                        held: peer == others[2] ? held : []),
                                                     logger: Logger(label: "test"))
             addTeardownBlock { await server.stop() }
             listed.append((peer, server.port))
@@ -111,6 +116,43 @@ final class EldestOwnersTests: XCTestCase {
         }
         XCTAssertGreaterThan(owned, 5, "we own about half the pieces: \(owned)")
         XCTAssertLessThan(owned, 27)
+    }
+
+    /// We are the eldest of four, owners drawn from the `eldest` eldest; the youngest member announces
+    /// every piece we own but the last. Returns how many HTTP sources `eligible` offers, at once, for a held piece and the unheld one.
+    private func httpOffered(eldest: Int) async throws -> (held: Int, unheld: Int) {
+        var owned: [Int] = []
+        let (session, _, _) = try await swarm(ourRank: 0, eldest: eldest) { us, others in
+            let owners = eldest >= 4 ? [us] + others : [us, others[0]]
+            owned = (0..<32).filter { PieceOwnership.owns(us, piece: $0, members: owners) }
+            return Set(owned.dropLast())
+        }
+        defer { Task { await session.stop() } }
+        guard owned.count >= 2, let unheld = owned.last else { throw XCTSkip("the ids gave us fewer than two pieces") }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !session.swarm.hasPeer(withPiece: owned[0]) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        XCTAssertTrue(session.swarm.hasPeer(withPiece: owned[0]), "the youngest member's bitfield is in")
+        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: 32 << 20,
+                             client: HTTPClient(configuration: HTTPClientConfiguration()))
+        let set = ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: session, table: SourceTable(clock: FakeClock()),
+                                   logger: Logger(label: "test"), httpGate: HTTPGate())
+        func http(_ piece: Int) -> Int {
+            var progress = PieceProgress(startedAt: 0)
+            return set.eligible(piece: piece, progress: &progress, now: 0).sources.filter { $0.kind != .peer }.count
+        }
+        return (http(owned[0]), http(unheld))
+    }
+
+    func testInASwarmLargerThanItsEldestAnOwnerTakesAPiecePeersHoldFromThemNotFromTheCDN() async throws {
+        let offered = try await httpOffered(eldest: 2)
+        XCTAssertEqual(offered.held, 0, "a piece we own that a trusted peer announced is taken from peers while the swarm moves")
+        XCTAssertEqual(offered.unheld, 1, "a piece we own that nobody holds goes to the CDN at once")
+    }
+
+    func testInASwarmNoLargerThanItsEldestAnOwnerStillGoesToTheCDNAtOnce() async throws {
+        let offered = try await httpOffered(eldest: 16)
+        XCTAssertEqual(offered.held, 1, "every member is among the eldest: the owner's CDN is offered beside the peer, as before")
+        XCTAssertEqual(offered.unheld, 1)
     }
 
     func testWithoutFirstJoinTimesEveryMemberMayOwnAsBefore() async throws {

@@ -159,7 +159,29 @@ struct ContentSourceSet: PieceSourceSet {
         let heard = swarm.swarm.announcementsHeard
         if progress.swarmHeard?.count != heard { progress.swarmHeard = (heard, now) }
         let above = swarm.ranked(above: piece, excluding: { !swarm.mayOwn($0, table: table) })
+        let config = swarm.config
+        /// The late-backup hold (see below) for a member `above` members down.
+        func lateHold(above: Int) -> Double? {
+            PieceOwnership.lateBackupHold(above: above, timedBackups: config.timedBackups, now: now,
+                                          startedAt: progress.startedAt,
+                                          peersHaveIt: peersHaveIt && !progress.troubled(.peer),
+                                          swarmMovedAt: progress.swarmHeard?.movedAt ?? progress.startedAt,
+                                          stallSeconds: config.swarmStallSeconds,
+                                          maxHoldSeconds: config.lateBackupMaxHoldSeconds)
+        }
+        // In a swarm larger than its eldest, the eldest fetch every piece's first copy for everyone. A
+        // piece that trusted connected peers announced is in the swarm already: its owner and timed
+        // backup take it from them as every other member does, while the swarm moves. On starved cores
+        // such a piece's peers overran their budgets and timed out, and the eldest sent 17 of a run's
+        // 25 extra origin copies 13-28 s in, for pieces the first members had fetched in its first 3 s.
+        let inSwarm = peersHaveIt && swarm.ownersAreEldestOnly
         guard let owner = above.first else {
+            if inSwarm, let hold = lateHold(above: .max) {
+                if progress.notes.insert(Self.swarmAwaited).inserted {
+                    logger.debug("piece \(piece): we own it and peers have it; taking it from peers while the swarm moves")
+                }
+                return min(hold, now + table.ownerWaitSeconds)
+            }
             let heard = swarm.swarm.holdingsHeard
             progress.notes.insert("why: we own it among \(swarm.memberCount) member(s); \(heard.holding) of \(heard.told) connected peer(s) heard hold pieces")
             return nil
@@ -189,13 +211,7 @@ struct ContentSourceSet: PieceSourceSet {
         if !peersHaveIt { chargeOwner(owner, progress: &progress) }
         // A peer that announced the piece holds HTTP back until a peer stalls on it (overran its budget
         // or failed); after that only a swarm that moves does.
-        let config = swarm.config
-        if let hold = PieceOwnership.lateBackupHold(above: above.count, timedBackups: config.timedBackups, now: now,
-                                                    startedAt: progress.startedAt,
-                                                    peersHaveIt: peersHaveIt && !progress.troubled(.peer),
-                                                    swarmMovedAt: progress.swarmHeard?.movedAt ?? progress.startedAt,
-                                                    stallSeconds: config.swarmStallSeconds,
-                                                    maxHoldSeconds: config.lateBackupMaxHoldSeconds) {
+        if let hold = lateHold(above: inSwarm ? .max : above.count) {
             if progress.notes.insert(Self.swarmAwaited).inserted {
                 logger.debug("piece \(piece): \(above.count) member(s) ranked above us and the swarm moves; taking it from peers")
             }

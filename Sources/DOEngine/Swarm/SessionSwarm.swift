@@ -92,6 +92,8 @@ public final class SessionSwarm: Sendable {
         /// among the eldest).
         var pool: Set<PeerId> = []
         var outranked = false
+        /// Whether owners are drawn from the eldest and some members are not among them.
+        var eldestOnly = false
         var byPiece: [Int: [PeerId]] = [:]
     }
 
@@ -371,6 +373,7 @@ public final class SessionSwarm: Sendable {
                 (r.members, r.stale, r.byPiece) = (members, false, [:])
                 r.pool = eldest.map { $0.subtracting([us]) } ?? members
                 r.outranked = eldest.map { !$0.contains(us) } ?? false
+                r.eldestOnly = eldest.map { $0.count < members.count + 1 } ?? false
             }
             return (r.pool, r.outranked, r.byPiece[index])
         }
@@ -388,6 +391,10 @@ public final class SessionSwarm: Sendable {
         guard outranked, above.isEmpty else { return above }
         return PieceOwnership.ranked(above: us, piece: index, members: members).filter { !excluded($0) }
     }
+
+    /// Whether the last ranking drew owners from the swarm's eldest while other members are not among
+    /// them (a swarm larger than `PeeringConfiguration.ownersAmongEldest`, with first-join times).
+    var ownersAreEldestOnly: Bool { rankings.withLock { $0.eldestOnly } }
 
     /// Rankings kept (`ranked(above:excluding:)`): a look at a waiting piece on every announcement
     /// would otherwise hash every member again. 4,096 pieces of 100 members are ~3 MiB at most.

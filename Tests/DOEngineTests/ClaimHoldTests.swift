@@ -39,11 +39,8 @@ final class ClaimHoldTests: XCTestCase {
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: hash, layout: layout, config: config,
                                  directory: FixedListing(peers: [(claimant, server.port)]), logger: Logger(label: "test"))
-        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: layout.contentLength,
-                             client: HTTPClient(configuration: HTTPClientConfiguration()))
         let table = SourceTable(clock: FakeClock())
-        let set = ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: swarm, table: table,
-                                   logger: Logger(label: "test"), httpGate: HTTPGate())
+        let set = ContentSourceSet.withUnansweredCDN(swarm: swarm, table: table)
         swarm.start { 0 }
         let deadline = ContinuousClock.now + .seconds(5)
         while (swarm.secondsUntilReady() != 0 || swarm.swarm.claims(of: owned[3]).isEmpty) && ContinuousClock.now < deadline {
@@ -54,19 +51,17 @@ final class ClaimHoldTests: XCTestCase {
         return Member(swarm: swarm, set: set, table: table, server: server, library: library, claimant: claimant, owned: owned)
     }
 
-    private func httpSources(_ e: EligibleSources) -> Int { e.sources.filter { $0.kind != .peer }.count }
-
     func testAPieceWeOwnThatAConnectedMemberIsFetchingFromHTTPWaitsForItsHaveNotForTheCDN() async throws {
         let m = try await member()
         defer { Task { await m.swarm.stop() } }
         var unclaimed = PieceProgress(startedAt: 0)
-        XCTAssertEqual(httpSources(m.set.eligible(piece: m.owned[4], progress: &unclaimed, now: 0)), 1,
+        XCTAssertEqual(m.set.eligible(piece: m.owned[4], progress: &unclaimed, now: 0).httpCount, 1,
                        "a piece we own that nobody claims goes to the CDN at once")
 
         let piece = m.owned[0]
         var progress = PieceProgress(startedAt: 0)
         let held = m.set.eligible(piece: piece, progress: &progress, now: 0)
-        XCTAssertEqual(httpSources(held), 0, "the claimed piece is not fetched from the CDN a second time")
+        XCTAssertEqual(held.httpCount, 0, "the claimed piece is not fetched from the CDN a second time")
         let until = try XCTUnwrap(held.reconsiderAt)
         XCTAssertGreaterThan(until, 4, "held for about the longest owner wait (5 s) from when the claim was heard")
         XCTAssertLessThanOrEqual(until, 5)
@@ -88,16 +83,16 @@ final class ClaimHoldTests: XCTestCase {
         let name = PeerSource.name(of: m.claimant)
         for (n, piece) in m.owned[1...3].enumerated() {
             var progress = PieceProgress(startedAt: 0)
-            XCTAssertEqual(httpSources(m.set.eligible(piece: piece, progress: &progress, now: 0)), 0)
-            XCTAssertEqual(httpSources(m.set.eligible(piece: piece, progress: &progress, now: 4.9)), 0, "piece \(piece)")
+            XCTAssertEqual(m.set.eligible(piece: piece, progress: &progress, now: 0).httpCount, 0)
+            XCTAssertEqual(m.set.eligible(piece: piece, progress: &progress, now: 4.9).httpCount, 0, "piece \(piece)")
             // Past the longest owner wait from the first hold, whenever the claim was heard.
-            XCTAssertEqual(httpSources(m.set.eligible(piece: piece, progress: &progress, now: 5)), 1, "piece \(piece)")
+            XCTAssertEqual(m.set.eligible(piece: piece, progress: &progress, now: 5).httpCount, 1, "piece \(piece)")
             XCTAssertTrue(ContentSourceSet.whyHTTP(progress.notes).contains("claimed it"), ContentSourceSet.whyHTTP(progress.notes))
             XCTAssertEqual(m.table.ownerMisses(name), n + 1, "the claimant is charged an owner miss")
         }
         XCTAssertFalse(m.table.mayOwn(name), "three misses in a row: it owns nothing for a while")
         var progress = PieceProgress(startedAt: 10)
-        XCTAssertEqual(httpSources(m.set.eligible(piece: m.owned[0], progress: &progress, now: 10)), 1,
+        XCTAssertEqual(m.set.eligible(piece: m.owned[0], progress: &progress, now: 10).httpCount, 1,
                        "and its claims hold nothing back")
     }
 }

@@ -1,6 +1,5 @@
 @testable import DOEngine
 import DOCore
-import DOHTTP
 import DOSwarm
 import Logging
 import XCTest
@@ -132,13 +131,10 @@ final class EldestOwnersTests: XCTestCase {
         let deadline = ContinuousClock.now + .seconds(5)
         while !session.swarm.hasPeer(withPiece: owned[0]) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         XCTAssertTrue(session.swarm.hasPeer(withPiece: owned[0]), "the youngest member's bitfield is in")
-        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: 32 << 20,
-                             client: HTTPClient(configuration: HTTPClientConfiguration()))
-        let set = ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: session, table: SourceTable(clock: FakeClock()),
-                                   logger: Logger(label: "test"), httpGate: HTTPGate())
+        let set = ContentSourceSet.withUnansweredCDN(swarm: session)
         func http(_ piece: Int) -> Int {
             var progress = PieceProgress(startedAt: 0)
-            return set.eligible(piece: piece, progress: &progress, now: 0).sources.filter { $0.kind != .peer }.count
+            return set.eligible(piece: piece, progress: &progress, now: 0).httpCount
         }
         return (http(owned[0]), http(unheld))
     }

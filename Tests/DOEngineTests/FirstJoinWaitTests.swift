@@ -55,14 +55,9 @@ final class FirstJoinWaitTests: XCTestCase {
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: SHA256.hash(Array("first join".utf8)), layout: layout,
                                  config: config, directory: directory, logger: Logger(label: "test"))
-        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: layout.contentLength,
-                             client: HTTPClient(configuration: HTTPClientConfiguration()))
-        let set = ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: swarm, table: SourceTable(clock: FakeClock()),
-                                   logger: Logger(label: "test"), httpGate: HTTPGate())
+        let set = ContentSourceSet.withUnansweredCDN(swarm: swarm)
         return (set, swarm)
     }
-
-    private func httpSources(_ e: EligibleSources) -> Int { e.sources.filter { $0.kind != .peer }.count }
 
     func testAPeerWhoseFirstJoinIsSlowFetchesNothingFromTheCDNUntilTheBudgetEnds() async throws {
         let directory = GatedDirectory()
@@ -71,21 +66,21 @@ final class FirstJoinWaitTests: XCTestCase {
         defer { directory.answer() }
         var first = PieceProgress(startedAt: 100)
         let early = set.eligible(piece: 0, progress: &first, now: 100)
-        XCTAssertEqual(httpSources(early), 0, "no CDN before the first join is answered")
+        XCTAssertEqual(early.httpCount, 0, "no CDN before the first join is answered")
         XCTAssertEqual(early.reconsiderAt, 115, "looked at again when the 15 s budget ends")
         XCTAssertTrue(early.newsMayHelp, "the answer is news: it ends the wait before the budget")
 
         // A piece asked for later waits for the same instant, not a budget of its own.
         var later = PieceProgress(startedAt: 110)
         let second = set.eligible(piece: 1, progress: &later, now: 110)
-        XCTAssertEqual(httpSources(second), 0)
+        XCTAssertEqual(second.httpCount, 0)
         XCTAssertEqual(second.reconsiderAt, 115)
         var again = first
-        XCTAssertEqual(httpSources(set.eligible(piece: 0, progress: &again, now: 114.9)), 0)
+        XCTAssertEqual(set.eligible(piece: 0, progress: &again, now: 114.9).httpCount, 0)
 
         // Once the budget is spent the CDN may go, and the piece says why.
         let spent = set.eligible(piece: 0, progress: &first, now: 115)
-        XCTAssertEqual(httpSources(spent), 1, "after the budget the CDN is asked")
+        XCTAssertEqual(spent.httpCount, 1, "after the budget the CDN is asked")
         XCTAssertTrue(ContentSourceSet.whyHTTP(first.notes).contains("first join was unanswered"), ContentSourceSet.whyHTTP(first.notes))
         await swarm.stop()
     }
@@ -95,7 +90,7 @@ final class FirstJoinWaitTests: XCTestCase {
         let (set, swarm) = try makeSet(directory)
         swarm.start { 0 }
         var progress = PieceProgress(startedAt: 0)
-        XCTAssertEqual(httpSources(set.eligible(piece: 3, progress: &progress, now: 0)), 0)
+        XCTAssertEqual(set.eligible(piece: 3, progress: &progress, now: 0).httpCount, 0)
         let generation = set.newsGeneration
         let woke = Task { await set.waitForNews(after: generation) }
         directory.answer()
@@ -115,7 +110,7 @@ final class FirstJoinWaitTests: XCTestCase {
         XCTAssertNotNil(swarm.secondsUntilReady(), "a refused join ends the wait for an answer")
         try await Task.sleep(for: .seconds(swarm.config.soloJoinGraceSeconds + 0.05))
         var progress = PieceProgress(startedAt: 0)
-        XCTAssertEqual(httpSources(set.eligible(piece: 0, progress: &progress, now: 0)), 1,
+        XCTAssertEqual(set.eligible(piece: 0, progress: &progress, now: 0).httpCount, 1,
                        "alone with a dead control plane, the CDN is asked at once")
         await swarm.stop()
     }
@@ -157,7 +152,7 @@ final class FirstJoinWaitTests: XCTestCase {
         swarm.start { 0 }
         defer { directory.answer() }
         var progress = PieceProgress(startedAt: 0)
-        XCTAssertEqual(httpSources(set.eligible(piece: 0, progress: &progress, now: 0)), 1)
+        XCTAssertEqual(set.eligible(piece: 0, progress: &progress, now: 0).httpCount, 1)
         await swarm.stop()
     }
 
@@ -197,10 +192,7 @@ final class FirstJoinWaitTests: XCTestCase {
         let directory = FixedListing(peers: [(serverId, server.port), (.random(), try silentListener())])
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: hash, layout: layout, config: config, directory: directory, logger: Logger(label: "test"))
-        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: layout.contentLength,
-                             client: HTTPClient(configuration: HTTPClientConfiguration()))
-        let set = ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: swarm, table: SourceTable(clock: FakeClock()),
-                                   logger: Logger(label: "test"), httpGate: HTTPGate())
+        let set = ContentSourceSet.withUnansweredCDN(swarm: swarm)
         swarm.start { 0 }
         let deadline = ContinuousClock.now + .seconds(5)
         while swarm.swarm.holdingsHeard.told == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
@@ -225,7 +217,7 @@ final class FirstJoinWaitTests: XCTestCase {
         XCTAssertEqual(fromPeer.sources.map(\.kind), [.peer])
         for piece in 3..<32 {
             var progress = PieceProgress(startedAt: 0)
-            XCTAssertEqual(httpSources(set.eligible(piece: piece, progress: &progress, now: 0)), 0, "piece \(piece)")
+            XCTAssertEqual(set.eligible(piece: piece, progress: &progress, now: 0).httpCount, 0, "piece \(piece)")
         }
         // The wait is bounded: the silent member never answers, and ownership is decided without it.
         try await Task.sleep(until: answered + .milliseconds(3100))

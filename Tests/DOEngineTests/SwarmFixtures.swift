@@ -1,6 +1,8 @@
 @testable import DOEngine
 import DOCore
+import DOHTTP
 import DOSwarm
+import Logging
 import Synchronization
 
 /// A content's swarm as a peer server shares it: `held` announced, `fetching` claimed, none sent.
@@ -40,4 +42,20 @@ struct FixedListing: ContentDirectory {
         SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1, joinedMs: joinedMs[$0.0]) },
                                 reannounceSeconds: 300, joinedMs: PeerId(hex: announcement.peerId).flatMap { joinedMs[$0] })
     }
+}
+
+extension ContentSourceSet {
+    /// The sources of a shared content as a session makes them, with one CDN URL that nobody answers
+    /// (port 9): what `eligible` offers is what a test looks at, never what a fetch would bring.
+    static func withUnansweredCDN(swarm: SessionSwarm, table: SourceTable = SourceTable(clock: FakeClock())) -> ContentSourceSet {
+        let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: swarm.layout.contentLength,
+                             client: HTTPClient(configuration: HTTPClientConfiguration()))
+        return ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: swarm, table: table, logger: Logger(label: "test"),
+                                httpGate: HTTPGate())
+    }
+}
+
+extension EligibleSources {
+    /// How many of the sources offered are HTTP sources (CDN URLs, cache hosts).
+    var httpCount: Int { sources.filter { $0.kind != .peer }.count }
 }

@@ -134,17 +134,16 @@ final class SwarmMembership: Sendable {
                now: Date = Date()) throws(JoinRefusal) -> JoinAnswer {
         try rate.admit(joining.externalIp, now: now)
         return try state.withLock { (state) throws(JoinRefusal) -> JoinAnswer in
-            var member = joining
             if now >= state.nextSweep {
                 Self.sweep(&state, now: now)
                 state.nextSweep = now.addingTimeInterval(60)
             }
-            if let refusal = SwarmRules.bindingRefusal(state.peerIds[member.peerId], for: member, now: now) { throw refusal }
+            if let refusal = SwarmRules.bindingRefusal(state.peerIds[joining.peerId], for: joining, now: now) { throw refusal }
             let before = state.swarms[content] ?? [:]
             var swarm = before.filter { $0.value.expiresAt > now }
+            let member = SwarmRules.keepingFirstJoin(joining, in: swarm)
             let candidates = SwarmRules.candidates(for: member, in: swarm.values)
             let isNew = swarm[member.peerId] == nil
-            if let earlier = swarm[member.peerId]?.firstJoined { member.firstJoined = min(member.firstJoined, earlier) }
             if record, !isNew || state.total - before.count + swarm.count < limits.maxMembersTotal {
                 if isNew {
                     for gone in SwarmRules.evictions(admitting: member, into: Array(swarm.values), limits: limits) { swarm[gone] = nil }

@@ -5,7 +5,8 @@ import Foundation
 /// - **scope** (who may be told about whom): `candidates`, through `PeeringMode.admits`;
 /// - **peer-id binding**: `bindingRefusal`;
 /// - **per-address and per-content limits**: `evictions`;
-/// - **fair answers**: `fairSample`, address by address.
+/// - **fair answers**: `fairSample`, address by address;
+/// - **first joins**: `keepingFirstJoin`.
 /// Stores only fetch the live members and the binding, and apply what these functions return.
 enum SwarmRules {
     /// The members of `swarm` (live ones) that `member` may be told about: never itself, and only
@@ -37,6 +38,15 @@ enum SwarmRules {
             dropped.append(oldest.peerId)
         }
         return dropped
+    }
+
+    /// `member` as it is recorded when it joins `swarm` (its live members): with the earlier of its own
+    /// first-join time and the one its listed membership holds, so a re-join keeps when it first joined.
+    static func keepingFirstJoin(_ member: SwarmMember, in swarm: [String: SwarmMember]) -> SwarmMember {
+        guard let earlier = swarm[member.peerId]?.firstJoined else { return member }
+        var kept = member
+        kept.firstJoined = min(member.firstJoined, earlier)
+        return kept
     }
 
     /// Up to `wanted` members, drawn address by address: each round takes one member of every

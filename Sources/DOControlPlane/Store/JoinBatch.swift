@@ -76,8 +76,8 @@ struct JoinBatch {
             var swarm = state.swarms.removeValue(forKey: join.content) ?? [:]
             if swarm.values.contains(where: { $0.expiresAt <= join.now }) { swarm = swarm.filter { $0.value.expiresAt > join.now } }
             let candidates = SwarmRules.candidates(for: member, in: swarm.values)
+            member = SwarmRules.keepingFirstJoin(member, in: swarm)
             let isNew = swarm[member.peerId] == nil
-            if let earlier = swarm[member.peerId]?.firstJoined { member.firstJoined = min(member.firstJoined, earlier) }
             if join.record, !isNew || admittedNew < roomForNew {
                 if isNew {
                     for gone in SwarmRules.evictions(admitting: member, into: Array(swarm.values), limits: limits) {

@@ -23,23 +23,30 @@ struct PieceOwnership: Sendable {
         return SHA256.hash(bytes).bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
+    /// A member and its rank for one piece.
+    private typealias Ranked = (peer: PeerId, rank: UInt64)
+
+    /// The one order of members for a piece: higher rank first, a tie (never seen: 64 bits of SHA-256)
+    /// to the lower peer id.
+    private static func precedes(_ a: Ranked, _ b: Ranked) -> Bool {
+        a.rank > b.rank || (a.rank == b.rank && a.peer.bytes.lexicographicallyPrecedes(b.peer.bytes))
+    }
+
     /// The members ranked above `us` for piece `index`, best first: the owner first, then its backups.
     /// Empty when we own the piece. `us` in `members` is ignored.
     static func ranked(above us: PeerId, piece index: Int, members: some Sequence<PeerId>) -> [PeerId] {
-        let mine = rank(us, index)
+        let mine: Ranked = (us, rank(us, index))
         return members.filter { $0 != us }
             .map { (peer: $0, rank: rank($0, index)) }
-            .filter { $0.rank > mine || ($0.rank == mine && $0.peer.bytes.lexicographicallyPrecedes(us.bytes)) }
-            .sorted { $0.rank > $1.rank }
+            .filter { precedes($0, mine) }
+            .sorted(by: precedes)
             .map(\.peer)
     }
 
     /// All of `members`, best ranked first for piece `index`: the order in which they own it, for a
     /// member that is not among them (see `eldest`).
     static func ranked(piece index: Int, members: some Sequence<PeerId>) -> [PeerId] {
-        members.map { (peer: $0, rank: rank($0, index)) }
-            .sorted { $0.rank > $1.rank || ($0.rank == $1.rank && $0.peer.bytes.lexicographicallyPrecedes($1.peer.bytes)) }
-            .map(\.peer)
+        members.map { (peer: $0, rank: rank($0, index)) }.sorted(by: precedes).map(\.peer)
     }
 
     /// The `count` members that first joined the swarm, `us` included when we are one, by the service's
@@ -60,12 +67,8 @@ struct PieceOwnership: Sendable {
 
     /// Whether `peer` owns piece `index` among `members` (itself included or not).
     static func owns(_ peer: PeerId, piece index: Int, members: some Sequence<PeerId>) -> Bool {
-        let mine = rank(peer, index)
-        return !members.contains { other in
-            guard other != peer else { return false }
-            let theirs = rank(other, index)
-            return theirs > mine || (theirs == mine && other.bytes.lexicographicallyPrecedes(peer.bytes))
-        }
+        let mine: Ranked = (peer, rank(peer, index))
+        return !members.contains { other in other != peer && precedes((other, rank(other, index)), mine) }
     }
 
     /// When a member with `above` members ranked above it may fetch the piece from HTTP sources:

@@ -92,8 +92,6 @@ public final class SessionSwarm: Sendable {
         /// among the eldest).
         var pool: Set<PeerId> = []
         var outranked = false
-        /// Whether owners are drawn from the eldest and some members are not among them.
-        var eldestOnly = false
         var byPiece: [Int: [PeerId]] = [:]
     }
 
@@ -373,7 +371,6 @@ public final class SessionSwarm: Sendable {
                 (r.members, r.stale, r.byPiece) = (members, false, [:])
                 r.pool = eldest.map { $0.subtracting([us]) } ?? members
                 r.outranked = eldest.map { !$0.contains(us) } ?? false
-                r.eldestOnly = eldest.map { $0.count < members.count + 1 } ?? false
             }
             return (r.pool, r.outranked, r.byPiece[index])
         }
@@ -394,7 +391,8 @@ public final class SessionSwarm: Sendable {
 
     /// Whether the last ranking drew owners from the swarm's eldest while other members are not among
     /// them (a swarm larger than `PeeringConfiguration.ownersAmongEldest`, with first-join times).
-    var ownersAreEldestOnly: Bool { rankings.withLock { $0.eldestOnly } }
+    /// Some member is left out of the pool ranked among: we are (`outranked`), or another member is.
+    var ownersAreEldestOnly: Bool { rankings.withLock { $0.outranked || $0.pool != $0.members } }
 
     /// Rankings kept (`ranked(above:excluding:)`): a look at a waiting piece on every announcement
     /// would otherwise hash every member again. 4,096 pieces of 100 members are ~3 MiB at most.

@@ -118,10 +118,26 @@ final class EldestOwnersTests: XCTestCase {
     }
 
     /// We are the eldest of four, owners drawn from the `eldest` eldest; the youngest member announces
-    /// every piece we own but the last. Returns how many HTTP sources `eligible` offers, at once, for a held piece and the unheld one.
-    private func httpOffered(eldest: Int) async throws -> (held: Int, unheld: Int) {
+    /// every piece we own but the last. Returns how many HTTP sources `eligible` offers, at once, for a
+    /// held piece and the unheld one, after `record` told the source table about the youngest member.
+    private func httpOffered(eldest: Int, record: (SourceTable, String) -> Void = { _, _ in })
+        async throws -> (held: Int, unheld: Int) {
+        try await withOwnedPieces(eldest: eldest) { set, table, youngest, held, unheld in
+            record(table, youngest)
+            func http(_ piece: Int) -> Int {
+                var progress = PieceProgress(startedAt: 0)
+                return set.eligible(piece: piece, progress: &progress, now: 0).httpCount
+            }
+            return (http(held), http(unheld))
+        }
+    }
+
+    /// Runs `body` with the source set of the swarm `httpOffered` describes, its table, the youngest
+    /// member's source name, a piece we own that it announced and one we own that nobody announced.
+    private func withOwnedPieces<R>(eldest: Int,
+                                    _ body: (ContentSourceSet, SourceTable, String, Int, Int) throws -> R) async throws -> R {
         var owned: [Int] = []
-        let (session, _, _) = try await swarm(ourRank: 0, eldest: eldest) { us, others in
+        let (session, _, others) = try await swarm(ourRank: 0, eldest: eldest) { us, others in
             let owners = eldest >= 4 ? [us] + others : [us, others[0]]
             owned = (0..<32).filter { PieceOwnership.owns(us, piece: $0, members: owners) }
             return Set(owned.dropLast())
@@ -131,18 +147,47 @@ final class EldestOwnersTests: XCTestCase {
         let deadline = ContinuousClock.now + .seconds(5)
         while !session.swarm.hasPeer(withPiece: owned[0]) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         XCTAssertTrue(session.swarm.hasPeer(withPiece: owned[0]), "the youngest member's bitfield is in")
-        let set = ContentSourceSet.withUnansweredCDN(swarm: session)
-        func http(_ piece: Int) -> Int {
-            var progress = PieceProgress(startedAt: 0)
-            return set.eligible(piece: piece, progress: &progress, now: 0).httpCount
-        }
-        return (http(owned[0]), http(unheld))
+        let table = SourceTable(clock: FakeClock())
+        return try body(ContentSourceSet.withUnansweredCDN(swarm: session, table: table), table,
+                        PeerSource.name(of: others[2]), owned[0], unheld)
     }
 
     func testInASwarmLargerThanItsEldestAnOwnerTakesAPiecePeersHoldFromThemNotFromTheCDN() async throws {
         let offered = try await httpOffered(eldest: 2)
         XCTAssertEqual(offered.held, 0, "a piece we own that a trusted peer announced is taken from peers while the swarm moves")
         XCTAssertEqual(offered.unheld, 1, "a piece we own that nobody holds goes to the CDN at once")
+    }
+
+    func testAHolderThatOverranABudgetAfterDeliveringUsAPieceStillKeepsTheOwnerOffTheCDN() async throws {
+        let offered = try await httpOffered(eldest: 2) { table, youngest in
+            table.recordSuccess(youngest, kind: .peer, bytes: 1 << 20, seconds: 0.5)
+            table.recordTimeout(youngest, kind: .peer, requestedAt: 1)
+        }
+        XCTAssertEqual(offered.held, 0, "a starved peer that delivered before is slow, not a withholder: its piece is in the swarm")
+        XCTAssertEqual(offered.unheld, 1)
+    }
+
+    func testAHolderThatOverranABudgetAndNeverDeliveredDoesNotKeepTheOwnerOffTheCDN() async throws {
+        let offered = try await httpOffered(eldest: 2) { table, youngest in
+            table.recordTimeout(youngest, kind: .peer, requestedAt: 1)
+        }
+        XCTAssertEqual(offered.held, 1, "a withholder announces every piece and sends none: its word holds nobody")
+        XCTAssertEqual(offered.unheld, 1)
+    }
+
+    func testAPieceSeenHeldStaysHeldForItsFetchWhenItsHolderIsDroppedButAFreshFetchGoesToTheCDN() async throws {
+        let (seen, fresh) = try await withOwnedPieces(eldest: 2) { set, table, youngest, held, _ in
+            var progress = PieceProgress(startedAt: 0)
+            XCTAssertEqual(set.eligible(piece: held, progress: &progress, now: 0).httpCount, 0, "held by a connected peer")
+            table.recordSuccess(youngest, kind: .peer, bytes: 1 << 20, seconds: 0.5)
+            for at in 1...3 { table.recordTimeout(youngest, kind: .peer, requestedAt: Double(at)) }
+            XCTAssertTrue(table.isDropped(youngest), "three timeouts in a row drop the holder")
+            var freshProgress = PieceProgress(startedAt: 1)
+            return (set.eligible(piece: held, progress: &progress, now: 1).httpCount,
+                    set.eligible(piece: held, progress: &freshProgress, now: 1).httpCount)
+        }
+        XCTAssertEqual(seen, 0, "the piece is in the swarm: its owner waits for peers while the swarm moves")
+        XCTAssertEqual(fresh, 1, "a fetch that never saw it held by a peer it may believe goes to the CDN")
     }
 
     func testInASwarmNoLargerThanItsEldestAnOwnerStillGoesToTheCDNAtOnce() async throws {

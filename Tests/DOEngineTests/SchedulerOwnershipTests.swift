@@ -133,4 +133,25 @@ final class SchedulerOwnershipTests: XCTestCase {
         XCTAssertFalse(table.distrusts("peer withholds"), "a good piece ends it")
         XCTAssertFalse(table.distrusts("peer unknown"))
     }
+
+    func testAPeerVouchesForWhatItAnnouncesUntilItTimesOutHavingNeverDeliveredOrIsDropped() {
+        let clock = FakeClock()
+        let table = SourceTable(clock: clock)
+        XCTAssertTrue(table.vouches("peer unknown"))
+        table.recordTimeout("peer withholds", kind: .peer, requestedAt: 0)
+        XCTAssertFalse(table.vouches("peer withholds"), "a timeout with nothing ever delivered: a withholder, perhaps")
+        table.recordSuccess("peer starved", kind: .peer, bytes: 1, seconds: 0.1)
+        clock.advance(to: 1)
+        table.recordTimeout("peer starved", kind: .peer, requestedAt: 1)
+        XCTAssertTrue(table.distrusts("peer starved"), "its last request timed out")
+        XCTAssertTrue(table.vouches("peer starved"), "but it delivered before: slow, and what it announced is there")
+        for owed in 0..<table.configuration.dropAfterTimeouts {
+            table.recordOwnerMiss("peer starved", waitingSince: 2 + Double(owed))
+        }
+        XCTAssertFalse(table.mayOwn("peer starved"))
+        XCTAssertTrue(table.vouches("peer starved"), "an owner that missed its pieces is behind, not lying")
+        for at in 2...3 { table.recordTimeout("peer starved", kind: .peer, requestedAt: Double(at)) }
+        XCTAssertTrue(table.isDropped("peer starved"))
+        XCTAssertFalse(table.vouches("peer starved"), "dropped for timing out: it vouches for nothing until the drop ends")
+    }
 }

@@ -122,6 +122,7 @@ struct ContentSourceSet: PieceSourceSet {
             if !progress.notes.contains(Self.httpOpen) {
                 // A withholder announces every piece: what it says does not spare an owner its miss.
                 let peersHaveIt = peers.contains { !table.distrusts($0.source.name) }
+                if !progress.heldInSwarm { progress.heldInSwarm = peers.contains { table.vouches($0.source.name) } }
                 if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: peersHaveIt) {
                     return EligibleSources(sources: sources, reconsiderAt: wait, newsMayHelp: true)
                 }
@@ -170,11 +171,13 @@ struct ContentSourceSet: PieceSourceSet {
                                           maxHoldSeconds: config.lateBackupMaxHoldSeconds)
         }
         // In a swarm larger than its eldest, the eldest fetch every piece's first copy for everyone. A
-        // piece that trusted connected peers announced is in the swarm already: its owner and timed
-        // backup take it from them as every other member does, while the swarm moves. On starved cores
-        // such a piece's peers overran their budgets and timed out, and the eldest sent 17 of a run's
-        // 25 extra origin copies 13-28 s in, for pieces the first members had fetched in its first 3 s.
-        let inSwarm = peersHaveIt && swarm.ownersAreEldestOnly
+        // piece that connected peers announced is in the swarm already: its owner and timed backup take
+        // it from them as every other member does, while the swarm moves. On starved cores such a
+        // piece's peers overran their budgets and timed out, and the eldest sent 17 of a run's 25 extra
+        // origin copies 13-28 s in, for pieces the first members had fetched in its first 3 s. Once
+        // seen held (`heldInSwarm`), it stays so for this fetch: in a later run the holders' overruns
+        // had made them doubtful, or got them dropped, and owners went to the origin all the same.
+        let inSwarm = progress.heldInSwarm && swarm.ownersAreEldestOnly
         guard let owner = above.first else {
             if inSwarm, let hold = lateHold(above: .max) {
                 if progress.notes.insert(Self.swarmAwaited).inserted {
@@ -183,7 +186,7 @@ struct ContentSourceSet: PieceSourceSet {
                 return min(hold, now + table.ownerWaitSeconds)
             }
             let heard = swarm.swarm.holdingsHeard
-            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s); \(heard.holding) of \(heard.told) connected peer(s) heard hold pieces")
+            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s); \(heard.holding) of \(heard.told) connected peer(s) heard hold pieces\(progress.heldInSwarm ? "; seen held in the swarm" : "")")
             return nil
         }
         // One owner wait per member ranked above us: the owner's first backup goes after one, the
@@ -220,7 +223,7 @@ struct ContentSourceSet: PieceSourceSet {
             return min(hold, now + wait)
         }
         let held = progress.notes.contains(Self.swarmAwaited) ? ", then the swarm stalled or \(Int(config.lateBackupMaxHoldSeconds)) s passed" : ""
-        progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : "")\(held)")
+        progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : progress.heldInSwarm ? ", seen held in the swarm" : "")\(held)")
         return nil
     }
 

@@ -161,6 +161,23 @@ public final class SourceTable: Sendable {
         }
     }
 
+    /// Whether `name`'s announcements show what the swarm holds, for a member choosing between the swarm
+    /// and the origin (`ContentSourceSet`'s eldest hold): it is not dropped, and its last request did not
+    /// time out or it has delivered us a verified piece. Looser than `distrusts`, on purpose: with 100
+    /// members on two cores every peer overran budgets, each overrun made it doubtful, and owners
+    /// fetched from the origin pieces their connections held (25 extra copies in one run). A withholder
+    /// never delivers, so its first timeout still silences it; one that delivers once is silenced at its
+    /// drop, `dropAfterTimeouts` timeouts later. An owner that missed its pieces (`mayOwn`) is slow or
+    /// empty, not lying: what it announces, it has.
+    func vouches(_ name: String) -> Bool {
+        let now = clock.now
+        return entries.withLock { e in
+            guard let entry = e[name] else { return true }
+            if entry.droppedUntil.map({ now < $0 }) ?? false { return false }
+            return entry.timeoutsInARow == 0 || entry.pieces > 0
+        }
+    }
+
     /// Whether `name` is dropped now.
     func isDropped(_ name: String) -> Bool {
         let now = clock.now

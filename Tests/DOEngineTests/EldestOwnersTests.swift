@@ -190,6 +190,17 @@ final class EldestOwnersTests: XCTestCase {
         XCTAssertEqual(fresh, 1, "a fetch that never saw it held by a peer it may believe goes to the CDN")
     }
 
+    func testAWithholderSeenHoldingAPieceHoldsItsOwnerOffTheCDNNoLongerThanItsFirstTimeout() async throws {
+        let (before, after) = try await withOwnedPieces(eldest: 2) { set, table, youngest, held, _ in
+            var progress = PieceProgress(startedAt: 0)
+            let before = set.eligible(piece: held, progress: &progress, now: 0).httpCount
+            table.recordTimeout(youngest, kind: .peer, requestedAt: 0.5)
+            return (before, set.eligible(piece: held, progress: &progress, now: 1).httpCount)
+        }
+        XCTAssertEqual(before, 0, "a peer that announced the piece and never failed us is believed")
+        XCTAssertEqual(after, 1, "it timed out having delivered nothing: the piece it announced is not in the swarm for us")
+    }
+
     func testInASwarmNoLargerThanItsEldestAnOwnerStillGoesToTheCDNAtOnce() async throws {
         let offered = try await httpOffered(eldest: 16)
         XCTAssertEqual(offered.held, 1, "every member is among the eldest: the owner's CDN is offered beside the peer, as before")

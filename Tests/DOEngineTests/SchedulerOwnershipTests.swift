@@ -153,5 +153,13 @@ final class SchedulerOwnershipTests: XCTestCase {
         for at in 2...3 { table.recordTimeout("peer starved", kind: .peer, requestedAt: Double(at)) }
         XCTAssertTrue(table.isDropped("peer starved"))
         XCTAssertFalse(table.vouches("peer starved"), "dropped for timing out: it vouches for nothing until the drop ends")
+        XCTAssertTrue(table.mayBelieve("peer starved"), "but what it announced before may still be believed")
+        for at in 4...6 { table.recordTimeout("peer withholds", kind: .peer, requestedAt: Double(at)) }
+        clock.advance(to: 10 + table.configuration.dropSeconds)
+        XCTAssertTrue(table.vouches("peer starved"), "the drop ended")
+        XCTAssertFalse(table.isDropped("peer withholds"))
+        XCTAssertFalse(table.vouches("peer withholds"), "a drop ending does not give a withholder its word back")
+        table.recordBadPiece("peer starved", kind: .peer)
+        XCTAssertFalse(table.mayBelieve("peer starved"), "nor is a peer that sent a bad piece believed")
     }
 }

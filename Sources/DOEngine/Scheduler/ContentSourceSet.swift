@@ -122,7 +122,7 @@ struct ContentSourceSet: PieceSourceSet {
             if !progress.notes.contains(Self.httpOpen) {
                 // A withholder announces every piece: what it says does not spare an owner its miss.
                 let peersHaveIt = peers.contains { !table.distrusts($0.source.name) }
-                if !progress.heldInSwarm { progress.heldInSwarm = peers.contains { table.vouches($0.source.name) } }
+                progress.heldBy.formUnion(peers.lazy.map(\.source.name).filter(table.vouches))
                 if let wait = ownerWait(piece, swarm: swarm, progress: &progress, now: now, peersHaveIt: peersHaveIt) {
                     return EligibleSources(sources: sources, reconsiderAt: wait, newsMayHelp: true)
                 }
@@ -175,9 +175,11 @@ struct ContentSourceSet: PieceSourceSet {
         // it from them as every other member does, while the swarm moves. On starved cores such a
         // piece's peers overran their budgets and timed out, and the eldest sent 17 of a run's 25 extra
         // origin copies 13-28 s in, for pieces the first members had fetched in its first 3 s. Once
-        // seen held (`heldInSwarm`), it stays so for this fetch: in a later run the holders' overruns
-        // had made them doubtful, or got them dropped, and owners went to the origin all the same.
-        let inSwarm = progress.heldInSwarm && swarm.ownersAreEldestOnly
+        // seen held (`heldBy`), it stays so for this fetch while a holder may be believed: in a later
+        // run the holders' overruns had made them doubtful, or got them dropped, and owners went to the
+        // origin all the same. A withholder's word ends at its first timeout.
+        let heldInSwarm = progress.heldBy.contains(where: table.mayBelieve)
+        let inSwarm = heldInSwarm && swarm.ownersAreEldestOnly
         guard let owner = above.first else {
             if inSwarm, let hold = lateHold(above: .max) {
                 if progress.notes.insert(Self.swarmAwaited).inserted {
@@ -186,7 +188,7 @@ struct ContentSourceSet: PieceSourceSet {
                 return min(hold, now + table.ownerWaitSeconds)
             }
             let heard = swarm.swarm.holdingsHeard
-            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s); \(heard.holding) of \(heard.told) connected peer(s) heard hold pieces\(progress.heldInSwarm ? "; seen held in the swarm" : "")")
+            progress.notes.insert("why: we own it among \(swarm.memberCount) member(s); \(heard.holding) of \(heard.told) connected peer(s) heard hold pieces\(heldInSwarm ? "; seen held in the swarm" : "")")
             return nil
         }
         // One owner wait per member ranked above us: the owner's first backup goes after one, the
@@ -223,7 +225,7 @@ struct ContentSourceSet: PieceSourceSet {
             return min(hold, now + wait)
         }
         let held = progress.notes.contains(Self.swarmAwaited) ? ", then the swarm stalled or \(Int(config.lateBackupMaxHoldSeconds)) s passed" : ""
-        progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : progress.heldInSwarm ? ", seen held in the swarm" : "")\(held)")
+        progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : heldInSwarm ? ", seen held in the swarm" : "")\(held)")
         return nil
     }
 

@@ -19,10 +19,11 @@ public struct PieceProgress: Sendable {
     /// The swarm's `announcementsHeard` at the last look at this piece, and when it was last seen to
     /// move (`PieceOwnership.lateBackupHold`).
     public var swarmHeard: (count: Int, movedAt: Double)? = nil
-    /// Whether a connected peer that vouches for its announcements (`SourceTable.vouches`) announced the
-    /// piece since its fetch began: the piece is in the swarm, even once starved peers holding it were
-    /// dropped or backed off (`ContentSourceSet`'s eldest hold).
-    public var heldInSwarm = false
+    /// The connected peers that announced the piece while they vouched for their word
+    /// (`SourceTable.vouches`), since its fetch began: the piece is in the swarm while any of them may
+    /// still be believed (`SourceTable.mayBelieve`), even once starved holders were dropped or backed
+    /// off (`ContentSourceSet`'s eldest hold).
+    public var heldBy: Set<String> = []
     /// When HTTP sources first waited for a peer that claimed the piece (`ContentSourceSet`'s claims).
     public var claimHeldSince: Double? = nil
 

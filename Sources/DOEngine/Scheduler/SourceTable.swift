@@ -35,6 +35,9 @@ public final class SourceTable: Sendable {
         var ownerMissesInARow = 0
         var notOwnerUntil: Double?
 
+        /// See `SourceTable.mayBelieve`.
+        var believable: Bool { badPieces == 0 && (pieces > 0 || timeouts == 0) }
+
         func percentile(_ p: Double) -> Double? {
             guard !samples.isEmpty else { return nil }
             let sorted = samples.sorted()
@@ -162,20 +165,25 @@ public final class SourceTable: Sendable {
     }
 
     /// Whether `name`'s announcements show what the swarm holds, for a member choosing between the swarm
-    /// and the origin (`ContentSourceSet`'s eldest hold): it is not dropped, and its last request did not
-    /// time out or it has delivered us a verified piece. Looser than `distrusts`, on purpose: with 100
-    /// members on two cores every peer overran budgets, each overrun made it doubtful, and owners
-    /// fetched from the origin pieces their connections held (25 extra copies in one run). A withholder
-    /// never delivers, so its first timeout still silences it; one that delivers once is silenced at its
-    /// drop, `dropAfterTimeouts` timeouts later. An owner that missed its pieces (`mayOwn`) is slow or
-    /// empty, not lying: what it announces, it has.
+    /// and the origin (`ContentSourceSet`'s eldest hold): it is not dropped, and we may believe it
+    /// (`mayBelieve`). Looser than `distrusts`, on purpose: with 100 members on two cores every peer
+    /// overran budgets, each overrun made it doubtful, and owners fetched from the origin pieces their
+    /// connections held (25 extra copies in one run).
     func vouches(_ name: String) -> Bool {
         let now = clock.now
         return entries.withLock { e in
             guard let entry = e[name] else { return true }
-            if entry.droppedUntil.map({ now < $0 }) ?? false { return false }
-            return entry.timeoutsInARow == 0 || entry.pieces > 0
+            return !(entry.droppedUntil.map { now < $0 } ?? false) && entry.believable
         }
+    }
+
+    /// Whether what `name` announced may be believed, dropped or not: it never sent a bad piece, and it
+    /// delivered us a verified piece or no request to it ever timed out. A withholder announces every
+    /// piece and delivers none: its first timeout ends its word for good, a drop (which restarts its
+    /// streak) included. A starved peer that delivered before is slow, and what it announced is there.
+    /// An owner that missed its pieces (`mayOwn`) is behind or empty, not lying.
+    func mayBelieve(_ name: String) -> Bool {
+        entries.withLock { $0[name]?.believable ?? true }
     }
 
     /// Whether `name` is dropped now.

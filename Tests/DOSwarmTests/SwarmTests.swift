@@ -194,4 +194,24 @@ final class SwarmTests: XCTestCase {
         for member in members { await member.close() }
         for server in servers { await server.stop() }
     }
+
+    func testAPeerRepeatingWhatItAnnouncedIsNotNewsOnlyAPieceItHadNotAnnouncedIs() async throws {
+        let content = TestContent(length: 8 * 65536, pieceSize: 65536)
+        var allButLast = Bitfield(pieceCount: content.layout.pieceCount)
+        for i in 0..<content.layout.pieceCount - 1 { allButLast[i] = true }
+        // After its full bitfield: a bitfield without the last piece, two hundred `have`s of a piece it
+        // announced, that bitfield again, then a `have` of the last piece.
+        let chatter = try FakePeer(.silent, content: content,
+                                   opening: [.bitfield(allButLast.bytes)] + Array(repeating: .have(piece: 0), count: 200)
+                                       + [.bitfield(allButLast.bytes), .have(piece: 7)])
+        let swarm = makeSwarm(content)
+        swarm.addPeers([chatter.address])
+        let heard = await eventually { swarm.announcementsHeard >= 2 }
+        XCTAssertTrue(heard)
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertEqual(swarm.announcementsHeard, 2, "its first bitfield and the have of piece 7 told us something; the rest did not")
+        XCTAssertTrue(swarm.hasPeer(withPiece: 7))
+        await swarm.close()
+        chatter.stop()
+    }
 }

@@ -119,8 +119,8 @@ final class PeerConnection: Sendable {
 
     /// Connects, handshakes, and serves the connection until it closes; returns why it closed.
     /// `onOpen` is called once the handshake checked out; returning false closes the connection at once.
-    /// `onAnnounce` is called after each bitfield (with `nil`) or `have` (with its piece) from the peer
-    /// has been taken in.
+    /// `onAnnounce` is called after a bitfield (with `nil`) or a `have` (with its piece) from the peer that
+    /// told us something new has been taken in (see `receive`).
     static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout,
                     configuration: SwarmConfiguration, logger: Logger,
                     onAnnounce: @escaping @Sendable (Int?) -> Void = { _ in },
@@ -176,7 +176,7 @@ final class PeerConnection: Sendable {
                         guard case .message(let message) = frame else {
                             throw PeerError.misbehaved("a second handshake")
                         }
-                        try open.receive(message)
+                        guard try open.receive(message) else { continue }
                         switch message {
                         case .bitfield: onAnnounce(nil)
                         case .have(let piece): onAnnounce(Int(piece))
@@ -344,14 +344,21 @@ final class PeerConnection: Sendable {
         s.claims[piece] = .now
     }
 
-    private func receive(_ message: PeerMessage) throws(PeerError) {
+    /// Takes in one message. Returns whether it told us of holdings we did not know: the peer's first
+    /// report, or a piece it had not announced. A peer repeating `have`s of pieces it announced would
+    /// otherwise count as a swarm that moves (`Swarm.announcementsHeard`), and hold a member off HTTP
+    /// for as long as it kept talking (the late-backup hold, up to 30 s a piece), waking every piece
+    /// waiting for news each time.
+    private func receive(_ message: PeerMessage) throws(PeerError) -> Bool {
         var done: [(Fetch, Result<Delivery, PeerError>)] = []
+        var news = false
         try state.withLock { s throws(PeerError) in
             switch message {
             case .bitfield(let bytes):
                 guard let bits = Bitfield(bytes: bytes, pieceCount: layout.pieceCount) else {
                     throw .misbehaved("bitfield of \(bytes.count) bytes for \(layout.pieceCount) pieces")
                 }
+                news = !s.peerToldHoldings || (0..<layout.pieceCount).contains { bits[$0] && !s.peerHas[$0] }
                 s.peerHas = bits
                 s.peerToldHoldings = true
                 s.highestAnnounced = (0..<layout.pieceCount).last(where: { bits[$0] })
@@ -360,6 +367,7 @@ final class PeerConnection: Sendable {
                 guard Int(piece) < layout.pieceCount else {
                     throw .misbehaved("have for piece \(piece) of \(layout.pieceCount)")
                 }
+                news = !s.peerToldHoldings || !s.peerHas[Int(piece)]
                 s.peerHas[Int(piece)] = true
                 s.peerToldHoldings = true
                 s.highestAnnounced = max(s.highestAnnounced ?? 0, Int(piece))
@@ -414,6 +422,7 @@ final class PeerConnection: Sendable {
         }
         resume(done)
         wake()
+        return news
     }
 
     // MARK: - Internals

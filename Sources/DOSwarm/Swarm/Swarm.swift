@@ -166,11 +166,13 @@ public final class Swarm: Sendable {
 
     // MARK: - Announcements
 
-    /// Moves whenever a connected peer announces pieces (its bitfield, a `have`) or a peer connects.
+    /// Moves whenever a connected peer announces pieces it had not announced (its bitfield, a `have`)
+    /// or a peer connects.
     public var announceGeneration: Int { announcements.withLock { $0.generation } }
 
-    /// Bitfields and `have`s heard from connected peers so far. Unlike `announceGeneration`, a nudge
-    /// (a join answer, a peer arriving) does not move it: it moves only while the peers around us
+    /// Bitfields and `have`s heard from connected peers so far, those that told something new only
+    /// (`PeerConnection.receive`: a peer repeating itself is not news). Unlike `announceGeneration`, a
+    /// nudge (a join answer, a peer arriving) does not move it: it moves only while the peers around us
     /// receive pieces, which is what tells a swarm that is slow from one that is stuck.
     public var announcementsHeard: Int { announcements.withLock { $0.heard } }
 

@@ -11,54 +11,27 @@ import XCTest
 /// as far as an owner's promise and no further. Driven through `ContentSourceSet.eligible` on scheduler
 /// time, against a real peer server on loopback.
 final class ClaimHoldTests: XCTestCase {
-    private struct Member {
-        let swarm: SessionSwarm
-        let set: ContentSourceSet
-        let table: SourceTable
-        let server: PeerServer
-        let library: HeldPieces
-        let claimant: PeerId
-        /// Pieces we own among the two of us: the first four are claimed by the other member.
-        let owned: [Int]
-    }
-
-    /// We and one other member, its peer server claiming four of the pieces we own; returns once our
-    /// view is ready and the claims are in.
-    private func member() async throws -> Member {
-        let layout = PieceLayout(contentLength: 32 << 20)
-        let hash = SHA256.hash(Array("claims".utf8))
-        let us = PeerId.random(), claimant = PeerId.random()
-        let owned = (0..<layout.pieceCount).filter { PieceOwnership.owns(us, piece: $0, members: [us, claimant]) }
-        let theirs = (0..<layout.pieceCount).filter { !owned.contains($0) }
-        guard owned.count >= 5, let first = theirs.first else { throw XCTSkip("the ids split the pieces too unevenly") }
-        let library = HeldPieces(swarmHash: hash.bytes, layout: layout, held: [first], fetching: Array(owned.prefix(4)))
-        let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: claimant, library: library,
-                                                logger: Logger(label: "test"))
-        addTeardownBlock { await server.stop() }
-        let config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: us, reportedIp: "127.0.0.1", port: 7680)
-        let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
-                                 hashOfHashes: hash, layout: layout, config: config,
-                                 directory: FixedListing(peers: [(claimant, server.port)]), logger: Logger(label: "test"))
-        let table = SourceTable(clock: FakeClock())
-        let set = ContentSourceSet.withUnansweredCDN(swarm: swarm, table: table)
-        swarm.start { 0 }
+    /// We and one other member, its peer server claiming the first four of the pieces we own (`ours`);
+    /// returns once our view is ready and the claims are in.
+    private func member() async throws -> TwoMembers {
+        let m = try await TwoMembers.start(self, name: "claims", shares: { ours, theirs in
+            guard ours.count >= 5, let first = theirs.first else { throw XCTSkip("the ids split the pieces too unevenly") }
+            return ([first], Array(ours.prefix(4)))
+        })
         let deadline = ContinuousClock.now + .seconds(5)
-        while (swarm.secondsUntilReady() != 0 || swarm.swarm.claims(of: owned[3]).isEmpty) && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        XCTAssertEqual(swarm.secondsUntilReady(), 0, "our view is ready")
-        XCTAssertEqual(swarm.swarm.claims(of: owned[3]).map(\.peer), [claimant], "the claims are in")
-        return Member(swarm: swarm, set: set, table: table, server: server, library: library, claimant: claimant, owned: owned)
+        while m.swarm.swarm.claims(of: m.ours[3]).isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        XCTAssertEqual(m.swarm.swarm.claims(of: m.ours[3]).map(\.peer), [m.other], "the claims are in")
+        return m
     }
 
     func testAPieceWeOwnThatAConnectedMemberIsFetchingFromHTTPWaitsForItsHaveNotForTheCDN() async throws {
         let m = try await member()
         defer { Task { await m.swarm.stop() } }
         var unclaimed = PieceProgress(startedAt: 0)
-        XCTAssertEqual(m.set.eligible(piece: m.owned[4], progress: &unclaimed, now: 0).httpCount, 1,
+        XCTAssertEqual(m.set.eligible(piece: m.ours[4], progress: &unclaimed, now: 0).httpCount, 1,
                        "a piece we own that nobody claims goes to the CDN at once")
 
-        let piece = m.owned[0]
+        let piece = m.ours[0]
         var progress = PieceProgress(startedAt: 0)
         let held = m.set.eligible(piece: piece, progress: &progress, now: 0)
         XCTAssertEqual(held.httpCount, 0, "the claimed piece is not fetched from the CDN a second time")
@@ -72,16 +45,16 @@ final class ClaimHoldTests: XCTestCase {
         let deadline = ContinuousClock.now + .seconds(5)
         while !m.swarm.swarm.hasPeer(withPiece: piece) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         let brought = m.set.eligible(piece: piece, progress: &progress, now: 1)
-        XCTAssertEqual(brought.sources.first.map { $0.name }, PeerSource.name(of: m.claimant), "the piece comes from the claimant")
+        XCTAssertEqual(brought.sources.first.map { $0.name }, PeerSource.name(of: m.other), "the piece comes from the claimant")
         XCTAssertTrue(m.swarm.swarm.claims(of: piece).isEmpty)
-        XCTAssertEqual(m.table.ownerMisses(PeerSource.name(of: m.claimant)), 0, "a claim kept costs nothing")
+        XCTAssertEqual(m.table.ownerMisses(PeerSource.name(of: m.other)), 0, "a claim kept costs nothing")
     }
 
     func testAClaimNeverBroughtHoldsTheCDNBackOneLongestOwnerWaitAndThreeSuchCostTheClaimantItsClaims() async throws {
         let m = try await member()
         defer { Task { await m.swarm.stop() } }
-        let name = PeerSource.name(of: m.claimant)
-        for (n, piece) in m.owned[1...3].enumerated() {
+        let name = PeerSource.name(of: m.other)
+        for (n, piece) in m.ours[1...3].enumerated() {
             var progress = PieceProgress(startedAt: 0)
             XCTAssertEqual(m.set.eligible(piece: piece, progress: &progress, now: 0).httpCount, 0)
             XCTAssertEqual(m.set.eligible(piece: piece, progress: &progress, now: 4.9).httpCount, 0, "piece \(piece)")
@@ -92,7 +65,7 @@ final class ClaimHoldTests: XCTestCase {
         }
         XCTAssertFalse(m.table.mayOwn(name), "three misses in a row: it owns nothing for a while")
         var progress = PieceProgress(startedAt: 10)
-        XCTAssertEqual(m.set.eligible(piece: m.owned[0], progress: &progress, now: 10).httpCount, 1,
+        XCTAssertEqual(m.set.eligible(piece: m.ours[0], progress: &progress, now: 10).httpCount, 1,
                        "and its claims hold nothing back")
     }
 }

@@ -164,10 +164,13 @@ final class FakeSourceSet: PieceSourceSet {
     private let state: Mutex<State>
     /// False: a set that can never bring news (a content without a swarm), as `ContentSourceSet` says.
     let mayBringNews: Bool
+    /// What every answer says of HTTP sources beside peers that fill every place.
+    let httpOvertakesPeers: Bool
 
-    init(_ sources: [FakeSource], unannounced: Set<String> = [], bringsNews: Bool = true) {
+    init(_ sources: [FakeSource], unannounced: Set<String> = [], bringsNews: Bool = true, httpOvertakesPeers: Bool = false) {
         self.sources = sources
         self.mayBringNews = bringsNews
+        self.httpOvertakesPeers = httpOvertakesPeers
         state = Mutex(State(hidden: unannounced))
     }
 
@@ -178,7 +181,8 @@ final class FakeSourceSet: PieceSourceSet {
             s.eligibleCalls += 1
             return s.hidden
         }
-        return EligibleSources(sources: sources.filter { !hidden.contains($0.name) }, newsMayHelp: !hidden.isEmpty)
+        return EligibleSources(sources: sources.filter { !hidden.contains($0.name) }, newsMayHelp: !hidden.isEmpty,
+                               httpOvertakesPeers: httpOvertakesPeers)
     }
 
     func announce(_ name: String) {

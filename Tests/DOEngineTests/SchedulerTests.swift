@@ -229,6 +229,31 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(a.counts.cancelled + b.counts.cancelled, 2, "both withholders' requests are cancelled")
     }
 
+    func testWhenHTTPOvertakesPeersTheCDNStartsBesidePeersThatOverranAndFillEveryPlace() async throws {
+        let clock = FakeClock()
+        let peers = (0..<5).map { source("peer \($0)", .peer, .withholding, clock) }
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let places = s.table.configuration.maxParallelSources
+        let (delivery, took) = try await fetch(s, 0, FakeSourceSet(peers + [cdn], httpOvertakesPeers: true), clock: clock)
+        XCTAssertEqual(delivery.source.name, "cdn")
+        XCTAssertEqual(took, Double(places) * s.table.configuration.initialBudgetSeconds + 0.1, accuracy: 0.05,
+                       "the CDN starts as the last peer's budget runs out, in one place more")
+        XCTAssertEqual(peers.map(\.counts.requests), [1, 1, 1, 0, 0], "peers fill their places, and no more are asked")
+    }
+
+    func testOtherwiseSlowPeersThatFillEveryPlaceKeepTheCDNWaitingUntilOneDelivers() async throws {
+        let clock = FakeClock()
+        let peers = (0..<4).map { source("peer \($0)", .peer, .fast(4), clock) }
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let (delivery, took) = try await fetch(s, 0, FakeSourceSet(peers + [cdn]), clock: clock)
+        XCTAssertEqual(delivery.source.name, "peer 0", "on starved cores a slow peer delivers")
+        XCTAssertEqual(took, 4, accuracy: 0.05)
+        XCTAssertEqual(cdn.counts.requests, 0, "the origin was not asked beside three slow peers")
+        XCTAssertEqual(peers.map(\.counts.requests), [1, 1, 1, 0])
+    }
+
     func testSimpleModeDeliversWhatTheSourceSentWithoutAHash() async throws {
         let clock = FakeClock()
         let liar = source("cdn", .cdn, .lying(0.01), clock)

@@ -4,6 +4,7 @@ import DOHTTP
 import DOSwarm
 import Logging
 import Synchronization
+import XCTest
 
 /// A content's swarm as a peer server shares it: `held` announced, `fetching` claimed, none sent.
 final class HeldPieces: SwarmLibrary {
@@ -44,6 +45,55 @@ struct FixedListing: ContentDirectory {
     }
 }
 
+/// We and one other member of a 32 MiB content's swarm, the other a real peer server on loopback, our
+/// view ready: what tests that drive `ContentSourceSet.eligible` on scheduler time stand on.
+struct TwoMembers {
+    let swarm: SessionSwarm
+    let set: ContentSourceSet
+    let clock: FakeClock
+    let other: PeerId
+    let server: PeerServer
+    let library: HeldPieces
+    /// The pieces each of us owns between the two of us.
+    let ours: [Int]
+    let theirs: [Int]
+
+    var table: SourceTable { self.set.table }
+
+    /// Starts the other member's server announcing `shares(ours, theirs).held` and claiming its
+    /// `fetching` (it may throw `XCTSkip` when the random ids split the pieces badly), and returns once
+    /// our view is ready and its announcements are in (at most 5 s).
+    static func start(_ test: XCTestCase, name: String,
+                      shares: (_ ours: [Int], _ theirs: [Int]) throws -> (held: Set<Int>, fetching: [Int])) async throws -> TwoMembers {
+        let layout = PieceLayout(contentLength: 32 << 20)
+        let hash = SHA256.hash(Array(name.utf8))
+        let us = PeerId.random(), other = PeerId.random()
+        let ours = (0..<layout.pieceCount).filter { PieceOwnership.owns(us, piece: $0, members: [us, other]) }
+        let theirs = (0..<layout.pieceCount).filter { !ours.contains($0) }
+        let (held, fetching) = try shares(ours, theirs)
+        let library = HeldPieces(swarmHash: hash.bytes, layout: layout, held: held, fetching: fetching)
+        let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: other, library: library,
+                                                logger: Logger(label: "test"))
+        test.addTeardownBlock { await server.stop() }
+        let config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: us, reportedIp: "127.0.0.1", port: 7680)
+        let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
+                                 hashOfHashes: hash, layout: layout, config: config,
+                                 directory: FixedListing(peers: [(other, server.port)]), logger: Logger(label: "test"))
+        let clock = FakeClock()
+        let set = ContentSourceSet.withUnansweredCDN(swarm: swarm, table: SourceTable(clock: clock))
+        swarm.start { 0 }
+        let heard = { held.allSatisfy { !swarm.swarm.peers(withPiece: $0).isEmpty } }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while (swarm.secondsUntilReady() != 0 || !heard()) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        XCTAssertEqual(swarm.secondsUntilReady(), 0, "our view is ready")
+        XCTAssertTrue(heard(), "the other member's announcements are in")
+        return TwoMembers(swarm: swarm, set: set, clock: clock, other: other, server: server, library: library,
+                          ours: ours, theirs: theirs)
+    }
+}
+
 extension ContentSourceSet {
     /// The sources of a shared content as a session makes them, with one CDN URL that nobody answers
     /// (port 9): what `eligible` offers is what a test looks at, never what a fetch would bring.
@@ -51,7 +101,7 @@ extension ContentSourceSet {
         let cdn = HTTPSource(url: "http://127.0.0.1:9/content.bin", contentLength: swarm.layout.contentLength,
                              client: HTTPClient(configuration: HTTPClientConfiguration()))
         return ContentSourceSet(cdn: [cdn], cacheHosts: nil, swarm: swarm, table: table, logger: Logger(label: "test"),
-                                httpGate: HTTPGate())
+                                httpGate: HTTPGate(clock: table.clock))
     }
 }
 

@@ -13,12 +13,17 @@ import Logging
 /// two, and so on, nobody later than `httpDelaySeconds` (and the scheduler's largest budget); one wait
 /// more when the owner announced other pieces meanwhile (busy fetching, see `PieceOwnership.httpOpensAt`).
 /// The owner wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
+/// Waits count from the piece's start, or from when our view of the swarm was ready if that came later,
+/// and last while one of our own HTTP fetches has been under way longer than an owner wait.
 /// Only the owner and its first `timedBackups` backups go on the clock: a member ranked below them then
 /// still takes the piece from peers while a connected peer has it or the swarm around it announces
 /// pieces, up to `lateBackupMaxHoldSeconds` (`PieceOwnership.lateBackupHold`): in a large swarm on busy
 /// cores, everyone past the longest wait otherwise fetched the piece from the origin at that instant.
 /// Whoever may use HTTP sources, a peer sending the piece (its connection brought a block within the
-/// last second) is hedged to other peers only, not to HTTP, until it stalls or fails.
+/// last second) is hedged to other peers only, not to HTTP, until it stalls or fails. HTTP sources come
+/// after the peers that announced the piece while the swarm moves, and before them, in a place of
+/// their own (`EligibleSources.httpOvertakesPeers`), once it has announced nothing new for
+/// `swarmStallSeconds`.
 /// Meanwhile peers that announce the piece (news) are asked, and hedged to one another. An owner whose wait
 /// ends with nobody having the piece is charged an owner miss, and one connected for a while announcing
 /// nothing at all is charged at once; a few misses in a row and it owns nothing for a while, and an owner
@@ -58,10 +63,14 @@ struct ContentSourceSet: PieceSourceSet {
     private static let joinAwaited = "join-awaited"
     private static let swarmAwaited = "swarm-awaited"
     private static let peerMoving = "peer-moving"
+    private static let swarmStalled = "swarm-stalled"
     private static let claimAwaited = "claim-awaited"
     private static let claimantCharged = "claimant-charged"
     /// When pieces stop waiting for the first join answer (`PeeringConfiguration.firstJoinWaitSeconds`).
-    let firstJoin = FirstJoinWait()
+    let firstJoin = InstantSetOnce()
+    /// When our view of the swarm was first seen ready: owner waits of pieces asked for before it count
+    /// from it (see `ownerWait`).
+    let viewReady = InstantSetOnce()
 
     var newsGeneration: Int { swarm?.swarm.announceGeneration ?? 0 }
 
@@ -145,7 +154,23 @@ struct ContentSourceSet: PieceSourceSet {
         }
         let (found, reconsider) = httpSources(progress: progress, now: now)
         let http = httpGate.map { gate in found.map { gate.wrap($0, piece: piece, cap: httpCap) } } ?? found
-        return EligibleSources(sources: sources + http, reconsiderAt: reconsider, newsMayHelp: swarm != nil)
+        guard let swarm, !http.isEmpty, !sources.isEmpty else {
+            return EligibleSources(sources: sources + http, reconsiderAt: reconsider, newsMayHelp: swarm != nil)
+        }
+        // Peers first while the swarm moves: on starved cores slow peers deliver, and HTTP first for
+        // every piece whose peers had overrun sent the origin four to five copies of a 100-peer run.
+        // Once it has announced nothing new for `swarmStallSeconds`, HTTP overtakes them: sixteen
+        // withholders that joined first (they announce once, then nothing) were otherwise asked, each
+        // for its full timeout, before the CDN.
+        noteSwarmNews(swarm, progress: &progress, now: now)
+        let stallEnds = (progress.swarmHeard?.movedAt ?? progress.startedAt) + swarm.config.swarmStallSeconds
+        guard now >= stallEnds else {
+            return EligibleSources(sources: sources + http, reconsiderAt: min(reconsider ?? stallEnds, stallEnds), newsMayHelp: true)
+        }
+        if progress.notes.insert(Self.swarmStalled).inserted {
+            logger.debug("piece \(piece): the swarm announced nothing new for \(Int(swarm.config.swarmStallSeconds)) s; HTTP before its peers")
+        }
+        return EligibleSources(sources: http + sources, reconsiderAt: reconsider, newsMayHelp: true, httpOvertakesPeers: true)
     }
 
     /// When HTTP sources must still wait for the owner: the instant to look again; `nil` when they may go.
@@ -157,8 +182,7 @@ struct ContentSourceSet: PieceSourceSet {
             return nil
         }
         if ready > 0 { return now + ready }
-        let heard = swarm.swarm.announcementsHeard
-        if progress.swarmHeard?.count != heard { progress.swarmHeard = (heard, now) }
+        noteSwarmNews(swarm, progress: &progress, now: now)
         let above = swarm.ranked(above: piece, excluding: { !swarm.mayOwn($0, table: table) })
         let config = swarm.config
         /// The late-backup hold (see below) for a member `above` members down.
@@ -192,16 +216,24 @@ struct ContentSourceSet: PieceSourceSet {
             return nil
         }
         // One owner wait per member ranked above us: the owner's first backup goes after one, the
-        // others take it from a peer.
+        // others take it from a peer. The waits begin when the piece did, or when our view was ready if
+        // that came later: the owner learns that the piece is its own from a view of the same moment.
+        // Counted from the piece's start, a backup's first wait had mostly gone by in its own wait for
+        // the view, and it fetched pieces whose owners were still bringing them.
         let wait = table.ownerWaitSeconds
-        let end = PieceOwnership.httpOpensAt(above: above.count, startedAt: progress.startedAt, wait: wait,
+        let waitingSince = max(progress.startedAt, viewReady.deadline(now: now))
+        var end = PieceOwnership.httpOpensAt(above: above.count, startedAt: waitingSince, wait: wait,
                                              maxWait: swarm.longestOwnerWait(table), ownerBusy: ownerBusy(owner, swarm: swarm, progress: &progress))
+        if ownHTTPIsSlow(now: now) {
+            // Until that fetch ends (news: the gate's place frees) or the longest owner wait.
+            end = max(end, waitingSince + swarm.longestOwnerWait(table))
+        }
         // The owner's own chance ends one wait in, whatever our rank. An owner that is empty (see
         // `SessionSwarm.isEmptyOwner`: connected two waits, announcing nothing) has had its chance
         // already, and is charged at once by every waiter, not only its first backup: the others take
         // the piece from that backup, often before their own wait for it would run out (a reader
         // trailing the backup always does), and a backup fetching the piece does not excuse it.
-        let ownersChanceEnds = progress.startedAt + wait
+        let ownersChanceEnds = waitingSince + wait
         if swarm.isEmptyOwner(owner, ownerWait: wait) {
             chargeOwner(owner, progress: &progress)
         }
@@ -227,6 +259,22 @@ struct ContentSourceSet: PieceSourceSet {
         let held = progress.notes.contains(Self.swarmAwaited) ? ", then the swarm stalled or \(Int(config.lateBackupMaxHoldSeconds)) s passed" : ""
         progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : heldInSwarm ? ", seen held in the swarm" : "")\(held)")
         return nil
+    }
+
+    /// Notes when the swarm was last seen to announce something new (`PieceProgress.swarmHeard`).
+    private func noteSwarmNews(_ swarm: SessionSwarm, progress: inout PieceProgress, now: Double) {
+        let heard = swarm.swarm.announcementsHeard
+        if progress.swarmHeard?.count != heard { progress.swarmHeard = (heard, now) }
+    }
+
+    /// Whether one of our own HTTP fetches of this content has been under way longer than an owner
+    /// wait: then the owners' wait lasts until it ends, up to the longest owner wait. An owner fetches
+    /// over the same origin link as we do and cannot bring a piece sooner than our own fetches come:
+    /// with 100 peers behind 200 Mbit/s a piece took 2-3 s in the first seconds, while budgets measured
+    /// on nothing yet still said 1 s, and timed backups fetched again pieces that their owners were
+    /// bringing.
+    private func ownHTTPIsSlow(now: Double) -> Bool {
+        (httpGate?.longestInFlightSeconds(now: now) ?? 0) > table.ownerWaitSeconds
     }
 
     /// When HTTP sources must still wait for a connected member that claims to be fetching the piece

@@ -15,6 +15,8 @@ import Synchronization
 /// member, and the members listed a moment later fetched again those they owned.
 final class HTTPGate: Sendable {
     private let state = Mutex(State())
+    /// The scheduler's clock: when each fetch in flight started (`longestInFlightSeconds`).
+    let clock: any SchedulerClock
     /// Runs when a fetch of a piece starts (the swarm claims it: `PeerMessage.fetching`).
     let onStart: @Sendable (_ piece: Int) -> Void
     let onRelease: @Sendable () -> Void
@@ -23,9 +25,13 @@ final class HTTPGate: Sendable {
         var count = 0
         /// Fetches in flight per piece.
         var pieces: [Int: Int] = [:]
+        /// When each fetch in flight started, by its place.
+        var startedAt: [ObjectIdentifier: Double] = [:]
     }
 
-    init(onStart: @escaping @Sendable (_ piece: Int) -> Void = { _ in }, onRelease: @escaping @Sendable () -> Void = {}) {
+    init(clock: any SchedulerClock = SystemSchedulerClock(), onStart: @escaping @Sendable (_ piece: Int) -> Void = { _ in },
+         onRelease: @escaping @Sendable () -> Void = {}) {
+        self.clock = clock
         self.onStart = onStart
         self.onRelease = onRelease
     }
@@ -36,26 +42,37 @@ final class HTTPGate: Sendable {
     /// The pieces with an HTTP fetch in flight now.
     var piecesInFlight: [Int] { state.withLock { Array($0.pieces.keys) } }
 
+    /// How long the oldest HTTP fetch in flight has been under way at `now` (0 with none): a lower bound
+    /// of how long a piece from HTTP takes now, before the fetches that tell it have ended.
+    func longestInFlightSeconds(now: Double) -> Double {
+        state.withLock { $0.startedAt.values.min() }.map { max(0, now - $0) } ?? 0
+    }
+
     /// `source` fetching `piece`, its fetches counted here; at most `cap` may start while others are
     /// in flight (0: no cap).
     func wrap(_ source: any PieceSource, piece: Int, cap: Int) -> any PieceSource {
         GatedSource(inner: source, place: Place(gate: self, piece: piece, cap: cap))
     }
 
-    fileprivate func enter(piece: Int, cap: Int) -> Bool {
+    fileprivate func enter(_ place: Place, cap: Int) -> Bool {
+        let piece = place.piece
+        let now = clock.now
         let entered = state.withLock { s in
             guard cap <= 0 || s.count < cap else { return false }
             s.count += 1
             s.pieces[piece, default: 0] += 1
+            s.startedAt[ObjectIdentifier(place)] = now
             return true
         }
         if entered { onStart(piece) }
         return entered
     }
 
-    fileprivate func leave(piece: Int) {
+    fileprivate func leave(_ place: Place) {
+        let piece = place.piece
         state.withLock { s in
             s.count -= 1
+            s.startedAt[ObjectIdentifier(place)] = nil
             let left = (s.pieces[piece] ?? 1) - 1
             s.pieces[piece] = left > 0 ? left : nil
         }
@@ -79,13 +96,13 @@ final class HTTPGate: Sendable {
         /// Takes the place unless the cap is reached; `true` when it is held.
         func take(capped: Bool) -> Bool {
             taken.withLock { held in
-                if !held { held = gate.enter(piece: piece, cap: capped ? cap : 0) }
+                if !held { held = gate.enter(self, cap: capped ? cap : 0) }
                 return held
             }
         }
 
         func giveBack() {
-            if taken.withLock({ held in defer { held = false }; return held }) { gate.leave(piece: piece) }
+            if taken.withLock({ held in defer { held = false }; return held }) { gate.leave(self) }
         }
     }
 }

@@ -159,10 +159,17 @@ public final class PieceScheduler: Sendable {
         }
 
         /// Starts the next eligible source when none is working on the piece, or when every one working
-        /// on it has overrun its budget (a hedge).
+        /// on it has overrun its budget (a hedge), up to `maxParallelSources` at once. Peers that overran
+        /// hold those places from HTTP sources too, unless the set says HTTP overtakes them
+        /// (`httpOvertakesPeers`): then an HTTP source starts in one place more. Sixteen withholders
+        /// that joined first were asked three at a time, each for its full timeout, before the CDN (51 s
+        /// for a piece the set had opened to HTTP after 5); but on starved cores slow peers deliver, and
+        /// an HTTP place beside every three of them sent the origin four to five copies of a 100-peer run.
         func launch() {
             let busy = attempts.values
-            guard busy.isEmpty || (busy.allSatisfy(\.expired) && busy.count < max(1, config.maxParallelSources)) else { return }
+            guard busy.isEmpty || busy.allSatisfy(\.expired) else { return }
+            let full = busy.count >= max(1, config.maxParallelSources)
+            if full, busy.contains(where: { $0.source.kind != .peer }) { return }
             let now = clock.now
             let eligible = set.eligible(piece: index, progress: &progress, now: now)
             hopeful = !eligible.sources.isEmpty || eligible.reconsiderAt != nil || eligible.newsMayHelp
@@ -170,7 +177,8 @@ public final class PieceScheduler: Sendable {
                 wakeAt = at
                 wake(at: at, with: .wake)
             }
-            for source in eligible.sources where !progress.inFlight.contains(source.name)
+            if full, !eligible.httpOvertakesPeers { return }
+            for source in eligible.sources where (!full || source.kind != .peer) && !progress.inFlight.contains(source.name)
                 && !progress.spent.contains(source.name) && !table.isDropped(source.name) && source.mayStart() {
                 start(source)
                 return

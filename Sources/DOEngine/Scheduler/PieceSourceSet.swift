@@ -17,7 +17,7 @@ public struct PieceProgress: Sendable {
     /// owner that announces more while we wait is busy, not empty (`PieceOwnership.httpOpensAt`).
     public var ownerAtWait: (owner: String, announced: Int)? = nil
     /// The swarm's `announcementsHeard` at the last look at this piece, and when it was last seen to
-    /// move (`PieceOwnership.lateBackupHold`).
+    /// move (`PieceOwnership.lateBackupHold`; HTTP overtaking peers in `ContentSourceSet`).
     public var swarmHeard: (count: Int, movedAt: Double)? = nil
     /// The connected peers that announced the piece while they vouched for their word
     /// (`SourceTable.vouches`), since its fetch began: the piece is in the swarm while any of them may
@@ -40,11 +40,16 @@ public struct EligibleSources: Sendable {
     public var reconsiderAt: Double?
     /// Whether news (a peer announcing the piece) could make a source eligible.
     public var newsMayHelp: Bool
+    /// Whether the HTTP sources listed may start beside peers that overran their budgets and fill every
+    /// place (`PieceScheduler`'s `maxParallelSources`): peers alone then hold no place from them.
+    public var httpOvertakesPeers: Bool
 
-    public init(sources: [any PieceSource], reconsiderAt: Double? = nil, newsMayHelp: Bool = false) {
+    public init(sources: [any PieceSource], reconsiderAt: Double? = nil, newsMayHelp: Bool = false,
+                httpOvertakesPeers: Bool = false) {
         self.sources = sources
         self.reconsiderAt = reconsiderAt
         self.newsMayHelp = newsMayHelp
+        self.httpOvertakesPeers = httpOvertakesPeers
     }
 }
 

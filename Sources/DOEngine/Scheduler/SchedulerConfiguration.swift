@@ -18,7 +18,9 @@ public struct SchedulerConfiguration: Sendable {
     /// second one is asked. Five seconds is DO's own DelayForegroundDownloadFromHttp.
     public var maxBudgetSeconds = 5.0
     /// Sources working on one piece at once (the first plus hedges). Three lets a withholding peer and
-    /// a slow one both be overtaken without turning every piece into a race of every source.
+    /// a slow one both be overtaken without turning every piece into a race of every source. When the
+    /// source set says so (a stalled swarm), an HTTP source gets one place more beside peers that
+    /// fill them (see `PieceScheduler`).
     public var maxParallelSources = 3
     /// Piece times remembered per source for its percentiles.
     public var latencySamples = 32

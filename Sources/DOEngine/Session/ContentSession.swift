@@ -94,7 +94,7 @@ public final class ContentSession: Sendable {
         scheduler = PieceScheduler(table: table, limits: limits, label: RedactedURL.redacted(url), logger: logger)
         sourceSet = ContentSourceSet(cdn: sources, cacheHosts: cacheHosts, swarm: swarm, table: table, logger: logger,
                                      httpGate: swarm.map { swarm in
-                                         HTTPGate(onStart: { swarm.fetchingFromHTTP($0) }, onRelease: { swarm.swarm.nudge() })
+                                         HTTPGate(clock: table.clock, onStart: { swarm.fetchingFromHTTP($0) }, onRelease: { swarm.swarm.nudge() })
                                      })
     }
 

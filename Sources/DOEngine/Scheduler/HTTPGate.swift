@@ -22,10 +22,9 @@ final class HTTPGate: Sendable {
     let onRelease: @Sendable () -> Void
 
     private struct State {
-        var count = 0
         /// Fetches in flight per piece.
         var pieces: [Int: Int] = [:]
-        /// When each fetch in flight started, by its place.
+        /// When each fetch in flight started, by its place: one entry per fetch, so also their count.
         var startedAt: [ObjectIdentifier: Double] = [:]
     }
 
@@ -37,7 +36,7 @@ final class HTTPGate: Sendable {
     }
 
     /// HTTP fetches in flight now.
-    var inFlight: Int { state.withLock { $0.count } }
+    var inFlight: Int { state.withLock { $0.startedAt.count } }
 
     /// The pieces with an HTTP fetch in flight now.
     var piecesInFlight: [Int] { state.withLock { Array($0.pieces.keys) } }
@@ -58,8 +57,7 @@ final class HTTPGate: Sendable {
         let piece = place.piece
         let now = clock.now
         let entered = state.withLock { s in
-            guard cap <= 0 || s.count < cap else { return false }
-            s.count += 1
+            guard cap <= 0 || s.startedAt.count < cap else { return false }
             s.pieces[piece, default: 0] += 1
             s.startedAt[ObjectIdentifier(place)] = now
             return true
@@ -71,7 +69,6 @@ final class HTTPGate: Sendable {
     fileprivate func leave(_ place: Place) {
         let piece = place.piece
         state.withLock { s in
-            s.count -= 1
             s.startedAt[ObjectIdentifier(place)] = nil
             let left = (s.pieces[piece] ?? 1) - 1
             s.pieces[piece] = left > 0 ? left : nil

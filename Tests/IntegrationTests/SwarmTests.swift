@@ -556,10 +556,35 @@ final class SwarmTests: MountTestCase {
 
     // MARK: 4. Members that cannot stall a read
 
-    /// A mount with its own control socket (so the test can ask `dofs status`), reading `reference` cold
-    /// first: the time of a read with nobody else in its swarm.
-    private func timedReferenceRead(_ peer: Peer, _ reference: DofsCLI.Published, _ content: [UInt8]) throws -> TimeInterval {
-        let (_, alone) = try timed { try assertVerifiedRead(byID(peer, reference.ContentId), content, "the reference content, read alone") }
+    /// A content whose swarm gets bad members, and a reference of the same size that nobody else shares,
+    /// both on one origin and registered with one control plane.
+    private struct Scenario {
+        let origin: NginxOrigin
+        let cp: ControlPlaneProcess
+        let size: Int
+        let content: [UInt8]
+        let published: DofsCLI.Published
+        let reference: [UInt8]
+        let publishedReference: DofsCLI.Published
+    }
+
+    /// `name` on the origin (its reference: `alone-NAME`), made from `seed` (its reference from `seed - 1`).
+    private func scenario(_ name: String, size: Int, seed: UInt64) throws -> Scenario {
+        let origin = try startOrigin()
+        let cp = try startControlPlane()
+        let reference = TestContent.bytes(count: size, seed: seed - 1)
+        let content = TestContent.bytes(count: size, seed: seed)
+        return Scenario(origin: origin, cp: cp, size: size, content: content,
+                        published: try publishRegistered(content, as: name, on: origin, controlPlane: cp),
+                        reference: reference,
+                        publishedReference: try publishRegistered(reference, as: "alone-\(name)", on: origin, controlPlane: cp))
+    }
+
+    /// `peer` reading the scenario's reference cold: the time of a read with nobody else in its swarm.
+    private func timedReferenceRead(_ peer: Peer, _ s: Scenario) throws -> TimeInterval {
+        let (_, alone) = try timed {
+            try assertVerifiedRead(byID(peer, s.publishedReference.ContentId), s.reference, "the reference content, read alone")
+        }
         return alone
     }
 
@@ -598,19 +623,14 @@ final class SwarmTests: MountTestCase {
     }
 
     func testAWithholdingMemberIsHedgedDroppedNeverBannedAndCannotStallARead() throws {
-        let origin = try startOrigin()
-        let cp = try startControlPlane()
-        let size = 32 * MiB
-        let reference = TestContent.bytes(count: size, seed: 951)
-        let content = TestContent.bytes(count: size, seed: 952)
-        let publishedReference = try publishRegistered(reference, as: "alone.bin", on: origin, controlPlane: cp)
-        let published = try publishRegistered(content, as: "withheld.bin", on: origin, controlPlane: cp)
+        let sc = try scenario("withheld.bin", size: 32 * MiB, seed: 952)
+        let (cp, size, content, published) = (sc.cp, sc.size, sc.content, sc.published)
         // The withholder joins through the control plane, answers handshakes, announces every piece, sends none.
         let withholder = try joinedBadMember(.withholds, host: "127.0.0.5", of: published, size: size, left: 0, controlPlane: cp)
 
         let socket = scratch.file("withhold.sock")
         let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--socket", socket, "--log-level", "debug"])
-        let alone = try timedReferenceRead(m, publishedReference, reference)
+        let alone = try timedReferenceRead(m, sc)
         let path = byID(m, published.ContentId)
         let (_, took) = try timed { try assertVerifiedRead(path, content, "withheld.bin with a withholding member") }
         assertWithinBound(took, alone: alone, "32 MiB with a withholding member")
@@ -631,13 +651,8 @@ final class SwarmTests: MountTestCase {
     }
 
     func testSixteenWithholdersThatJoinedFirstAreTheSwarmsEldestAndStillCannotStallARead() throws {
-        let origin = try startOrigin()
-        let cp = try startControlPlane()
-        let size = 32 * MiB
-        let reference = TestContent.bytes(count: size, seed: 958)
-        let content = TestContent.bytes(count: size, seed: 959)
-        let publishedReference = try publishRegistered(reference, as: "alone3.bin", on: origin, controlPlane: cp)
-        let published = try publishRegistered(content, as: "eldest.bin", on: origin, controlPlane: cp)
+        let sc = try scenario("eldest.bin", size: 32 * MiB, seed: 959)
+        let (origin, cp, size, content, published) = (sc.origin, sc.cp, sc.size, sc.content, sc.published)
         // Sixteen withholders join first: with our mount the swarm has 17 members, so owners are drawn
         // from its 16 eldest (the control plane's first-join times), all of them withholders. They
         // announce every piece, which holds the young mount off the CDN while it may believe them.
@@ -646,7 +661,7 @@ final class SwarmTests: MountTestCase {
         }
 
         let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--log-level", "debug"])
-        let alone = try timedReferenceRead(m, publishedReference, reference)
+        let alone = try timedReferenceRead(m, sc)
         let path = byID(m, published.ContentId)
         let (_, took) = try timed { try assertVerifiedRead(path, content, "eldest.bin with sixteen withholding eldest") }
         // The sixteen own every piece: after the first join's answer (1 s), each window of the
@@ -669,19 +684,14 @@ final class SwarmTests: MountTestCase {
     }
 
     func testAMemberThatHoldsNothingOwnsPiecesOnlyUntilItsWaitsRunOut() throws {
-        let origin = try startOrigin()
-        let cp = try startControlPlane()
-        let size = 64 * MiB
-        let reference = TestContent.bytes(count: size, seed: 953)
-        let content = TestContent.bytes(count: size, seed: 954)
-        let publishedReference = try publishRegistered(reference, as: "alone2.bin", on: origin, controlPlane: cp)
-        let published = try publishRegistered(content, as: "empty.bin", on: origin, controlPlane: cp)
+        let sc = try scenario("empty.bin", size: 64 * MiB, seed: 954)
+        let (cp, size, content, published) = (sc.cp, sc.size, sc.content, sc.published)
         let layout = PieceLayout(contentLength: size, pieceSize: published.PieceSize)
         let empty = try joinedBadMember(.holdsNothing, host: "127.0.0.6", of: published, size: size, left: size, controlPlane: cp)
 
         let socket = scratch.file("empty.sock")
         let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--socket", socket, "--log-level", "debug"])
-        let alone = try timedReferenceRead(m, publishedReference, reference)
+        let alone = try timedReferenceRead(m, sc)
         let path = byID(m, published.ContentId)
         let (_, took) = try timed { try assertVerifiedRead(path, content, "empty.bin with a member that holds nothing") }
         assertWithinBound(took, alone: alone, "64 MiB with an empty member")
@@ -742,17 +752,12 @@ final class SwarmTests: MountTestCase {
     }
 
     func testPeersThatOnlyHandshakeInboundOwnNothing() throws {
-        let origin = try startOrigin()
-        let cp = try startControlPlane()
-        let size = 32 * MiB
-        let reference = TestContent.bytes(count: size, seed: 955)
-        let content = TestContent.bytes(count: size, seed: 956)
-        let publishedReference = try publishRegistered(reference, as: "alone3.bin", on: origin, controlPlane: cp)
-        let published = try publishRegistered(content, as: "inbound.bin", on: origin, controlPlane: cp)
+        let sc = try scenario("inbound.bin", size: 32 * MiB, seed: 956)
+        let (cp, size, content, published) = (sc.cp, sc.size, sc.content, sc.published)
         let hoh = try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes))
 
         let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--log-level", "debug"])
-        let alone = try timedReferenceRead(m, publishedReference, reference)
+        let alone = try timedReferenceRead(m, sc)
         let path = byID(m, published.ContentId)
         // Open the content, so the peer server answers its swarm.
         XCTAssertEqual(try xattr(path, "user.dofs.mode").get(), "verified")

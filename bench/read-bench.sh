@@ -6,7 +6,9 @@
 #   (b) cold read through a fresh dofs mount, empty cache     — target >= 0.4x (a), and
 #       at most 2.0 CPU-seconds of the dofs daemon per GiB (user+sys, /proc/PID/stat)
 #   (c) warm read through a FRESH mount of the filled cache   — target >= 0.4x a local
-#       read of the same bytes from the page cache (dd of the original after cat)
+#       read of the same bytes from the page cache (dd of the original after cat); with
+#       passthrough (libfuse >= 3.16) the kernel reads the content's whole copy, which the
+#       node makes after the cold read; (c0) and (d0) are (c) and (d) with --no-passthrough
 #   (d) a second read on that same mount (kernel page cache)  — target >= 0.8x local
 #   (e) the FUSE ceiling: bench/fuse-ceiling/ceiling.c, a libfuse3 server that answers every
 #       read from memory and does nothing else, mounted as dofs mounts; its fresh-mount read and
@@ -128,9 +130,12 @@ sample_rss() {
     done
 }
 
+# mount_fresh [BIN [ARGS...]] — mounts the catalog with BIN (default: the binary measured), ARGS added.
 mount_fresh() {
+    local bin="${1:-$DOFS_BIN}"
+    shift || true
     # Mode 99: the data path alone, no control plane or peers.
-    dofs_mount_bg "${1:-$DOFS_BIN}" "$mnt" "$cache" "$dofs_log" --catalog "$catalog" --download-mode 99
+    dofs_mount_bg "$bin" "$mnt" "$cache" "$dofs_log" --catalog "$catalog" --download-mode 99 "$@"
     mounted="$mnt"
     [ -n "$DOFS_PID" ] || warn "could not find the dofs daemon's PID: no RSS/CPU figures"
 }
@@ -254,6 +259,34 @@ cold_sources="$(getfattr --only-values -n user.dofs.sources "$mnt/$file" 2>/dev/
 cache_bytes="$(du -sb "$cache" | cut -f1)"
 note "origin sent $(human_bytes "$cold_origin") in $cold_reqs requests; pieces $cold_pieces; sources $cold_sources"
 
+# The whole copy that passthrough serves is made once the read closed the file (see WholeCopies).
+copy_state="$(getfattr --only-values -n user.dofs.copy "$mnt/$file" 2>/dev/null || echo n/a)"
+copy_s="n/a" copy_cpu="n/a"
+if [ "$copy_state" != n/a ]; then
+    log "    waiting for the whole copy (user.dofs.copy: $copy_state)"
+    ct0="$(now)" cpt0=0
+    [ -n "$DOFS_PID" ] && cpt0="$(cpu_ticks "$DOFS_PID")"
+    for _ in $(seq 1 1200); do
+        copy_state="$(getfattr --only-values -n user.dofs.copy "$mnt/$file" 2>/dev/null || echo n/a)"
+        [ "$copy_state" = ready ] && break
+        sleep 0.1
+    done
+    copy_s="$(elapsed "$ct0")"
+    [ -n "$DOFS_PID" ] && copy_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - cpt0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+    note "copy $copy_state after $copy_s s more, daemon CPU $copy_cpu s"
+fi
+
+# ---- (c0) warm read on a fresh mount without passthrough: dofs serves every read from its pieces
+log "(c0) warm read with --no-passthrough: unmount, fresh mount of the filled cache"
+unmount_now
+mount_fresh "$DOFS_BIN" --no-passthrough
+read -r _ warm_np_s < <(timed_dd "$mnt/$file")
+warm_np_mibs="$(mib_per_s "$size" "$warm_np_s")"
+note "$warm_np_s s = $warm_np_mibs MiB/s"
+read -r _ second_np_s < <(timed_dd "$mnt/$file")
+second_np_mibs="$(mib_per_s "$size" "$second_np_s")"
+note "second read: $second_np_s s = $second_np_mibs MiB/s"
+
 # ---- (c) warm read on a fresh mount vs a local page-cache read
 log "(c) warm read: unmount, fresh mount of the filled cache"
 unmount_now
@@ -342,6 +375,8 @@ results="$HERE/results/read-$stamp.txt"
     printf '%-46s %10s %9s %12s\n' "" "MiB/s" "seconds" "dofs CPU s"
     printf '%-46s %10s %9s\n' "(a) curl -o /dev/null (the limit)" "$curl_mibs" "$(awk -v b="$size" -v r="$curl_mibs" 'BEGIN { printf "%.3f", b / 1048576 / r }')"
     printf '%-46s %10s %9s %12s\n' "(b) cold read, fresh mount, empty cache" "$cold_mibs" "$cold_s" "$cpu_s"
+    printf '%-46s %10s %9s\n' "(c0) warm read, --no-passthrough" "$warm_np_mibs" "$warm_np_s"
+    printf '%-46s %10s %9s\n' "(d0) second read, --no-passthrough" "$second_np_mibs" "$second_np_s"
     printf '%-46s %10s %9s %12s\n' "(c) warm read, fresh mount, cache filled" "$warm_mibs" "$warm_s" "$warm_cpu"
     printf '%-46s %10s %9s\n' "    local file in the page cache" "$local_mibs" "$(awk -v b="$size" -v r="$local_mibs" 'BEGIN { printf "%.3f", b / 1048576 / r }')"
     printf '%-46s %10s %9s %12s\n' "(d) second read, same mount" "$second_mibs" "$second_s" "$second_cpu"
@@ -360,6 +395,10 @@ results="$HERE/results/read-$stamp.txt"
     printf '%-22s %7s %9s   %s\n' "warm / ceiling" "$(ratio "$warm_mibs" "$ceil_fresh_mibs")" "" ""
     printf '%-22s %7s %9s   %s\n' "warm / disk" "$(ratio "$warm_mibs" "$disk_mibs")" "" ""
     printf '%-22s %7s %9s   %s\n' "second / ceiling" "$(ratio "$second_mibs" "$ceil_second_mibs")" "" ""
+    printf '%-22s %7s %9s   %s\n' "warm / c0" "$(ratio "$warm_mibs" "$warm_np_mibs")" "" "passthrough against dofs serving"
+    printf '%-22s %7s %9s   %s\n' "second / d0" "$(ratio "$second_mibs" "$second_np_mibs")" "" ""
+    echo
+    echo "whole copy for passthrough: $copy_state $copy_s s after the cold read, daemon CPU $copy_cpu s; dofs linked with $(ldd "$DOFS_BIN" | grep -o 'libfuse3[^ ]* => [^ ]*' || echo 'no libfuse?')"
     if [ -n "$compare_bin" ]; then
         echo
         echo "before/after, cold read in this run: $compare_bin took $cmp_s s and $(per_gib "$cmp_cpu") CPU s/GiB, peak RSS $(kb_mib "$cmp_hwm"), machine idle $cmp_idle CPU-s;"

@@ -99,6 +99,67 @@ ensure_system_packages() {
     [ ${#missing[@]} -eq 0 ] || die "still missing after apt-get: ${missing[*]}"
 }
 
+# ---------------------------------------------------------------- libfuse with passthrough
+
+# FUSE passthrough lets the kernel serve reads of a complete content straight from its local copy, at
+# page-cache speed (a FUSE server's own replies top out at a fraction of it). It needs libfuse >= 3.16;
+# Debian 12 ships 3.14. ensure_libfuse_passthrough builds Debian's own fuse3 3.17.2 source (the one in
+# Debian 13, fetched from Debian's archive and checked against the hash its Sources index gives) into
+# DOFS_LIBFUSE_PREFIX. The library's soname (libfuse3.so.4) differs from 3.14's (libfuse3.so.3), so the
+# system's programs keep theirs. Without it dofs builds against 3.14 and reads without passthrough.
+DOFS_LIBFUSE_PREFIX="${DOFS_LIBFUSE_PREFIX:-/opt/dofs-libfuse}"
+DOFS_LIBFUSE_SOURCE="http://deb.debian.org/debian/pool/main/f/fuse3/fuse3_3.17.2.orig.tar.gz"
+DOFS_LIBFUSE_SHA256="3d932431ad94e86179e5265cddde1d67aa3bb2fb09a5bd35c641f86f2b5ed06f"
+
+# use_libfuse_prefix — points pkg-config (and so `swift build`) at DOFS_LIBFUSE_PREFIX when a libfuse
+# is installed there; nothing otherwise.
+use_libfuse_prefix() {
+    local pc
+    pc="$(find "$DOFS_LIBFUSE_PREFIX" -name fuse3.pc -print -quit 2>/dev/null || true)"
+    [ -n "$pc" ] || return 0
+    export PKG_CONFIG_PATH="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+}
+
+# ensure_libfuse_passthrough — makes a libfuse >= 3.16 available to the build (see above): the system's
+# when it is recent enough, else the one in DOFS_LIBFUSE_PREFIX, built there first if missing.
+ensure_libfuse_passthrough() {
+    if pkg-config --atleast-version=3.16 fuse3 2>/dev/null; then
+        log "libfuse: the system's $(pkg-config --modversion fuse3) has passthrough"
+        return 0
+    fi
+    use_libfuse_prefix
+    if pkg-config --atleast-version=3.16 fuse3 2>/dev/null; then
+        log "libfuse: $(pkg-config --modversion fuse3) in $DOFS_LIBFUSE_PREFIX"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        warn "libfuse $(pkg-config --modversion fuse3 2>/dev/null || echo '?') has no passthrough; run as root to build 3.17.2 into $DOFS_LIBFUSE_PREFIX"
+        return 0
+    fi
+    ensure_system_packages meson ninja-build gcc pkg-config curl xz-utils
+    local work
+    work="$(mktemp -d "${TMPDIR:-/tmp}/dofs-libfuse.XXXXXX")"
+    log "libfuse: building 3.17.2 from Debian's source into $DOFS_LIBFUSE_PREFIX"
+    curl -fsS --retry 3 -m 300 -o "$work/fuse3.tar.gz" "$DOFS_LIBFUSE_SOURCE" || die "cannot fetch $DOFS_LIBFUSE_SOURCE"
+    echo "$DOFS_LIBFUSE_SHA256  $work/fuse3.tar.gz" | sha256sum -c --quiet - \
+        || die "$DOFS_LIBFUSE_SOURCE does not have the SHA-256 Debian's Sources index gives"
+    tar -xzf "$work/fuse3.tar.gz" -C "$work"
+    ( cd "$work"/fuse-3.17.2 &&
+      meson setup build --prefix="$DOFS_LIBFUSE_PREFIX" --buildtype=release \
+          -Dexamples=false -Dutils=false -Dtests=false >"$work/build.log" 2>&1 &&
+      ninja -C build install >>"$work/build.log" 2>&1 ) || { tail -20 "$work/build.log" >&2; die "libfuse build failed"; }
+    local libdir
+    libdir="$(dirname "$(find "$DOFS_LIBFUSE_PREFIX" -name 'libfuse3.so.4' -print -quit)")"
+    # Link by file name: with Debian's libfuse3-dev installed, its libfuse3.so may come first on the
+    # linker's path (another library's -L/usr/lib/... goes before ours) and -lfuse3 would take 3.14.
+    sed -i 's/^Libs: \(.*\) -lfuse3 /Libs: \1 -l:libfuse3.so.4 /' "$libdir/pkgconfig/fuse3.pc"
+    # The dofs binary finds the library through the loader's path, as any other system library.
+    echo "$libdir" >/etc/ld.so.conf.d/dofs-libfuse.conf && ldconfig
+    rm -rf "$work"
+    use_libfuse_prefix
+    log "libfuse: $(pkg-config --modversion fuse3) in $DOFS_LIBFUSE_PREFIX"
+}
+
 # check_fuse — warns (returns 1) when FUSE mounts cannot work here.
 check_fuse() {
     local ok=0
@@ -132,6 +193,7 @@ swift_scratch_args() {
 # used as it is and nothing is built.
 build_dofs() {
     local config="${1:-release}"
+    use_libfuse_prefix
     if [ -n "${DOFS_BIN:-}" ]; then
         [ -x "$DOFS_BIN" ] || die "DOFS_BIN=$DOFS_BIN is not an executable file"
         log "using DOFS_BIN=$DOFS_BIN (not building)"

@@ -129,6 +129,7 @@ fi
 
 # ---- 1. system packages, FUSE, build
 ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
+ensure_libfuse_passthrough
 check_fuse || die "FUSE is not usable on this machine"
 build_dofs "$config"
 "$DOFS_BIN" --help >/dev/null 2>&1 || warn "'$DOFS_BIN --help' failed"

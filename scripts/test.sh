@@ -42,8 +42,10 @@ t_all="$(now)"
 packages_status="skipped (--no-install)"
 if [ "$install" = 1 ]; then
     ensure_system_packages "${DOFS_SYSTEM_PACKAGES[@]}"
+    ensure_libfuse_passthrough
     packages_status="ok"
 fi
+use_libfuse_prefix   # a libfuse built for passthrough (`ensure_libfuse_passthrough`), when there is one
 fuse_status="ok"
 check_fuse || fuse_status="NOT AVAILABLE (integration tests that mount will fail or skip)"
 ensure_swift

@@ -18,3 +18,17 @@ int clinux_malloc_keep_freed(long largest_heap_allocation, long kept_free_bytes,
     if (arenas > 0 && mallopt(M_ARENA_MAX, arenas) != 1) return -1;
     return 0;
 }
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+/* ioprio_set has no glibc wrapper; these are the kernel's values (include/uapi/linux/ioprio.h). */
+#define CLINUX_IOPRIO_WHO_PROCESS 1
+#define CLINUX_IOPRIO_CLASS_IDLE 3
+#define CLINUX_IOPRIO_CLASS_SHIFT 13
+int clinux_background_thread(void) {
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    int cpu = setpriority(PRIO_PROCESS, (id_t)tid, 19);
+    int io = (int)syscall(SYS_ioprio_set, CLINUX_IOPRIO_WHO_PROCESS, tid,
+                          CLINUX_IOPRIO_CLASS_IDLE << CLINUX_IOPRIO_CLASS_SHIFT);
+    return cpu == 0 && io == 0 ? 0 : -1;
+}

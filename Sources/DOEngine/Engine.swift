@@ -24,6 +24,8 @@ import Synchronization
 public final class Engine: Sendable {
     public let store: PieceStore
     public let metadata: MetadataStore
+    /// Whole-file copies of complete contents, which FUSE passthrough serves (made when a mount asks).
+    public let copies: WholeCopies
     /// The verified contents the cache knows, with kept piece counts (`dofs cache`).
     public let contents: CachedContents
     public let http: HTTPClient
@@ -52,7 +54,8 @@ public final class Engine: Sendable {
         cacheLock = try CacheLock(folder: cacheDir)
         store = try PieceStore(root: cacheDir + "/pieces", maxBytes: maxCacheBytes, configuration: config.pieceStore, logger: logger)
         metadata = try MetadataStore(root: cacheDir + "/metadata")
-        contents = CachedContents(store: store, metadata: metadata)
+        copies = try WholeCopies(folder: cacheDir + "/whole", store: store, logger: logger)
+        contents = CachedContents(store: store, metadata: metadata, copies: copies)
         if metadata.removedLeftovers > 0 {
             logger.info("metadata store: removed \(metadata.removedLeftovers) temporary file(s) left by an interrupted run")
         }
@@ -330,7 +333,34 @@ public final class Engine: Sendable {
     }
 
     /// Lets every piece write that runs behind a reply end, and leaves every swarm (at unmount).
+    /// The whole copy of `session`'s content that passthrough may serve, marked used; `nil` when there
+    /// is none (simple contents, contents under `wholeCopyMinBytes`, copies not made yet).
+    public func wholeCopy(of session: ContentSession) -> String? {
+        guard case .verified(let phf) = session.mode, phf.layout.contentLength >= config.wholeCopyMinBytes else { return nil }
+        return copies.path(of: phf.hashOfHashes)
+    }
+
+    /// Where the whole copy of `session`'s content stands; `nil` for contents that get none.
+    public func wholeCopyProgress(of session: ContentSession) -> WholeCopies.Progress? {
+        guard case .verified(let phf) = session.mode, phf.layout.contentLength >= config.wholeCopyMinBytes else { return nil }
+        return copies.progress(of: phf.hashOfHashes)
+    }
+
+    /// Starts making the whole copy of `session`'s content in the background when it is verified, large
+    /// enough, complete once its pieces' writes end, and neither copied nor being copied.
+    public func offerWholeCopy(of session: ContentSession) {
+        guard case .verified(let phf) = session.mode, phf.layout.contentLength >= config.wholeCopyMinBytes,
+              copies.progress(of: phf.hashOfHashes) == .none else { return }
+        let copies = self.copies
+        Task {
+            await session.writesDrained()
+            guard session.isComplete else { return }
+            copies.offer(phf)
+        }
+    }
+
     public func shutdown() async {
+        copies.stop()
         await writesDrained()
         for session in sessions.withLock({ Array($0.values) }) {
             await session.swarm?.stop()

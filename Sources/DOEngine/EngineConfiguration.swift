@@ -38,6 +38,11 @@ public struct EngineConfiguration: Sendable {
     /// the disk's pace; 16 MiB (a readahead window) lets the writes run behind the replies, and past it
     /// the disk paces the read again, so memory stays bounded. 0 waits for every write.
     public var writeBehindBytes = 16 << 20
+    /// Complete contents of at least this size get a whole copy that FUSE passthrough serves
+    /// (`WholeCopies`). A copy costs a file, a second copy of the bytes on disk and a re-hash; smaller
+    /// contents (a tree of small files) are read once, each from one piece in a pack, where that buys
+    /// nothing. 8 MiB is where a reread's time starts to be the FUSE server's, not the open's.
+    public var wholeCopyMinBytes = 8 << 20
     /// How the piece cache writes and keeps pieces (see `PieceStoreConfiguration` for each default).
     public var pieceStore = PieceStoreConfiguration()
     /// Budgets and hedging of the piece scheduler (see `SchedulerConfiguration` for each default).

@@ -9,6 +9,8 @@ enum ExtendedAttributes {
     static let sources = "user.dofs.sources"
     static let url = "user.dofs.url"
     static let modeReason = "user.dofs.mode_reason"
+    /// The content's whole copy for passthrough: `ready`, `making` or `none` (large verified contents only).
+    static let copy = "user.dofs.copy"
     /// On the mount root: the mount's totals (`MountTotals`) as JSON.
     static let stats = "user.dofs.stats"
 

@@ -23,6 +23,12 @@ public final class FuseFilesystem: Sendable {
     /// the daemon's CPU; but the mount no longer learns which files are open, so `dofs status` counts
     /// no readers and `dofs cache evict` does not refuse a content held open.
     let answersOpens: Bool
+    /// Whether to ask the kernel for passthrough (the default; `dofs mount --no-passthrough` does not).
+    let wantsPassthrough: Bool
+    /// Set at INIT: the kernel and libfuse agreed on passthrough, so opens of contents with a whole
+    /// copy are read by the kernel from the copy (see `InodeOpenModes`, `WholeCopies`).
+    private let passthrough = Atomic<Bool>(false)
+    private let openModes = Mutex(InodeOpenModes())
     /// Signalled once the kernel's INIT is handled: from then on the mount answers (see `FuseMount`).
     let kernelConnected = DispatchSemaphore(value: 0)
     private let negative = NegativeLookups()
@@ -54,9 +60,11 @@ public final class FuseFilesystem: Sendable {
         }
     }
 
-    public init(engine: Engine, catalog: Catalog, answersOpens: Bool = true, logger: Logger = Logger(label: "dofs.fs")) {
+    public init(engine: Engine, catalog: Catalog, answersOpens: Bool = true, passthrough: Bool = true,
+                logger: Logger = Logger(label: "dofs.fs")) {
         self.engine = engine
         self.answersOpens = answersOpens
+        wantsPassthrough = passthrough && answersOpens
         self.namespace = Namespace(catalog: catalog)
         self.logger = logger
     }
@@ -158,7 +166,15 @@ public final class FuseFilesystem: Sendable {
 
     // MARK: Files
 
-    func open(_ req: Request, ino: UInt64, flags: Int32, reply: @escaping @Sendable (UInt64) -> Void) {
+    /// Called at INIT with whether passthrough was agreed on.
+    func connected(passthrough: Bool) {
+        self.passthrough.store(passthrough, ordering: .relaxed)
+        if passthrough { logger.info("passthrough on: complete contents are read from their whole copies by the kernel") }
+        kernelConnected.signal()
+    }
+
+    /// Opens a file; `reply` gets its handle and the backing id the kernel reads it from (0: dofs serves it).
+    func open(_ req: Request, ino: UInt64, flags: Int32, reply: @escaping @Sendable (UInt64, Int32) -> Void) {
         guard case .content(let content)? = namespace.node(ino) else { return req.error(EISDIR) }
         guard flags & O_ACCMODE == O_RDONLY else { return req.error(EROFS) }
         guard answersOpens else { return req.error(ENOSYS) }
@@ -169,7 +185,14 @@ public final class FuseFilesystem: Sendable {
                 h.open[fh] = OpenFile(node: node, session: session, config: engine.config)
                 return fh
             }
-            reply(fh)
+            let backingId = passthrough.load(ordering: .relaxed)
+                ? openModes.withLock { $0.open(node.ino) { backing(req, session) } } : 0
+            // Its reads will not reach dofs: the open is the use the cache's age policy sees.
+            if backingId > 0 {
+                session.lastUse.touch()
+                FuseMetrics.passthroughOpens.increment()
+            }
+            reply(fh, backingId)
         }
         // After the reply: opening the next files' sessions to prefetch them is no reason for this
         // reader to wait (it read on while this worker did it: 40 µs of the open, per file, before).
@@ -177,8 +200,31 @@ public final class FuseFilesystem: Sendable {
     }
 
     func release(_ req: Request, fh: UInt64) {
-        _ = handles.withLock { $0.open.removeValue(forKey: fh) }
+        let file = handles.withLock { $0.open.removeValue(forKey: fh) }
+        if let file, passthrough.load(ordering: .relaxed) {
+            let (served, closing) = openModes.withLock { $0.release(file.node.ino) }
+            if let closing { req.passthroughClose(closing) }
+            // A content read whole through dofs gets its copy now, for the next open.
+            if served { engine.offerWholeCopy(of: file.session) }
+        }
         req.error(0)
+    }
+
+    /// Registers the whole copy of `session`'s content with the kernel; its backing id, or 0 when there
+    /// is no copy or the kernel refuses it (then dofs serves the file, as without passthrough).
+    private func backing(_ req: Request, _ session: ContentSession) -> Int32 {
+        guard let path = engine.wholeCopy(of: session) else { return 0 }
+        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            repeating.log(logger, .warning, kind: "whole copy", "cannot open the whole copy \(path): \(String(cString: strerror(errno)))")
+            return 0
+        }
+        defer { close(fd) }
+        let id = req.passthroughOpen(fd)
+        if id <= 0 {
+            repeating.log(logger, .warning, kind: "passthrough", "the kernel refused \(path) as a backing file: \(String(cString: strerror(errno))); dofs serves its reads")
+        }
+        return id
     }
 
     /// A read of an open file (`fh`), or without opens (`fh` 0) of the content at `ino`.
@@ -285,6 +331,10 @@ public final class FuseFilesystem: Sendable {
         guard case .content(let content)? = namespace.node(ino), let session = content.session.withLock({ $0 }) else {
             return req.error(ENODATA)
         }
+        if name == ExtendedAttributes.copy {
+            guard let progress = engine.wholeCopyProgress(of: session) else { return req.error(ENODATA) }
+            return req.xattr(Array(progress.rawValue.utf8), callerSize: size)
+        }
         if name == ExtendedAttributes.pieces, session.writesPending {
             // Pieces a reader was answered with ahead of their disk write are counted once stored, so
             // a read that returned is counted whole (a `close` no longer waits for the writes).
@@ -307,7 +357,7 @@ public final class FuseFilesystem: Sendable {
         guard case .content(let content)? = namespace.node(ino), let session = content.session.withLock({ $0 }) else {
             return req.xattr([], callerSize: size)
         }
-        let names = ExtendedAttributes.names(of: session)
+        let names = ExtendedAttributes.names(of: session) + (engine.wholeCopyProgress(of: session) == nil ? [] : [ExtendedAttributes.copy])
         req.xattr(names.flatMap { Array($0.utf8) + [0] }, callerSize: size)
     }
 

@@ -27,10 +27,15 @@ public enum FuseMetrics {
 
     static func count(_ operation: Operation) { requests[operation]?.increment() }
 
+    /// `dofs_passthrough_opens_total`: opens answered with a whole copy as backing file, whose reads the
+    /// kernel serves (they are never counted as `read` requests).
+    static let passthroughOpens = Counter(label: "dofs_passthrough_opens_total")
+
     /// Creates every handle now, so a scrape lists each metric before its first event.
     public static func declare() {
         _ = readSeconds
         _ = requests
+        _ = passthroughOpens
     }
 }
 

@@ -55,7 +55,7 @@ public enum FuseMount {
         var ops = FuseOperations.table()
         let session: OpaquePointer? = cArgv.withUnsafeMutableBufferPointer { buf in
             var args = fuse_args(argc: Int32(buf.count), argv: buf.baseAddress, allocated: 0)
-            return fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, context.toOpaque())
+            return cfuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, context.toOpaque())
         }
         guard let session else { throw FuseMountError.sessionFailed }
         defer { fuse_session_destroy(session) }

@@ -22,7 +22,10 @@ private func dofsInit(_ userdata: UnsafeMutableRawPointer?, _ conn: UnsafeMutabl
     // listed then need no LOOKUP when they are opened or stat'ed.
     conn.pointee.want |= conn.pointee.capable & UInt32(FUSE_CAP_READDIRPLUS)
     conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
-    if let userdata { Unmanaged<FuseFilesystem>.fromOpaque(userdata).takeUnretainedValue().kernelConnected.signal() }
+    guard let userdata else { return }
+    let filesystem = Unmanaged<FuseFilesystem>.fromOpaque(userdata).takeUnretainedValue()
+    // Reads of complete contents go from the kernel to their whole copies, when both sides can.
+    filesystem.connected(passthrough: filesystem.wantsPassthrough && cfuse_want_passthrough(conn) != 0)
 }
 
 private func dofsLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
@@ -49,11 +52,16 @@ private func dofsOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutable
     FuseMetrics.count(.open)
     let info = FileInfo(value: fi!.pointee)
     let request = Request(raw: req)
-    filesystem(req).open(request, ino: UInt64(ino), flags: info.value.flags) { fh in
+    filesystem(req).open(request, ino: UInt64(ino), flags: info.value.flags) { fh, backingId in
         var reply = info
         reply.value.fh = fh
-        // Content under a name never changes, so page-cache contents stay valid across opens.
-        cfuse_set_cache_flags(&reply.value, 1)
+        if backingId > 0 {
+            // The kernel refuses any other open flag beside passthrough (keep_cache among them): EIO.
+            cfuse_set_backing_id(&reply.value, backingId)
+        } else {
+            // Content under a name never changes, so page-cache contents stay valid across opens.
+            cfuse_set_cache_flags(&reply.value, 1)
+        }
         _ = fuse_reply_open(request.raw, &reply.value)
     }
 }

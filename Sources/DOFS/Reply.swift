@@ -36,6 +36,13 @@ struct Request: @unchecked Sendable {
         _ = fuse_reply_data(raw, &vec, FUSE_BUF_SPLICE_MOVE)
     }
 
+    /// Registers `fd` with the kernel as a backing file for passthrough; its backing id, or 0 with
+    /// `errno` set when refused (no passthrough on this connection, no privilege, a stacked file system).
+    func passthroughOpen(_ fd: Int32) -> Int32 { Int32(cfuse_passthrough_open(raw, fd)) }
+
+    /// Lets go of a backing id (the kernel keeps the file for opens that still use it).
+    func passthroughClose(_ backingId: Int32) { _ = cfuse_passthrough_close(raw, backingId) }
+
     func entry(ino: UInt64, attributes: stat, timeout: Double) {
         var e = fuse_entry_param()
         e.ino = fuse_ino_t(ino)

@@ -92,7 +92,8 @@ public final class Node: Sendable {
         } catch {
             throw .mount("\(error)")
         }
-        let mount = NodeMount(request: request, filesystem: FuseFilesystem(engine: engine, catalog: catalog, answersOpens: !request.noOpen), logger: logger)
+        let mount = NodeMount(request: request, filesystem: FuseFilesystem(engine: engine, catalog: catalog, answersOpens: !request.noOpen,
+                                                                                   passthrough: !request.noPassthrough), logger: logger)
         try state.withLock { (s) throws(NodeError) in
             guard !s.shuttingDown else { throw .shuttingDown }
             guard s.mounts[request.mountpoint] == nil else { throw .mountpoint("\(request.mountpoint) is already a mount of this node") }
@@ -177,6 +178,8 @@ public struct MountRequest: Codable, Sendable, Equatable {
     public var kernelReadaheadKB = FuseMountOptions(mountpoint: "").kernelReadaheadKB
     /// Answer no OPEN (`FuseFilesystem.answersOpens`): faster trees of small files, no reader counts.
     public var noOpen = false
+    /// Serve every read in dofs, never from whole copies through the kernel (`FuseFilesystem.wantsPassthrough`).
+    public var noPassthrough = false
 
     public init(mountpoint: String, catalogPath: String? = nil) {
         self.mountpoint = mountpoint

@@ -38,6 +38,10 @@ struct MountCommand: ParsableCommand {
           help: "Answer no OPEN, so the kernel sends none: one round trip less per file read (trees of small files); dofs status then counts no readers and cache evict does not refuse files held open.")
     var noOpen = false
 
+    @Flag(name: .customLong("no-passthrough"),
+          help: "Serve every read in dofs: never let the kernel read a complete content from its whole copy in the cache (FUSE passthrough, libfuse >= 3.16).")
+    var noPassthrough = false
+
     @Flag(name: .customLong("allow-other"), help: "Let other users read the mount.")
     var allowOther = false
 
@@ -63,6 +67,7 @@ struct MountCommand: ParsableCommand {
         r.maxThreads = maxThreads
         r.kernelReadaheadKB = kernelReadaheadKB
         r.noOpen = noOpen
+        r.noPassthrough = noPassthrough
         return r
     }
 

@@ -6,7 +6,7 @@ import Foundation
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Re-hash every verified piece in a cache and remove the damaged ones.",
+        abstract: "Re-hash every verified piece and whole copy in a cache and remove the damaged ones.",
         discussion: """
         Exits 1 if it found damage (the damaged pieces are removed and will be fetched again). Refuses \
         (exit 2, touching nothing) while a mount owns the cache folder: unmount it first.
@@ -46,6 +46,26 @@ struct VerifyCommand: ParsableCommand {
         }
         store.settleRemovals()
         print("checked \(checked) verified piece(s), removed \(damaged) damaged")
+        // Whole copies are read by the kernel without dofs (passthrough): each must still be its content.
+        let copies: WholeCopies, metadata: MetadataStore
+        do {
+            metadata = try MetadataStore(root: cacheDir + "/metadata")
+            copies = try WholeCopies(folder: cacheDir + "/whole", store: store)
+        } catch {
+            throw UserFacingError("dofs verify: \(error)")
+        }
+        var damagedCopies = 0
+        let copied = copies.all
+        for hashOfHashes in copied {
+            guard let phf = metadata.load(hashOfHashes: hashOfHashes), copies.matches(phf) else {
+                print("damaged: \(copies.folder)/\(hashOfHashes.hex)")
+                copies.remove(hashOfHashes)
+                damagedCopies += 1
+                continue
+            }
+        }
+        print("checked \(copied.count) whole cop\(copied.count == 1 ? "y" : "ies"), removed \(damagedCopies) damaged")
+        damaged += damagedCopies
         if damaged > 0 { throw ExitCode.failure }
     }
 }

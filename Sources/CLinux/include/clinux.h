@@ -11,4 +11,7 @@ int clinux_punch_hole(int fd, long offset, long length);
    mmap each), up to `kept_free_bytes` of freed memory stay mapped for reuse, and at most `arenas`
    heaps are made (0: glibc's default). 0 on success. */
 int clinux_malloc_keep_freed(long largest_heap_allocation, long kept_free_bytes, int arenas);
+/* Makes the calling thread yield to every other: nice 19 and the idle I/O class (it gets the CPU and
+   the disk only when nobody else wants them). 0 on success, -1 if either was refused. */
+int clinux_background_thread(void);
 #endif

@@ -60,11 +60,13 @@ public final class CachedContents: Sendable {
 
     private let store: PieceStore
     private let metadata: MetadataStore
+    private let copies: WholeCopies?
     private let state = Mutex(State())
 
-    init(store: PieceStore, metadata: MetadataStore) {
+    init(store: PieceStore, metadata: MetadataStore, copies: WholeCopies? = nil) {
         self.store = store
         self.metadata = metadata
+        self.copies = copies
     }
 
     /// The kept tally and last use of a content being opened (made and recounted on first use);
@@ -110,17 +112,18 @@ public final class CachedContents: Sendable {
         return state.withLock { Array($0.known.keys) }
     }
 
-    /// Removes the stored pieces of a content (see the contract); returns how many pieces and bytes
-    /// left the store, or `nil` for an unknown content. Blocking: one unlink per piece.
+    /// Removes the stored pieces of a content, and its whole copy (see the contract); returns how many
+    /// pieces and bytes left the cache, or `nil` for an unknown content. Blocking: one unlink per piece.
     public func evict(_ hashOfHashes: SHA256Digest) -> (pieces: Int, bytes: Int)? {
         guard let known = state.withLock({ $0.known[hashOfHashes] }) else { return nil }
+        let copyBytes = copies?.remove(hashOfHashes) ?? 0
         let before = known.tally.stored
         for digest in known.tally.digests where store.contains(.verified(digest)) {
             store.remove(.verified(digest))
         }
         store.settleRemovals()
         let after = known.tally.stored
-        return (before.pieces - after.pieces, before.bytes - after.bytes)
+        return (before.pieces - after.pieces, before.bytes - after.bytes + copyBytes)
     }
 
     /// Evicts every content with stored pieces whose last use is before `cutoff` (DO's

@@ -77,6 +77,7 @@ public final class PieceStore: Sendable {
     private let recent: RecentPieces
     private let logger: Logger
     private let watchers: TallyWatchers
+    private let derived = DerivedSpaceLink()
     private let repeating = RepeatingLog()
     /// Name the temporary files of staged pieces: a prefix per store (random, made once), a counter.
     private let stagedPrefix = String(UUID().uuidString.prefix(8)) + "-"
@@ -123,6 +124,7 @@ public final class PieceStore: Sendable {
         let watchers = TallyWatchers()
         self.watchers = watchers
         let packStore = packs?.0
+        let derived = self.derived
         committer = GroupCommitter(syncDirectory: root + "/tmp", packs: packStore, logger: logger) { done, failed in
             var gone: [Key] = []
             var orphans: [(key: Key, location: PieceIndex.Location)] = []
@@ -136,7 +138,7 @@ public final class PieceStore: Sendable {
                     idx.remove(item.key)
                     gone.append(item.key)
                 }
-                return maxBytes.map { idx.evict(toFit: $0) } ?? []
+                return maxBytes.map { idx.evict(toFit: max(0, $0 - derived.bytes)) } ?? []
             }
             PieceStore.delete(evicted + orphans, root: root, packs: packStore)
             let evictedKeys = evicted.map(\.key)
@@ -346,10 +348,22 @@ public final class PieceStore: Sendable {
         }
     }
 
+    /// Counts `space` (whole copies) toward the cap from now on: it gives way first when pieces need room.
+    public func attach(derived space: any DerivedSpace) { derived.attach(space) }
+
+    /// Bytes stored, reserved and derived beyond the cap; 0 within it, or without a cap.
+    public var overCap: Int {
+        guard let maxBytes else { return 0 }
+        return max(0, index.withLock { $0.totalBytes + $0.reservedBytes } + derived.bytes - maxBytes)
+    }
+
     /// Evicts least-recently-used committed pieces until `size` more bytes fit under `cap` beside what
-    /// is stored and reserved, and reserves them; false (nothing reserved) when staged and reserved
-    /// pieces alone leave no room, unless `evenIfFull`.
+    /// is stored, reserved and derived (derived space gives way first), and reserves them; false
+    /// (nothing reserved) when staged and reserved pieces alone leave no room, unless `evenIfFull`.
     private func reserveRoom(_ size: Int, cap: Int, evenIfFull: Bool) -> Bool {
+        let over = index.withLock { $0.totalBytes + $0.reservedBytes } + derived.bytes + size - cap
+        if over > 0 { derived.shed(over) }
+        let cap = max(0, cap - derived.bytes)
         let (evicted, fits) = index.withLock { idx in
             let evicted = idx.evict(toFit: max(0, cap - idx.reservedBytes - size))
             let fits = idx.totalBytes + idx.reservedBytes + size <= cap
@@ -453,4 +467,24 @@ extension PieceIndex.Location {
         case .final, .packed: return self
         }
     }
+}
+
+/// Bytes kept beside the pieces that count toward the store's cap (whole copies, `WholeCopies`), and
+/// give way first when pieces need room.
+public protocol DerivedSpace: AnyObject, Sendable {
+    var derivedBytes: Int { get }
+    /// Deletes at least `bytes` bytes of it if it can; returns how many it deleted.
+    func shed(_ bytes: Int) -> Int
+}
+
+/// The store's link to its derived space: weak, since the space holds the store.
+final class DerivedSpaceLink: Sendable {
+    private struct Weak: @unchecked Sendable { weak var space: (any DerivedSpace)? }
+    private let link = Mutex(Weak())
+
+    func attach(_ space: any DerivedSpace) { link.withLock { $0.space = space } }
+
+    var bytes: Int { link.withLock { $0.space }?.derivedBytes ?? 0 }
+
+    func shed(_ bytes: Int) { _ = link.withLock { $0.space }?.shed(bytes) }
 }

@@ -128,6 +128,12 @@ public final class ContentSession: Sendable {
         }
     }
 
+    /// Whether every piece of this verified content is stored (simple contents never count as complete).
+    public var isComplete: Bool {
+        guard case .verified = mode else { return false }
+        return havePieces == layout.pieceCount
+    }
+
     /// Bytes per source kind since the content was opened: kept as pieces arrive and reads are answered.
     public var traffic: Traffic { bytesBySource.withLock { $0 } }
 

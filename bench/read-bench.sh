@@ -22,7 +22,8 @@
 # usage: bench/read-bench.sh [--size SIZE] [--runs N] [--dir DIR] [--keep] [--strict]
 #                            [--compare BIN] [--perf]
 #   --size SIZE    file size: bytes or with a suffix, 1G, 512M, 1GiB (default 1G)
-#   --runs N       repeat the curl and local baselines N times, report the median (default 3)
+#   --runs N       repeat the curl and local baselines and the warm and second reads N times,
+#                  report the median (default 3)
 #   --dir DIR      work directory (default: a new /tmp/dofs-bench.XXXXXX, deleted at the end)
 #   --keep         keep the work directory (file, cache, logs)
 #   --strict       exit 2 when a target is missed (default: report only)
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
         --dir)    work="${2:?--dir needs a directory}"; shift 2 ;;
         --keep)   keep=1; shift ;;
         --strict) strict=1; shift ;;
-        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -95,6 +96,9 @@ touch "$work/.dofs-bench"
 
 # median N... — the median of the numbers given.
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# seconds_at MIB_PER_S — seconds to read the file at that rate, 3 decimals.
+seconds_at() { awk -v b="$size" -v r="$1" 'BEGIN { printf "%.3f\n", b / 1048576 / r }'; }
 
 # timed_dd FILE — reads FILE with dd bs=1M to /dev/null; prints "BYTES SECONDS".
 timed_dd() {
@@ -277,28 +281,38 @@ if [ "$copy_state" != n/a ]; then
 fi
 
 # ---- (c0) warm read on a fresh mount without passthrough: dofs serves every read from its pieces
-log "(c0) warm read with --no-passthrough: unmount, fresh mount of the filled cache"
-unmount_now
-mount_fresh "$DOFS_BIN" --no-passthrough
-read -r _ warm_np_s < <(timed_dd "$mnt/$file")
-warm_np_mibs="$(mib_per_s "$size" "$warm_np_s")"
-note "$warm_np_s s = $warm_np_mibs MiB/s"
-read -r _ second_np_s < <(timed_dd "$mnt/$file")
-second_np_mibs="$(mib_per_s "$size" "$second_np_s")"
-note "second read: $second_np_s s = $second_np_mibs MiB/s"
+log "(c0) warm read with --no-passthrough: fresh mounts of the filled cache  x$runs, then (d0) second reads"
+warm_np_rates=() second_np_rates=()
+for _ in $(seq 1 "$runs"); do
+    unmount_now
+    mount_fresh "$DOFS_BIN" --no-passthrough
+    read -r _ secs < <(timed_dd "$mnt/$file")
+    warm_np_rates+=("$(mib_per_s "$size" "$secs")")
+    read -r _ secs < <(timed_dd "$mnt/$file")
+    second_np_rates+=("$(mib_per_s "$size" "$secs")")
+    note "warm ${warm_np_rates[-1]} MiB/s, second ${second_np_rates[-1]} MiB/s"
+done
+warm_np_mibs="$(median "${warm_np_rates[@]}")" second_np_mibs="$(median "${second_np_rates[@]}")"
+warm_np_s="$(seconds_at "$warm_np_mibs")" second_np_s="$(seconds_at "$second_np_mibs")"
 
 # ---- (c) warm read on a fresh mount vs a local page-cache read
-log "(c) warm read: unmount, fresh mount of the filled cache"
-unmount_now
-mount_fresh
+log "(c) warm read: fresh mounts of the filled cache  x$runs (the median)"
 lines1="$(log_lines "$access")"
-wt0=0; [ -n "$DOFS_PID" ] && wt0="$(cpu_ticks "$DOFS_PID")"
-read -r _ warm_s < <(timed_dd "$mnt/$file")
+warm_rates=() warm_ticks=0
+for _ in $(seq 1 "$runs"); do
+    unmount_now
+    mount_fresh
+    wt0=0; [ -n "$DOFS_PID" ] && wt0="$(cpu_ticks "$DOFS_PID")"
+    read -r _ secs < <(timed_dd "$mnt/$file")
+    [ -n "$DOFS_PID" ] && warm_ticks=$(( warm_ticks + $(cpu_ticks "$DOFS_PID") - wt0 ))
+    warm_rates+=("$(mib_per_s "$size" "$secs")")
+    note "$secs s = ${warm_rates[-1]} MiB/s"
+done
+warm_mibs="$(median "${warm_rates[@]}")" warm_s="$(seconds_at "$(median "${warm_rates[@]}")")"
 warm_cpu="n/a"
-[ -n "$DOFS_PID" ] && warm_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - wt0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
-warm_mibs="$(mib_per_s "$size" "$warm_s")"
+[ -n "$DOFS_PID" ] && warm_cpu="$(awk -v t="$warm_ticks" -v n="$runs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / n }')"
 warm_origin="$(origin_bytes "$access" "$lines1")"
-note "$warm_s s = $warm_mibs MiB/s (origin sent $warm_origin bytes)"
+note "median $warm_mibs MiB/s (origin sent $warm_origin bytes)"
 
 log "    local baseline: dd of the original in the page cache  x$runs"
 cat "$origin/$file" >/dev/null
@@ -311,15 +325,20 @@ done
 local_mibs="$(median "${local_rates[@]}")"
 
 # ---- (d) second read on the same mount
-log "(d) second read on the same mount"
+log "(d) second read on the same mount  x$runs (the median)"
 lines2="$(log_lines "$access")"
 st0=0; [ -n "$DOFS_PID" ] && st0="$(cpu_ticks "$DOFS_PID")"
-read -r _ second_s < <(timed_dd "$mnt/$file")
+second_rates=()
+for _ in $(seq 1 "$runs"); do
+    read -r _ secs < <(timed_dd "$mnt/$file")
+    second_rates+=("$(mib_per_s "$size" "$secs")")
+    note "$secs s = ${second_rates[-1]} MiB/s"
+done
 second_cpu="n/a"
-[ -n "$DOFS_PID" ] && second_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - st0 )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
-second_mibs="$(mib_per_s "$size" "$second_s")"
+[ -n "$DOFS_PID" ] && second_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - st0 )) -v n="$runs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / n }')"
+second_mibs="$(median "${second_rates[@]}")" second_s="$(seconds_at "$second_mibs")"
 second_origin="$(origin_bytes "$access" "$lines2")"
-note "$second_s s = $second_mibs MiB/s (origin sent $second_origin bytes)"
+note "median $second_mibs MiB/s (origin sent $second_origin bytes)"
 
 log "data check: cmp of the mounted file with the original"
 if cmp -s "$mnt/$file" "$origin/$file"; then data_check="OK (identical)"; else data_check="MISMATCH"; fi
@@ -369,7 +388,7 @@ results="$HERE/results/read-$stamp.txt"
     echo "machine: $(uname -srm), $(nproc) cores, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
     echo "dofs:    $DOFS_BIN (rev $rev)"
     echo "file:    $(human_bytes "$size") ($size bytes), pieces of $(human_bytes "$piece_size"); origin nginx $(nginx -v 2>&1 | sed 's|.*/||') on 127.0.0.1"
-    echo "reads:   dd bs=1M of=/dev/null; curl and local are the median of $runs runs"
+    echo "reads:   dd bs=1M of=/dev/null; curl, local, (c0), (d0), (c) and (d) are the median of $runs runs"
     echo "load:    $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1/5/15-min averages)"
     echo
     printf '%-46s %10s %9s %12s\n' "" "MiB/s" "seconds" "dofs CPU s"

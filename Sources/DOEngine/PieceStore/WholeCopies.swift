@@ -18,7 +18,8 @@ import Synchronization
 /// - A copy is never changed in place, only unlinked: a reader that holds it open keeps its bytes.
 /// - Copies count toward the cache cap beside the pieces (`PieceStore.attach(derived:)`), from the
 ///   moment one is started; they give way first when pieces need room, least recently used first,
-///   since they repeat bytes the pieces hold. A copy is started only if it fits beside the pieces.
+///   since they repeat bytes the pieces hold. A copy is started only if it fits beside the pieces,
+///   and leaves a tenth of the file system free (so it never takes the last of an uncapped disk).
 /// - At most one copy is made at a time, on a thread that yields to every other (nice 19, idle I/O
 ///   class): a copy is long sequential disk work and CPU (a re-hash), which must not slow a reader.
 /// - One process per cache folder (the caller holds the `CacheLock`).
@@ -34,7 +35,7 @@ public final class WholeCopies: DerivedSpace {
             switch self {
             case .pieceMissing(let i): return "piece \(i) is not stored"
             case .pieceMismatch(let i): return "stored piece \(i) no longer matches its hash"
-            case .noRoom(let bytes): return "\(bytes) bytes do not fit under the cache cap beside the pieces"
+            case .noRoom(let bytes): return "\(bytes) bytes do not fit under the cache cap beside the pieces, or would leave under a tenth of the disk free"
             case .stopped: return "stopped"
             case .io(let failure): return failure.description
             }
@@ -118,7 +119,7 @@ public final class WholeCopies: DerivedSpace {
         guard started else { return }
         // Its bytes are counted from now: older copies give way, pieces do not.
         if store.overCap > 0 { _ = shed(store.overCap) }
-        guard store.overCap == 0 else {
+        guard store.overCap == 0, leavesFreeSpace(after: size) else {
             _ = state.withLock { $0.making.removeValue(forKey: phf.hashOfHashes) }
             return done(.noRoom(bytes: size))
         }
@@ -143,6 +144,18 @@ public final class WholeCopies: DerivedSpace {
         thread.name = "dofs-whole-copy"
         thread.start()
     }
+
+    /// Whether the file system keeps a tenth of its space free with `bytes` more written: a copy repeats
+    /// what the pieces hold, so it never takes the last of the disk, capped or not.
+    private func leavesFreeSpace(after bytes: Int) -> Bool {
+        var fs = statvfs()
+        guard statvfs(folder, &fs) == 0 else { return false }
+        let blockSize = Int(fs.f_frsize)
+        return (Int(fs.f_bavail) * blockSize - bytes) >= Int(fs.f_blocks) * blockSize / Self.freeSpaceDivisor
+    }
+
+    /// A copy leaves at least 1/`freeSpaceDivisor` of its file system free.
+    static let freeSpaceDivisor = 10
 
     /// Makes the copy now, on the caller's thread.
     private func make(_ phf: PiecesHashFile) throws(Failure) {

@@ -97,6 +97,16 @@ touch "$work/.dofs-bench"
 # median N... — the median of the numbers given.
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
+# dd_rates FILE — reads FILE $runs times with timed_dd; prints each read's MiB/s, a line each.
+dd_rates() {
+    local secs
+    for _ in $(seq 1 "$runs"); do
+        read -r _ secs < <(timed_dd "$1")
+        note "$secs s = $(mib_per_s "$size" "$secs") MiB/s"
+        mib_per_s "$size" "$secs"
+    done
+}
+
 # seconds_at MIB_PER_S — seconds to read the file at that rate, 3 decimals.
 seconds_at() { awk -v b="$size" -v r="$1" 'BEGIN { printf "%.3f\n", b / 1048576 / r }'; }
 
@@ -316,24 +326,14 @@ note "median $warm_mibs MiB/s (origin sent $warm_origin bytes)"
 
 log "    local baseline: dd of the original in the page cache  x$runs"
 cat "$origin/$file" >/dev/null
-local_rates=()
-for _ in $(seq 1 "$runs"); do
-    read -r _ secs < <(timed_dd "$origin/$file")
-    local_rates+=("$(mib_per_s "$size" "$secs")")
-    note "$secs s = ${local_rates[-1]} MiB/s"
-done
+mapfile -t local_rates < <(dd_rates "$origin/$file")
 local_mibs="$(median "${local_rates[@]}")"
 
 # ---- (d) second read on the same mount
 log "(d) second read on the same mount  x$runs (the median)"
 lines2="$(log_lines "$access")"
 st0=0; [ -n "$DOFS_PID" ] && st0="$(cpu_ticks "$DOFS_PID")"
-second_rates=()
-for _ in $(seq 1 "$runs"); do
-    read -r _ secs < <(timed_dd "$mnt/$file")
-    second_rates+=("$(mib_per_s "$size" "$secs")")
-    note "$secs s = ${second_rates[-1]} MiB/s"
-done
+mapfile -t second_rates < <(dd_rates "$mnt/$file")
 second_cpu="n/a"
 [ -n "$DOFS_PID" ] && second_cpu="$(awk -v t=$(( $(cpu_ticks "$DOFS_PID") - st0 )) -v n="$runs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / n }')"
 second_mibs="$(median "${second_rates[@]}")" second_s="$(seconds_at "$second_mibs")"

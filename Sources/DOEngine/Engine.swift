@@ -332,25 +332,28 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Lets every piece write that runs behind a reply end, and leaves every swarm (at unmount).
+    /// The pieces hash file of `session`'s content when the content may have a whole copy: verified
+    /// and at least `wholeCopyMinBytes`.
+    private func copyable(_ session: ContentSession) -> PiecesHashFile? {
+        guard case .verified(let phf) = session.mode, phf.layout.contentLength >= config.wholeCopyMinBytes else { return nil }
+        return phf
+    }
+
     /// The whole copy of `session`'s content that passthrough may serve, marked used; `nil` when there
     /// is none (simple contents, contents under `wholeCopyMinBytes`, copies not made yet).
     public func wholeCopy(of session: ContentSession) -> String? {
-        guard case .verified(let phf) = session.mode, phf.layout.contentLength >= config.wholeCopyMinBytes else { return nil }
-        return copies.path(of: phf.hashOfHashes)
+        copyable(session).flatMap { copies.path(of: $0.hashOfHashes) }
     }
 
     /// Where the whole copy of `session`'s content stands; `nil` for contents that get none.
     public func wholeCopyProgress(of session: ContentSession) -> WholeCopies.Progress? {
-        guard case .verified(let phf) = session.mode, phf.layout.contentLength >= config.wholeCopyMinBytes else { return nil }
-        return copies.progress(of: phf.hashOfHashes)
+        copyable(session).map { copies.progress(of: $0.hashOfHashes) }
     }
 
-    /// Starts making the whole copy of `session`'s content in the background when it is verified, large
-    /// enough, complete once its pieces' writes end, and neither copied nor being copied.
+    /// Starts making the whole copy of `session`'s content in the background when it may have one, is
+    /// complete once its pieces' writes end, and is neither copied nor being copied.
     public func offerWholeCopy(of session: ContentSession) {
-        guard case .verified(let phf) = session.mode, phf.layout.contentLength >= config.wholeCopyMinBytes,
-              copies.progress(of: phf.hashOfHashes) == .none else { return }
+        guard let phf = copyable(session), copies.progress(of: phf.hashOfHashes) == .none else { return }
         let copies = self.copies
         Task {
             await session.writesDrained()
@@ -359,6 +362,7 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Lets every piece write that runs behind a reply end, and leaves every swarm (at unmount).
     public func shutdown() async {
         copies.stop()
         await writesDrained()

@@ -210,6 +210,12 @@ public final class FuseFilesystem: Sendable {
         req.error(0)
     }
 
+    /// A content fetched whole outside a read (`dofs prefetch`) gets its copy for the next open, as one
+    /// read whole does at its release.
+    public func fetchedWhole(_ session: ContentSession) {
+        if passthrough.load(ordering: .relaxed) { engine.offerWholeCopy(of: session) }
+    }
+
     /// Registers the whole copy of `session`'s content with the kernel; its backing id, or 0 when there
     /// is no copy or the kernel refuses it (then dofs serves the file, as without passthrough).
     private func backing(_ req: Request, _ session: ContentSession) -> Int32 {

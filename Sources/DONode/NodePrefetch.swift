@@ -42,6 +42,7 @@ extension Node {
                     }
                     try fetched.get()
                     logger.notice("prefetch of \(path) done: \(session.havePieces)/\(session.layout.pieceCount) pieces cached")
+                    mount.filesystem.fetchedWhole(session)
                 } catch {
                     logger.error("prefetch of \(path) failed: \(error)")
                 }
@@ -92,6 +93,7 @@ extension Node {
             throw .fetch(path: path, reason: "fetched, but only \(result.piecesCached) of \(result.piecesTotal) pieces stayed in "
                          + "\(cap) (\(session.layout.contentLength) bytes needed); raise --cache-max-size or evict other contents")
         }
+        mount.filesystem.fetchedWhole(session)
         return result
     }
 

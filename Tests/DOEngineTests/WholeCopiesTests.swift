@@ -30,6 +30,14 @@ final class WholeCopiesTests: XCTestCase {
         return (PiecesHashFile(layout: layout, pieces: slices.map { SHA256.hash($0) }), bytes)
     }
 
+    /// A store capped at `cap` bytes, a file per piece, and its copies.
+    private func capped(at cap: Int) throws -> (PieceStore, WholeCopies) {
+        var config = PieceStoreConfiguration()
+        config.packedPieceMaxBytes = 0
+        let store = try PieceStore(root: root + "/pieces", maxBytes: cap, configuration: config)
+        return (store, try WholeCopies(folder: root + "/whole", store: store))
+    }
+
     /// Offers a copy and waits for its outcome (`nil`: made).
     private func make(_ phf: PiecesHashFile, in copies: WholeCopies) -> WholeCopies.Failure? {
         let done = expectation(description: "copy of \(phf.contentId)")
@@ -89,10 +97,7 @@ final class WholeCopiesTests: XCTestCase {
 
     func testCopiesCountTowardTheCapAndGiveWayBeforePieces() throws {
         let cap = 20 * pieceSize
-        var config = PieceStoreConfiguration()
-        config.packedPieceMaxBytes = 0
-        let store = try PieceStore(root: root + "/pieces", maxBytes: cap, configuration: config)
-        let copies = try WholeCopies(folder: root + "/whole", store: store)
+        let (store, copies) = try capped(at: cap)
         let (first, _) = try content(4, seed: 4, in: store)
         XCTAssertNil(make(first, in: copies))
         let (second, _) = try content(4, seed: 5, in: store)
@@ -110,11 +115,7 @@ final class WholeCopiesTests: XCTestCase {
     }
 
     func testACopyThatDoesNotFitBesideThePiecesIsNotStartedAndEvictsNoPiece() throws {
-        let cap = 10 * pieceSize
-        var config = PieceStoreConfiguration()
-        config.packedPieceMaxBytes = 0
-        let store = try PieceStore(root: root + "/pieces", maxBytes: cap, configuration: config)
-        let copies = try WholeCopies(folder: root + "/whole", store: store)
+        let (store, copies) = try capped(at: 10 * pieceSize)
         let (phf, _) = try content(6, seed: 7, in: store)
 
         guard case .noRoom? = make(phf, in: copies) else { return XCTFail("6 pieces and their copy exceed a cap of 10") }

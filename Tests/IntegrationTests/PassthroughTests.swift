@@ -147,4 +147,22 @@ final class PassthroughTests: MountTestCase {
         assertReads(try readWhole(path), content, "after the last release, a new backing id")
         XCTAssertEqual(try passthroughOpens(), 3)
     }
+
+    func testAPrefetchedContentGetsItsCopyBeforeAnyReadAndItsFirstOpenPassesThrough() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 8 * MiB, seed: 74)
+        let published = try publish(content, as: "eight.bin", on: origin)
+        let socket = scratch.file("node.sock")
+        let (mount, metric) = try mountWithMetrics([CatalogEntry(name: "eight.bin", published: published)], ["--socket", socket])
+        try requirePassthrough(mount)
+        let path = mount.mountpoint + "/eight.bin"
+
+        let prefetch = try ChildProcess.run(DofsCLI.binaryPath, ["prefetch", path, "--socket", socket],
+                                            logDirectory: scratch.file("logs"), timeout: 60)
+        XCTAssertEqual(prefetch.termination, .exited(0), "\(prefetch.stdout) \(prefetch.stderr)")
+        try waitForCopy(path)
+        assertReads(try readWhole(path), content, "the first read, from the copy")
+        XCTAssertEqual(try metric(#"dofs_fuse_requests_total{op="read"}"#), 0, "no READ reached dofs")
+        XCTAssertEqual(try metric("dofs_passthrough_opens_total"), 1)
+    }
 }

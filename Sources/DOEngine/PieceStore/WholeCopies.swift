@@ -105,10 +105,8 @@ public final class WholeCopies: DerivedSpace {
         state.withLock { s in s.copies[hashOfHashes] != nil ? .ready : s.making[hashOfHashes] != nil ? .making : .none }
     }
 
-    public var count: Int { state.withLock { $0.copies.count } }
-
-    /// Starts making the copy of `phf`'s content in the background, unless it exists or is being made;
-    /// `done` is called with the outcome (`nil` on success) when one was started.
+    /// Starts making the copy of `phf`'s content in the background, unless it exists or is being made
+    /// (then nothing happens); otherwise `done` gets the outcome: `nil` once the copy is made, or why not.
     public func offer(_ phf: PiecesHashFile, done: @escaping @Sendable (Failure?) -> Void = { _ in }) {
         let size = phf.layout.contentLength
         let started = state.withLock { s -> Bool in

@@ -165,4 +165,33 @@ final class PassthroughTests: MountTestCase {
         XCTAssertEqual(try metric(#"dofs_fuse_requests_total{op="read"}"#), 0, "no READ reached dofs")
         XCTAssertEqual(try metric("dofs_passthrough_opens_total"), 1)
     }
+
+    func testASIGKILLWhileACopyIsWrittenLeavesNoCopyUnderItsNameAndTheNextStartDeletesTheUnfinishedOne() throws {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: 96 * MiB, seed: 75)
+        let published = try publish(content, as: "ninety-six.bin", on: origin)
+        let entries = [CatalogEntry(name: "ninety-six.bin", published: published)]
+        let first = try self.mount(catalog: entries)
+        try requirePassthrough(first)
+        let hex = Hex.encode(try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes)).bytes)
+        let unfinished = first.cacheDir + "/whole/tmp-" + hex, copy = first.cacheDir + "/whole/" + hex
+        let cold = try readWhole(first.mountpoint + "/ninety-six.bin", within: 120)
+        // Kill as soon as the copy is being written (comparing 96 MiB first would outlast it).
+        XCTAssertTrue(waitUntil(timeout: 30, interval: 0.002) { ((try? FileIO.attributes(unfinished).get().size) ?? 0) > 0 },
+                      "the copy is being written")
+        first.kill9()
+        assertReads(cold, content, "the cold read")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: unfinished), "the copy was killed mid-way")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: copy), "nothing under the copy's own name")
+        let afterCrash = CacheInspection.verifyContentAddressedFiles(under: first.cacheDir)
+        XCTAssertTrue(afterCrash.mismatches.isEmpty, "\(afterCrash.mismatches)")
+
+        let again = try self.mount(catalog: entries)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: unfinished), "the next start deleted the unfinished copy")
+        assertReads(try readWhole(again.mountpoint + "/ninety-six.bin", within: 120), content, "served from the pieces")
+        try waitForCopy(again.mountpoint + "/ninety-six.bin")
+        let report = CacheInspection.verifyContentAddressedFiles(under: again.cacheDir)
+        XCTAssertTrue(report.mismatches.isEmpty, "\(report.mismatches)")
+        XCTAssertEqual(report.checkedCopies, 1, "the copy made after the restart is whole and verified")
+    }
 }

@@ -6,12 +6,17 @@ import Foundation
 /// named after a hash, make no such claim); and a pack's list (`packs/N.list`, records of 56 bytes:
 /// kind `A` stored / `D` dropped, 3 zero bytes, length (4, LE), offset (8, LE), SHA-256 (32), the first 8
 /// bytes of the SHA-256 of the 48 before; a record that fails its check ends the list) claims that each
-/// range it stores and does not drop in `packs/N.pack` is the piece with that SHA-256.
+/// range it stores and does not drop in `packs/N.pack` is the piece with that SHA-256. One exception: a
+/// file named so under `whole/` claims to be the whole content with that HashOfHashes, every piece of it
+/// as its pieces hash file (`metadata/<hex>.phf`) lists them.
 enum CacheInspection {
     struct Report {
+        /// Pieces checked (files and packed ranges).
         var checked = 0
         /// The bytes of the pieces checked.
         var checkedBytes = 0
+        /// Whole copies checked.
+        var checkedCopies = 0
         var otherFiles = 0
         var mismatches: [String] = []
     }
@@ -31,6 +36,10 @@ enum CacheInspection {
                 report.otherFiles += 1
                 continue
             }
+            if relative.hasPrefix("whole/") {
+                verifyCopy(path, relative: relative, phf: "\(root)/metadata/\(stem).phf", into: &report)
+                continue
+            }
             report.checked += 1
             guard let data = FileManager.default.contents(atPath: path) else {
                 report.mismatches.append("\(relative) (unreadable)")
@@ -40,6 +49,20 @@ enum CacheInspection {
             if SHA256.hash([UInt8](data)).hex != stem { report.mismatches.append("\(relative) (\(data.count) bytes)") }
         }
         return report
+    }
+
+    private static func verifyCopy(_ path: String, relative: String, phf phfPath: String, into report: inout Report) {
+        report.checkedCopies += 1
+        guard let json = FileManager.default.contents(atPath: phfPath), let phf = try? PiecesHashFile(json: [UInt8](json)),
+              let bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
+            return report.mismatches.append("\(relative) (unreadable, or no pieces hash file beside it)")
+        }
+        guard bytes.count == phf.layout.contentLength else {
+            return report.mismatches.append("\(relative) (\(bytes.count) bytes, the content has \(phf.layout.contentLength))")
+        }
+        for index in 0..<phf.layout.pieceCount where SHA256.hash(bytes[phf.layout.range(ofPiece: index)]) != phf.pieces[index] {
+            return report.mismatches.append("\(relative) (piece \(index))")
+        }
     }
 
     private static func verifyPack(list path: String, relative: String, into report: inout Report) {

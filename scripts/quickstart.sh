@@ -1,8 +1,9 @@
 #!/bin/bash
 # scripts/quickstart.sh — see dofs work end to end on one machine.
 #
-# It installs the system packages dofs needs (only the missing ones), builds
-# dofs in release mode, makes sample content, serves it from an nginx origin on
+# It installs the system packages dofs needs (only the missing ones) and, where the
+# system's libfuse is older than 3.16, libfuse 3.17.2 for passthrough (scripts/lib.sh),
+# builds dofs in release mode, makes sample content, serves it from an nginx origin on
 # 127.0.0.1, publishes it (pieces hash files + catalog), mounts it with dofs,
 # reads it back, checks every byte with sha256sum, shows the dofs xattrs and a
 # second (cached) read. By default the mount and the origin keep running so you
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
         --port)     port="${2:?--port needs a number}"; shift 2 ;;
         --size-mib) size_mib="${2:?--size-mib needs a number}"; shift 2 ;;
         --debug)    config=debug; shift ;;
-        -h|--help)  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -33,6 +33,19 @@ final class PassthroughTests: MountTestCase {
         }
     }
 
+    /// The file's bytes read through a shared read-only mapping; `nil` when it cannot be mapped.
+    private static func mappedBytes(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = Glibc.stat()
+        guard fstat(fd, &st) == 0, let base = mmap(nil, Int(st.st_size), PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            return nil
+        }
+        defer { munmap(base, Int(st.st_size)) }
+        return [UInt8](UnsafeRawBufferPointer(start: base, count: Int(st.st_size)))
+    }
+
     private func waitForCopy(_ path: String) throws {
         XCTAssertTrue(waitUntil(timeout: 30, interval: 0.1) { (try? xattr(path, "user.dofs.copy").get()) == "ready" },
                       "the whole copy of \(path) is made after a whole read: \(String(describing: try? xattr(path, "user.dofs.copy").get()))")
@@ -64,6 +77,8 @@ final class PassthroughTests: MountTestCase {
         assertReads(try readWhole(again), content, "the read of a fresh mount, from the copy")
         assertReads(try read(again, offset: 5 * MiB + 7, length: 3 * MiB), Array(content[(5 * MiB + 7)..<(8 * MiB + 7)]),
                     "a read in the middle, across pieces")
+        let mapped = try withDeadline(30, "mmap of \(again)") { Self.mappedBytes(again) }
+        XCTAssertEqual(mapped.map(TestContent.sha256), TestContent.sha256(content), "mmap, as a model loader reads, through the copy")
         XCTAssertEqual(try secondReads(), 0, "the kernel read the copy: no READ reached dofs")
         settleLog(origin.accessLogPath)
         XCTAssertEqual(origin.entries().count, originRequests, "nothing was asked of the origin")

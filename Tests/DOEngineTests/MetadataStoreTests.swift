@@ -103,6 +103,23 @@ final class MetadataStoreTests: XCTestCase {
         XCTAssertEqual(try otherFiles(), [])
     }
 
+    func testAUseWithinTheHourOfTheLastRecordedOneWritesNothingAndALaterOneIsKept() throws {
+        let p = phf(9)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let copies = try PiecesHashFileCopies(path: copiesPath)
+        try copies.append(p, at: Date(timeIntervalSince1970: 10_000))
+        let size = { try XCTUnwrap(FileManager.default.contents(atPath: self.copiesPath)).count }
+        let afterCopy = try size()
+
+        XCTAssertTrue(copies.markUsed(p.hashOfHashes, at: Date(timeIntervalSince1970: 10_000 + 3599)))
+        XCTAssertEqual(try size(), afterCopy, "a warm open of a file opened within the hour appends nothing")
+        XCTAssertTrue(copies.markUsed(p.hashOfHashes, at: Date(timeIntervalSince1970: 10_000 + 3600)))
+        XCTAssertGreaterThan(try size(), afterCopy)
+        XCTAssertEqual(try PiecesHashFileCopies(path: copiesPath).lastUsed(p.hashOfHashes)?.timeIntervalSince1970, 13_600,
+                       "the later use is the one kept")
+        XCTAssertFalse(copies.markUsed(phf(10).hashOfHashes), "no copy, no use")
+    }
+
     func testUseRecordsOutnumberingTheCopiesAreFoldedIntoThemWhenTheStoreOpens() throws {
         let kept = phf(6), other = phf(7)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -110,9 +127,11 @@ final class MetadataStoreTests: XCTestCase {
             let copies = try PiecesHashFileCopies(path: copiesPath)
             try copies.append(kept, at: Date(timeIntervalSince1970: 1_000))
             try copies.append(other, at: Date(timeIntervalSince1970: 2_000))
-            // Enough uses to pass the size at which they are folded in, the last one dated 1,500,000,000.
+            // Enough uses to pass the size at which they are folded in (each an hour after the one before,
+            // so each is written), the last one dated 1,499,999,999.
             let uses = PiecesHashFileCopies.compactAtBytes / 40
-            for i in 0..<uses { copies.markUsed(kept.hashOfHashes, at: Date(timeIntervalSince1970: 1_499_999_999 - Double(uses) + Double(i + 1))) }
+            let apart = Double(PiecesHashFileCopies.useResolutionSeconds)
+            for i in 0..<uses { copies.markUsed(kept.hashOfHashes, at: Date(timeIntervalSince1970: 1_499_999_999 - Double(uses - 1 - i) * apart)) }
         }
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count, PiecesHashFileCopies.compactAtBytes)
 

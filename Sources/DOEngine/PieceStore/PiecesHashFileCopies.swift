@@ -141,24 +141,36 @@ final class PiecesHashFileCopies: Sendable {
     func append(_ phf: PiecesHashFile, at time: Date = Date()) throws {
         let seconds = Int64(time.timeIntervalSince1970)
         let json = phf.jsonBytes()
+        // Made before the lock: opens of many small files append at once from several FUSE threads.
+        let record = Self.encode(kind: Self.copyKind, phf.hashOfHashes.bytes + Self.bytes(of: seconds) + json)
         try state.withLock { s in
             guard s.entries[phf.hashOfHashes] == nil else { return }
-            let offset = try write(Self.encode(kind: Self.copyKind, phf.hashOfHashes.bytes + Self.bytes(of: seconds) + json), &s) + 5 + 40
+            let offset = try write(record, &s) + 5 + 40
             s.entries[phf.hashOfHashes] = Entry(offset: offset, length: json.count, lastUsed: seconds)
         }
     }
+
+    /// A use within this many seconds of the last one recorded is not written again: the date serves
+    /// the cache-age policy (`DOMaxCacheAge`, in days), and a warm `cat` of a tree would otherwise
+    /// append a record per file.
+    static let useResolutionSeconds: Int64 = 3600
 
     /// Records a use of a kept copy at `time`; false when there is no such copy.
     @discardableResult
     func markUsed(_ hashOfHashes: SHA256Digest, at time: Date = Date()) -> Bool {
         let seconds = Int64(time.timeIntervalSince1970)
-        return state.withLock { s in
-            guard s.entries[hashOfHashes] != nil else { return false }
-            // A lost use record costs a date: the copy's earlier one stands.
-            guard (try? write(Self.encode(kind: Self.useKind, hashOfHashes.bytes + Self.bytes(of: seconds)), &s)) != nil else { return true }
-            s.entries[hashOfHashes]?.lastUsed = seconds
-            return true
+        switch state.withLock({ $0.entries[hashOfHashes]?.lastUsed }) {
+        case nil: return false
+        case let last? where seconds - last < Self.useResolutionSeconds && seconds >= last: return true
+        default: break
         }
+        let record = Self.encode(kind: Self.useKind, hashOfHashes.bytes + Self.bytes(of: seconds))
+        state.withLock { s in
+            // A lost use record costs a date: the copy's earlier one stands.
+            guard s.entries[hashOfHashes] != nil, (try? write(record, &s)) != nil else { return }
+            s.entries[hashOfHashes]?.lastUsed = seconds
+        }
+        return true
     }
 
     /// Writes a record at the end (under the lock); returns where it starts. A failed or short write is

@@ -23,6 +23,16 @@ final class PassthroughTests: MountTestCase {
         return (mount, { series in try MetricsScrape.get(port: port, logDirectory: logs)[series] ?? 0 })
     }
 
+    /// A content of `size` bytes published as `name` on a new nginx origin: its bytes, its catalog
+    /// entries, and its copy's name (the HashOfHashes in hex).
+    private func published(_ name: String, size: Int, seed: UInt64) throws -> (content: [UInt8], entries: [CatalogEntry], copyName: String) {
+        let origin = try startOrigin()
+        let content = TestContent.bytes(count: size, seed: seed)
+        let published = try publish(content, as: name, on: origin)
+        let copyName = Hex.encode(try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes)).bytes)
+        return (content, [CatalogEntry(name: name, published: published)], copyName)
+    }
+
     /// Fails (in CI) or skips (elsewhere) when this build of dofs cannot pass through: libfuse < 3.16.
     private func requirePassthrough(_ mount: DofsMount) throws {
         _ = waitUntil(timeout: 5) { mount.log.contains("passthrough on") }
@@ -91,17 +101,14 @@ final class PassthroughTests: MountTestCase {
     }
 
     func testACopyDamagedOnDiskIsRemovedByVerifyAndTheContentIsServedRightAgain() throws {
-        let origin = try startOrigin()
-        let content = TestContent.bytes(count: 9 * MiB, seed: 72)
-        let published = try publish(content, as: "nine.bin", on: origin)
-        let entries = [CatalogEntry(name: "nine.bin", published: published)]
+        let (content, entries, copyName) = try published("nine.bin", size: 9 * MiB, seed: 72)
         let mount = try self.mount(catalog: entries)
         try requirePassthrough(mount)
         assertReads(try readWhole(mount.mountpoint + "/nine.bin"), content, "the cold read")
         try waitForCopy(mount.mountpoint + "/nine.bin")
         try mount.unmount()
 
-        let copy = mount.cacheDir + "/whole/" + Hex.encode(try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes)).bytes)
+        let copy = mount.cacheDir + "/whole/" + copyName
         let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: copy))
         try handle.seek(toOffset: UInt64(4 * MiB + 99))
         try handle.write(contentsOf: Data([0x5a, 0xa5]))
@@ -120,10 +127,8 @@ final class PassthroughTests: MountTestCase {
     }
 
     func testAFileHeldOpenWhileItsCopyIsMadeStaysServedByDofsUntilItsLastReleaseAndBothKindsOfOpenReadRight() throws {
-        let origin = try startOrigin()
-        let content = TestContent.bytes(count: 10 * MiB + 1, seed: 73)
-        let published = try publish(content, as: "ten.bin", on: origin)
-        let (mount, metric) = try mountWithMetrics([CatalogEntry(name: "ten.bin", published: published)])
+        let (content, entries, _) = try published("ten.bin", size: 10 * MiB + 1, seed: 73)
+        let (mount, metric) = try mountWithMetrics(entries)
         try requirePassthrough(mount)
         let path = mount.mountpoint + "/ten.bin"
         let passthroughOpens = { try metric("dofs_passthrough_opens_total") }
@@ -164,11 +169,9 @@ final class PassthroughTests: MountTestCase {
     }
 
     func testAPrefetchedContentGetsItsCopyBeforeAnyReadAndItsFirstOpenPassesThrough() throws {
-        let origin = try startOrigin()
-        let content = TestContent.bytes(count: 8 * MiB, seed: 74)
-        let published = try publish(content, as: "eight.bin", on: origin)
+        let (content, entries, _) = try published("eight.bin", size: 8 * MiB, seed: 74)
         let socket = scratch.file("node.sock")
-        let (mount, metric) = try mountWithMetrics([CatalogEntry(name: "eight.bin", published: published)], ["--socket", socket])
+        let (mount, metric) = try mountWithMetrics(entries, ["--socket", socket])
         try requirePassthrough(mount)
         let path = mount.mountpoint + "/eight.bin"
 
@@ -182,13 +185,9 @@ final class PassthroughTests: MountTestCase {
     }
 
     func testASIGKILLWhileACopyIsWrittenLeavesNoCopyUnderItsNameAndTheNextStartDeletesTheUnfinishedOne() throws {
-        let origin = try startOrigin()
-        let content = TestContent.bytes(count: 96 * MiB, seed: 75)
-        let published = try publish(content, as: "ninety-six.bin", on: origin)
-        let entries = [CatalogEntry(name: "ninety-six.bin", published: published)]
+        let (content, entries, hex) = try published("ninety-six.bin", size: 96 * MiB, seed: 75)
         let first = try self.mount(catalog: entries)
         try requirePassthrough(first)
-        let hex = Hex.encode(try XCTUnwrap(SHA256Digest(base64: published.HashOfHashes)).bytes)
         let unfinished = first.cacheDir + "/whole/tmp-" + hex, copy = first.cacheDir + "/whole/" + hex
         let cold = try readWhole(first.mountpoint + "/ninety-six.bin", within: 120)
         // Kill as soon as the copy is being written (comparing 96 MiB first would outlast it).

@@ -31,9 +31,10 @@ struct CacheListCommand: ParsableCommand {
     static func text(_ listed: [CachedContents.Listed]) -> String {
         guard !listed.isEmpty else { return "the cache holds no verified content\n" }
         let rows = listed.map { c in
-            [c.contentId, "\(c.piecesHave)/\(c.piecesTotal)", Human.bytes(c.bytesStored), c.lastUse, c.name ?? c.url ?? "-"]
+            [c.contentId, "\(c.piecesHave)/\(c.piecesTotal)", Human.bytes(c.bytesStored), c.copyBytes.map(Human.bytes) ?? "-",
+             c.lastUse, c.name ?? c.url ?? "-"]
         }
-        let header = ["CONTENT ID", "PIECES", "BYTES", "LAST USE", "NAME / URL"]
+        let header = ["CONTENT ID", "PIECES", "BYTES", "WHOLE COPY", "LAST USE", "NAME / URL"]
         let widths = (0..<header.count - 1).map { i in ([header] + rows).map { $0[i].count }.max() ?? 0 }
         return ([header] + rows).map { row in
             row.enumerated().map { i, cell in i < widths.count ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) : cell }

@@ -182,6 +182,12 @@ final class PassthroughTests: MountTestCase {
         assertReads(try readWhole(path), content, "the first read, from the copy")
         XCTAssertEqual(try metric(#"dofs_fuse_requests_total{op="read"}"#), 0, "no READ reached dofs")
         XCTAssertEqual(try metric("dofs_passthrough_opens_total"), 1)
+
+        let listed = try ChildProcess.run(DofsCLI.binaryPath, ["cache", "ls", "--json", "--socket", socket],
+                                          logDirectory: scratch.file("logs"), timeout: 30)
+        let entry = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])?.first, listed.stdout)
+        XCTAssertEqual(entry["copyBytes"] as? Int, content.count, "dofs cache ls shows the copy beside the pieces: \(listed.stdout)")
+        XCTAssertEqual(entry["bytesStored"] as? Int, content.count)
     }
 
     func testASIGKILLWhileACopyIsWrittenLeavesNoCopyUnderItsNameAndTheNextStartDeletesTheUnfinishedOne() throws {

@@ -31,6 +31,8 @@ public final class CachedContents: Sendable {
         public var piecesHave: Int
         public var piecesTotal: Int
         public var bytesStored: Int
+        /// The bytes of its whole copy for passthrough (`WholeCopies`), beside the pieces; absent without one.
+        public var copyBytes: Int?
         public var contentLength: Int
         /// ISO 8601, UTC.
         public var lastUse: String
@@ -96,6 +98,7 @@ public final class CachedContents: Sendable {
             let label = k.label.withLock { $0 }
             return Listed(contentId: k.contentId.rawValue, hashOfHashes: k.hashOfHashes.hex, name: label.name, url: label.url,
                           piecesHave: have, piecesTotal: k.layout.pieceCount, bytesStored: bytes,
+                          copyBytes: copies?.progress(of: k.hashOfHashes) == .ready ? k.layout.contentLength : nil,
                           contentLength: k.layout.contentLength, lastUse: iso.string(from: k.lastUse.date))
         }.sorted { ($0.bytesStored, $0.contentId) > ($1.bytesStored, $1.contentId) }
     }

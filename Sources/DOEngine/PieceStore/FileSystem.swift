@@ -29,6 +29,22 @@ enum FileSystem {
     /// What `replaceDurably` puts in the names of its temporary files.
     static let temporaryMarker = ".tmp-"
 
+    /// Writes all of `bytes` at `offset` of `fd`, through short writes and EINTR; the errno of the
+    /// failure, if any (EIO for a write that wrote nothing).
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int32? {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            if n == 0 { return EIO }
+            done += n
+        }
+        return nil
+    }
+
     static func regularFileSize(_ path: String) -> Int? {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }

@@ -70,7 +70,7 @@ final class PieceFileWriter: Sendable {
         let aligned = piece.count / Self.alignment * Self.alignment
         var outcome = DirectOutcome.written
         slots.wait()
-        let directFailure = piece.withUnsafeBytes { Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<aligned]), at: 0) }
+        let directFailure = piece.withUnsafeBytes { FileSystem.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<aligned]), at: 0) }
         slots.signal()
         if let e = directFailure {
             outcome = e == EINVAL ? .refused : .failed(.io(operation: "write", path: path, errno: e))
@@ -79,7 +79,7 @@ final class PieceFileWriter: Sendable {
             let flags = fcntl(fd, F_GETFL)
             if flags < 0 || fcntl(fd, F_SETFL, flags & ~clinux_o_direct()) != 0 {
                 outcome = .failed(.io(operation: "fcntl", path: path, errno: errno))
-            } else if let e = piece.withUnsafeBytes({ Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[aligned...]), at: aligned) }) {
+            } else if let e = piece.withUnsafeBytes({ FileSystem.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[aligned...]), at: aligned) }) {
                 outcome = .failed(.io(operation: "write", path: path, errno: e))
             }
         }
@@ -87,20 +87,5 @@ final class PieceFileWriter: Sendable {
         if case .written = outcome { return outcome }
         unlink(path)
         return outcome
-    }
-
-    /// Writes all of `bytes` at `offset`; the errno of the failure, if any.
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int32? {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                return errno
-            }
-            if n == 0 { return EIO }
-            done += n
-        }
-        return nil
     }
 }

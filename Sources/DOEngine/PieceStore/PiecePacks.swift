@@ -208,12 +208,8 @@ final class PiecePacks: Sendable {
             s.end = slot.offset + piece.count
             return (s.packs[slot.pack]!.data, slot)
         }
-        var done = 0
-        while done < piece.count {
-            let n = piece.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, piece.count - done, off_t(slot.offset + done)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw PieceStore.Failure.io(operation: "write", path: "\(folder)/\(slot.pack).pack", errno: n < 0 ? errno : EIO) }
-            done += n
+        if let e = piece.withUnsafeBytes({ FileSystem.writeAll(fd, $0, at: slot.offset) }) {
+            throw PieceStore.Failure.io(operation: "write", path: "\(folder)/\(slot.pack).pack", errno: e)
         }
         return slot
     }

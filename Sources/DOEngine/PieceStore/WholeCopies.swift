@@ -179,7 +179,10 @@ public final class WholeCopies: DerivedSpace {
                 store.remove(.verified(phf.pieces[index]))
                 throw .pieceMismatch(index: index)
             }
-            try Self.write(piece, to: fd, at: phf.layout.range(ofPiece: index).lowerBound, path: tmp)
+            let at = phf.layout.range(ofPiece: index).lowerBound
+            if let e = piece.withUnsafeBytes({ FileSystem.writeAll(fd, $0, at: at) }) {
+                throw .io(.io(operation: "write", path: tmp, errno: e))
+            }
         }
         guard fsync(fd) == 0 else { throw .io(.io(operation: "fsync", path: tmp, errno: errno)) }
         guard rename(tmp, folder + "/" + phf.hashOfHashes.hex) == 0 else {
@@ -187,20 +190,6 @@ public final class WholeCopies: DerivedSpace {
         }
         kept = true
         logger.debug("whole copy of \(phf.contentId) made: \(phf.layout.contentLength) bytes")
-    }
-
-    private static func write(_ piece: PieceBuffer, to fd: Int32, at offset: Int, path: String) throws(Failure) {
-        var failure: Int32 = 0
-        piece.withUnsafeBytes { bytes in
-            var done = 0
-            while done < bytes.count {
-                let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { failure = n < 0 ? errno : EIO; return }
-                done += n
-            }
-        }
-        if failure != 0 { throw .io(.io(operation: "write", path: path, errno: failure)) }
     }
 
     /// Deletes the copy of `hashOfHashes` (a reader holding it open keeps reading it); its bytes, if any.

@@ -98,6 +98,38 @@ final class PieceStoreTests: XCTestCase {
         XCTAssertFalse(store.contains(key))
     }
 
+    func testAWholePieceReadForACopyPassesThePageCacheComesByteForByteAndAShortFileIsNotServed() throws {
+        let store = try PieceStore(root: root, configuration: Self.fileOnly)
+        let bytes = piece(13, size: (1 << 20) + 123)
+        let key = PieceStore.Key.verified(SHA256.hash(bytes))
+        try store.commit(key, bytes: bytes)
+        store.flush()
+        try XCTSkipUnless(store.writesDirectly, "the file system under \(root) refuses O_DIRECT")
+        let buffer = PieceBuffer(count: PiecePacks.roundUp(bytes.count))
+        XCTAssertTrue(buffer.fill { store.readWholePiece(key, length: bytes.count, into: $0) })
+        XCTAssertEqual(Array(buffer.bytes.prefix(bytes.count)), bytes)
+        XCTAssertEqual(try residentPages(store.path(for: key), pages: 256), 0, "read past the page cache")
+        XCTAssertEqual(store.readPiece(key, length: bytes.count), bytes)
+        XCTAssertEqual(try residentPages(store.path(for: key), pages: 256), 256, "a usual read fills it, so the count tells")
+
+        XCTAssertEqual(truncate(store.path(for: key), 1000), 0)
+        XCTAssertFalse(buffer.fill { store.readWholePiece(key, length: bytes.count, into: $0) }, "a damaged piece file is not served short")
+        XCTAssertFalse(store.contains(key), "and it leaves the store")
+        XCTAssertFalse(buffer.fill { store.readWholePiece(.verified(SHA256.hash([1])), length: 1, into: $0) }, "absent")
+    }
+
+    func testAWholePieceReadForACopyAlsoComesFromAPackOrFromMemory() throws {
+        let store = try PieceStore(root: root)
+        let small = piece(14, size: 5000), held = piece(15, size: 300_000)
+        for bytes in [small, held] { try store.commit(.verified(SHA256.hash(bytes)), bytes: bytes) }
+        store.flush()
+        for bytes in [small, held] {
+            let buffer = PieceBuffer(count: PiecePacks.roundUp(bytes.count))
+            XCTAssertTrue(buffer.fill { store.readWholePiece(.verified(SHA256.hash(bytes)), length: bytes.count, into: $0) })
+            XCTAssertEqual(Array(buffer.bytes.prefix(bytes.count)), bytes)
+        }
+    }
+
     func testRecentPiecesHoldAtMostTheirLimitDroppingTheOldestFirst() {
         let recent = RecentPieces(limit: 3 * 100)
         let keys = (0..<5).map { PieceStore.Key.unverified(content: "c", index: $0) }

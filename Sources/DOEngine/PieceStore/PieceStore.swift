@@ -1,3 +1,4 @@
+import CLinux
 import DOCore
 import Foundation
 import Logging
@@ -203,11 +204,38 @@ public final class PieceStore: Sendable {
         } ?? false
     }
 
+    /// Reads the whole stored piece `key` (`length` bytes) into `buffer`, past the page cache where the
+    /// store writes past it (`O_DIRECT`); false when the piece is absent or short.
+    ///
+    /// For one pass over many pieces that nobody reads again from their files (a whole copy): a buffered
+    /// read filled a page-cache page per 4 KiB and copied it out, a third of a copy's CPU
+    /// (`bench/RESULTS.md`, passthrough), and pushed out of the page cache what readers had in it.
+    /// `buffer` starts on a `PieceBuffer.alignment` boundary and holds `length` rounded up to it.
+    public func readWholePiece(_ key: Key, length: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        let aligned = (length + PieceBuffer.alignment - 1) / PieceBuffer.alignment * PieceBuffer.alignment
+        precondition(Int(bitPattern: buffer.baseAddress) % PieceBuffer.alignment == 0 && buffer.count >= aligned,
+                     "readWholePiece needs an aligned buffer of the rounded-up length")
+        if writer.writesDirectly, recent.bytes(of: key) == nil, packedLocation(key) == nil {
+            let direct = withOpenPiece(key, flags: clinux_o_direct()) { fd, path -> Bool? in
+                var n = pread(fd, buffer.baseAddress!, aligned, 0)
+                while n < 0 && errno == EINTR { n = pread(fd, buffer.baseAddress!, aligned, 0) }
+                if n < 0 && errno == EINVAL { return nil }  // refused after all: read as usual below
+                guard n == length else {
+                    forget(key, reason: "short read of \(path)")
+                    return false
+                }
+                return true
+            }
+            if let done = direct ?? nil { return done }
+        }
+        return read(key, offset: 0, length: length, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]))
+    }
+
     /// Runs `body` with an open descriptor of a stored piece file (for zero-copy replies); `nil` if
     /// absent or packed (a pack's range may be punched once the piece is evicted, which a reply spliced
-    /// from it could not notice: packed pieces are small, and read with `read`).
-    /// The descriptor is closed when `body` returns.
-    public func withOpenPiece<R>(_ key: Key, _ body: (_ fd: Int32, _ path: String) -> R) -> R? {
+    /// from it could not notice: packed pieces are small, and read with `read`). `flags` are added to
+    /// the file's `O_RDONLY` open. The descriptor is closed when `body` returns.
+    public func withOpenPiece<R>(_ key: Key, flags: Int32 = 0, _ body: (_ fd: Int32, _ path: String) -> R) -> R? {
         guard let location = index.withLock({ $0.location(key) }) else { return nil }
         switch location {
         case .packed, .packStaged: return nil
@@ -218,13 +246,15 @@ public final class PieceStore: Sendable {
         if case .staged(let tmp) = location {
             // The committer renames a batch before it updates the index: a staged piece whose
             // temporary file is gone is already at its final path.
-            let staged = open(tmp, O_RDONLY | O_CLOEXEC)
+            let staged = open(tmp, O_RDONLY | O_CLOEXEC | flags)
             if staged >= 0 { path = tmp }
-            fd = staged >= 0 || errno != ENOENT ? staged : open(path, O_RDONLY | O_CLOEXEC)
+            fd = staged >= 0 || errno != ENOENT ? staged : open(path, O_RDONLY | O_CLOEXEC | flags)
         } else {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
+            fd = open(path, O_RDONLY | O_CLOEXEC | flags)
         }
         guard fd >= 0 else {
+            // A file system that refuses the flags (`O_DIRECT` on tmpfs) says nothing about the piece.
+            if flags != 0, errno == EINVAL { return nil }
             forget(key, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
             return nil
         }

@@ -169,20 +169,23 @@ public final class WholeCopies: DerivedSpace {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(.io(operation: "create", path: tmp, errno: errno)) }
         defer { close(fd) }
+        // One buffer for every piece, read into past the page cache (`readWholePiece`).
+        let buffer = PieceBuffer(count: PiecePacks.roundUp(phf.layout.pieceSize))
         for index in 0..<phf.layout.pieceCount {
             if state.withLock({ $0.stopped }) { throw .stopped }
             let length = phf.layout.length(ofPiece: index)
-            guard let piece = store.readPieceBuffer(.verified(phf.pieces[index]), length: length) else {
-                throw .pieceMissing(index: index)
+            let key = PieceStore.Key.verified(phf.pieces[index])
+            let failure = buffer.fill { all -> Failure? in
+                guard store.readWholePiece(key, length: length, into: all) else { return .pieceMissing(index: index) }
+                let piece = UnsafeRawBufferPointer(rebasing: all[0..<length])
+                guard SHA256.hash(piece) == phf.pieces[index] else {
+                    store.remove(key)
+                    return .pieceMismatch(index: index)
+                }
+                return FileSystem.writeAll(fd, piece, at: phf.layout.range(ofPiece: index).lowerBound)
+                    .map { .io(.io(operation: "write", path: tmp, errno: $0)) }
             }
-            guard SHA256.hash(piece) == phf.pieces[index] else {
-                store.remove(.verified(phf.pieces[index]))
-                throw .pieceMismatch(index: index)
-            }
-            let at = phf.layout.range(ofPiece: index).lowerBound
-            if let e = piece.withUnsafeBytes({ FileSystem.writeAll(fd, $0, at: at) }) {
-                throw .io(.io(operation: "write", path: tmp, errno: e))
-            }
+            if let failure { throw failure }
         }
         guard fsync(fd) == 0 else { throw .io(.io(operation: "fsync", path: tmp, errno: errno)) }
         guard rename(tmp, folder + "/" + phf.hashOfHashes.hex) == 0 else {

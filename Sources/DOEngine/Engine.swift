@@ -369,6 +369,11 @@ public final class Engine: Sendable {
         for session in sessions.withLock({ Array($0.values) }) {
             await session.swarm?.stop()
         }
+        do {
+            try metadata.flush()
+        } catch {
+            logger.warning("cannot keep the copies of catalog pieces hash files: \(error)")
+        }
     }
 
     /// Opens any http(s) URL unverified: size and validator from the server, which must support ranges.

@@ -36,7 +36,9 @@ public struct EngineConfiguration: Sendable {
     /// Bytes of verified pieces a content's readers may be answered with before their disk write ended
     /// (`PendingWrites`). A reply used to wait for its piece's direct write, so a cold read went at
     /// the disk's pace; 16 MiB (a readahead window) lets the writes run behind the replies, and past it
-    /// the disk paces the read again, so memory stays bounded. 0 waits for every write.
+    /// the disk paces the read again, so memory stays bounded. Small pieces go behind too: theirs is
+    /// a write to memory, but waiting for it took the reply through two thread hand-offs. 0 waits for
+    /// every write.
     public var writeBehindBytes = 16 << 20
     /// Complete contents of at least this size get a whole copy that FUSE passthrough serves
     /// (`WholeCopies`). A copy costs a file, a second copy of the bytes on disk and a re-hash; smaller

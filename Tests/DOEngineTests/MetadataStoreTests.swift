@@ -31,6 +31,7 @@ final class MetadataStoreTests: XCTestCase {
         let kept = (1...5).map { phf(UInt8($0)) }
         for p in kept { try metadata.saveCopy(p) }
         XCTAssertEqual(try otherFiles(), [], "no file per copy")
+        try metadata.flush()  // as at unmount
 
         let reopened = try MetadataStore(root: root)
         XCTAssertEqual(Set(reopened.storedHashes()), Set(kept.map(\.hashOfHashes)))
@@ -59,6 +60,7 @@ final class MetadataStoreTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(FileManager.default.contents(atPath: copiesPath)).count, whole, "cut at the last whole record")
         try metadata.saveCopy(next)
         try metadata.saveCopy(torn)
+        try metadata.flush()
 
         let reopened = try MetadataStore(root: root)
         XCTAssertEqual(Set(reopened.storedHashes()), Set([first, torn, next].map(\.hashOfHashes)))
@@ -80,6 +82,7 @@ final class MetadataStoreTests: XCTestCase {
         XCTAssertNil(metadata.load(hashOfHashes: p.hashOfHashes))
         XCTAssertEqual(metadata.storedHashes(), [])
         try metadata.saveCopy(p)
+        try metadata.flush()
         XCTAssertEqual(try MetadataStore(root: root).load(hashOfHashes: p.hashOfHashes), p)
     }
 
@@ -98,6 +101,7 @@ final class MetadataStoreTests: XCTestCase {
         let metadata = try MetadataStore(root: root)
         XCTAssertEqual(metadata.lastUsed(hashOfHashes: p.hashOfHashes)?.timeIntervalSince1970, 1_000_000_000)
         try metadata.saveCopy(p)
+        try metadata.flush()
         XCTAssertLessThan(abs(try XCTUnwrap(try MetadataStore(root: root).lastUsed(hashOfHashes: p.hashOfHashes)).timeIntervalSinceNow), 60,
                           "a second copy is a use of the content, kept across restarts")
         XCTAssertEqual(try otherFiles(), [])
@@ -108,7 +112,10 @@ final class MetadataStoreTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let copies = try PiecesHashFileCopies(path: copiesPath)
         try copies.append(p, at: Date(timeIntervalSince1970: 10_000))
-        let size = { try XCTUnwrap(FileManager.default.contents(atPath: self.copiesPath)).count }
+        let size = {
+            try copies.flush()
+            return try XCTUnwrap(FileManager.default.contents(atPath: self.copiesPath)).count
+        }
         let afterCopy = try size()
 
         XCTAssertTrue(copies.markUsed(p.hashOfHashes, at: Date(timeIntervalSince1970: 10_000 + 3599)))
@@ -142,12 +149,40 @@ final class MetadataStoreTests: XCTestCase {
         XCTAssertEqual(metadata.load(hashOfHashes: kept.hashOfHashes), kept)
         let third = phf(8)
         try metadata.saveCopy(third)
+        try metadata.flush()
 
         let reopened = try MetadataStore(root: root)
         XCTAssertEqual(Set(reopened.storedHashes()), Set([kept, other, third].map(\.hashOfHashes)))
         XCTAssertEqual(reopened.load(hashOfHashes: other.hashOfHashes), other)
         XCTAssertEqual(reopened.load(hashOfHashes: third.hashOfHashes), third, "appended after the rewrite")
         XCTAssertEqual(reopened.lastUsed(hashOfHashes: kept.hashOfHashes)?.timeIntervalSince1970, 1_499_999_999)
+    }
+
+    func testCopiesWaitInMemoryReadableUntilFlushedAndACrashLosesOnlyThoseThatWaited() throws {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let copies = try PiecesHashFileCopies(path: copiesPath)
+        let first = phf(11)
+        try copies.append(first)
+        XCTAssertEqual(copies.bytes(first.hashOfHashes), first.jsonBytes(), "a waiting copy is read from memory")
+        XCTAssertNil(try PiecesHashFileCopies(path: copiesPath).bytes(first.hashOfHashes),
+                     "not written yet: what a crash now would leave")
+        try copies.flush()
+        XCTAssertEqual(try PiecesHashFileCopies(path: copiesPath).bytes(first.hashOfHashes), first.jsonBytes())
+
+        // Enough copies to pass the batch size are written without a flush, the last ones may wait.
+        var many: [PiecesHashFile] = []
+        var waitingBytes = 0
+        for seed in UInt8(100)...UInt8(250) where waitingBytes < 2 * PiecesHashFileCopies.flushAtBytes {
+            let p = phf(seed)
+            try copies.append(p)
+            many.append(p)
+            waitingBytes += p.jsonBytes().count + 53
+        }
+        let afterCrash = try PiecesHashFileCopies(path: copiesPath)
+        let written = many.filter { afterCrash.bytes($0.hashOfHashes) == $0.jsonBytes() }
+        XCTAssertGreaterThan(written.count, 0, "a full batch is written without a flush")
+        XCTAssertEqual(Array(many.prefix(written.count)), written, "written in order, the waiting ones last")
+        for p in many { XCTAssertEqual(copies.bytes(p.hashOfHashes), p.jsonBytes(), "every copy readable in this process") }
     }
 
     func testATornCopyFileOfAnOlderVersionIsDeletedWhenLoadedAndTheNextCopyIsKeptWhole() throws {
@@ -163,6 +198,7 @@ final class MetadataStoreTests: XCTestCase {
 
         try metadata.saveCopy(phf)
         XCTAssertEqual(metadata.load(hashOfHashes: phf.hashOfHashes), phf)
+        try metadata.flush()
         XCTAssertEqual(try MetadataStore(root: root).load(hashOfHashes: phf.hashOfHashes), phf)
     }
 

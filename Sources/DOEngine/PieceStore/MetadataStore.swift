@@ -63,6 +63,9 @@ public final class MetadataStore: Sendable {
         try copies.append(phf)
     }
 
+    /// Writes the copies and uses that wait in memory (see `PiecesHashFileCopies`); at unmount.
+    public func flush() throws { try copies.flush() }
+
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }
 
     /// The origin's `Last-Modified` of a verified content, kept beside its PHF (`<hex>.mtime`, seconds

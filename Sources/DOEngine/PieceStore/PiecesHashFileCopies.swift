@@ -13,10 +13,16 @@ import Synchronization
 /// ## Contract
 /// - A record is `[kind: 1][payload length: 4, LE][payload][first 8 bytes of SHA-256 of all before]`.
 ///   Kind 1, a copy: the PHF's HashOfHashes (32), when it was copied (8, seconds since 1970, LE), its
-///   JSON. Kind 2, a use: the HashOfHashes, the instant. Each record is one `write` to the end.
-/// - Nothing is synced (losing a copy costs nothing: the next open copies it again). What a crash can
-///   leave is a torn or garbled tail: opening stops at the first record whose check fails and cuts the
-///   file there, so later appends are readable. A copy is still checked when loaded (`MetadataStore.load`
+///   JSON. Kind 2, a use: the HashOfHashes, the instant.
+/// - Records are gathered in memory and written to the end together, once `flushAtBytes` of them wait
+///   (and at `flush`, which the node calls at unmount, and at `deinit`): a cold `cat` of a tree opens
+///   files from several FUSE threads at once, and a `write` per open, under the lock, was a lock wait
+///   and a system call per file. A waiting record is read from memory, so nothing in this process
+///   tells the two apart.
+/// - Nothing is synced, and a crash loses the waiting records: losing a copy costs nothing (the next
+///   open copies it again from its catalog entry), nor does a use (the date before it stands). What a
+///   crash can also leave is a torn or garbled tail: opening stops at the first record whose check fails
+///   and cuts the file there, so later appends are readable. A copy is still checked when loaded (`MetadataStore.load`
 ///   parses it and compares its HashOfHashes), and one that fails is forgotten and copied again.
 /// - The last use of a content is its latest record's instant. Use records are folded into the copies
 ///   when the store opens once they are more than the copies and the file is past `compactAtBytes`
@@ -32,8 +38,14 @@ final class PiecesHashFileCopies: Sendable {
 
     private struct State {
         var entries: [SHA256Digest: Entry] = [:]
-        /// The file's length: where the next record goes.
+        /// Where the next record goes: the file's length with the waiting records.
         var end = 0
+        /// Records not written yet; they start at `end - waiting.count` in the file.
+        var waiting: [UInt8] = []
+        /// The copies among them, forgotten if their write fails.
+        var waitingCopies: [SHA256Digest] = []
+
+        var written: Int { end - waiting.count }
     }
 
     static let copyKind: UInt8 = 1
@@ -41,6 +53,9 @@ final class PiecesHashFileCopies: Sendable {
     static let checkBytes = 8
     /// Below this the use records are left alone: rewriting costs more than it saves.
     static let compactAtBytes = 1 << 20
+    /// Records wait in memory up to this many bytes: about forty copies of one-piece PHFs, so a cold
+    /// tree makes one `write` per forty files, and a crash loses at most that many copies.
+    static let flushAtBytes = 16 << 10
 
     let path: String
     private let fd: Int32
@@ -90,7 +105,10 @@ final class PiecesHashFileCopies: Sendable {
         return (parsed, uses)
     }
 
-    deinit { close(fd) }
+    deinit {
+        state.withLock { try? writeWaiting(&$0) }
+        close(fd)
+    }
 
     /// The record starting at `at`, when it is whole and its check holds.
     private static func record(in bytes: [UInt8], at: Int) -> (kind: UInt8, payload: Range<Int>, next: Int)? {
@@ -126,7 +144,14 @@ final class PiecesHashFileCopies: Sendable {
 
     /// The copy's JSON bytes, unchecked (the caller parses and checks them); `nil` when absent.
     func bytes(_ hashOfHashes: SHA256Digest) -> [UInt8]? {
-        guard let entry = state.withLock({ $0.entries[hashOfHashes] }) else { return nil }
+        let (found, waiting) = state.withLock { s -> (Entry?, [UInt8]?) in
+            guard let entry = s.entries[hashOfHashes] else { return (nil, nil) }
+            guard entry.offset >= s.written else { return (entry, nil) }
+            let from = entry.offset - s.written
+            return (entry, Array(s.waiting[from..<(from + entry.length)]))
+        }
+        if let waiting { return waiting }
+        guard let entry = found else { return nil }
         let out = [UInt8](unsafeUninitializedCapacity: entry.length) { buf, count in
             let n = pread(fd, buf.baseAddress!, entry.length, off_t(entry.offset))
             count = n == entry.length ? entry.length : 0
@@ -147,6 +172,7 @@ final class PiecesHashFileCopies: Sendable {
             guard s.entries[phf.hashOfHashes] == nil else { return }
             let offset = try write(record, &s) + 5 + 40
             s.entries[phf.hashOfHashes] = Entry(offset: offset, length: json.count, lastUsed: seconds)
+            s.waitingCopies.append(phf.hashOfHashes)
         }
     }
 
@@ -173,17 +199,36 @@ final class PiecesHashFileCopies: Sendable {
         return true
     }
 
-    /// Writes a record at the end (under the lock); returns where it starts. A failed or short write is
-    /// cut off again, so the file never keeps half a record in front of later ones.
+    /// Writes the waiting records to the file now.
+    func flush() throws { try state.withLock { try writeWaiting(&$0) } }
+
+    /// Adds a record at the end (under the lock); returns where it starts. It waits in memory, and is
+    /// written with the others once `flushAtBytes` wait; a failed write throws for this record (its
+    /// copy, if it is one, is not kept).
     private func write(_ record: [UInt8], _ s: inout State) throws -> Int {
         let start = s.end
-        let written = record.withUnsafeBytes { Foundation.write(fd, $0.baseAddress!, $0.count) }
-        guard written == record.count else {
-            let code = written < 0 ? errno : EIO
-            _ = ftruncate(fd, off_t(start))
-            throw PieceStore.Failure.io(operation: "append", path: path, errno: code)
-        }
+        s.waiting += record
         s.end += record.count
+        if s.waiting.count >= Self.flushAtBytes { try writeWaiting(&s) }
         return start
+    }
+
+    /// Writes every waiting record. A failed or short write is cut off again, so the file never keeps
+    /// half a record in front of later ones, and the copies that waited are forgotten (the next open
+    /// copies them again).
+    private func writeWaiting(_ s: inout State) throws {
+        guard !s.waiting.isEmpty else { return }
+        let start = s.written
+        let written = s.waiting.withUnsafeBytes { Foundation.write(fd, $0.baseAddress!, $0.count) }
+        let complete = written == s.waiting.count
+        let code = written < 0 ? errno : EIO
+        if !complete {
+            _ = ftruncate(fd, off_t(start))
+            for hoh in s.waitingCopies { s.entries.removeValue(forKey: hoh) }
+            s.end = start
+        }
+        s.waiting.removeAll(keepingCapacity: true)
+        s.waitingCopies.removeAll(keepingCapacity: true)
+        guard complete else { throw PieceStore.Failure.io(operation: "append", path: path, errno: code) }
     }
 }

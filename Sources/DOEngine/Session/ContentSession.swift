@@ -454,15 +454,14 @@ public final class ContentSession: Sendable {
     }
 
     /// Counts, stores and announces a piece that is ready to be served (verified, in verified mode).
-    /// The readers get it before its disk write ends while `pendingWrites` has room (write-behind);
-    /// the swarm hears of it once it is stored, since peers are served from the store.
+    /// The readers get it before its disk write ends while `pendingWrites` has room (write-behind, for
+    /// pieces of every size); the swarm hears of it once it is stored, since peers are served from the store.
     private func deliver(_ index: Int, key: PieceStore.Key, bytes: PieceBuffer, from kind: SourceKind) async {
         bytesBySource.withLock { $0[kind] += bytes.count }
         EngineMetrics.bytes[kind]?.increment(by: bytes.count)
         if case .verified = mode { EngineMetrics.piecesVerified[kind]?.increment() }
         swarm?.recordDownload(from: kind, bytes: bytes.count)
-        // Only pieces written past the page cache wait for the disk; smaller ones are written at memory speed.
-        let behind = bytes.count >= config.pieceStore.directWriteMinBytes && pendingWrites.admit(index, bytes) { [self] in
+        let behind = pendingWrites.admit(index, bytes) { [self] in
             write(key, bytes: bytes)
             // Read meanwhile: the reader is done with it, so the store's memory tier need not hold it.
             pendingWrites.finish(index) { read in if read { store.releaseRecent(key) } }

@@ -8,7 +8,9 @@ import Synchronization
 /// disk; this VM's disk writes 0.3-1.1 GB/s with 1 MiB writes, about the pace of a cold read, so every
 /// reply waited on the disk and the read went no faster than the disk (1.54 s for a cold 1 GiB,
 /// `bench/results/read-20261202-133322.txt`). With the write behind the reply, the disk and the rest
-/// of the read overlap.
+/// of the read overlap. A small piece (appended to a pack through the page cache) waits for no disk,
+/// but waiting for its write moved the reply to a blocking thread and back: one context switch more
+/// per file of a tree, and 6% of a cold `cat`'s wall time (`bench/RESULTS.md`, small files).
 ///
 /// ## Contract
 /// - Only a piece ready to be served enters (verified, in verified mode: `ContentSession.deliver` is

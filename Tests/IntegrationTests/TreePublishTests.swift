@@ -227,11 +227,11 @@ final class TreePublishTests: MountTestCase {
                        "every small file is fetched once")
     }
 
-    func testReadingAFolderInNameOrderPrefetchesItsNextSmallFilesOnceAndReadingOneFileDoesNot() throws {
+    func testReadingAFolderInNameOrderPrefetchesItsNextSmallFilesInBatchesOnceAndReadingOneFileDoesNot() throws {
         let origin = try startOrigin()
         try FileManager.default.createDirectory(atPath: origin.path("tree/flat"), withIntermediateDirectories: true)
         var files: [TreeFile] = []
-        for i in 0..<12 {
+        for i in 0..<40 {
             let f = TreeFile(path: String(format: "flat/f%02d.txt", i), bytes: TestContent.bytes(count: 1000 + i, seed: UInt64(500 + i)),
                              mtime: 1_600_000_000)
             _ = try TestContent.write(f.bytes, to: origin.path("tree/" + f.path))
@@ -242,18 +242,24 @@ final class TreePublishTests: MountTestCase {
         let mount = try mount(extraArguments: ["--catalog", catalog])
         let base = origin.entries().count
         func fetched() -> [String] { origin.entries().dropFirst(base).map(\.uri) }
+        func names(_ range: ClosedRange<Int>) -> Set<String> { Set(range.map { String(format: "/tree/flat/f%02d.txt", $0) }) }
+        func read(_ i: Int) throws { assertReads(try readWhole(mount.mountpoint + "/" + files[i].path), files[i].bytes, files[i].path) }
 
-        assertReads(try readWhole(mount.mountpoint + "/flat/f05.txt"), files[5].bytes, "one file")
+        try read(5)
         XCTAssertEqual(fetched(), ["/tree/flat/f05.txt"], "reading one file fetches that file only")
 
-        assertReads(try readWhole(mount.mountpoint + "/flat/f00.txt"), files[0].bytes, "f00")
-        assertReads(try readWhole(mount.mountpoint + "/flat/f01.txt"), files[1].bytes, "f01: the folder is read in order now")
-        let ahead = Set((2...9).map { String(format: "/tree/flat/f%02d.txt", $0) })
-        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { ahead.isSubset(of: Set(fetched())) },
-                      "the 8 files after f01 are prefetched before they are opened: \(fetched())")
-        for f in files {
-            assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path)
-        }
+        // A window is 16 files (FuseFilesystem.siblingPrefetchCount).
+        try read(0)
+        try read(1)
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { names(2...17).isSubset(of: Set(fetched())) },
+                      "the folder is read in order: the 16 files after f01 are prefetched before they are opened: \(fetched())")
+        for i in 2...9 { try read(i) }
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertEqual(Set(fetched()), names(0...17), "while half a window or more is fetched ahead, nothing more is")
+        try read(10)
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { names(18...26).isSubset(of: Set(fetched())) },
+                      "then the files up to a window ahead are fetched together: \(fetched())")
+        for i in 11..<files.count { try read(i) }
         let counts = Dictionary(grouping: fetched(), by: { $0 }).mapValues(\.count)
         XCTAssertEqual(counts.filter { $0.value != 1 }, [:], "every file is fetched exactly once, prefetched or read")
         XCTAssertEqual(counts.count, files.count)

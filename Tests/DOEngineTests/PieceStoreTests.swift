@@ -105,7 +105,7 @@ final class PieceStoreTests: XCTestCase {
         try store.commit(key, bytes: bytes)
         store.flush()
         try XCTSkipUnless(store.writesDirectly, "the file system under \(root) refuses O_DIRECT")
-        let buffer = PieceBuffer(count: PiecePacks.roundUp(bytes.count))
+        let buffer = PieceBuffer(count: PieceStore.wholePieceBufferBytes(bytes.count))
         XCTAssertTrue(buffer.fill { store.readWholePiece(key, length: bytes.count, into: $0) })
         XCTAssertEqual(Array(buffer.bytes.prefix(bytes.count)), bytes)
         XCTAssertEqual(try residentPages(store.path(for: key), pages: 256), 0, "read past the page cache")
@@ -124,7 +124,7 @@ final class PieceStoreTests: XCTestCase {
         for bytes in [small, held] { try store.commit(.verified(SHA256.hash(bytes)), bytes: bytes) }
         store.flush()
         for bytes in [small, held] {
-            let buffer = PieceBuffer(count: PiecePacks.roundUp(bytes.count))
+            let buffer = PieceBuffer(count: PieceStore.wholePieceBufferBytes(bytes.count))
             XCTAssertTrue(buffer.fill { store.readWholePiece(.verified(SHA256.hash(bytes)), length: bytes.count, into: $0) })
             XCTAssertEqual(Array(buffer.bytes.prefix(bytes.count)), bytes)
         }

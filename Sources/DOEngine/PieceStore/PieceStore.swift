@@ -210,9 +210,9 @@ public final class PieceStore: Sendable {
     /// For one pass over many pieces that nobody reads again from their files (a whole copy): a buffered
     /// read filled a page-cache page per 4 KiB and copied it out, a third of a copy's CPU
     /// (`bench/RESULTS.md`, passthrough), and pushed out of the page cache what readers had in it.
-    /// `buffer` starts on a `PieceBuffer.alignment` boundary and holds `length` rounded up to it.
+    /// `buffer` starts on a `PieceBuffer.alignment` boundary and holds `wholePieceBufferBytes(length)`.
     public func readWholePiece(_ key: Key, length: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        let aligned = (length + PieceBuffer.alignment - 1) / PieceBuffer.alignment * PieceBuffer.alignment
+        let aligned = Self.wholePieceBufferBytes(length)
         precondition(Int(bitPattern: buffer.baseAddress) % PieceBuffer.alignment == 0 && buffer.count >= aligned,
                      "readWholePiece needs an aligned buffer of the rounded-up length")
         if writer.writesDirectly, recent.bytes(of: key) == nil, packedLocation(key) == nil {
@@ -229,6 +229,11 @@ public final class PieceStore: Sendable {
             if let done = direct ?? nil { return done }
         }
         return read(key, offset: 0, length: length, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]))
+    }
+
+    /// The buffer `readWholePiece` needs for a piece of `length` bytes: a direct read reads whole blocks.
+    public static func wholePieceBufferBytes(_ length: Int) -> Int {
+        (length + PieceBuffer.alignment - 1) / PieceBuffer.alignment * PieceBuffer.alignment
     }
 
     /// Runs `body` with an open descriptor of a stored piece file (for zero-copy replies); `nil` if

@@ -21,9 +21,10 @@ import Synchronization
 ///   tells the two apart.
 /// - Nothing is synced, and a crash loses the waiting records: losing a copy costs nothing (the next
 ///   open copies it again from its catalog entry), nor does a use (the date before it stands). What a
-///   crash can also leave is a torn or garbled tail: opening stops at the first record whose check fails
-///   and cuts the file there, so later appends are readable. A copy is still checked when loaded (`MetadataStore.load`
-///   parses it and compares its HashOfHashes), and one that fails is forgotten and copied again.
+///   crash can also leave is a torn or garbled tail: opening stops at the first record whose check
+///   fails and cuts the file there, so later appends are readable. A copy is still checked when loaded
+///   (`MetadataStore.load` parses it and compares its HashOfHashes), and one that fails is forgotten and
+///   copied again.
 /// - The last use of a content is its latest record's instant. Use records are folded into the copies
 ///   when the store opens once they are more than the copies and the file is past `compactAtBytes`
 ///   (the file is rewritten with one record per copy, durably, and renamed over the old one).

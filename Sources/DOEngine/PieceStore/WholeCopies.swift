@@ -170,7 +170,7 @@ public final class WholeCopies: DerivedSpace {
         guard fd >= 0 else { throw .io(.io(operation: "create", path: tmp, errno: errno)) }
         defer { close(fd) }
         // One buffer for every piece, read into past the page cache (`readWholePiece`).
-        let buffer = PieceBuffer(count: PiecePacks.roundUp(phf.layout.pieceSize))
+        let buffer = PieceBuffer(count: PieceStore.wholePieceBufferBytes(phf.layout.pieceSize))
         for index in 0..<phf.layout.pieceCount {
             if state.withLock({ $0.stopped }) { throw .stopped }
             let length = phf.layout.length(ofPiece: index)

@@ -10,7 +10,7 @@ import Synchronization
 /// `bench/results/read-20261202-133322.txt`). With the write behind the reply, the disk and the rest
 /// of the read overlap. A small piece (appended to a pack through the page cache) waits for no disk,
 /// but waiting for its write moved the reply to a blocking thread and back: one context switch more
-/// per file of a tree, and 6% of a cold `cat`'s wall time (`bench/RESULTS.md`, small files).
+/// per file of a tree (`bench/RESULTS.md`, small files).
 ///
 /// ## Contract
 /// - Only a piece ready to be served enters (verified, in verified mode: `ContentSession.deliver` is

@@ -309,24 +309,30 @@ public final class FuseFilesystem: Sendable {
     }
 
     /// Prefetches the next small files of `node`'s folder when the folder is being read in name order
-    /// (this file comes after the one opened before it there).
+    /// (this file comes after the one opened before it there), and, near the folder's end, the first
+    /// files of the folder a walk of the tree reads next.
     private func noteOpenedInOrder(_ node: ContentNode) {
         guard let name = node.name else { return }
         let listed = namespace.entries(after: name, in: node.parent, count: Self.siblingPrefetchCount)
         // In batches: once half a window is left ahead of the reader, the files up to a whole window
         // ahead are fetched together, so one wake-up of each thread on the way serves several files.
-        let fresh = lastOpened.withLock { folders -> ArraySlice<Namespace.Listed> in
+        let (inOrder, fresh) = lastOpened.withLock { folders -> (Bool, ArraySlice<Namespace.Listed>) in
             let before = folders[node.parent]
             var reading = FolderReading(last: name, prefetchedThrough: before?.prefetchedThrough)
             defer { folders[node.parent] = reading }
-            guard let before, before.last < name, let last = listed.last else { return [] }
+            guard let before, before.last < name else { return (false, []) }
+            guard let last = listed.last else { return (true, []) }
             let ahead = before.prefetchedThrough.flatMap { $0 > name ? $0 : nil }
             let half = listed.count / 2
-            if let ahead, half > 0, ahead >= listed[listed.startIndex + half - 1].name { return [] }
+            if let ahead, half > 0, ahead >= listed[listed.startIndex + half - 1].name { return (true, []) }
             reading.prefetchedThrough = last.name
-            return listed.drop { entry in ahead.map { entry.name <= $0 } ?? false }
+            return (true, listed.drop { entry in ahead.map { entry.name <= $0 } ?? false })
         }
-        let upcoming = fresh.compactMap { listed -> ContentNode? in
+        var toFetch = Array(fresh)
+        if inOrder, listed.count < Self.siblingPrefetchCount {
+            toFetch += nextFolderStart(after: node.parent)
+        }
+        let upcoming = toFetch.compactMap { listed -> ContentNode? in
             guard !listed.isDirectory, case .content(let sibling)? = namespace.node(listed.ino),
                   case .catalog(let entry) = sibling.origin, entry.embeddedPiecesHashFile?.layout.pieceCount == 1 else { return nil }
             return sibling
@@ -344,6 +350,22 @@ public final class FuseFilesystem: Sendable {
                 session.prefetch(0..<session.layout.pieceCount)
             }
         }
+    }
+
+    /// The first files of the folder a depth-first walk of the tree in listing order reads after
+    /// `folder` (`cp -r`, `tar`, `find | sort | xargs cat`), half a window of them, once: the folder is
+    /// marked read in order up to them, so its first open goes on prefetching in batches. Without it,
+    /// the first two files of every folder waited for their fetch, two round trips to the origin per
+    /// folder (`bench/RESULTS.md`, small files).
+    private func nextFolderStart(after folder: UInt64) -> [Namespace.Listed] {
+        guard let next = namespace.nextFilesInTreeOrder(after: folder, count: Self.siblingPrefetchCount / 2),
+              let last = next.files.last else { return [] }
+        let claimed = lastOpened.withLock { folders -> Bool in
+            guard folders[next.folder] == nil else { return false }
+            folders[next.folder] = FolderReading(last: "", prefetchedThrough: last.name)
+            return true
+        }
+        return claimed ? Array(next.files) : []
     }
 
     // MARK: Extended attributes

@@ -62,6 +62,8 @@ final class Namespace: Sendable {
         var listings: [UInt64: [Listed]] = [:]
         /// Inode of each lookup folder.
         var lookupFolders: [LookupKind: UInt64] = [:]
+        /// Where each catalog folder is listed: its parent and its name there (the root has none).
+        var folderPlaces: [UInt64: (parent: UInt64, name: String)] = [:]
     }
 
     /// One entry of a listing.
@@ -98,6 +100,7 @@ final class Namespace: Sendable {
         }
         for (path, ino) in dirInodes {
             s.nodes[ino] = .directory(children: dirs[path] ?? [:])
+            if let name = path.last { s.folderPlaces[ino] = (dirInodes[Array(path.dropLast())]!, name) }
         }
         state = Mutex(s)
     }
@@ -155,7 +158,34 @@ final class Namespace: Sendable {
             let mid = (lo + hi) / 2
             if listed[mid].name <= name { lo = mid + 1 } else { hi = mid }
         }
-        return listed[lo..<min(listed.count, lo + count)]
+        return listed[lo...].prefix(count)
+    }
+
+    /// The folder whose files come next after the whole of `folder` in a walk of the catalog's tree in
+    /// listing order, depth first (`cp -r`, `tar`, `find | sort`), with its first files (up to `count`,
+    /// up to its first subfolder); `nil` at the end of the tree, or when none is found within
+    /// `maxSteps` folders looked at (a walk that long is no prediction worth a fetch).
+    func nextFilesInTreeOrder(after folder: UInt64, count: Int, maxSteps: Int = 16) -> (folder: UInt64, files: ArraySlice<Listed>)? {
+        var current = folder
+        var steps = 0
+        // Up from `current` to the next entry listed after it; then down through first subfolders.
+        while steps < maxSteps, let place = state.withLock({ $0.folderPlaces[current] }) {
+            var candidates = entries(after: place.name, in: place.parent, count: Int.max)
+            while steps < maxSteps, let first = candidates.first {
+                steps += 1
+                guard first.isDirectory else {
+                    return (place.parent, candidates.prefix { !$0.isDirectory }.prefix(count))
+                }
+                guard let inside = listing(of: first.ino), let head = inside.first else {
+                    candidates = candidates.dropFirst()  // no entry inside (not in a catalog's tree): the next
+                    continue
+                }
+                if !head.isDirectory { return (first.ino, inside.prefix { !$0.isDirectory }.prefix(count)) }
+                candidates = inside[...]
+            }
+            current = place.parent
+        }
+        return nil
     }
 
     private static func build(_ ino: UInt64, in s: State) -> [Listed]? {

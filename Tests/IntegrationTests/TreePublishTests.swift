@@ -265,6 +265,37 @@ final class TreePublishTests: MountTestCase {
         XCTAssertEqual(counts.count, files.count)
     }
 
+    func testReadingAFolderInOrderToItsEndPrefetchesTheFirstFilesOfTheFolderATreeWalkReadsNext() throws {
+        let origin = try startOrigin()
+        var files: [TreeFile] = []
+        // The walk after walk/a goes down walk/b (whose first entry is a folder) to walk/b/c.
+        for (folder, prefix) in [("walk/a", "f"), ("walk/b/c", "g"), ("walk/b/d", "h")] {
+            try FileManager.default.createDirectory(atPath: origin.path("tree/" + folder), withIntermediateDirectories: true)
+            for i in 0..<20 {
+                let f = TreeFile(path: String(format: "\(folder)/\(prefix)%02d.txt", i),
+                                 bytes: TestContent.bytes(count: 900 + i, seed: UInt64(700 + files.count)), mtime: 1_600_000_000)
+                _ = try TestContent.write(f.bytes, to: origin.path("tree/" + f.path))
+                files.append(f)
+            }
+        }
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog)
+        let mount = try mount(extraArguments: ["--catalog", catalog])
+        let base = origin.entries().count
+        func fetched() -> Set<String> { Set(origin.entries().dropFirst(base).map(\.uri)) }
+        func read(_ f: TreeFile) throws { assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path) }
+        let nextStart = Set(files[20..<28].map { "/tree/" + $0.path })
+
+        for f in files[0..<20] { try read(f) }
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { nextStart.isSubset(of: fetched()) },
+                      "the first 8 files of walk/b/c are fetched before it is opened: \(fetched().sorted())")
+        XCTAssertTrue(fetched().filter { $0.contains("/walk/b/d/") }.isEmpty, "nothing of the folder after it yet")
+        for f in files[20...] { try read(f) }
+        let counts = Dictionary(grouping: origin.entries().dropFirst(base).map(\.uri), by: { $0 }).mapValues(\.count)
+        XCTAssertEqual(counts.filter { $0.value != 1 }, [:], "every file is fetched exactly once, prefetched or read")
+        XCTAssertEqual(counts.count, files.count)
+    }
+
     func testACatalogSizeThatDisagreesWithThePiecesHashFileFailsTheOpenInsteadOfServingAWrongLength() throws {
         let origin = try startOrigin()
         _ = try makeTree(on: origin, smallFiles: 1)

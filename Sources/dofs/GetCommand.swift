@@ -50,6 +50,9 @@ struct GetCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread starts, as for a mount: a headless peer is a node too, and without it each
+        // piece it served or received faulted in 256 freshly zeroed pages (see `PieceMemory`).
+        PieceMemory.configureAllocator()
         _ = try logging.bootstrap()
         let logger = Logger(label: "dofs")
         let target = DownloadTarget(content)!

@@ -43,14 +43,21 @@ final class PieceStoreTests: XCTestCase {
         return vector.filter { $0 & 1 == 1 }.count
     }
 
-    func testPieceFilesAreWrittenPastThePageCacheAndReadBackByteForByte() throws {
+    /// A store that keeps no piece in memory, with one committed piece of a MiB and a bit (not a multiple
+    /// of the block size: its last partial block takes the buffered path); skips the test where the file
+    /// system refuses `O_DIRECT`.
+    private func storeWithADirectlyWrittenPiece(_ seed: UInt8) throws -> (PieceStore, [UInt8], PieceStore.Key) {
         let store = try PieceStore(root: root, configuration: Self.fileOnly)
-        // Not a multiple of the block size: the last partial block takes the buffered path.
-        let bytes = piece(9, size: (1 << 20) + 123)
+        let bytes = piece(seed, size: (1 << 20) + 123)
         let key = PieceStore.Key.verified(SHA256.hash(bytes))
         try store.commit(key, bytes: bytes)
         store.flush()
         try XCTSkipUnless(store.writesDirectly, "the file system under \(root) refuses O_DIRECT: pieces go through the page cache there")
+        return (store, bytes, key)
+    }
+
+    func testPieceFilesAreWrittenPastThePageCacheAndReadBackByteForByte() throws {
+        let (store, bytes, key) = try storeWithADirectlyWrittenPiece(9)
         XCTAssertEqual(try residentPages(store.path(for: key), pages: 256), 0, "the direct part of the piece did not go through the page cache")
         XCTAssertEqual(store.readPiece(key, length: bytes.count), bytes)
         XCTAssertEqual(FileManager.default.contents(atPath: store.path(for: key)).map { [UInt8]($0) }, bytes)
@@ -99,12 +106,7 @@ final class PieceStoreTests: XCTestCase {
     }
 
     func testAWholePieceReadForACopyPassesThePageCacheComesByteForByteAndAShortFileIsNotServed() throws {
-        let store = try PieceStore(root: root, configuration: Self.fileOnly)
-        let bytes = piece(13, size: (1 << 20) + 123)
-        let key = PieceStore.Key.verified(SHA256.hash(bytes))
-        try store.commit(key, bytes: bytes)
-        store.flush()
-        try XCTSkipUnless(store.writesDirectly, "the file system under \(root) refuses O_DIRECT")
+        let (store, bytes, key) = try storeWithADirectlyWrittenPiece(13)
         let buffer = PieceBuffer(count: PieceStore.wholePieceBufferBytes(bytes.count))
         XCTAssertTrue(buffer.fill { store.readWholePiece(key, length: bytes.count, into: $0) })
         XCTAssertEqual(Array(buffer.bytes.prefix(bytes.count)), bytes)

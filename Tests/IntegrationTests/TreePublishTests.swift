@@ -55,6 +55,29 @@ final class TreePublishTests: MountTestCase {
         return json
     }
 
+    /// Writes `count` small files `<folder>/<prefix>NN.txt` (of `size` bytes and a few more each) to the
+    /// origin's tree; returns them.
+    private func writeNumberedFiles(on origin: NginxOrigin, folder: String, prefix: String, count: Int, size: Int,
+                                    seed: UInt64) throws -> [TreeFile] {
+        try FileManager.default.createDirectory(atPath: origin.path("tree/" + folder), withIntermediateDirectories: true)
+        return try (0..<count).map { i in
+            let f = TreeFile(path: String(format: "\(folder)/\(prefix)%02d.txt", i),
+                             bytes: TestContent.bytes(count: size + i, seed: seed + UInt64(i)), mtime: 1_600_000_000)
+            _ = try TestContent.write(f.bytes, to: origin.path("tree/" + f.path))
+            return f
+        }
+    }
+
+    /// Publishes the origin's tree and mounts its catalog; returns the mount and the paths the origin
+    /// was asked for since, in order.
+    private func mountTreeCountingFetches(_ origin: NginxOrigin) throws -> (DofsMount, () -> [String]) {
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog)
+        let mount = try mount(extraArguments: ["--catalog", catalog])
+        let base = origin.entries().count
+        return (mount, { origin.entries().dropFirst(base).map(\.uri) })
+    }
+
     private func catalogEntries(_ path: String) throws -> [[String: Any]] {
         let data = try XCTUnwrap(FileManager.default.contents(atPath: path), "the catalog \(path) was not written")
         return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [[String: Any]], "the catalog is not a JSON array")
@@ -229,19 +252,8 @@ final class TreePublishTests: MountTestCase {
 
     func testReadingAFolderInNameOrderPrefetchesItsNextSmallFilesInBatchesOnceAndReadingOneFileDoesNot() throws {
         let origin = try startOrigin()
-        try FileManager.default.createDirectory(atPath: origin.path("tree/flat"), withIntermediateDirectories: true)
-        var files: [TreeFile] = []
-        for i in 0..<40 {
-            let f = TreeFile(path: String(format: "flat/f%02d.txt", i), bytes: TestContent.bytes(count: 1000 + i, seed: UInt64(500 + i)),
-                             mtime: 1_600_000_000)
-            _ = try TestContent.write(f.bytes, to: origin.path("tree/" + f.path))
-            files.append(f)
-        }
-        let catalog = scratch.file("tree-catalog.json")
-        try publishTree(origin, catalog: catalog)
-        let mount = try mount(extraArguments: ["--catalog", catalog])
-        let base = origin.entries().count
-        func fetched() -> [String] { origin.entries().dropFirst(base).map(\.uri) }
+        let files = try writeNumberedFiles(on: origin, folder: "flat", prefix: "f", count: 40, size: 1000, seed: 500)
+        let (mount, fetched) = try mountTreeCountingFetches(origin)
         func names(_ range: ClosedRange<Int>) -> Set<String> { Set(range.map { String(format: "/tree/flat/f%02d.txt", $0) }) }
         func read(_ i: Int) throws { assertReads(try readWhole(mount.mountpoint + "/" + files[i].path), files[i].bytes, files[i].path) }
 
@@ -267,22 +279,13 @@ final class TreePublishTests: MountTestCase {
 
     func testReadingAFolderInOrderToItsEndPrefetchesTheFirstFilesOfTheFolderATreeWalkReadsNext() throws {
         let origin = try startOrigin()
-        var files: [TreeFile] = []
         // The walk after walk/a goes down walk/b (whose first entry is a folder) to walk/b/c.
-        for (folder, prefix) in [("walk/a", "f"), ("walk/b/c", "g"), ("walk/b/d", "h")] {
-            try FileManager.default.createDirectory(atPath: origin.path("tree/" + folder), withIntermediateDirectories: true)
-            for i in 0..<20 {
-                let f = TreeFile(path: String(format: "\(folder)/\(prefix)%02d.txt", i),
-                                 bytes: TestContent.bytes(count: 900 + i, seed: UInt64(700 + files.count)), mtime: 1_600_000_000)
-                _ = try TestContent.write(f.bytes, to: origin.path("tree/" + f.path))
-                files.append(f)
-            }
+        var files: [TreeFile] = []
+        for (n, (folder, prefix)) in [("walk/a", "f"), ("walk/b/c", "g"), ("walk/b/d", "h")].enumerated() {
+            files += try writeNumberedFiles(on: origin, folder: folder, prefix: prefix, count: 20, size: 900, seed: 700 + 20 * UInt64(n))
         }
-        let catalog = scratch.file("tree-catalog.json")
-        try publishTree(origin, catalog: catalog)
-        let mount = try mount(extraArguments: ["--catalog", catalog])
-        let base = origin.entries().count
-        func fetched() -> Set<String> { Set(origin.entries().dropFirst(base).map(\.uri)) }
+        let (mount, fetchedInOrder) = try mountTreeCountingFetches(origin)
+        func fetched() -> Set<String> { Set(fetchedInOrder()) }
         func read(_ f: TreeFile) throws { assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path) }
         let nextStart = Set(files[20..<28].map { "/tree/" + $0.path })
 
@@ -291,7 +294,7 @@ final class TreePublishTests: MountTestCase {
                       "the first 8 files of walk/b/c are fetched before it is opened: \(fetched().sorted())")
         XCTAssertTrue(fetched().filter { $0.contains("/walk/b/d/") }.isEmpty, "nothing of the folder after it yet")
         for f in files[20...] { try read(f) }
-        let counts = Dictionary(grouping: origin.entries().dropFirst(base).map(\.uri), by: { $0 }).mapValues(\.count)
+        let counts = Dictionary(grouping: fetchedInOrder(), by: { $0 }).mapValues(\.count)
         XCTAssertEqual(counts.filter { $0.value != 1 }, [:], "every file is fetched exactly once, prefetched or read")
         XCTAssertEqual(counts.count, files.count)
     }

@@ -51,9 +51,9 @@ public final class FuseFilesystem: Sendable {
     /// reader works through the current one hide a round trip per file on a LAN. They are fetched in
     /// batches (see `noteOpenedInOrder`): up to 16 ahead, once fewer than 8 are. That took a fifth to a
     /// third less of the daemon's CPU for a cold `cat` of 2,000 files than a sliding window of 8, which
-    /// fetched one new file per open (`bench/RESULTS.md`, small files). Only files whose catalog entry embeds their one piece
-    /// hash qualify (opening them costs no request), so at most 16 small pieces are fetched that the
-    /// reader may not want.
+    /// fetched one new file per open (`bench/RESULTS.md`, small files). Only files whose catalog entry
+    /// embeds their one piece hash qualify (opening them costs no request), so at most 16 small pieces
+    /// are fetched that the reader may not want.
     static let siblingPrefetchCount = 16
 
     /// A reader of one content: an open file, or (without opens) the content itself.

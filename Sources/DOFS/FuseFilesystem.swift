@@ -42,10 +42,12 @@ public final class FuseFilesystem: Sendable {
     /// (`cat dir/*`, `cp -r`, `tar`) gets its next files prefetched.
     private let lastOpened = Mutex<[UInt64: FolderReading]>([:])
 
-    /// How a catalog folder is being read: the name opened last, and the last name prefetched.
+    /// How a catalog folder is being read: the name opened last, the last name prefetched, and whether
+    /// the start of the folder read after it was looked for (once per folder: `nextFolderStart`).
     private struct FolderReading {
         var last: String
         var prefetchedThrough: String?
+        var lookedPastEnd = false
     }
     /// Files prefetched ahead of a folder read in order: single-piece files fetched ahead while the
     /// reader works through the current one hide a round trip per file on a LAN. They are fetched in
@@ -316,22 +318,24 @@ public final class FuseFilesystem: Sendable {
         let listed = namespace.entries(after: name, in: node.parent, count: Self.siblingPrefetchCount)
         // In batches: once half a window is left ahead of the reader, the files up to a whole window
         // ahead are fetched together, so one wake-up of each thread on the way serves several files.
-        let (inOrder, fresh) = lastOpened.withLock { folders -> (Bool, ArraySlice<Namespace.Listed>) in
+        // Near the folder's end (the window reaches past it), the next folder's start, once.
+        let (lookPastEnd, fresh) = lastOpened.withLock { folders -> (Bool, ArraySlice<Namespace.Listed>) in
             let before = folders[node.parent]
-            var reading = FolderReading(last: name, prefetchedThrough: before?.prefetchedThrough)
+            var reading = before ?? FolderReading(last: name)
+            reading.last = name
             defer { folders[node.parent] = reading }
             guard let before, before.last < name else { return (false, []) }
-            guard let last = listed.last else { return (true, []) }
+            let lookPastEnd = !before.lookedPastEnd && listed.count < Self.siblingPrefetchCount
+            if lookPastEnd { reading.lookedPastEnd = true }
+            guard let last = listed.last else { return (lookPastEnd, []) }
             let ahead = before.prefetchedThrough.flatMap { $0 > name ? $0 : nil }
             let half = listed.count / 2
-            if let ahead, half > 0, ahead >= listed[listed.startIndex + half - 1].name { return (true, []) }
+            if let ahead, half > 0, ahead >= listed[listed.startIndex + half - 1].name { return (lookPastEnd, []) }
             reading.prefetchedThrough = last.name
-            return (true, listed.drop { entry in ahead.map { entry.name <= $0 } ?? false })
+            return (lookPastEnd, listed.drop { entry in ahead.map { entry.name <= $0 } ?? false })
         }
         var toFetch = Array(fresh)
-        if inOrder, listed.count < Self.siblingPrefetchCount {
-            toFetch += nextFolderStart(after: node.parent)
-        }
+        if lookPastEnd { toFetch += nextFolderStart(after: node.parent) }
         let upcoming = toFetch.compactMap { listed -> ContentNode? in
             guard !listed.isDirectory, case .content(let sibling)? = namespace.node(listed.ino),
                   case .catalog(let entry) = sibling.origin, entry.embeddedPiecesHashFile?.layout.pieceCount == 1 else { return nil }

@@ -263,6 +263,43 @@ final class PeerServerTests: XCTestCase {
         await server.stop()
     }
 
+    func testAMemberHoldingEverythingItsPeerHasSaysNotInterestedAndItsSlotGoesToTheNextAtOnce() async throws {
+        let content = TestContent(length: 4 * 131_072, pieceSize: 131_072)
+        var configuration = PeerServerConfiguration()
+        configuration.uploadSlots = 1
+        configuration.slotIdleSeconds = 60  // only `notInterested` can free the slot within the test
+        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+        let done = makeSwarm(content), late = makeSwarm(content)
+        done.addPeers([server.address()])
+        let ready = await eventually { done.hasPeer(withPiece: 0) }
+        XCTAssertTrue(ready)
+        for i in 0..<content.layout.pieceCount {
+            let fetched = try await done.fetch(piece: i, length: 131_072, timeoutSeconds: 10)
+            XCTAssertEqual(fetched.bytes, content.piece(i))
+            done.holds(i)  // as the engine does once the piece is verified and stored
+        }
+        let released = await eventually { server.statistics.unchokedPeers == 0 }
+        XCTAssertTrue(released, "a member holding every piece kept its upload slot")
+
+        late.addPeers([server.address()])
+        let lateReady = await eventually { late.hasPeer(withPiece: 0) }
+        XCTAssertTrue(lateReady)
+        let started = ContinuousClock.now
+        let fetched = try await late.fetch(piece: 0, length: 131_072, timeoutSeconds: 10)
+        XCTAssertEqual(fetched.bytes, content.piece(0))
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
+
+        // `late` wants nothing more (the slot is free again); a piece `done` needs again (evicted from
+        // its cache, say) makes its connection interested again.
+        for i in 0..<content.layout.pieceCount { late.holds(i) }
+        let again = try await done.fetch(piece: 3, length: 131_072, timeoutSeconds: 10)
+        XCTAssertEqual(again.bytes, content.piece(3))
+        XCTAssertEqual(server.statistics.peakUnchokedPeers, 1)
+        await done.close()
+        await late.close()
+        await server.stop()
+    }
+
     func testFetchFailsPromptlyWhenThePeerDiesMidTransfer() async throws {
         let content = TestContent(length: 4 * 262_144, pieceSize: 262_144)
         let library = MemoryLibrary(content)

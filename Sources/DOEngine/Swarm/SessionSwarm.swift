@@ -398,9 +398,10 @@ public final class SessionSwarm: Sendable {
     /// would otherwise hash every member again. 4,096 pieces of 100 members are ~3 MiB at most.
     static let rankingsKept = 4096
 
-    /// A piece is verified and stored: tell the peers now.
+    /// A piece is verified and stored: tell the peers now, those we download from too.
     func pieceStored(_ index: Int) {
         config.onVerifiedPiece?(hashOfHashes.bytes, index)
+        swarm.holds(index)
     }
 
     /// We start fetching piece `index` from an HTTP source: claim it to the peers now.

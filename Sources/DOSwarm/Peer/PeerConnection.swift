@@ -7,8 +7,14 @@ import Synchronization
 /// A connection we opened to a peer, to download pieces of one content from it.
 ///
 /// After the handshake (the peer must echo our swarm hash, must not be us, and must carry the peer id
-/// the control plane announced) we say `interested` and learn what it has from its bitfield and `have`
-/// messages. `fetch` splits a piece into 16 KiB blocks; the connection keeps up to
+/// the control plane announced) we learn what it has from its bitfield and `have` messages.
+///
+/// We are `interested` while the peer has a piece we lack (`OurPieces`) or we are fetching from it, and
+/// say `notInterested` as soon as neither holds (BitTorrent semantics). A peer server gives its upload
+/// slots only to interested peers, and before this a member that had everything kept its slots at
+/// every peer until their idle timeout: 3,534 slots sat idle 10 s each with peers queued for them in
+/// one 100-peer run, and late members' pieces waited there until their hold ran out and came from the
+/// origin again. `fetch` splits a piece into 16 KiB blocks; the connection keeps up to
 /// `maxOutstandingRequests` of them requested at once (across all pieces in flight) while the peer
 /// unchokes us, and assembles each piece in place, in the page-aligned buffer (`PieceBuffer`) the
 /// engine stores and serves as it is.
@@ -81,6 +87,9 @@ final class PeerConnection: Sendable {
         var downloadedBytes = 0
         /// When the last block of any piece arrived.
         var lastBlockAt: ContinuousClock.Instant?
+        /// What we last told the peer: `interested` (true) or `notInterested`; a connection starts out
+        /// not interested, as in BitTorrent.
+        var amInterested = false
         /// Pieces the peer said it is fetching from HTTP (`fetching`) and has not announced yet, with
         /// when we first heard each (see `claim(_:in:)`).
         var claims: [Int: ContinuousClock.Instant] = [:]
@@ -92,6 +101,7 @@ final class PeerConnection: Sendable {
     /// what bans by address compare, whatever name the control plane listed.
     let remoteHost: String
     let layout: PieceLayout
+    private let ours: OurPieces
     private let channel: Channel
     private let configuration: SwarmConfiguration
     private let logger: Logger
@@ -102,12 +112,13 @@ final class PeerConnection: Sendable {
     /// A peer pushing this many bytes we never asked for (since its last useful block) is dropped.
     private static let unsolicitedLimit = 8 << 20
 
-    private init(address: PeerAddress, remotePeerId: PeerId, layout: PieceLayout, channel: Channel,
+    private init(address: PeerAddress, remotePeerId: PeerId, layout: PieceLayout, ours: OurPieces, channel: Channel,
                  configuration: SwarmConfiguration, logger: Logger) {
         self.address = address
         self.remotePeerId = remotePeerId
         self.remoteHost = PeerAddress.canonicalHost(channel.remoteAddress?.ipAddress ?? address.host)
         self.layout = layout
+        self.ours = ours
         self.channel = channel
         self.configuration = configuration
         self.logger = logger
@@ -121,7 +132,7 @@ final class PeerConnection: Sendable {
     /// `onOpen` is called once the handshake checked out; returning false closes the connection at once.
     /// `onAnnounce` is called after a bitfield (with `nil`) or a `have` (with its piece) from the peer that
     /// told us something new has been taken in (see `receive`).
-    static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout,
+    static func run(address: PeerAddress, swarmHash: [UInt8], ourPeerId: PeerId, layout: PieceLayout, ours: OurPieces,
                     configuration: SwarmConfiguration, logger: Logger,
                     onAnnounce: @escaping @Sendable (Int?) -> Void = { _ in },
                     onOpen: (PeerConnection) -> Bool) async -> PeerError {
@@ -161,7 +172,7 @@ final class PeerConnection: Sendable {
                 }
                 var logger = logger
                 logger[metadataKey: "peer"] = "\(theirs.peerId)"
-                let open = PeerConnection(address: address, remotePeerId: theirs.peerId, layout: layout,
+                let open = PeerConnection(address: address, remotePeerId: theirs.peerId, layout: layout, ours: ours,
                                           channel: channel.channel, configuration: configuration, logger: logger)
                 connection = open
                 guard onOpen(open) else { return .closed }
@@ -203,8 +214,17 @@ final class PeerConnection: Sendable {
     }
 
     private func start() {
-        state.withLock { $0.control.append(.interested) }
+        state.withLock { updateInterest(&$0) }
         wake()
+    }
+
+    /// We hold more pieces now (`Swarm.holds`): a peer with nothing more we lack hears `notInterested`.
+    func ourPiecesGrew() {
+        let changed = state.withLock { s in
+            guard s.amInterested, s.closedReason == nil else { return false }
+            return updateInterest(&s)
+        }
+        if changed { wake() }
     }
 
     private func finish(_ reason: PeerError) {
@@ -308,6 +328,7 @@ final class PeerConnection: Sendable {
                         begin += blockLength
                     }
                     s.fetches[id] = fetch
+                    updateInterest(&s)
                     pump(&s)
                     return nil
                 }
@@ -363,6 +384,7 @@ final class PeerConnection: Sendable {
                 s.peerToldHoldings = true
                 s.highestAnnounced = (0..<layout.pieceCount).last(where: { bits[$0] })
                 s.claims = s.claims.filter { !bits[$0.key] }
+                updateInterest(&s)
             case .have(let piece):
                 guard Int(piece) < layout.pieceCount else {
                     throw .misbehaved("have for piece \(piece) of \(layout.pieceCount)")
@@ -372,6 +394,7 @@ final class PeerConnection: Sendable {
                 s.peerToldHoldings = true
                 s.highestAnnounced = max(s.highestAnnounced ?? 0, Int(piece))
                 s.claims[Int(piece)] = nil
+                if !s.amInterested, !ours.contains(Int(piece)) { updateInterest(&s) }
             case .fetching(let piece):
                 guard Int(piece) < layout.pieceCount else {
                     throw .misbehaved("fetching claim for piece \(piece) of \(layout.pieceCount)")
@@ -387,7 +410,8 @@ final class PeerConnection: Sendable {
                 for id in voided {
                     if let fetch = removeFetch(id, from: &s) { done.append((fetch, .failure(.choked))) }
                 }
-                s.control.append(.interested)
+                // Said again, so that a dofs server unchokes us once a slot is ours.
+                if s.amInterested { s.control.append(.interested) }
             case .unchoke:
                 s.peerChoking = false
                 let now = ContinuousClock.now
@@ -426,6 +450,18 @@ final class PeerConnection: Sendable {
     }
 
     // MARK: - Internals
+
+    /// Tells the peer whether we are interested, when that changed: while we fetch from it, or it has
+    /// announced a piece we lack (before its first report: unless we hold everything). True when a
+    /// message was queued.
+    @discardableResult
+    private func updateInterest(_ s: inout State) -> Bool {
+        let interested = !s.fetches.isEmpty || (s.peerToldHoldings ? ours.lacksAny(of: s.peerHas) : !ours.isComplete)
+        guard s.amInterested != interested else { return false }
+        s.amInterested = interested
+        s.control.append(interested ? .interested : .notInterested)
+        return true
+    }
 
     /// Moves queued blocks to requests while unchoked and under the outstanding limit.
     private func pump(_ s: inout State) {

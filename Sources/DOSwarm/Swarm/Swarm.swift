@@ -53,6 +53,8 @@ public final class Swarm: Sendable {
     public let ourPeerId: PeerId
     public let maxPeers: Int
     public let configuration: SwarmConfiguration
+    /// The pieces we hold, which decide whether each connection is interested (`holds(_:)`).
+    public let ours: OurPieces
     private let logger: Logger
     private let state = Mutex(State())
     /// Pieces announced by peers (bitfields and `have`s): a counter and the tasks waiting for it to move.
@@ -159,6 +161,7 @@ public final class Swarm: Sendable {
         self.ourPeerId = ourPeerId
         self.maxPeers = max(1, maxPeers)
         self.configuration = configuration
+        ours = OurPieces(pieceCount: layout.pieceCount)
         var logger = logger
         logger[metadataKey: "swarm"] = "\(swarmHash.prefix(6).map { String($0, radix: 16) }.joined())"
         self.logger = logger
@@ -231,6 +234,15 @@ public final class Swarm: Sendable {
             return woken
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: - Our pieces
+
+    /// We hold `piece` now (verified and stored): peers that have nothing more we lack are told we are
+    /// not interested, which frees the upload slot they gave us for members that still need it.
+    public func holds(_ piece: Int) {
+        guard ours.insert(piece) else { return }
+        for (_, connection) in connections { connection.ourPiecesGrew() }
     }
 
     // MARK: - Peers
@@ -631,7 +643,7 @@ public final class Swarm: Sendable {
     private func runPeer(_ address: PeerAddress, endpoint: String, taskId: Int) async {
         var attached: PeerConnection?
         let reason = await PeerConnection.run(
-            address: address, swarmHash: swarmHash, ourPeerId: ourPeerId, layout: layout,
+            address: address, swarmHash: swarmHash, ourPeerId: ourPeerId, layout: layout, ours: ours,
             configuration: configuration, logger: logger, onAnnounce: { [weak self] piece in self?.announced(piece: piece) }
         ) { connection in
             guard attach(connection, endpoint: endpoint) else { return false }

@@ -203,12 +203,13 @@ final class MetadataStoreTests: XCTestCase {
     }
 
     func testCopyingAPiecesHashFileAnOlderVersionKeptAsAFileMarksThatFileUsed() throws {
-        let metadata = try MetadataStore(root: root)
         let phf = phf(2)
         let path = "\(root)/\(phf.hashOfHashes.hex).phf"
+        try FileSystem.makeDirectories(root)
         try FileSystem.writeFile(phf.jsonBytes(), to: path)
         var old = [timeval(tv_sec: 1_000_000_000, tv_usec: 0), timeval(tv_sec: 1_000_000_000, tv_usec: 0)]
         XCTAssertEqual(utimes(path, &old), 0)
+        let metadata = try MetadataStore(root: root)  // opened on the older version's cache
         XCTAssertEqual(metadata.lastUsed(hashOfHashes: phf.hashOfHashes)?.timeIntervalSince1970, 1_000_000_000)
 
         try metadata.saveCopy(phf)
@@ -216,5 +217,20 @@ final class MetadataStoreTests: XCTestCase {
         XCTAssertLessThan(abs(used.timeIntervalSinceNow), 60, "a second copy is a use of the content")
         XCTAssertEqual(metadata.load(hashOfHashes: phf.hashOfHashes), phf)
         XCTAssertEqual(metadata.storedHashes(), [phf.hashOfHashes], "listed once")
+    }
+
+    func testAPiecesHashFileSavedAsAFileInThisRunIsDatedNotCopiedWhenACatalogEmbedsItLater() throws {
+        let metadata = try MetadataStore(root: root)
+        let phf = phf(3)
+        try metadata.save(phf)  // opened by URL first: its own file
+        let path = "\(root)/\(phf.hashOfHashes.hex).phf"
+        var old = [timeval(tv_sec: 1_000_000_000, tv_usec: 0), timeval(tv_sec: 1_000_000_000, tv_usec: 0)]
+        XCTAssertEqual(utimes(path, &old), 0)
+
+        try metadata.saveCopy(phf)  // then through a catalog entry that embeds it
+        let used = try XCTUnwrap(metadata.lastUsed(hashOfHashes: phf.hashOfHashes))
+        XCTAssertLessThan(abs(used.timeIntervalSinceNow), 60, "the file is dated: it is what the age policy reads")
+        try metadata.flush()
+        XCTAssertEqual(try MetadataStore(root: root).storedHashes(), [phf.hashOfHashes], "no copy beside the file")
     }
 }

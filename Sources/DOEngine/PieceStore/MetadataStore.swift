@@ -1,5 +1,6 @@
 import DOCore
 import Foundation
+import Synchronization
 
 /// Verified pieces hash files, kept so that cached content reads with the origin down.
 ///
@@ -14,12 +15,17 @@ public final class MetadataStore: Sendable {
     /// Temporary files of interrupted saves removed when the store was opened.
     public let removedLeftovers: Int
     private let copies: PiecesHashFileCopies
+    /// The PHFs kept as files of their own, listed at open and kept up to date by this store (the caller
+    /// holds the `CacheLock`), so that dating a copy asks the file system nothing when there is no file:
+    /// a `utimes` of a missing file cost a path lookup in this folder for every small file opened.
+    private let filed: Mutex<Set<SHA256Digest>>
 
     public init(root: String) throws {
         self.root = root
         try FileSystem.makeDirectories(root)
         removedLeftovers = FileSystem.removeTemporaryFiles(in: root) + FileSystem.removeTemporaryFiles(in: root + "/records")
         copies = try PiecesHashFileCopies(path: root + "/copies.log")
+        filed = Mutex(Set(Self.filedHashes(in: root)))
     }
 
     /// The stored PHF named `hashOfHashes`; `nil` when absent, and when it does not parse or does not
@@ -33,6 +39,7 @@ public final class MetadataStore: Sendable {
         if let bytes = FileSystem.readFile(path(hashOfHashes)) {
             guard let phf = checked(bytes) else {
                 unlink(path(hashOfHashes))
+                _ = filed.withLock { $0.remove(hashOfHashes) }
                 return nil
             }
             return phf
@@ -47,6 +54,7 @@ public final class MetadataStore: Sendable {
 
     public func save(_ phf: PiecesHashFile) throws {
         try FileSystem.replaceDurably(path(phf.hashOfHashes), with: phf.jsonBytes())
+        _ = filed.withLock { $0.insert(phf.hashOfHashes) }
     }
 
     /// Keeps a copy of a pieces hash file that is known elsewhere (a catalog embeds it), so the cache
@@ -59,7 +67,7 @@ public final class MetadataStore: Sendable {
     public func saveCopy(_ phf: PiecesHashFile) throws {
         if copies.markUsed(phf.hashOfHashes) { return }
         // A copy an older version wrote as a file of its own.
-        if utimes(path(phf.hashOfHashes), nil) == 0 { return }
+        if datedFile(phf.hashOfHashes) { return }
         try copies.append(phf)
     }
 
@@ -67,6 +75,19 @@ public final class MetadataStore: Sendable {
     public func flush() throws { try copies.flush() }
 
     private func path(_ hoh: SHA256Digest) -> String { "\(root)/\(hoh.hex).phf" }
+
+    /// Dates the PHF's own file now; false when it has none.
+    private func datedFile(_ hoh: SHA256Digest) -> Bool {
+        filed.withLock { $0.contains(hoh) } && utimes(path(hoh), nil) == 0
+    }
+
+    /// The HashOfHashes named by the `<hex>.phf` files in `root`.
+    private static func filedHashes(in root: String) -> [SHA256Digest] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap { name in
+            guard name.hasSuffix(".phf"), name.count == 68 else { return nil }
+            return SHA256Digest(hex: String(name.dropLast(4)))
+        }
+    }
 
     /// The origin's `Last-Modified` of a verified content, kept beside its PHF (`<hex>.mtime`, seconds
     /// since 1970) so the file keeps its date when it opens with no network request.
@@ -84,11 +105,7 @@ public final class MetadataStore: Sendable {
     /// The HashOfHashes of every stored pieces hash file (by file name, and the kept copies; `load`
     /// checks the content).
     public func storedHashes() -> [SHA256Digest] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        let files = names.compactMap { name -> SHA256Digest? in
-            guard name.hasSuffix(".phf"), name.count == 68 else { return nil }
-            return SHA256Digest(hex: String(name.dropLast(4)))
-        }
+        let files = Self.filedHashes(in: root)
         let filed = Set(files)
         return files + copies.hashes.filter { !filed.contains($0) }
     }
@@ -96,7 +113,7 @@ public final class MetadataStore: Sendable {
     /// Dates the content's PHF now: its last use, kept across restarts (the file's modification time,
     /// or a use record for a kept copy).
     public func markUsed(hashOfHashes: SHA256Digest) {
-        if utimes(path(hashOfHashes), nil) != 0 { copies.markUsed(hashOfHashes) }
+        if !datedFile(hashOfHashes) { copies.markUsed(hashOfHashes) }
     }
 
     /// When the content was last opened (the PHF file's modification time, or a kept copy's last use

@@ -317,6 +317,12 @@ if [ "$do_swarm" = 1 ]; then
         [ "$keep" = 1 ] || rm -rf "$work/run-$name"
         cat "$work/$name.json"
     }
+    # This VM's first touch of memory costs a host fault per page, and a swarm of 100 peers touches ~7 GiB
+    # of its own (66-77 MiB private to each peer): the first swarm of a run paid for it and the next did
+    # not (p50 30-36 s against 13-17 s, and 0.7-0.8 against 0.5 CPU-s per peer, for one build). Touched
+    # once here, every swarm starts alike.
+    say "==> touching $(( peers * 128 )) MiB of memory once, so that no swarm pays this VM's first touch"
+    warm_memory $(( peers * 128 * 1024 * 1024 ))
     lone="$(run_swarm lone 1 --first-host 10 --seed-for 0)"
     lone_s="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["max"])' "$lone")"
     all="$(run_swarm all "$peers")"

@@ -301,7 +301,9 @@ cold_origin="$(origin_bytes "$access" "$lines0")"
 cold_reqs="$(origin_requests "$access" "$lines0")"
 cold_pieces="$(getfattr --only-values -n user.dofs.pieces "$mnt/$file" 2>/dev/null || echo n/a)"
 cold_sources="$(getfattr --only-values -n user.dofs.sources "$mnt/$file" 2>/dev/null || echo n/a)"
-cache_bytes="$(du -sb "$cache" | cut -f1)"
+# The whole copy may be under way: its temporary file can be renamed while du walks the cache, and du
+# still prints the total then.
+cache_bytes="$({ du -sb "$cache" 2>/dev/null || true; } | cut -f1)"
 note "origin sent $(human_bytes "$cold_origin") in $cold_reqs requests; pieces $cold_pieces; sources $cold_sources"
 
 # The whole copy that passthrough serves is made once the read closed the file (see WholeCopies).

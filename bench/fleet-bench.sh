@@ -9,7 +9,8 @@
 #    (X-Real-IP from the trusted proxy 127.0.0.1), so per-address limits apply as in production.
 #    Prints requests/s and p99 latency per endpoint and setup. Target: >= 5,000 joins/s, p99 < 50 ms.
 # 2. Swarm: one origin (nginx) limited to --rate Mbit/s with tc (htb on lo, u32 filter on the
-#    origin's port, no default class: nothing else is shaped); one `dofs get` alone (the reference),
+#    origin's port, no default class: nothing else is shaped); peers x 128 MiB of memory touched once
+#    (this VM's first touch of a page is slow); one `dofs get` alone (the reference),
 #    then --peers `dofs get` peers at once on 127.0.0.20.. (each its own cache, seeding while the run
 #    lasts), then the same with 10% of them SIGKILLed midway. Prints origin bytes / size (target
 #    <= 1.1), completion p50 / p90 / max against the lone reader, and the peers' CPU-seconds each

@@ -102,12 +102,11 @@ public final class MetadataStore: Sendable {
         try FileSystem.replaceDurably("\(root)/\(hashOfHashes.hex).mtime", with: Array("\(Int64(date.timeIntervalSince1970))\n".utf8))
     }
 
-    /// The HashOfHashes of every stored pieces hash file (by file name, and the kept copies; `load`
-    /// checks the content).
+    /// The HashOfHashes of every stored pieces hash file (its own file, or a kept copy; `load` checks
+    /// the content).
     public func storedHashes() -> [SHA256Digest] {
-        let files = Self.filedHashes(in: root)
-        let filed = Set(files)
-        return files + copies.hashes.filter { !filed.contains($0) }
+        let files = filed.withLock { $0 }
+        return Array(files) + copies.hashes.filter { !files.contains($0) }
     }
 
     /// Dates the content's PHF now: its last use, kept across restarts (the file's modification time,

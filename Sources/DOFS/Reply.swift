@@ -73,6 +73,8 @@ struct Request: @unchecked Sendable {
 enum Attributes {
     /// What a node without a modification time of its own shows: when the mount started.
     private static let mountTime = timespec(tv_sec: time(nil), tv_nsec: 0)
+    /// Every node belongs to the user the daemon runs as: asked once, not twice per entry listed.
+    private static let owner = (uid: getuid(), gid: getgid())
 
     private static func stamp(_ st: inout stat, _ modified: Date? = nil) {
         let time = modified.map { timespec(tv_sec: Int(floor($0.timeIntervalSince1970)), tv_nsec: 0) } ?? mountTime
@@ -85,8 +87,8 @@ enum Attributes {
         st.st_ino = ino_t(ino)
         st.st_mode = 0o040555  // S_IFDIR | r-xr-xr-x
         st.st_nlink = 2
-        st.st_uid = getuid()
-        st.st_gid = getgid()
+        st.st_uid = owner.uid
+        st.st_gid = owner.gid
         stamp(&st)
         return st
     }
@@ -101,8 +103,8 @@ enum Attributes {
         st.st_size = off_t(size)
         st.st_blksize = 1 << 20
         st.st_blocks = blkcnt_t((size + 511) / 512)
-        st.st_uid = getuid()
-        st.st_gid = getgid()
+        st.st_uid = owner.uid
+        st.st_gid = owner.gid
         stamp(&st, modified)
         return st
     }

@@ -11,6 +11,9 @@ final class CurlMultiLoop: @unchecked Sendable {
         var toAdd: [CurlTransfer] = []
         var toCancel: [ObjectIdentifier] = []
         var stopping = false
+        /// A wake-up was sent since the loop last took this work: the loop will take anything added
+        /// before it does, so another wake-up would only cost a `send` and a pass of the loop.
+        var wakeSent = false
     }
 
     private let multi: UnsafeMutableRawPointer
@@ -29,19 +32,28 @@ final class CurlMultiLoop: @unchecked Sendable {
     }
 
     func submit(_ transfer: CurlTransfer) {
-        pending.withLock { $0.toAdd.append(transfer) }
-        curl_multi_wakeup(multi)
+        enqueue { $0.toAdd.append(transfer) }
     }
 
     func cancel(_ transfer: CurlTransfer) {
-        pending.withLock { $0.toCancel.append(ObjectIdentifier(transfer)) }
-        curl_multi_wakeup(multi)
+        enqueue { $0.toCancel.append(ObjectIdentifier(transfer)) }
     }
 
     func stop() {
-        pending.withLock { $0.stopping = true }
-        curl_multi_wakeup(multi)
+        enqueue { $0.stopping = true }
         stopped.wait()
+    }
+
+    /// Adds work and wakes the loop, once for all the work added before it takes it: a prefetch of
+    /// 16 small files submits 16 transfers together, and each wake-up was a `send` to libcurl's
+    /// socket pair and a pass of the loop (one of the two `sendto` per small file a cold `cat` made).
+    private func enqueue(_ add: (inout Pending) -> Void) {
+        let wake = pending.withLock { p -> Bool in
+            add(&p)
+            defer { p.wakeSent = true }
+            return !p.wakeSent
+        }
+        if wake { curl_multi_wakeup(multi) }
     }
 
     private func run() {
@@ -51,6 +63,7 @@ final class CurlMultiLoop: @unchecked Sendable {
                 let w = p
                 p.toAdd.removeAll()
                 p.toCancel.removeAll()
+                p.wakeSent = false
                 return w
             }
             for t in work.toAdd {

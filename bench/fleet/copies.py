@@ -6,14 +6,18 @@ SECONDS/pPEER/REASON/mMEMBERS/jJOINED: seconds from the first log line of the ru
 the peer, `own` (it owned the piece) or `wait` (its owner and backups let their time pass) or the
 reason's start, how many members the peer knew, and when its first join was answered. Then the number of
 extra copies, and how many first and extra copies each reason gave, with those after SECONDS apart
-(default 7: the swarm's growth in a run of 100 peers started at once on two cores).
+(default 7: the swarm's growth in a run of 100 peers started at once on two cores). With --why, each
+piece fetched more than once is followed by what every peer that fetched it logged about it (waits,
+hedges, holds, the fetch), in time order: the chain of decisions behind each copy.
 
-usage: bench/fleet/copies.py RUN_FOLDER [SECONDS]
+usage: bench/fleet/copies.py RUN_FOLDER [SECONDS] [--why]
 """
 import collections, datetime, glob, re, sys
 
-root = sys.argv[1]
-early = float(sys.argv[2]) if len(sys.argv) > 2 else 7.0
+args = [a for a in sys.argv[1:] if a != "--why"]
+why_lines = "--why" in sys.argv[1:]
+root = args[0]
+early = float(args[1]) if len(args) > 1 else 7.0
 
 
 def stamp(line):
@@ -51,6 +55,16 @@ for piece in sorted(fetches):
         tally[("extra" if i else "first", reason, "late" if t - start > early else "early")] += 1
     print(piece, " ".join(f"{t - start:.1f}/p{peer}/{reason}/m{members}/j{joined.get(peer, start) - start:.1f}"
                           for t, peer, reason, members in row))
+    if why_lines and len(row) > 1:
+        about = re.compile(rf"piece {piece}(?:[: ]|$)")
+        told = []
+        for peer in sorted({p for _, p, _, _ in row}):
+            for line in open(f"{root}/peer-{peer}/stderr", errors="replace"):
+                t = stamp(line)
+                if t is not None and about.search(line):
+                    told.append((t, peer, line.split(" content=")[0].split(": ", 1)[-1]))
+        for t, peer, text in sorted(told):
+            print(f"    {t - start:6.2f} p{peer}: {text}")
 print(f"pieces {len(fetches)}, extra copies {extra}; copies by reason (late: after {early:g} s)")
 for (kind, reason, when), n in sorted(tally.items()):
     print(f"  {n:4} {kind}, {reason}, {when}")

@@ -237,9 +237,7 @@ public final class Engine: Sendable {
         }
         if isNew, let swarm {
             // What we hold already: connections to peers with nothing more are not interested.
-            for (index, digest) in phf.pieces.enumerated() where store.contains(.verified(digest)) {
-                swarm.swarm.ours.insert(index)
-            }
+            swarm.swarm.ours.formUnion(store.heldPieces(phf.pieces))
             swarm.start { [store] in
                 zip(phf.pieces.indices, phf.pieces).reduce(0) { sum, p in
                     sum + (store.contains(.verified(p.1)) ? phf.layout.length(ofPiece: p.0) : 0)

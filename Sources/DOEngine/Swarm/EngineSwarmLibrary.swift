@@ -22,11 +22,7 @@ public struct EngineSwarmLibrary: SwarmLibrary {
         let layout = phf.layout, pieces = phf.pieces
         return SharedContent(
             swarmHash: swarmHash, layout: layout, pieceHashes: pieces,
-            have: {
-                var bits = Bitfield(pieceCount: layout.pieceCount)
-                for (i, digest) in pieces.enumerated() where store.contains(.verified(digest)) { bits[i] = true }
-                return bits
-            },
+            have: { store.heldPieces(pieces) },
             readPiece: { index in store.readPiece(.verified(pieces[index]), length: layout.length(ofPiece: index)) },
             fetching: { [engine] in engine.piecesFetchingFromHTTP(hashOfHashes: hoh) })
     }
@@ -36,5 +32,14 @@ public struct EngineSwarmLibrary: SwarmLibrary {
     public func peerArrived(swarmHash: [UInt8], peerId: PeerId) {
         guard let hoh = SHA256Digest(bytes: swarmHash) else { return }
         engine.peerArrived(hashOfHashes: hoh, peerId: peerId)
+    }
+}
+
+extension PieceStore {
+    /// Which of a content's pieces (its verified piece hashes, in order) the store holds now.
+    func heldPieces(_ pieces: [SHA256Digest]) -> Bitfield {
+        var bits = Bitfield(pieceCount: pieces.count)
+        for (i, digest) in pieces.enumerated() where contains(.verified(digest)) { bits[i] = true }
+        return bits
     }
 }

@@ -22,6 +22,11 @@ public final class OurPieces: Sendable {
         }
     }
 
+    /// Records every piece set in `pieces` (same piece count) as held.
+    public func formUnion(_ pieces: Bitfield) {
+        held.withLock { $0.formUnion(pieces) }
+    }
+
     public func contains(_ piece: Int) -> Bool { held.withLock { $0[piece] } }
 
     public var isComplete: Bool { held.withLock { $0.isComplete } }

@@ -175,6 +175,18 @@ final class EldestOwnersTests: XCTestCase {
         XCTAssertEqual(offered.unheld, 1)
     }
 
+    func testAHolderThatKeptOurRequestQueuedForABusyMomentStillKeepsTheOwnerOffTheCDNButNotOnceItHasChokedUsLonger() async throws {
+        let busy = try await httpOffered(eldest: 2) { table, youngest in
+            table.recordTimeout(youngest, kind: .peer, requestedAt: 1, queuedSeconds: 2)
+        }
+        XCTAssertEqual(busy.held, 0, "an eldest member serving others first is busy, not a withholder: its piece is in the swarm")
+        XCTAssertEqual(busy.unheld, 1)
+        let choking = try await httpOffered(eldest: 2) { table, youngest in
+            table.recordTimeout(youngest, kind: .peer, requestedAt: 1, queuedSeconds: table.configuration.busyQueueSeconds + 1)
+        }
+        XCTAssertEqual(choking.held, 1, "a peer that has choked us that long may be a withholder that chokes everyone")
+    }
+
     func testAPieceSeenHeldStaysHeldForItsFetchWhenItsHolderIsDroppedButAFreshFetchGoesToTheCDN() async throws {
         let (seen, fresh) = try await withOwnedPieces(eldest: 2) { set, table, youngest, held, _ in
             var progress = PieceProgress(startedAt: 0)

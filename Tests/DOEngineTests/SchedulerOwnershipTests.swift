@@ -162,4 +162,18 @@ final class SchedulerOwnershipTests: XCTestCase {
         table.recordBadPiece("peer starved", kind: .peer)
         XCTAssertFalse(table.mayBelieve("peer starved"), "nor is a peer that sent a bad piece believed")
     }
+
+    func testARequestThatTimedOutUnsentInABusyPeersQueueLeavesItsWordButNotOnceThePeerHasChokedUsLongerThanABusyQueue() {
+        let table = SourceTable(clock: FakeClock())
+        let busy = table.configuration.busyQueueSeconds
+        table.recordTimeout("peer busy", kind: .peer, requestedAt: 0, queuedSeconds: busy / 2)
+        table.recordTimeout("peer busy", kind: .peer, requestedAt: 0, queuedSeconds: busy)
+        XCTAssertTrue(table.mayBelieve("peer busy"), "queued unsent behind others: the peer never had the request")
+        XCTAssertTrue(table.vouches("peer busy"))
+        XCTAssertTrue(table.distrusts("peer busy"), "its last request still timed out")
+        table.recordTimeout("peer chokes", kind: .peer, requestedAt: 0, queuedSeconds: busy + 0.5)
+        XCTAssertFalse(table.mayBelieve("peer chokes"), "choked that long: a withholder may choke everyone")
+        table.recordTimeout("peer silent", kind: .peer, requestedAt: 0, queuedSeconds: nil)
+        XCTAssertFalse(table.mayBelieve("peer silent"), "sent and unanswered, as before")
+    }
 }

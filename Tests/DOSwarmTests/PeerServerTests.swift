@@ -300,6 +300,42 @@ final class PeerServerTests: XCTestCase {
         await server.stop()
     }
 
+    func testAPeerWhoseOnlySlotIsTakenIsSeenChokingUsAndForHowLongUntilTheSlotIsOurs() async throws {
+        let content = TestContent(length: 4 * 131_072, pieceSize: 131_072)
+        var configuration = PeerServerConfiguration()
+        configuration.uploadSlots = 1
+        configuration.slotIdleSeconds = 60  // only `notInterested` frees the slot within the test
+        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+        let holder = makeSwarm(content), queued = makeSwarm(content)
+        holder.addPeers([server.address()])
+        let holderReady = await eventually { holder.hasPeer(withPiece: 0) }
+        XCTAssertTrue(holderReady)
+        // The holder takes the one slot, and keeps it: it still lacks pieces 1-3.
+        let first = try await holder.fetch(piece: 0, length: 131_072, timeoutSeconds: 10)
+        XCTAssertEqual(first.bytes, content.piece(0))
+        holder.holds(0)
+        let serverAtHolder = try XCTUnwrap(holder.peerInfo.first?.peerId)
+        XCTAssertNil(holder.chokingSeconds(serverAtHolder), "the holder is served")
+
+        queued.addPeers([server.address()])
+        let queuedReady = await eventually { queued.hasPeer(withPiece: 1) }
+        XCTAssertTrue(queuedReady)
+        let server1 = try XCTUnwrap(queued.peerInfo.first?.peerId)
+        let fetch = Task { try await queued.fetch(piece: 1, length: 131_072, timeoutSeconds: 20) }
+        let early = try XCTUnwrap(queued.chokingSeconds(server1), "our request waits for the holder's slot")
+        try await Task.sleep(for: .milliseconds(400))
+        let later = try XCTUnwrap(queued.chokingSeconds(server1), "still queued")
+        XCTAssertGreaterThan(later, early + 0.3)
+
+        for i in 1..<content.layout.pieceCount { holder.holds(i) }  // it wants nothing more: the slot is ours
+        let fetched = try await fetch.value
+        XCTAssertEqual(fetched.bytes, content.piece(1))
+        XCTAssertNil(queued.chokingSeconds(server1), "unchoked")
+        await holder.close()
+        await queued.close()
+        await server.stop()
+    }
+
     func testFetchFailsPromptlyWhenThePeerDiesMidTransfer() async throws {
         let content = TestContent(length: 4 * 262_144, pieceSize: 262_144)
         let library = MemoryLibrary(content)

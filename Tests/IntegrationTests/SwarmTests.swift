@@ -683,6 +683,33 @@ final class SwarmTests: MountTestCase {
                       "the first piece waited with the sixteen eldest above us: \(firstWait ?? "no wait at all")")
     }
 
+    func testSixteenEldestWithholdersThatChokeEveryoneHoldAReadOffTheCDNNoLongerThanABusyQueueMore() throws {
+        let sc = try scenario("choking.bin", size: 32 * MiB, seed: 960)
+        let (origin, cp, size, content, published) = (sc.origin, sc.cp, sc.size, sc.content, sc.published)
+        // As above, but the sixteen never unchoke: our requests wait unsent in their queues, which is
+        // what a busy eldest member's queue looks like too, so their timeouts leave their word for a busy
+        // queue (`busyQueueSeconds`, 5 s from the connection; `SchedulerOwnershipTests`). What bounds the
+        // read is the swarm going quiet, as above: nothing new announced for 5 s, and the CDN overtakes
+        // the peers still asked (17.5 s measured, against 16.4 s for the sixteen that unchoke).
+        let withholders = try (0..<16).map { n in
+            try joinedBadMember(.withholdsChoking, host: "127.0.0.\(30 + n)", of: published, size: size, left: 0, controlPlane: cp)
+        }
+
+        let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--log-level", "debug"])
+        let alone = try timedReferenceRead(m, sc)
+        let path = byID(m, published.ContentId)
+        let (_, took) = try timed { try assertVerifiedRead(path, content, "choking.bin with sixteen choking eldest") }
+        assertWithinBound(took, alone: alone, plus: 1 + 4 * 5 + 5, "32 MiB with the sixteen eldest withholding behind chokes")
+
+        let s = try sources(path)
+        XCTAssertEqual(s["peer"] ?? 0, 0, "the withholders delivered nothing: \(s)")
+        XCTAssertEqual(s["cdn"], size, "every piece came from the CDN, once: \(s)")
+        XCTAssertEqual(origin.entries().filter { $0.uri == "/choking.bin" }.bodyBytes, size, "the origin sent it once")
+        XCTAssertTrue(withholders.allSatisfy { $0.connections.flatMap(\.requests).isEmpty }, "a choked mount sends no request")
+        XCTAssertFalse(logLines(m, containing: "overran its budget; hedging; it has choked us for").isEmpty,
+                       "requests queued behind the chokes overran their budgets:\n\(m.mount.logTail(30))")
+    }
+
     func testAMemberThatHoldsNothingOwnsPiecesOnlyUntilItsWaitsRunOut() throws {
         let sc = try scenario("empty.bin", size: 64 * MiB, seed: 954)
         let (cp, size, content, published) = (sc.cp, sc.size, sc.content, sc.published)

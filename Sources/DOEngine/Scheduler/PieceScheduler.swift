@@ -290,7 +290,8 @@ public final class PieceScheduler: Sendable {
                     attempt.expired = true
                     attempts[id] = attempt
                     trouble(attempt.source.kind)
-                    logger.debug("piece \(index): \(attempt.source.name) overran its budget; hedging",
+                    let queued = attempt.source.queuedSeconds.map { "; it has choked us for \(Int($0 * 1000)) ms" } ?? ""
+                    logger.debug("piece \(index): \(attempt.source.name) overran its budget; hedging\(queued)",
                                  metadata: attempt.source.logMetadata)
                     EngineMetrics.hedges.increment()
                 case .answered(let id, let result, let seconds):
@@ -304,7 +305,7 @@ public final class PieceScheduler: Sendable {
                             guard loser.expired else { continue }
                             // A source still sending is slow, not silent: charged, never dropped for it.
                             if table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt,
-                                                   stillSending: loser.source.isReceiving) {
+                                                   stillSending: loser.source.isReceiving, queuedSeconds: loser.source.queuedSeconds) {
                                 logger.info("dropping \(loser.source.name): \(config.dropAfterTimeouts) timeouts in a row",
                                             metadata: loser.source.logMetadata)
                                 loser.source.chargeDropped()

@@ -29,6 +29,13 @@ public struct SchedulerConfiguration: Sendable {
     public var dropAfterTimeouts = 3
     /// How long a dropped peer stays out before it gets another chance.
     public var dropSeconds = 120.0
+    /// A peer that has choked us for at most this long is busy: a request that overran its budget
+    /// unsent in its queue still lets us believe what it announced (`SourceTable.mayBelieve`). With 100
+    /// members queued for 8 upload slots, the eldest members kept most of the others waiting in a
+    /// swarm's first seconds, and a backup that stopped believing them fetched from the origin pieces
+    /// they held. No longer than the longest budget: a withholder that chokes everyone holds each
+    /// member off the origin for at most this long, once.
+    public var busyQueueSeconds = 5.0
 
     public init() {}
 

@@ -23,6 +23,9 @@ public final class SourceTable: Sendable {
         var pieces = 0
         var failures = 0
         var timeouts = 0
+        /// Timeouts of requests the source had been sent, or had kept queued longer than
+        /// `busyQueueSeconds` (see `mayBelieve`).
+        var silentTimeouts = 0
         var badPieces = 0
         /// Failures and timeouts since the last good piece.
         var troubleInARow = 0
@@ -36,7 +39,7 @@ public final class SourceTable: Sendable {
         var notOwnerUntil: Double?
 
         /// See `SourceTable.mayBelieve`.
-        var believable: Bool { badPieces == 0 && (pieces > 0 || timeouts == 0) }
+        var believable: Bool { badPieces == 0 && (pieces > 0 || silentTimeouts == 0) }
 
         func percentile(_ p: Double) -> Double? {
             guard !samples.isEmpty else { return nil }
@@ -102,12 +105,16 @@ public final class SourceTable: Sendable {
     /// A request made at `requestedAt` overtaken after its budget. Returns true when this drops the
     /// source (a peer at its `dropAfterTimeouts`-th timeout in a row). A source that delivered a piece
     /// since the request was made, or that is still sending, is busy, not silent: the timeout is
-    /// counted, but not in the streak.
+    /// counted, but not in the streak. `queuedSeconds`: how long the source had kept the request in its
+    /// queue, unsent (`PieceSource.queuedSeconds`); up to `busyQueueSeconds`, the timeout leaves what
+    /// the source announced believable (see `mayBelieve`).
     @discardableResult
-    func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double, stillSending: Bool = false) -> Bool {
+    func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double, stillSending: Bool = false,
+                       queuedSeconds: Double? = nil) -> Bool {
         let now = clock.now
         return update(name, kind) { e in
             e.timeouts += 1
+            if !(queuedSeconds.map { $0 <= configuration.busyQueueSeconds } ?? false) { e.silentTimeouts += 1 }
             if stillSending { return false }
             if let delivered = e.lastSuccessAt, delivered >= requestedAt { return false }
             e.troubleInARow += 1
@@ -181,7 +188,11 @@ public final class SourceTable: Sendable {
     /// delivered us a verified piece or no request to it ever timed out. A withholder announces every
     /// piece and delivers none: its first timeout ends its word for good, a drop (which restarts its
     /// streak) included. A starved peer that delivered before is slow, and what it announced is there.
-    /// An owner that missed its pieces (`mayOwn`) is behind or empty, not lying.
+    /// An owner that missed its pieces (`mayOwn`) is behind or empty, not lying. A request that timed
+    /// out unsent in the queue of a peer that had choked us for at most `busyQueueSeconds` does not
+    /// count: the peer serves others first (an eldest member, in a swarm's first seconds), as a choke
+    /// that voids a request is not a lie either. A withholder that chokes everyone loses its word once
+    /// it has done so that long.
     func mayBelieve(_ name: String) -> Bool {
         entries.withLock { $0[name]?.believable ?? true }
     }

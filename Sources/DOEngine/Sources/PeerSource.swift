@@ -22,6 +22,8 @@ struct PeerSource: PieceSource {
     /// long); one that announced pieces and sends nothing is not.
     var isReceiving: Bool { swarm.isSending(peer, within: Self.receivingWithinSeconds) }
 
+    var queuedSeconds: Double? { swarm.chokingSeconds(peer) }
+
     /// How recent a block must be for a peer to count as sending (`isReceiving`).
     static let receivingWithinSeconds = 1.0
 

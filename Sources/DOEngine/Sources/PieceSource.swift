@@ -41,6 +41,10 @@ public protocol PieceSource: Sendable {
     /// another budget instead of a hedge (up to `maxBudgetSeconds` in all), and its timeouts do not
     /// count towards a drop. `false` when the source cannot tell.
     var isReceiving: Bool { get }
+    /// How long the source has kept our requests in its queue, unsent (a peer that chokes us: its upload
+    /// slots serve others first); `nil` when it serves us, or cannot tell. A request still in flight to a
+    /// source that queues us was never sent: a choke voids the requests it interrupts.
+    var queuedSeconds: Double? { get }
     /// The scheduler is about to start a request to this source: `false` refuses it (a cap is full;
     /// the scheduler tries the next source or waits for news). Called before the request's task runs,
     /// so that a capped source (`HTTPGate`) checks and takes its place in one step, whatever other
@@ -58,5 +62,6 @@ extension PieceSource {
     public var logMetadata: Logger.Metadata { ["source": "\(RedactedURL.redacted(name))"] }
     public var expectedSeconds: Double? { nil }
     public var isReceiving: Bool { false }
+    public var queuedSeconds: Double? { nil }
     public func mayStart() -> Bool { true }
 }

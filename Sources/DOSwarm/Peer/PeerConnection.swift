@@ -72,6 +72,8 @@ final class PeerConnection: Sendable {
         /// The highest piece in `peerHas`, kept as announcements arrive.
         var highestAnnounced: Int?
         var peerChoking = true
+        /// Since when the peer has choked us: the connection's start, or its last `choke`.
+        var chokedSince = ContinuousClock.now
         var closedReason: PeerError?
         var closeRequested = false
         var nextFetchId: UInt64 = 0
@@ -279,6 +281,11 @@ final class PeerConnection: Sendable {
     /// The peer is choking us (we may not request).
     var isChoking: Bool { state.withLock { $0.peerChoking } }
 
+    /// How long the peer has choked us, `nil` while it does not: our requests wait, unsent, for a slot.
+    var chokingSeconds: Double? {
+        state.withLock { s in s.peerChoking ? (ContinuousClock.now - s.chokedSince).seconds : nil }
+    }
+
     /// Bytes of pieces in flight on this connection not received yet: the queue a new piece joins.
     var queuedBytes: Int {
         state.withLock { s in s.fetches.values.reduce(0) { $0 + $1.blocksLeft * PeerMessage.blockSize } }
@@ -401,6 +408,7 @@ final class PeerConnection: Sendable {
                 }
                 claim(Int(piece), in: &s)
             case .choke:
+                if !s.peerChoking { s.chokedSince = .now }
                 s.peerChoking = true
                 // Every request in flight is void; the pieces they belonged to fail now.
                 var voided: Set<UInt64> = []

@@ -376,6 +376,12 @@ public final class Swarm: Sendable {
         }
     }
 
+    /// How long `peer` has choked us (our requests to it wait unsent for one of its upload slots);
+    /// `nil` while it does not, or when it is not connected.
+    public func chokingSeconds(_ peer: PeerId) -> Double? {
+        withState { $0.peers[peer]?.connection }?.chokingSeconds
+    }
+
     /// Whether `peer` sent us a block (of any piece) within the last `seconds`.
     public func isSending(_ peer: PeerId, within seconds: Double) -> Bool {
         guard let connection = withState({ $0.peers[peer]?.connection }) else { return false }

@@ -241,6 +241,9 @@ final class LyingPeer: @unchecked Sendable {
         case lies
         /// Announces every piece and never answers a request (a member that withholds).
         case withholds
+        /// Announces every piece and never unchokes: requests wait, unsent, in a queue that never moves
+        /// (a member that withholds as if every upload slot were taken).
+        case withholdsChoking
         /// Announces nothing, ever, and answers nothing (a member that joined and holds nothing).
         case holdsNothing
     }
@@ -392,7 +395,7 @@ final class LyingPeer: @unchecked Sendable {
                 var all = Bitfield(pieceCount: layout.pieceCount)
                 for i in 0..<layout.pieceCount where conduct != .holdsNothing { all[i] = true }
                 let opening = Handshake(swarmHash: swarmHash, peerId: peerId).encoded()
-                    + PeerMessage.bitfield(all.bytes).encoded() + PeerMessage.unchoke.encoded()
+                    + PeerMessage.bitfield(all.bytes).encoded() + (conduct == .withholdsChoking ? [] : PeerMessage.unchoke.encoded())
                 guard LoopbackSocket.sendAll(fd, opening) else { return }
                 lastWrite = Date()
                 handshaken = true
@@ -413,7 +416,7 @@ final class LyingPeer: @unchecked Sendable {
                         return
                     }
                     lastWrite = Date()
-                case .interested:
+                case .interested where conduct != .withholdsChoking:
                     // Already unchoked; say it again, as a server does for a late `interested`.
                     guard LoopbackSocket.sendAll(fd, PeerMessage.unchoke.encoded()) else { return }
                     lastWrite = Date()

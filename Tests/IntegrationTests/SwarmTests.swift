@@ -651,30 +651,12 @@ final class SwarmTests: MountTestCase {
     }
 
     func testSixteenWithholdersThatJoinedFirstAreTheSwarmsEldestAndStillCannotStallARead() throws {
-        let sc = try scenario("eldest.bin", size: 32 * MiB, seed: 959)
-        let (origin, cp, size, content, published) = (sc.origin, sc.cp, sc.size, sc.content, sc.published)
-        // Sixteen withholders join first: with our mount the swarm has 17 members, so owners are drawn
-        // from its 16 eldest (the control plane's first-join times), all of them withholders. They
-        // announce every piece, which holds the young mount off the CDN while it may believe them.
-        let withholders = try (0..<16).map { n in
-            try joinedBadMember(.withholds, host: "127.0.0.\(30 + n)", of: published, size: size, left: 0, controlPlane: cp)
-        }
-
-        let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--log-level", "debug"])
-        let alone = try timedReferenceRead(m, sc)
-        let path = byID(m, published.ContentId)
-        let (_, took) = try timed { try assertVerifiedRead(path, content, "eldest.bin with sixteen withholding eldest") }
         // The sixteen own every piece: after the first join's answer (1 s), each window of the
         // readahead waits the longest owner wait (`--http-delay`, 5 s) for owners that never bring it,
         // then the swarm has announced nothing new for 5 s and the CDN overtakes the peers still asked.
         // 32 pieces take three or four windows (16.2-18.4 s measured). Before, each piece asked all
         // sixteen, three at a time, each for its full 10 s timeout before the CDN: no read within 60 s.
-        assertWithinBound(took, alone: alone, plus: 1 + 4 * 5, "32 MiB with the sixteen eldest withholding")
-
-        let s = try sources(path)
-        XCTAssertEqual(s["peer"] ?? 0, 0, "the withholders delivered nothing: \(s)")
-        XCTAssertEqual(s["cdn"], size, "every piece came from the CDN, once: \(s)")
-        XCTAssertEqual(origin.entries().filter { $0.uri == "/eldest.bin" }.bodyBytes, size, "the origin sent it once")
+        let (m, withholders) = try readBehindSixteenEldest(.withholds, file: "eldest.bin", seed: 959, plus: 1 + 4 * 5)
         let asked = withholders.filter { !$0.connections.filter(\.swarmHashMatched).flatMap(\.requests).isEmpty }
         XCTAssertFalse(asked.isEmpty, "the mount asked withholders for pieces (they announced every one)")
         // The eldest rule acted: the mount, the youngest member, first ranked all sixteen above itself.
@@ -684,30 +666,40 @@ final class SwarmTests: MountTestCase {
     }
 
     func testSixteenEldestWithholdersThatChokeEveryoneHoldAReadOffTheCDNNoLongerThanABusyQueueMore() throws {
-        let sc = try scenario("choking.bin", size: 32 * MiB, seed: 960)
-        let (origin, cp, size, content, published) = (sc.origin, sc.cp, sc.size, sc.content, sc.published)
         // As above, but the sixteen never unchoke: our requests wait unsent in their queues, which is
         // what a busy eldest member's queue looks like too, so their timeouts leave their word for a busy
         // queue (`busyQueueSeconds`, 5 s from the connection; `SchedulerOwnershipTests`). What bounds the
         // read is the swarm going quiet, as above: nothing new announced for 5 s, and the CDN overtakes
         // the peers still asked (17.5 s measured, against 16.4 s for the sixteen that unchoke).
-        let withholders = try (0..<16).map { n in
-            try joinedBadMember(.withholdsChoking, host: "127.0.0.\(30 + n)", of: published, size: size, left: 0, controlPlane: cp)
-        }
+        let (m, withholders) = try readBehindSixteenEldest(.withholdsChoking, file: "choking.bin", seed: 960, plus: 1 + 4 * 5 + 5)
+        XCTAssertTrue(withholders.allSatisfy { $0.connections.flatMap(\.requests).isEmpty }, "a choked mount sends no request")
+        XCTAssertFalse(logLines(m, containing: "overran its budget; hedging; it has choked us for").isEmpty,
+                       "requests queued behind the chokes overran their budgets:\n\(m.mount.logTail(30))")
+    }
 
+    /// Sixteen members of `conduct` join first: with our mount the swarm has 17 members, so owners are
+    /// drawn from its 16 eldest (the control plane's first-join times), all of them withholders. They
+    /// announce every piece, which holds the young mount off the CDN while it may believe them. Reads
+    /// 32 MiB through a debug-logging mount and checks that it took no longer than the bound (`plus`: the
+    /// waits by design) and that every byte came from the CDN, once. Returns the mount and the sixteen.
+    private func readBehindSixteenEldest(_ conduct: LyingPeer.Conduct, file: String, seed: UInt64,
+                                         plus: TimeInterval) throws -> (Peer, [LyingPeer]) {
+        let sc = try scenario(file, size: 32 * MiB, seed: seed)
+        let (origin, cp, size, content, published) = (sc.origin, sc.cp, sc.size, sc.content, sc.published)
+        let withholders = try (0..<16).map { n in
+            try joinedBadMember(conduct, host: "127.0.0.\(30 + n)", of: published, size: size, left: 0, controlPlane: cp)
+        }
         let m = try peerMount("127.0.0.2", controlPlane: cp, extraArguments: ["--log-level", "debug"])
         let alone = try timedReferenceRead(m, sc)
         let path = byID(m, published.ContentId)
-        let (_, took) = try timed { try assertVerifiedRead(path, content, "choking.bin with sixteen choking eldest") }
-        assertWithinBound(took, alone: alone, plus: 1 + 4 * 5 + 5, "32 MiB with the sixteen eldest withholding behind chokes")
+        let (_, took) = try timed { try assertVerifiedRead(path, content, "\(file) with sixteen eldest (\(conduct))") }
+        assertWithinBound(took, alone: alone, plus: plus, "32 MiB with the sixteen eldest (\(conduct))")
 
         let s = try sources(path)
         XCTAssertEqual(s["peer"] ?? 0, 0, "the withholders delivered nothing: \(s)")
         XCTAssertEqual(s["cdn"], size, "every piece came from the CDN, once: \(s)")
-        XCTAssertEqual(origin.entries().filter { $0.uri == "/choking.bin" }.bodyBytes, size, "the origin sent it once")
-        XCTAssertTrue(withholders.allSatisfy { $0.connections.flatMap(\.requests).isEmpty }, "a choked mount sends no request")
-        XCTAssertFalse(logLines(m, containing: "overran its budget; hedging; it has choked us for").isEmpty,
-                       "requests queued behind the chokes overran their budgets:\n\(m.mount.logTail(30))")
+        XCTAssertEqual(origin.entries().filter { $0.uri == "/\(file)" }.bodyBytes, size, "the origin sent it once")
+        return (m, withholders)
     }
 
     func testAMemberThatHoldsNothingOwnsPiecesOnlyUntilItsWaitsRunOut() throws {

@@ -320,17 +320,17 @@ final class PeerServerTests: XCTestCase {
         queued.addPeers([server.address()])
         let queuedReady = await eventually { queued.hasPeer(withPiece: 1) }
         XCTAssertTrue(queuedReady)
-        let server1 = try XCTUnwrap(queued.peerInfo.first?.peerId)
+        let serverAtQueued = try XCTUnwrap(queued.peerInfo.first?.peerId)
         let fetch = Task { try await queued.fetch(piece: 1, length: 131_072, timeoutSeconds: 20) }
-        let early = try XCTUnwrap(queued.chokingSeconds(server1), "our request waits for the holder's slot")
+        let early = try XCTUnwrap(queued.chokingSeconds(serverAtQueued), "our request waits for the holder's slot")
         try await Task.sleep(for: .milliseconds(400))
-        let later = try XCTUnwrap(queued.chokingSeconds(server1), "still queued")
+        let later = try XCTUnwrap(queued.chokingSeconds(serverAtQueued), "still queued")
         XCTAssertGreaterThan(later, early + 0.3)
 
         for i in 1..<content.layout.pieceCount { holder.holds(i) }  // it wants nothing more: the slot is ours
         let fetched = try await fetch.value
         XCTAssertEqual(fetched.bytes, content.piece(1))
-        XCTAssertNil(queued.chokingSeconds(server1), "unchoked")
+        XCTAssertNil(queued.chokingSeconds(serverAtQueued), "unchoked")
         await holder.close()
         await queued.close()
         await server.stop()

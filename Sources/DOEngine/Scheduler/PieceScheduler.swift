@@ -290,8 +290,8 @@ public final class PieceScheduler: Sendable {
                     attempt.expired = true
                     attempts[id] = attempt
                     trouble(attempt.source.kind)
-                    let queued = attempt.source.queuedSeconds.map { "; it has choked us for \(Int($0 * 1000)) ms" } ?? ""
-                    logger.debug("piece \(index): \(attempt.source.name) overran its budget; hedging\(queued)",
+                    // The choke's age only when the line is logged: it takes the swarm's and the connection's locks.
+                    logger.debug("piece \(index): \(attempt.source.name) overran its budget; hedging\(attempt.source.queuedSeconds.map { "; it has choked us for \(Int($0 * 1000)) ms" } ?? "")",
                                  metadata: attempt.source.logMetadata)
                     EngineMetrics.hedges.increment()
                 case .answered(let id, let result, let seconds):

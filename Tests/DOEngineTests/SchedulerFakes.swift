@@ -89,14 +89,18 @@ final class FakeSource: PieceSource {
     let behaviour: FakeBehaviour
     let content: [UInt8]
     let clock: FakeClock
+    /// What the source says of its queue (`PieceSource.queuedSeconds`): a peer that chokes us.
+    let queuedSeconds: Double?
     private let state = Mutex(Counts())
 
-    init(_ name: String, kind: SourceKind, _ behaviour: FakeBehaviour, content: [UInt8], clock: FakeClock) {
+    init(_ name: String, kind: SourceKind, _ behaviour: FakeBehaviour, content: [UInt8], clock: FakeClock,
+         queuedSeconds: Double? = nil) {
         self.name = name
         self.kind = kind
         self.behaviour = behaviour
         self.content = content
         self.clock = clock
+        self.queuedSeconds = queuedSeconds
     }
 
     var counts: Counts { state.withLock { $0 } }

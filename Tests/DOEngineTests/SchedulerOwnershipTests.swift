@@ -176,4 +176,41 @@ final class SchedulerOwnershipTests: XCTestCase {
         table.recordTimeout("peer silent", kind: .peer, requestedAt: 0, queuedSeconds: nil)
         XCTAssertFalse(table.mayBelieve("peer silent"), "sent and unanswered, as before")
     }
+
+    func testADropForTimeoutsThatEachWaitedBehindAYoungChokeLeavesThePeerItsPiecesAndItsWordButOneSilentTimeoutInTheStreakDoesNot() {
+        let clock = FakeClock()
+        let table = SourceTable(clock: clock)
+        let young = table.configuration.busyQueueSeconds / 2
+        let drops = (1...3).map { at in table.recordTimeout("peer busy", kind: .peer, requestedAt: Double(at), queuedSeconds: young) }
+        XCTAssertEqual(drops, [nil, nil, .busy])
+        XCTAssertTrue(table.isDropped("peer busy"), "it gets no request from us")
+        XCTAssertTrue(table.mayOwn("peer busy"), "it serves others first: it still fetches the pieces it owns")
+        XCTAssertTrue(table.vouches("peer busy"))
+        XCTAssertFalse(table.distrusts("peer busy"))
+
+        let mixed = [young, nil, young].map { queued in table.recordTimeout("peer mixed", kind: .peer, requestedAt: 1, queuedSeconds: queued) }
+        XCTAssertEqual(mixed, [nil, nil, .silent], "one request sent and unanswered makes the drop one for silence")
+        let old = (1...3).map { _ in table.recordTimeout("peer chokes", kind: .peer, requestedAt: 1, queuedSeconds: 2 * young + 1) }
+        XCTAssertEqual(old, [nil, nil, .silent], "a choke older than a busy queue is a withholder's as well")
+        for name in ["peer mixed", "peer chokes"] {
+            XCTAssertFalse(table.mayOwn(name), name)
+            XCTAssertFalse(table.vouches(name), name)
+            XCTAssertTrue(table.distrusts(name), name)
+        }
+        clock.advance(to: young - 0.1)
+        XCTAssertTrue(table.isDropped("peer busy"))
+        clock.advance(to: young)
+        XCTAssertFalse(table.isDropped("peer busy"), "a busy drop lasts until the choke is a busy queue old")
+        XCTAssertTrue(table.isDropped("peer mixed"))
+        let later = table.recordTimeout("peer busy", kind: .peer, requestedAt: young, queuedSeconds: 2 * young + 0.5)
+        XCTAssertNil(later)
+        XCTAssertFalse(table.mayBelieve("peer busy"), "still choked us after that: its word ends, as a choking withholder's does")
+
+        clock.advance(to: 10)
+        table.recordTimeout("peer recovers", kind: .peer, requestedAt: 10, queuedSeconds: nil)
+        table.recordSuccess("peer recovers", kind: .peer, bytes: 1, seconds: 1)
+        clock.advance(to: 11)
+        let afresh = (1...3).map { _ in table.recordTimeout("peer recovers", kind: .peer, requestedAt: 11, queuedSeconds: young) }
+        XCTAssertEqual(afresh, [nil, nil, .busy], "a good piece ends the streak, its silent timeout with it")
+    }
 }

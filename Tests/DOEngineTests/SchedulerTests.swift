@@ -82,6 +82,24 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(took, 0.1, accuracy: 0.01, "with the slow peer dropped, no budget is spent on it")
     }
 
+    func testAPeerWhoseRequestsEachTimedOutQueuedBehindItsChokeIsAskedNoMoreButStaysConnectedAndKeepsItsPieces() async throws {
+        let clock = FakeClock()
+        let busy = FakeSource("peer busy", kind: .peer, .fast(30), content: content, clock: clock, queuedSeconds: 1)
+        let cdn = source("cdn", .cdn, .fast(0.1), clock)
+        let s = scheduler(clock)
+        let set = FakeSourceSet([busy, cdn])
+        for index in 0..<3 {
+            let (delivery, _) = try await fetch(s, index, set, clock: clock)
+            XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
+        }
+        XCTAssertNotNil(s.table.scores.first { $0.source == "peer busy" }?.droppedSeconds, "dropped at its third timeout in a row")
+        XCTAssertEqual(busy.counts.dropped, 0, "a busy drop is not charged: the swarm keeps its connection")
+        XCTAssertTrue(s.table.mayOwn("peer busy"), "and it keeps the pieces it owns")
+        let (_, took) = try await fetch(s, 3, set, clock: clock)
+        XCTAssertEqual(busy.counts.requests, 3, "a dropped peer is not asked again")
+        XCTAssertEqual(took, 0.1, accuracy: 0.01)
+    }
+
     func testALyingSourceIsChargedAndItsBytesAreNeverDelivered() async throws {
         let clock = FakeClock()
         let liar = source("peer liar", .peer, .lying(0.01), clock)

@@ -304,11 +304,17 @@ public final class PieceScheduler: Sendable {
                             loser.cancel()
                             guard loser.expired else { continue }
                             // A source still sending is slow, not silent: charged, never dropped for it.
-                            if table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt,
-                                                   stillSending: loser.source.isReceiving, queuedSeconds: loser.source.queuedSeconds) {
+                            switch table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt,
+                                                       stillSending: loser.source.isReceiving, queuedSeconds: loser.source.queuedSeconds) {
+                            case .silent?:
                                 logger.info("dropping \(loser.source.name): \(config.dropAfterTimeouts) timeouts in a row",
                                             metadata: loser.source.logMetadata)
                                 loser.source.chargeDropped()
+                            case .busy?:
+                                logger.info("dropping \(loser.source.name) as a source: \(config.dropAfterTimeouts) timeouts in a row, each queued behind its choke; it stays connected and keeps the pieces it owns",
+                                            metadata: loser.source.logMetadata)
+                            case nil:
+                                break
                             }
                         }
                         attempts.removeAll()

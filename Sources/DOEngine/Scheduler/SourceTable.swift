@@ -13,7 +13,9 @@ import Synchronization
 /// `dropAfterTimeouts` timeouts in a row drop a peer for `dropSeconds`: it gets no request and owns no
 /// piece. A good piece ends the streak, and a timeout of a request made before the source's last good
 /// piece does not extend it (the source is busy with a queue, not silent). Only peers are dropped: cache hosts have DO's bans, and the
-/// CDN is the source of last resort.
+/// CDN is the source of last resort. A drop whose every timeout waited unsent behind the peer's choke
+/// (`busyQueueSeconds`) is a busy drop: the peer gets no request, but keeps its connection, its pieces
+/// to own and its word (see `Drop`).
 ///
 /// Every update is O(samples) under one short lock; reading the table copies it.
 public final class SourceTable: Sendable {
@@ -30,9 +32,13 @@ public final class SourceTable: Sendable {
         /// Failures and timeouts since the last good piece.
         var troubleInARow = 0
         var timeoutsInARow = 0
+        /// Timeouts in the streak that were not queued behind a busy peer's choke (see `silentTimeouts`).
+        var silentTimeoutsInARow = 0
         var samples: [Double] = []
         var nextSample = 0
         var droppedUntil: Double?
+        /// The drop (`droppedUntil`) was a busy one (see `Drop.busy`).
+        var droppedBusy = false
         var lastSuccessAt: Double?
         var ownerMisses = 0
         var ownerMissesInARow = 0
@@ -40,6 +46,9 @@ public final class SourceTable: Sendable {
 
         /// See `SourceTable.mayBelieve`.
         var believable: Bool { badPieces == 0 && (pieces > 0 || silentTimeouts == 0) }
+
+        /// Dropped now for silence: not a busy drop (see `Drop`).
+        func droppedSilent(now: Double) -> Bool { !droppedBusy && droppedUntil.map { now < $0 } ?? false }
 
         func percentile(_ p: Double) -> Double? {
             guard !samples.isEmpty else { return nil }
@@ -77,6 +86,7 @@ public final class SourceTable: Sendable {
             e.pieces += 1
             e.troubleInARow = 0
             e.timeoutsInARow = 0
+            e.silentTimeoutsInARow = 0
             e.droppedUntil = nil
             e.ownerMissesInARow = 0
             if e.samples.count < keep {
@@ -102,28 +112,49 @@ public final class SourceTable: Sendable {
         }
     }
 
-    /// A request made at `requestedAt` overtaken after its budget. Returns true when this drops the
-    /// source (a peer at its `dropAfterTimeouts`-th timeout in a row). A source that delivered a piece
-    /// since the request was made, or that is still sending, is busy, not silent: the timeout is
+    /// What a drop (`dropAfterTimeouts` timeouts in a row) says of a peer.
+    enum Drop: Equatable {
+        /// A request was sent and not answered, or waited behind a choke older than `busyQueueSeconds`:
+        /// the peer gets no request, owns no piece and vouches for nothing until the drop ends, and the
+        /// swarm disconnects it.
+        case silent
+        /// Every timeout of the streak waited unsent behind the peer's choke, at most `busyQueueSeconds`
+        /// old: the peer serves others first. It gets no request until that choke is `busyQueueSeconds`
+        /// old, but keeps its connection, its word and the pieces it owns. An eldest member busy with its upload slots in a
+        /// swarm's first seconds was dropped by a dozen members each; they then owned its pieces in
+        /// their views, and two fetched from the origin a piece it was bringing (fleet-bench, 100 peers).
+        case busy
+    }
+
+    /// A request made at `requestedAt` overtaken after its budget. Returns the drop when this drops
+    /// the source (a peer at its `dropAfterTimeouts`-th timeout in a row). A source that delivered a
+    /// piece since the request was made, or that is still sending, is busy, not silent: the timeout is
     /// counted, but not in the streak. `queuedSeconds`: how long the source had kept the request in its
     /// queue, unsent (`PieceSource.queuedSeconds`); up to `busyQueueSeconds`, the timeout leaves what
-    /// the source announced believable (see `mayBelieve`).
+    /// the source announced believable (see `mayBelieve`), and a streak of only such makes a busy drop.
     @discardableResult
     func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double, stillSending: Bool = false,
-                       queuedSeconds: Double? = nil) -> Bool {
+                       queuedSeconds: Double? = nil) -> Drop? {
         let now = clock.now
+        let silent = !(queuedSeconds.map { $0 <= configuration.busyQueueSeconds } ?? false)
         return update(name, kind) { e in
             e.timeouts += 1
-            if !(queuedSeconds.map { $0 <= configuration.busyQueueSeconds } ?? false) { e.silentTimeouts += 1 }
-            if stillSending { return false }
-            if let delivered = e.lastSuccessAt, delivered >= requestedAt { return false }
+            if silent { e.silentTimeouts += 1 }
+            if stillSending { return nil }
+            if let delivered = e.lastSuccessAt, delivered >= requestedAt { return nil }
             e.troubleInARow += 1
             e.timeoutsInARow += 1
+            if silent { e.silentTimeoutsInARow += 1 }
             guard kind == .peer, e.timeoutsInARow >= configuration.dropAfterTimeouts,
-                  e.droppedUntil.map({ $0 <= now }) ?? true else { return false }
-            e.droppedUntil = now + configuration.dropSeconds
+                  e.droppedUntil.map({ $0 <= now }) ?? true else { return nil }
+            e.droppedBusy = e.silentTimeoutsInARow == 0
+            // A busy drop lasts until the choke is a busy queue old: a request that waits on it after that
+            // is a silent one, so a withholder that chokes everyone still loses its word at that timeout.
+            let busyFor = configuration.busyQueueSeconds - (queuedSeconds ?? 0)
+            e.droppedUntil = now + (e.droppedBusy ? busyFor : configuration.dropSeconds)
             e.timeoutsInARow = 0
-            return true
+            e.silentTimeoutsInARow = 0
+            return e.droppedBusy ? .busy : .silent
         }
     }
 
@@ -145,20 +176,21 @@ public final class SourceTable: Sendable {
         }
     }
 
-    /// Whether the peer `name` may own pieces now (see `recordOwnerMiss`); dropped peers may not either.
+    /// Whether the peer `name` may own pieces now (see `recordOwnerMiss`); peers dropped for silence may
+    /// not either (a busy drop leaves them their pieces, see `Drop`).
     func mayOwn(_ name: String) -> Bool {
         let now = clock.now
         return entries.withLock { e in
             guard let entry = e[name] else { return true }
-            return (entry.notOwnerUntil.map { now >= $0 } ?? true) && (entry.droppedUntil.map { now >= $0 } ?? true)
+            return (entry.notOwnerUntil.map { now >= $0 } ?? true) && !entry.droppedSilent(now: now)
         }
     }
 
     /// Owner misses charged to `name` so far (see `recordOwnerMiss`).
     func ownerMisses(_ name: String) -> Int { entries.withLock { $0[name]?.ownerMisses ?? 0 } }
 
-    /// Whether `name`'s announcements are doubtful now: it is dropped or owns nothing, or its last
-    /// request timed out with nothing delivered since. Serving ahead ignores what such a peer
+    /// Whether `name`'s announcements are doubtful now: it is dropped for silence or owns nothing, or its
+    /// last request timed out with nothing delivered since. Serving ahead ignores what such a peer
     /// announces (a withholder announces every piece and sends none). A failure alone (a choke, a
     /// busy peer) does not count: the pieces it announced are there, and fetching them from the CDN
     /// instead would cost the origin.
@@ -166,13 +198,12 @@ public final class SourceTable: Sendable {
         let now = clock.now
         return entries.withLock { e in
             guard let entry = e[name] else { return false }
-            return entry.timeoutsInARow > 0
-                || entry.droppedUntil.map { now < $0 } ?? false || entry.notOwnerUntil.map { now < $0 } ?? false
+            return entry.timeoutsInARow > 0 || entry.droppedSilent(now: now) || entry.notOwnerUntil.map { now < $0 } ?? false
         }
     }
 
     /// Whether `name`'s announcements show what the swarm holds, for a member choosing between the swarm
-    /// and the origin (`ContentSourceSet`'s eldest hold): it is not dropped, and we may believe it
+    /// and the origin (`ContentSourceSet`'s eldest hold): it is not dropped for silence, and we may believe it
     /// (`mayBelieve`). Looser than `distrusts`, on purpose: with 100 members on two cores every peer
     /// overran budgets, each overrun made it doubtful, and owners fetched from the origin pieces their
     /// connections held (25 extra copies in one run).
@@ -180,7 +211,7 @@ public final class SourceTable: Sendable {
         let now = clock.now
         return entries.withLock { e in
             guard let entry = e[name] else { return true }
-            return !(entry.droppedUntil.map { now < $0 } ?? false) && entry.believable
+            return !entry.droppedSilent(now: now) && entry.believable
         }
     }
 

@@ -28,7 +28,8 @@ public protocol PieceSource: Sendable {
     func chargeBadPiece(index: Int) -> Bool
     /// A request to this source failed with `error`.
     func chargeFailure(_ error: FetchError)
-    /// The source keeps timing out and is dropped from scheduling for a while (never banned for it).
+    /// The source keeps timing out, silent (`SourceTable.Drop.silent`), and is dropped from scheduling for
+    /// a while (never banned for it); the swarm disconnects a peer. A busy drop charges nothing.
     func chargeDropped()
     /// What names the source in a log line (`peer`, `host`, `source`).
     var logMetadata: Logger.Metadata { get }

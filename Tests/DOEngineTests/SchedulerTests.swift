@@ -82,7 +82,7 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(took, 0.1, accuracy: 0.01, "with the slow peer dropped, no budget is spent on it")
     }
 
-    func testAPeerWhoseRequestsEachTimedOutQueuedBehindItsChokeIsAskedNoMoreButStaysConnectedAndKeepsItsPieces() async throws {
+    func testAPeerWhoseRequestsEachTimedOutQueuedBehindItsChokeIsNotAskedWhileDroppedButStaysConnectedAndKeepsItsPieces() async throws {
         let clock = FakeClock()
         let busy = FakeSource("peer busy", kind: .peer, .fast(30), content: content, clock: clock, queuedSeconds: 1)
         let cdn = source("cdn", .cdn, .fast(0.1), clock)
@@ -96,7 +96,7 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(busy.counts.dropped, 0, "a busy drop is not charged: the swarm keeps its connection")
         XCTAssertTrue(s.table.mayOwn("peer busy"), "and it keeps the pieces it owns")
         let (_, took) = try await fetch(s, 3, set, clock: clock)
-        XCTAssertEqual(busy.counts.requests, 3, "a dropped peer is not asked again")
+        XCTAssertEqual(busy.counts.requests, 3, "not asked while the busy drop lasts (until its choke is 5 s old)")
         XCTAssertEqual(took, 0.1, accuracy: 0.01)
     }
 

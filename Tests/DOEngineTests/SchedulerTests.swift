@@ -19,8 +19,25 @@ final class SchedulerTests: XCTestCase {
         return PieceScheduler(table: SourceTable(clock: clock), limits: limits, label: "test", logger: Logger(label: "test"))
     }
 
-    private func source(_ name: String, _ kind: SourceKind, _ behaviour: FakeBehaviour, _ clock: FakeClock) -> FakeSource {
-        FakeSource(name, kind: kind, behaviour, content: content, clock: clock)
+    private func source(_ name: String, _ kind: SourceKind, _ behaviour: FakeBehaviour, _ clock: FakeClock,
+                        queuedSeconds: Double? = nil) -> FakeSource {
+        FakeSource(name, kind: kind, behaviour, content: content, clock: clock, queuedSeconds: queuedSeconds)
+    }
+
+    /// Fetches pieces 0-2 with `peer` first and a fast CDN behind it: the peer never answers within its
+    /// budget, so each piece comes from the CDN and the peer times out three times in a row. Returns the
+    /// scheduler, the set (the CDN still in it) and the seconds each piece took.
+    private func fetchThreePastATimingOutPeer(_ peer: FakeSource, clock: FakeClock) async throws
+        -> (PieceScheduler, FakeSourceSet, [Double]) {
+        let s = scheduler(clock)
+        let set = FakeSourceSet([peer, source("cdn", .cdn, .fast(0.1), clock)])
+        var times: [Double] = []
+        for index in 0..<3 {
+            let (delivery, took) = try await fetch(s, index, set, clock: clock)
+            XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
+            times.append(took)
+        }
+        return (s, set, times)
     }
 
     /// Fetches piece `index` on the fake clock; the delivery and the fake seconds it took.
@@ -67,12 +84,8 @@ final class SchedulerTests: XCTestCase {
     func testASlowPeerLosesItsRequestsAndIsDroppedAfterThreeTimeoutsInARow() async throws {
         let clock = FakeClock()
         let slow = source("peer slow", .peer, .fast(30), clock)
-        let cdn = source("cdn", .cdn, .fast(0.1), clock)
-        let s = scheduler(clock)
-        let set = FakeSourceSet([slow, cdn])
-        for index in 0..<3 {
-            let (delivery, took) = try await fetch(s, index, set, clock: clock)
-            XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
+        let (s, set, times) = try await fetchThreePastATimingOutPeer(slow, clock: clock)
+        for (index, took) in times.enumerated() {
             XCTAssertLessThan(took, 1.5, "piece \(index) never waits on the slow peer beyond its budget")
         }
         XCTAssertEqual(slow.counts.dropped, 1, "dropped at its third timeout in a row")
@@ -84,14 +97,8 @@ final class SchedulerTests: XCTestCase {
 
     func testAPeerWhoseRequestsEachTimedOutQueuedBehindItsChokeIsNotAskedWhileDroppedButStaysConnectedAndKeepsItsPieces() async throws {
         let clock = FakeClock()
-        let busy = FakeSource("peer busy", kind: .peer, .fast(30), content: content, clock: clock, queuedSeconds: 1)
-        let cdn = source("cdn", .cdn, .fast(0.1), clock)
-        let s = scheduler(clock)
-        let set = FakeSourceSet([busy, cdn])
-        for index in 0..<3 {
-            let (delivery, _) = try await fetch(s, index, set, clock: clock)
-            XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
-        }
+        let busy = source("peer busy", .peer, .fast(30), clock, queuedSeconds: 1)
+        let (s, set, _) = try await fetchThreePastATimingOutPeer(busy, clock: clock)
         XCTAssertNotNil(s.table.scores.first { $0.source == "peer busy" }?.droppedSeconds, "dropped at its third timeout in a row")
         XCTAssertEqual(busy.counts.dropped, 0, "a busy drop is not charged: the swarm keeps its connection")
         XCTAssertTrue(s.table.mayOwn("peer busy"), "and it keeps the pieces it owns")

@@ -47,8 +47,11 @@ public final class SourceTable: Sendable {
         /// See `SourceTable.mayBelieve`.
         var believable: Bool { badPieces == 0 && (pieces > 0 || silentTimeouts == 0) }
 
+        /// Dropped now, busy or silent (see `Drop`).
+        func dropped(now: Double) -> Bool { droppedUntil.map { now < $0 } ?? false }
+
         /// Dropped now for silence: not a busy drop (see `Drop`).
-        func droppedSilent(now: Double) -> Bool { !droppedBusy && droppedUntil.map { now < $0 } ?? false }
+        func droppedSilent(now: Double) -> Bool { !droppedBusy && dropped(now: now) }
 
         func percentile(_ p: Double) -> Double? {
             guard !samples.isEmpty else { return nil }
@@ -120,9 +123,10 @@ public final class SourceTable: Sendable {
         case silent
         /// Every timeout of the streak waited unsent behind the peer's choke, at most `busyQueueSeconds`
         /// old: the peer serves others first. It gets no request until that choke is `busyQueueSeconds`
-        /// old, but keeps its connection, its word and the pieces it owns. An eldest member busy with its upload slots in a
-        /// swarm's first seconds was dropped by a dozen members each; they then owned its pieces in
-        /// their views, and two fetched from the origin a piece it was bringing (fleet-bench, 100 peers).
+        /// old, but keeps its connection, its word and the pieces it owns. An eldest member busy with its
+        /// upload slots in a swarm's first seconds was dropped by a dozen members each; they then owned its
+        /// pieces in their views, and two fetched from the origin a piece it was bringing (fleet-bench,
+        /// 100 peers).
         case busy
     }
 
@@ -203,8 +207,8 @@ public final class SourceTable: Sendable {
     }
 
     /// Whether `name`'s announcements show what the swarm holds, for a member choosing between the swarm
-    /// and the origin (`ContentSourceSet`'s eldest hold): it is not dropped for silence, and we may believe it
-    /// (`mayBelieve`). Looser than `distrusts`, on purpose: with 100 members on two cores every peer
+    /// and the origin (`ContentSourceSet`'s eldest hold): it is not dropped for silence, and we may believe
+    /// it (`mayBelieve`). Looser than `distrusts`, on purpose: with 100 members on two cores every peer
     /// overran budgets, each overrun made it doubtful, and owners fetched from the origin pieces their
     /// connections held (25 extra copies in one run).
     func vouches(_ name: String) -> Bool {
@@ -231,7 +235,7 @@ public final class SourceTable: Sendable {
     /// Whether `name` is dropped now.
     func isDropped(_ name: String) -> Bool {
         let now = clock.now
-        return entries.withLock { $0[name]?.droppedUntil.map { now < $0 } ?? false }
+        return entries.withLock { $0[name]?.dropped(now: now) ?? false }
     }
 
     /// The budget of the next request to `name`.

@@ -15,6 +15,14 @@ static inline struct fuse_bufvec cfuse_bufvec_fd(int fd, off_t pos, size_t size)
     return v;
 }
 
+/* Puts `size` bytes at `offset` of inode `ino` into the kernel's page cache (FUSE_NOTIFY_STORE); 0 or -errno
+   (-ENOENT when the kernel holds no such inode). */
+static inline int cfuse_notify_store(struct fuse_session *se, fuse_ino_t ino, off_t offset, const void *mem, size_t size) {
+    struct fuse_bufvec v = FUSE_BUFVEC_INIT(size);
+    v.buf[0].mem = (void *)mem;
+    return fuse_lowlevel_notify_store(se, ino, offset, &v, (enum fuse_buf_copy_flags)0);
+}
+
 static inline void cfuse_set_cache_flags(struct fuse_file_info *fi, int keep_cache) {
     fi->keep_cache = keep_cache ? 1 : 0;
 }

@@ -29,6 +29,8 @@ public final class FuseFilesystem: Sendable {
     /// copy are read by the kernel from the copy (see `InodeOpenModes`, `WholeCopies`).
     private let passthrough = Atomic<Bool>(false)
     private let openModes = Mutex(InodeOpenModes())
+    /// Small files fetched ahead of their reader go straight into the kernel's page cache.
+    let pageCache = KernelPageCache()
     /// Signalled once the kernel's INIT is handled: from then on the mount answers (see `FuseMount`).
     let kernelConnected = DispatchSemaphore(value: 0)
     private let negative = NegativeLookups()
@@ -198,11 +200,10 @@ public final class FuseFilesystem: Sendable {
             }
             let backingId = passthrough.load(ordering: .relaxed)
                 ? openModes.withLock { $0.open(node.ino) { backing(req, session) } } : 0
-            // Its reads will not reach dofs: the open is the use the cache's age policy sees.
-            if backingId > 0 {
-                session.lastUse.touch()
-                FuseMetrics.passthroughOpens.increment()
-            }
+            // Its reads may never reach dofs (passthrough, or a page cache filled ahead of it): the open is
+            // the use the cache's age policy sees.
+            session.lastUse.touch()
+            if backingId > 0 { FuseMetrics.passthroughOpens.increment() }
             reply(fh, backingId)
         }
         // After the reply: opening the next files' sessions to prefetch them is no reason for this
@@ -344,15 +345,31 @@ public final class FuseFilesystem: Sendable {
         // Most open at once (their entries give a date); the others on a task.
         let later = upcoming.filter { sibling in
             guard let session = sessionAtOnce(sibling) else { return true }
-            session.prefetch(0..<session.layout.pieceCount)
+            prefetchSibling(sibling, session)
             return false
         }
         guard !later.isEmpty else { return }
         Task {
             for sibling in later {
                 guard let session = try? await session(of: sibling) else { continue }
-                session.prefetch(0..<session.layout.pieceCount)
+                prefetchSibling(sibling, session)
             }
+        }
+    }
+
+    /// Fetches a single-piece file ahead of its reader. With opens answered, the verified file also goes
+    /// into the kernel's page cache, so its reader's READ never reaches dofs (see `KernelPageCache`).
+    /// Without opens it does not: a file's first READ is then what tells dofs that its folder is read on
+    /// (`readUnopened`), and filled files would end the prefetch at each batch's end.
+    private func prefetchSibling(_ node: ContentNode, _ session: ContentSession) {
+        let whole = 0..<session.layout.pieceCount
+        guard answersOpens else { return session.prefetch(whole) }
+        let pageCache = self.pageCache, ino = node.ino
+        // Weak: the session holds this watcher until a fetch of the piece succeeds.
+        session.prefetch(whole) { [weak session] piece in
+            let owner = session
+            // Once the kernel holds it, its reader will not read it from dofs's memory.
+            pageCache.fill(ino: ino, with: piece) { owner?.handedOver(piece: 0) }
         }
     }
 

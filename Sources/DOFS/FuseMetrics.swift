@@ -31,11 +31,24 @@ public enum FuseMetrics {
     /// kernel serves (they are never counted as `read` requests).
     static let passthroughOpens = Counter(label: "dofs_passthrough_opens_total")
 
+    /// What became of a content given to the kernel's page cache ahead of its reads (`KernelPageCache`).
+    enum PageCacheFill: String, CaseIterable {
+        case filled, declined
+    }
+
+    /// `dofs_page_cache_fills_total{result=…}`: small files put into the kernel's page cache as they were
+    /// fetched ahead of a reader (their reads are never counted as `read` requests), and fills the kernel
+    /// declined (it held no such inode).
+    static let pageCacheFills = Dictionary(uniqueKeysWithValues: PageCacheFill.allCases.map {
+        ($0, Counter(label: "dofs_page_cache_fills_total", dimensions: [("result", $0.rawValue)]))
+    })
+
     /// Creates every handle now, so a scrape lists each metric before its first event.
     public static func declare() {
         _ = readSeconds
         _ = requests
         _ = passthroughOpens
+        _ = pageCacheFills
     }
 }
 

@@ -106,7 +106,9 @@ public enum FuseMount {
         defer { fuse_loop_cfg_destroy(loopConfig) }
         fuse_loop_cfg_set_max_threads(loopConfig, UInt32(options.maxThreads))
         fuse_loop_cfg_set_clone_fd(loopConfig, 0)
+        filesystem.pageCache.attach(session)
         let rc = fuse_session_loop_mt(session, loopConfig)
+        filesystem.pageCache.detach()
         logger.notice("unmounting \(mountpoint) (loop ended with \(rc))")
         let answered = phase.withLock { p in
             p.ended = true

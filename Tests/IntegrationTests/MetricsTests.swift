@@ -73,7 +73,8 @@ final class MetricsTests: MountTestCase {
         #"dofs_pieces_failed_verification_total{source="peer"}"#, #"dofs_bans_total{kind="peer"}"#,
         #"dofs_bans_total{kind="cache_host"}"#, "dofs_cache_bytes", "dofs_cache_pieces", "dofs_cache_hits_total",
         "dofs_cache_misses_total", "dofs_cache_evictions_total", "dofs_fetches_in_flight", "dofs_peers_connected",
-        "dofs_read_seconds_count", "dofs_read_seconds_sum", "dofs_recent_piece_bytes",
+        "dofs_read_seconds_count", "dofs_read_seconds_sum", "dofs_recent_piece_bytes", "dofs_passthrough_opens_total",
+        #"dofs_page_cache_fills_total{result="filled"}"#, #"dofs_page_cache_fills_total{result="declined"}"#,
     ]
 
     func testScrapeCountsAVerifiedReadByItsSourceAndASecondReadAsLocalBytes() throws {

@@ -299,6 +299,41 @@ final class TreePublishTests: MountTestCase {
         XCTAssertEqual(counts.count, files.count)
     }
 
+    func testFilesFetchedAheadOfAFolderReadInOrderAreReadFromTheKernelsPageCacheAndATamperedOneNeverGetsThere() throws {
+        let origin = try startOrigin()
+        let files = try writeNumberedFiles(on: origin, folder: "flat", prefix: "f", count: 20, size: 1000, seed: 900)
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog)
+        let tampered = 6
+        try TestContent.flipByte(in: origin.path("tree/" + files[tampered].path), at: 500)
+        let port = try LoopbackPort.free()
+        let mount = try mount(readDeadline: 10, extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"])
+        let logs = scratch.file("logs")
+        func metric(_ name: String) throws -> Double { try MetricsScrape.get(port: port, logDirectory: logs)[name] ?? 0 }
+        let (filled, reads, opens) = (#"dofs_page_cache_fills_total{result="filled"}"#, #"dofs_fuse_requests_total{op="read"}"#,
+                                      #"dofs_fuse_requests_total{op="open"}"#)
+        func read(_ i: Int) throws { assertReads(try readWhole(mount.mountpoint + "/" + files[i].path), files[i].bytes, files[i].path) }
+
+        // Listed first, as `cat flat/*` does: the kernel can only be given files it knows.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mount.mountpoint + "/flat").count, files.count)
+        try read(0)
+        try read(1)
+        // The folder is read in order: f02…f17 are fetched ahead, and all but the tampered one verify.
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { (try? metric(filled)) == 15 },
+                      "the 15 good files fetched ahead are put into the page cache: \((try? metric(filled)) ?? -1)")
+        let (readsBefore, opensBefore) = (try metric(reads), try metric(opens))
+        let ahead = (2...17).filter { $0 != tampered }
+        for i in ahead { try read(i) }
+        XCTAssertEqual(try metric(reads), readsBefore, "a file filled ahead is read without a READ to the node")
+        XCTAssertEqual(try metric(opens) - opensBefore, Double(ahead.count), "its OPEN still reaches the node (readers are counted)")
+
+        assertFails(try readWhole(mount.mountpoint + "/" + files[tampered].path, within: 30), with: [EIO], "the tampered file")
+        for i in 18..<files.count { try read(i) }
+        XCTAssertEqual(try metric(filled), Double(files.count - 3), "every file fetched ahead but the tampered one was filled, and no other")
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { (try? metric("dofs_recent_piece_bytes")) == 0 },
+                      "a filled file is let go from memory, as a file read is: \((try? metric("dofs_recent_piece_bytes")) ?? -1) bytes held")
+    }
+
     func testACatalogSizeThatDisagreesWithThePiecesHashFileFailsTheOpenInsteadOfServingAWrongLength() throws {
         let origin = try startOrigin()
         _ = try makeTree(on: origin, smallFiles: 1)

@@ -50,9 +50,11 @@ public final class ContentSession: Sendable {
     public let lastUse: LastUse
     /// Verified mode: the kept count of stored pieces.
     private let tally: PieceTally?
-    /// Pieces whose last read failed, with the error and until when it is repeated without waiting.
     /// The last window `prefetch` was asked for: stored pieces in it were read ahead already.
     private let readAhead = Mutex<Range<Int>>(0..<0)
+    /// Who is told of a piece once its fetch has handed it to its readers (see `prefetch(_:fetched:)`).
+    private let fetchedWatchers = Mutex<[Int: @Sendable (PieceBuffer) -> Void]>([:])
+    /// Pieces whose last read failed, with the error and until when it is repeated without waiting.
     private let failures = Mutex<[Int: (until: ContinuousClock.Instant, error: FetchError)]>([:])
     private let repeating = RepeatingLog()
     /// What names this content in a log line (`content=DO-…` when verified, `url=…` when simple);
@@ -202,6 +204,13 @@ public final class ContentSession: Sendable {
         return parts
     }
 
+    /// Piece `index` was handed whole to where its readers will read it (the kernel's page cache): memory
+    /// lets it go as if it was read, instead of holding it for a read that will not come here.
+    public func handedOver(piece index: Int) {
+        let piece = layout.range(ofPiece: index)
+        releasePiecesReadToTheirEnd(offset: piece.lowerBound, end: piece.upperBound)
+    }
+
     /// Lets go from memory (`RecentPieces`) of the pieces a read from `offset` to `end` covered to their
     /// last byte: a sequential reader is done with them, and the tier keeps room for the pieces ahead.
     private func releasePiecesReadToTheirEnd(offset: Int, end: Int) {
@@ -284,7 +293,10 @@ public final class ContentSession: Sendable {
     /// Starts fetching pieces that are neither stored nor in flight, and asks the kernel to read ahead
     /// the files of stored ones that were not in the last window asked for (their files were written
     /// past the page cache, so a reader would otherwise wait on the disk piece by piece); returns at once.
-    public func prefetch(_ indices: Range<Int>) {
+    /// `fetched` is called with each piece fetched for it (verified, in verified mode), on the fetch's
+    /// thread, before the piece's readers get it: it must not block. A piece that was stored already
+    /// is not fetched, so not reported; one whose fetch fails is reported by its next fetch that succeeds.
+    public func prefetch(_ indices: Range<Int>, fetched: (@Sendable (PieceBuffer) -> Void)? = nil) {
         let indices = indices.clamped(to: 0..<layout.pieceCount)
         let before = readAhead.withLock { last in
             defer { last = indices }
@@ -293,7 +305,9 @@ public final class ContentSession: Sendable {
         for index in indices {
             let key = key(ofPiece: index)
             if !store.contains(key) {
-                if !pendingWrites.contains(index) { _ = flight(for: index) }
+                guard !pendingWrites.contains(index) else { continue }
+                if let fetched { fetchedWatchers.withLock { $0[index] = fetched } }
+                _ = flight(for: index)
             } else if !before.contains(index) {
                 store.readAhead(key)
             }
@@ -450,6 +464,7 @@ public final class ContentSession: Sendable {
             logger.debug("piece \(index) from \(delivery.source.kind.rawValue) after \(Int(delivery.waitedSeconds * 1000)) ms: \(ContentSourceSet.whyHTTP(delivery.notes))")
         }
         await deliver(index, key: key, bytes: delivery.piece, from: delivery.source.kind)
+        fetchedWatchers.withLock { $0.removeValue(forKey: index) }?(delivery.piece)
         return delivery.piece
     }
 

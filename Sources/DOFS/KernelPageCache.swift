@@ -1,0 +1,49 @@
+import CFuse3
+import DOCore
+import Dispatch
+import Synchronization
+
+/// Puts verified contents into the kernel's page cache before anyone reads them (FUSE_NOTIFY_STORE),
+/// so their reads never reach dofs.
+///
+/// Used for the small files fetched ahead of a folder read in order: without it, each still cost its
+/// reader a READ round trip, answered from memory by a FUSE worker that had to get a core while the
+/// fetches of the files ahead ran beside it (`bench/RESULTS.md`, small files). A filled file opens as
+/// before (OPEN still reaches dofs, so readers are still counted) and is read like a warm one.
+///
+/// Contract: only verified bytes of a whole content are given here (the kernel marks a partial last page
+/// valid only when the data reaches the file's end, and the mount tells it contents never change
+/// (`keep_cache`), so a filled page is served for as long as the kernel keeps it).
+///
+/// The fills run on one serial queue, never on a thread that answers requests: the kernel fills a page
+/// under its lock, and a page being read is locked until its READ is answered, so a fill on a thread
+/// that answers that READ would wait for itself. Fills stop (`detach`) before the session is destroyed.
+final class KernelPageCache: Sendable {
+    private let queue = DispatchQueue(label: "dofs.kernel-page-cache", qos: .utility)
+    /// The libfuse session, while the mount serves; only used on `queue`.
+    private let session = Mutex<SessionPointer?>(nil)
+
+    private struct SessionPointer: @unchecked Sendable { let raw: OpaquePointer }
+
+    /// Starts filling through `session` (before the loop serves).
+    func attach(_ session: OpaquePointer) {
+        self.session.withLock { $0 = SessionPointer(raw: session) }
+    }
+
+    /// Ends filling; returns once no fill is running, so the session may be destroyed.
+    func detach() {
+        queue.sync { session.withLock { $0 = nil } }
+    }
+
+    /// Fills the page cache of inode `ino` with its whole content, `bytes`, soon, and calls `filled` if the
+    /// kernel took it. A kernel that holds no such inode (forgotten, or never looked up) declines, and its
+    /// reader asks dofs as before.
+    func fill(ino: UInt64, with bytes: PieceBuffer, filled: @escaping @Sendable () -> Void) {
+        queue.async { [self] in
+            guard let se = session.withLock({ $0 }) else { return }
+            let rc = bytes.withUnsafeBytes { b in cfuse_notify_store(se.raw, fuse_ino_t(ino), 0, b.baseAddress, b.count) }
+            FuseMetrics.pageCacheFills[rc == 0 ? .filled : .declined]?.increment()
+            if rc == 0 { filled() }
+        }
+    }
+}

@@ -11,16 +11,17 @@ import Synchronization
 /// fetches of the files ahead ran beside it (`bench/RESULTS.md`, small files). A filled file opens as
 /// before (OPEN still reaches dofs, so readers are still counted) and is read like a warm one.
 ///
-/// Contract: only verified bytes of a whole content are given here (the kernel marks a partial last page
-/// valid only when the data reaches the file's end, and the mount tells it contents never change
-/// (`keep_cache`), so a filled page is served for as long as the kernel keeps it).
+/// Contract: only verified bytes of a whole content are given here. Whole, because the kernel marks a
+/// partial last page valid only when the data reaches the file's end; verified, because the mount opens
+/// files with `keep_cache` (contents never change), so a filled page is served for as long as the kernel
+/// keeps it.
 ///
 /// The fills run on one serial queue, never on a thread that answers requests: the kernel fills a page
 /// under its lock, and a page being read is locked until its READ is answered, so a fill on a thread
 /// that answers that READ would wait for itself. Fills stop (`detach`) before the session is destroyed.
 final class KernelPageCache: Sendable {
     private let queue = DispatchQueue(label: "dofs.kernel-page-cache", qos: .utility)
-    /// The libfuse session, while the mount serves; only used on `queue`.
+    /// The libfuse session while the mount serves (set before its loop starts, cleared after it ends).
     private let session = Mutex<SessionPointer?>(nil)
 
     private struct SessionPointer: @unchecked Sendable { let raw: OpaquePointer }

@@ -20,7 +20,7 @@
 # is given for each mount. Results go to stdout and bench/results/smallfiles-<date>.txt.
 #
 # usage: bench/smallfiles-bench.sh [--files N] [--dir DIR] [--keep] [--strict] [--perf] [--limit-rounds N]
-#                                   [--compare BIN [--rounds N]]
+#                                   [--compare BIN [--rounds N] [--walk cat|cp|sha256sum]]
 #   --files N  number of files (default 2000)
 #   --dir DIR  work directory (default: a new /tmp/dofs-bench.XXXXXX, deleted at the end)
 #   --keep     keep the work directory
@@ -32,6 +32,9 @@
 #              inode allocations right after a deletion for scanning past the freed inodes, which made
 #              one binary's CPU swing 1-5 s between runs); each round's figures and the medians are
 #              reported (wall s, daemon CPU s, daemon context switches by `perf stat`)
+#   --walk W   with --rounds: what each round does to the cold mount (default cat): `cat` every file,
+#              `cp` the tree (`cp -r`, to a folder on tmpfs), or `sha256sum` every file. A reader that
+#              works on each file lets the prefetch get further ahead than a plain `cat`
 #   --limit-rounds N  rounds of the limits (default 3)
 #   --perf     record the daemon's CPU profile during the cold cat with `perf record -g`; the top
 #              symbols (self time) go to bench/results/smallfiles-<date>.perf.txt
@@ -42,7 +45,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 
-files=2000 work="" keep=0 strict=0 do_perf=0 compare_bin="" rounds=0 limit_rounds=3
+files=2000 work="" keep=0 strict=0 do_perf=0 compare_bin="" rounds=0 limit_rounds=3 walk=cat
 while [ $# -gt 0 ]; do
     case "$1" in
         --files)  files="${2:?--files needs a number}"; shift 2 ;;
@@ -53,6 +56,7 @@ while [ $# -gt 0 ]; do
         --compare) compare_bin="${2:?--compare needs a dofs binary}"; shift 2 ;;
         --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
         --limit-rounds) limit_rounds="${2:?--limit-rounds needs a number}"; shift 2 ;;
+        --walk)   walk="${2:?--walk needs cat, cp or sha256sum}"; shift 2 ;;
         -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -62,12 +66,14 @@ done
 [[ "$rounds" =~ ^[0-9]+$ ]] || die "--rounds needs a number"
 [[ "$limit_rounds" =~ ^[1-9][0-9]*$ ]] || die "--limit-rounds needs a positive number"
 [ "$rounds" = 0 ] || [ -n "$compare_bin" ] || die "--rounds needs --compare"
+case "$walk" in cat|cp|sha256sum) ;; *) die "--walk: '$walk' is not cat, cp or sha256sum" ;; esac
+[ "$walk" = cat ] || [ "$rounds" != 0 ] || die "--walk needs --rounds"
 
 bench_workdir dofs-bench
 origin="$work/origin" mnt="$work/mnt" nginx_prefix="$work/nginx" access="$work/nginx/logs/access.log"
 tree="$origin/tree" catalog="$work/tree-catalog.json" plain_catalog="$work/plain-catalog.json"
 
-NGINX_PID="" DOFS_PID="" mounted="" PERF_PID="" CEILING_PID=""
+NGINX_PID="" DOFS_PID="" mounted="" PERF_PID="" CEILING_PID="" copy_dir=""
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local rc=$?
@@ -76,6 +82,7 @@ cleanup() {
     if [ -n "$mounted" ]; then dofs_unmount "$mounted" "$DOFS_PID" || true; fi
     if [ -n "$CEILING_PID" ]; then ceiling_stop || true; fi
     if [ -n "$NGINX_PID" ]; then nginx_stop "$NGINX_PID" || true; fi
+    if [ -n "$copy_dir" ]; then rm -rf "$copy_dir"; fi
     if [ "$keep" = 1 ]; then
         note "kept $work"
     elif [ "$made_work" = 1 ] || [ -f "$work/.dofs-bench" ]; then
@@ -128,6 +135,14 @@ timed_on_mount() {
 # origin_connections ACCESS_LOG FROM_LINE — distinct connections (nginx's c=N) after FROM_LINE.
 origin_connections() { awk -v from="$2" 'NR > from && $NF ~ /^c=/ { c[$NF] = 1 } END { printf "%d\n", length(c) }' "$1"; }
 cat_all() { cat_tree "$mnt"; }
+# walk_all — the rounds' walk of the mount (--walk); `cp` copies to $copy_dir, emptied before each round.
+walk_all() {
+    case "$walk" in
+        cat) cat_all ;;
+        cp) cp -r "$mnt/." "$copy_dir/tree" ;;
+        sha256sum) (cd "$mnt" && find . -type f | sort | xargs -d '\n' sha256sum) ;;
+    esac
+}
 cat_tree() { (cd "$1" && find . -type f | sort | xargs -d '\n' cat); }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -297,23 +312,26 @@ fi
 # ---- rounds: alternating cold cats of both binaries (--rounds)
 round_lines=()
 if [ "$rounds" -gt 0 ]; then
-    log "rounds: $rounds cold cats of each binary, alternating"
+    log "rounds: $rounds cold walks ($walk) of each binary, alternating"
+    if [ "$walk" = cp ]; then copy_dir="$(mktemp -d /dev/shm/dofs-walk.XXXXXX)" || die "cannot make a folder on /dev/shm"; fi
     new_s=() new_cpu=() old_s=() old_cpu=() new_sw=() old_sw=()
     for r in $(seq 1 "$rounds"); do
         order=(new old); [ $((r % 2)) = 0 ] && order=(old new)
         for which in "${order[@]}"; do
             bin="$DOFS_BIN"; [ "$which" = old ] && bin="$compare_bin"
             mount_catalog "$catalog" "$work/cache-round-$r-$which" "$bin"
-            read -r rs _ rcpu _ rsw < <(timed_on_mount cat_all)
+            [ -z "$copy_dir" ] || rm -rf "$copy_dir/tree"
+            read -r rs _ rcpu _ rsw < <(timed_on_mount walk_all)
             unmount_now
-            note "round $r, $which: cold cat $rs s, daemon CPU $rcpu s, $rsw context switches"
-            round_lines+=("$(printf '%-50s %9s %9s %10s %9s' "round $r: cold cat, $which" "$rs" "$files" "$rcpu" "$rsw")")
+            note "round $r, $which: cold $walk $rs s, daemon CPU $rcpu s, $rsw context switches"
+            round_lines+=("$(printf '%-50s %9s %9s %10s %9s' "round $r: cold $walk, $which" "$rs" "$files" "$rcpu" "$rsw")")
             if [ "$which" = new ]; then new_s+=("$rs") new_cpu+=("$rcpu") new_sw+=("$rsw"); else old_s+=("$rs") old_cpu+=("$rcpu") old_sw+=("$rsw"); fi
         done
     done
     round_lines+=("$(printf '%-50s %9s %9s %10s %9s' "median of the rounds: new" "$(median "${new_s[@]}")" "" "$(median "${new_cpu[@]}")" "$(median "${new_sw[@]}")")")
     round_lines+=("$(printf '%-50s %9s %9s %10s %9s' "median of the rounds: old" "$(median "${old_s[@]}")" "" "$(median "${old_cpu[@]}")" "$(median "${old_sw[@]}")")")
     rm -rf "$work"/cache-round-*
+    if [ -n "$copy_dir" ]; then rm -rf "$copy_dir"; copy_dir=""; fi
 fi
 
 # ---- before: the plain catalog

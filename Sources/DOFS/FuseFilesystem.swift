@@ -315,6 +315,7 @@ public final class FuseFilesystem: Sendable {
     /// (this file comes after the one opened before it there), and, near the folder's end, the first
     /// files of the folder a walk of the tree reads next.
     private func noteOpenedInOrder(_ node: ContentNode) {
+        pageCache.retryDeclined(in: node.parent)
         guard let name = node.name else { return }
         let listed = namespace.entries(after: name, in: node.parent, count: Self.siblingPrefetchCount)
         // In batches: once half a window is left ahead of the reader, the files up to a whole window
@@ -364,12 +365,12 @@ public final class FuseFilesystem: Sendable {
     private func prefetchSibling(_ node: ContentNode, _ session: ContentSession) {
         let whole = 0..<session.layout.pieceCount
         guard answersOpens else { return session.prefetch(whole) }
-        let pageCache = self.pageCache, ino = node.ino
+        let pageCache = self.pageCache, ino = node.ino, folder = node.parent
         // Weak: the session holds this watcher until a fetch of the piece succeeds.
         session.prefetch(whole) { [weak session] piece in
             let owner = session
             // Once the kernel holds it, its reader will not read it from dofs's memory.
-            pageCache.fill(ino: ino, with: piece) { owner?.handedOver(piece: 0) }
+            pageCache.fill(ino: ino, folder: folder, with: piece) { owner?.handedOver(piece: 0) }
         }
     }
 

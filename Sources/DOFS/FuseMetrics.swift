@@ -38,7 +38,7 @@ public enum FuseMetrics {
 
     /// `dofs_page_cache_fills_total{result=…}`: small files put into the kernel's page cache as they were
     /// fetched ahead of a reader (their reads are never counted as `read` requests), and fills the kernel
-    /// declined (it held no such inode).
+    /// declined (it held no such inode yet; each is tried once more at the next open in its folder).
     static let pageCacheFills = Dictionary(uniqueKeysWithValues: PageCacheFill.allCases.map {
         ($0, Counter(label: "dofs_page_cache_fills_total", dimensions: [("result", $0.rawValue)]))
     })

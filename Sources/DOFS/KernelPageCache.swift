@@ -26,6 +26,17 @@ final class KernelPageCache: Sendable {
 
     private struct SessionPointer: @unchecked Sendable { let raw: OpaquePointer }
 
+    /// A fill the kernel declined because it did not know the file yet: fetched ahead of its folder's
+    /// listing (the first files of the folder a tree walk reads next). Tried once more at the next open
+    /// in that folder (`retryDeclined`), by when the folder was listed; the latest few folders are kept.
+    private struct Declined: Sendable {
+        let ino: UInt64
+        let bytes: PieceBuffer
+        let filled: @Sendable () -> Void
+    }
+    private let declined = Mutex<[(folder: UInt64, fills: [Declined])]>([])
+    static let declinedFoldersKept = 4
+
     /// Starts filling through `session` (before the loop serves).
     func attach(_ session: OpaquePointer) {
         self.session.withLock { $0 = SessionPointer(raw: session) }
@@ -36,15 +47,47 @@ final class KernelPageCache: Sendable {
         queue.sync { session.withLock { $0 = nil } }
     }
 
-    /// Fills the page cache of inode `ino` with its whole content, `bytes`, soon, and calls `filled` if the
-    /// kernel took it. A kernel that holds no such inode (forgotten, or never looked up) declines, and its
-    /// reader asks dofs as before.
-    func fill(ino: UInt64, with bytes: PieceBuffer, filled: @escaping @Sendable () -> Void) {
+    /// Fills the page cache of inode `ino` (in folder `folder`) with its whole content, `bytes`, soon, and
+    /// calls `filled` if the kernel took it. A kernel that holds no such inode (not listed or looked up
+    /// yet, or forgotten) declines; the fill is tried once more at the next open in `folder`, and if
+    /// declined again, its reader asks dofs as before.
+    func fill(ino: UInt64, folder: UInt64, with bytes: PieceBuffer, filled: @escaping @Sendable () -> Void) {
         queue.async { [self] in
-            guard let se = session.withLock({ $0 }) else { return }
-            let rc = bytes.withUnsafeBytes { b in cfuse_notify_store(se.raw, fuse_ino_t(ino), 0, b.baseAddress, b.count) }
-            FuseMetrics.pageCacheFills[rc == 0 ? .filled : .declined]?.increment()
-            if rc == 0 { filled() }
+            let fill = Declined(ino: ino, bytes: bytes, filled: filled)
+            if !store(fill) { keepDeclined(fill, folder: folder) }
+        }
+    }
+
+    /// Tries once more the fills the kernel declined for files of `folder` (a file of it was just opened,
+    /// so the folder was listed or looked up by now).
+    func retryDeclined(in folder: UInt64) {
+        let fills = declined.withLock { kept -> [Declined] in
+            guard let at = kept.firstIndex(where: { $0.folder == folder }) else { return [] }
+            return kept.remove(at: at).fills
+        }
+        guard !fills.isEmpty else { return }
+        queue.async { [self] in
+            for fill in fills { _ = store(fill) }
+        }
+    }
+
+    /// One fill, on `queue`; whether the kernel took it.
+    private func store(_ fill: Declined) -> Bool {
+        guard let se = session.withLock({ $0 }) else { return false }
+        let rc = fill.bytes.withUnsafeBytes { b in cfuse_notify_store(se.raw, fuse_ino_t(fill.ino), 0, b.baseAddress, b.count) }
+        FuseMetrics.pageCacheFills[rc == 0 ? .filled : .declined]?.increment()
+        if rc == 0 { fill.filled() }
+        return rc == 0
+    }
+
+    private func keepDeclined(_ fill: Declined, folder: UInt64) {
+        declined.withLock { kept in
+            if let at = kept.firstIndex(where: { $0.folder == folder }) {
+                kept[at].fills.append(fill)
+            } else {
+                kept.append((folder, [fill]))
+                if kept.count > Self.declinedFoldersKept { kept.removeFirst() }
+            }
         }
     }
 }

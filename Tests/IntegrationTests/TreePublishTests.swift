@@ -299,6 +299,17 @@ final class TreePublishTests: MountTestCase {
         XCTAssertEqual(counts.count, files.count)
     }
 
+    private let (filled, declined) = (#"dofs_page_cache_fills_total{result="filled"}"#, #"dofs_page_cache_fills_total{result="declined"}"#)
+    private let (reads, opens) = (#"dofs_fuse_requests_total{op="read"}"#, #"dofs_fuse_requests_total{op="open"}"#)
+
+    /// Mounts `catalog` with a metrics endpoint; returns the mount and a reader of its metrics (0 if absent).
+    private func mountWithMetrics(_ catalog: String) throws -> (DofsMount, (String) throws -> Double) {
+        let port = try LoopbackPort.free()
+        let mount = try mount(readDeadline: 10, extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"])
+        let logs = scratch.file("logs")
+        return (mount, { name in try MetricsScrape.get(port: port, logDirectory: logs)[name] ?? 0 })
+    }
+
     func testFilesFetchedAheadOfAFolderReadInOrderAreReadFromTheKernelsPageCacheAndATamperedOneNeverGetsThere() throws {
         let origin = try startOrigin()
         let files = try writeNumberedFiles(on: origin, folder: "flat", prefix: "f", count: 20, size: 1000, seed: 900)
@@ -306,12 +317,7 @@ final class TreePublishTests: MountTestCase {
         try publishTree(origin, catalog: catalog)
         let tampered = 6
         try TestContent.flipByte(in: origin.path("tree/" + files[tampered].path), at: 500)
-        let port = try LoopbackPort.free()
-        let mount = try mount(readDeadline: 10, extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"])
-        let logs = scratch.file("logs")
-        func metric(_ name: String) throws -> Double { try MetricsScrape.get(port: port, logDirectory: logs)[name] ?? 0 }
-        let (filled, reads, opens) = (#"dofs_page_cache_fills_total{result="filled"}"#, #"dofs_fuse_requests_total{op="read"}"#,
-                                      #"dofs_fuse_requests_total{op="open"}"#)
+        let (mount, metric) = try mountWithMetrics(catalog)
         func read(_ i: Int) throws { assertReads(try readWhole(mount.mountpoint + "/" + files[i].path), files[i].bytes, files[i].path) }
 
         // Listed first, as `cat flat/*` does: the kernel can only be given files it knows.
@@ -334,6 +340,33 @@ final class TreePublishTests: MountTestCase {
                       "every file fetched ahead but the tampered one is filled, and no other: \((try? metric(filled)) ?? -1)")
         XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { (try? metric("dofs_recent_piece_bytes")) == 0 },
                       "a filled file is let go from memory, as a file read is: \((try? metric("dofs_recent_piece_bytes")) ?? -1) bytes held")
+    }
+
+    func testFilesFetchedAheadOfTheNextFolderBeforeItIsListedAreFilledAtItsFirstOpen() throws {
+        let origin = try startOrigin()
+        let first = try writeNumberedFiles(on: origin, folder: "walk/a", prefix: "f", count: 12, size: 800, seed: 950)
+        let next = try writeNumberedFiles(on: origin, folder: "walk/b", prefix: "g", count: 12, size: 800, seed: 970)
+        let catalog = scratch.file("tree-catalog.json")
+        try publishTree(origin, catalog: catalog)
+        let (mount, metric) = try mountWithMetrics(catalog)
+        func read(_ f: TreeFile) throws { assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path) }
+
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mount.mountpoint + "/walk/a").count, first.count)
+        for f in first { try read(f) }
+        // Near walk/a's end, the first 8 files of walk/b are fetched; the kernel has not listed walk/b yet.
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { (try? metric(declined)) == 8 },
+                      "the kernel declines walk/b's first 8 files: \((try? metric(declined)) ?? -1)")
+
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mount.mountpoint + "/walk/b").count, next.count)
+        let filledBefore = try metric(filled)
+        try read(next[0])
+        // Tried again at walk/b's first open, ahead of any later fill (one queue, in order).
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { ((try? metric(filled)) ?? 0) >= filledBefore + 8 },
+                      "the 8 declined files are filled once walk/b is listed and opened")
+        let readsBefore = try metric(reads)
+        for f in next[1..<8] { try read(f) }
+        XCTAssertEqual(try metric(reads), readsBefore, "they are read from the kernel's page cache")
+        XCTAssertEqual(try metric(declined), 8, "no fill was declined twice")
     }
 
     func testACatalogSizeThatDisagreesWithThePiecesHashFileFailsTheOpenInsteadOfServingAWrongLength() throws {

@@ -26,16 +26,19 @@ final class KernelPageCache: Sendable {
 
     private struct SessionPointer: @unchecked Sendable { let raw: OpaquePointer }
 
-    /// A fill the kernel declined because it did not know the file yet: fetched ahead of its folder's
-    /// listing (the first files of the folder a tree walk reads next). Tried once more at the next open
-    /// in that folder (`retryDeclined`), by when the folder was listed; the latest few folders are kept.
-    private struct Declined: Sendable {
+    /// One file's whole content for the kernel, and what to do once it took it.
+    private struct Fill: Sendable {
         let ino: UInt64
         let bytes: PieceBuffer
         let filled: @Sendable () -> Void
     }
-    private let declined = Mutex<[(folder: UInt64, fills: [Declined])]>([])
-    static let declinedFoldersKept = 4
+
+    /// Fills the kernel declined because it did not know the file yet: fetched ahead of its folder's
+    /// listing (the first files of the folder a tree walk reads next). Tried once more at the next open
+    /// in that folder (`retryDeclined`), by when the folder was listed. Oldest folders first out, past
+    /// `declinedBytesKept` (a single-piece file can be a whole 1 MiB piece).
+    private let declined = Mutex<(folders: [(folder: UInt64, fills: [Fill])], bytes: Int)>(([], 0))
+    static let declinedBytesKept = 4 << 20
 
     /// Starts filling through `session` (before the loop serves).
     func attach(_ session: OpaquePointer) {
@@ -53,7 +56,7 @@ final class KernelPageCache: Sendable {
     /// declined again, its reader asks dofs as before.
     func fill(ino: UInt64, folder: UInt64, with bytes: PieceBuffer, filled: @escaping @Sendable () -> Void) {
         queue.async { [self] in
-            let fill = Declined(ino: ino, bytes: bytes, filled: filled)
+            let fill = Fill(ino: ino, bytes: bytes, filled: filled)
             if !store(fill) { keepDeclined(fill, folder: folder) }
         }
     }
@@ -61,9 +64,11 @@ final class KernelPageCache: Sendable {
     /// Tries once more the fills the kernel declined for files of `folder` (a file of it was just opened,
     /// so the folder was listed or looked up by now).
     func retryDeclined(in folder: UInt64) {
-        let fills = declined.withLock { kept -> [Declined] in
-            guard let at = kept.firstIndex(where: { $0.folder == folder }) else { return [] }
-            return kept.remove(at: at).fills
+        let fills = declined.withLock { kept -> [Fill] in
+            guard let at = kept.folders.firstIndex(where: { $0.folder == folder }) else { return [] }
+            let fills = kept.folders.remove(at: at).fills
+            kept.bytes -= fills.reduce(0) { $0 + $1.bytes.count }
+            return fills
         }
         guard !fills.isEmpty else { return }
         queue.async { [self] in
@@ -72,7 +77,7 @@ final class KernelPageCache: Sendable {
     }
 
     /// One fill, on `queue`; whether the kernel took it.
-    private func store(_ fill: Declined) -> Bool {
+    private func store(_ fill: Fill) -> Bool {
         guard let se = session.withLock({ $0 }) else { return false }
         let rc = fill.bytes.withUnsafeBytes { b in cfuse_notify_store(se.raw, fuse_ino_t(fill.ino), 0, b.baseAddress, b.count) }
         FuseMetrics.pageCacheFills[rc == 0 ? .filled : .declined]?.increment()
@@ -80,13 +85,18 @@ final class KernelPageCache: Sendable {
         return rc == 0
     }
 
-    private func keepDeclined(_ fill: Declined, folder: UInt64) {
+    private func keepDeclined(_ fill: Fill, folder: UInt64) {
         declined.withLock { kept in
-            if let at = kept.firstIndex(where: { $0.folder == folder }) {
-                kept[at].fills.append(fill)
+            if let at = kept.folders.firstIndex(where: { $0.folder == folder }) {
+                kept.folders[at].fills.append(fill)
             } else {
-                kept.append((folder, [fill]))
-                if kept.count > Self.declinedFoldersKept { kept.removeFirst() }
+                kept.folders.append((folder, [fill]))
+            }
+            kept.bytes += fill.bytes.count
+            while kept.bytes > Self.declinedBytesKept, !kept.folders.isEmpty {
+                let oldest = kept.folders[0].fills.removeFirst()
+                kept.bytes -= oldest.bytes.count
+                if kept.folders[0].fills.isEmpty { kept.folders.removeFirst() }
             }
         }
     }

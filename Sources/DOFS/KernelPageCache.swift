@@ -35,7 +35,7 @@ final class KernelPageCache: Sendable {
 
     /// Fills the kernel declined because it did not know the file yet: fetched ahead of its folder's
     /// listing (the first files of the folder a tree walk reads next). Tried once more at the next open
-    /// in that folder (`retryDeclined`), by when the folder was listed. Oldest folders first out, past
+    /// in that folder (`retryDeclined`), by when the folder was listed. Oldest fills first out, past
     /// `declinedBytesKept` (a single-piece file can be a whole 1 MiB piece).
     private let declined = Mutex<(folders: [(folder: UInt64, fills: [Fill])], bytes: Int)>(([], 0))
     static let declinedBytesKept = 4 << 20

@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
         --separate-services) separate=1; shift ;;
         --compare)     compare="${2:?}"; shift 2 ;;
         --setups)      setups="${2:?}"; shift 2 ;;
-        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
         --compare) compare="${2:?}"; shift 2 ;;
         --dir)     work="${2:?}"; shift 2 ;;
         --keep)    keep=1; shift ;;
-        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

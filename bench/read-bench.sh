@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
         --dir)    work="${2:?--dir needs a directory}"; shift 2 ;;
         --keep)   keep=1; shift ;;
         --strict) strict=1; shift ;;
-        -h|--help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

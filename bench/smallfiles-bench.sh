@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
         --limit-rounds) limit_rounds="${2:?--limit-rounds needs a number}"; shift 2 ;;
         --walk)   walk="${2:?--walk needs cat, cp or sha256sum}"; shift 2 ;;
-        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
         --log-level) log_level="${2:?--log-level needs a level}"; shift 2 ;;
         --skip-bad) skip_bad=1; shift ;;
         --skip-curl) skip_curl=1; shift ;;
-        -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

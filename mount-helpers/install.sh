@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --bin)         bin="${2:?--bin needs a path}"; shift 2 ;;
         --no-static)   static=0; shift ;;
         --uninstall)   uninstall=1; shift ;;
-        -h|--help)     sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)     usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

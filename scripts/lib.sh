@@ -22,6 +22,9 @@ log()  { printf '==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
 warn() { printf '%s: warning: %s\n' "$_dofs_prog" "$*" >&2; }
 die()  { printf '%s: error: %s\n' "$_dofs_prog" "$*" >&2; exit 1; }
+# usage_from_header SCRIPT — prints SCRIPT's header comment (the lines after the #! line, up to the
+# first that is not a comment) without its "# ", as the script's --help: the header is the usage.
+usage_from_header() { awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$1"; }
 
 # now — seconds since the epoch with microseconds (bash 5's EPOCHREALTIME).
 now() { printf '%s\n' "${EPOCHREALTIME/,/.}"; }

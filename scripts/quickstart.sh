@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
         --port)     port="${2:?--port needs a number}"; shift 2 ;;
         --size-mib) size_mib="${2:?--size-mib needs a number}"; shift 2 ;;
         --debug)    config=debug; shift ;;
-        -h|--help)  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)  usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
         --no-install) install=0; shift ;;
         --filter) test_args+=(--filter "${2:?--filter needs a pattern}"); shift 2 ;;
         --) shift; test_args+=("$@"); break ;;
-        -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

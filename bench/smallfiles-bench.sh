@@ -140,10 +140,12 @@ walk_all() {
     case "$walk" in
         cat) cat_all ;;
         cp) cp -r "$mnt/." "$copy_dir/tree" ;;
-        sha256sum) (cd "$mnt" && find . -type f | sort | xargs -d '\n' sha256sum) ;;
+        sha256sum) each_file_through "$mnt" sha256sum ;;
     esac
 }
-cat_tree() { (cd "$1" && find . -type f | sort | xargs -d '\n' cat); }
+cat_tree() { each_file_through "$1" cat; }
+# each_file_through DIR COMMAND — COMMAND on every file under DIR, in sorted path order.
+each_file_through() { (cd "$1" && find . -type f | sort | xargs -d '\n' "$2"); }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # ceiling_start open|noopen — mounts the FUSE ceiling of the tree (its files without their PHFs,

@@ -201,13 +201,18 @@ final class TreePublishTests: MountTestCase {
         let files = try makeTree(on: origin, smallFiles: 12)
         let catalog = scratch.file("tree-catalog.json")
         try publishTree(origin, catalog: catalog)
+        let (mount, metric) = try mountWithMetrics(catalog, extra: extra)
+        return (origin, files, mount.mountpoint, { op in try metric(#"dofs_fuse_requests_total{op="\#(op)"}"#) })
+    }
+
+    /// Mounts `catalog` with a metrics endpoint; returns the mount and a reader of one of its metrics (one
+    /// the node does not list fails the test).
+    private func mountWithMetrics(_ catalog: String, readDeadline: Int? = nil, extra: [String] = []) throws
+        -> (DofsMount, (String) throws -> Double) {
         let port = try LoopbackPort.free()
-        let mount = try mount(extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"] + extra)
+        let mount = try mount(readDeadline: readDeadline, extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"] + extra)
         let logs = scratch.file("logs")
-        return (origin, files, mount.mountpoint, { op in
-            try XCTUnwrap(try MetricsScrape.get(port: port, logDirectory: logs)[#"dofs_fuse_requests_total{op="\#(op)"}"#],
-                          "the node counts \(op) requests")
-        })
+        return (mount, { name in try XCTUnwrap(try MetricsScrape.get(port: port, logDirectory: logs)[name], "the node lists \(name)") })
     }
 
     func testAListedFolderCarriesItsAttributesSoItsFilesOpenWithoutALookupEach() throws {
@@ -302,14 +307,6 @@ final class TreePublishTests: MountTestCase {
     private let (filled, declined) = (#"dofs_page_cache_fills_total{result="filled"}"#, #"dofs_page_cache_fills_total{result="declined"}"#)
     private let (reads, opens) = (#"dofs_fuse_requests_total{op="read"}"#, #"dofs_fuse_requests_total{op="open"}"#)
 
-    /// Mounts `catalog` with a metrics endpoint; returns the mount and a reader of its metrics (0 if absent).
-    private func mountWithMetrics(_ catalog: String) throws -> (DofsMount, (String) throws -> Double) {
-        let port = try LoopbackPort.free()
-        let mount = try mount(readDeadline: 10, extraArguments: ["--catalog", catalog, "--metrics-listen", "127.0.0.1:\(port)"])
-        let logs = scratch.file("logs")
-        return (mount, { name in try MetricsScrape.get(port: port, logDirectory: logs)[name] ?? 0 })
-    }
-
     func testFilesFetchedAheadOfAFolderReadInOrderAreReadFromTheKernelsPageCacheAndATamperedOneNeverGetsThere() throws {
         let origin = try startOrigin()
         let files = try writeNumberedFiles(on: origin, folder: "flat", prefix: "f", count: 20, size: 1000, seed: 900)
@@ -317,7 +314,7 @@ final class TreePublishTests: MountTestCase {
         try publishTree(origin, catalog: catalog)
         let tampered = 6
         try TestContent.flipByte(in: origin.path("tree/" + files[tampered].path), at: 500)
-        let (mount, metric) = try mountWithMetrics(catalog)
+        let (mount, metric) = try mountWithMetrics(catalog, readDeadline: 10)
         func read(_ i: Int) throws { assertReads(try readWhole(mount.mountpoint + "/" + files[i].path), files[i].bytes, files[i].path) }
 
         // Listed first, as `cat flat/*` does: the kernel can only be given files it knows.
@@ -348,7 +345,7 @@ final class TreePublishTests: MountTestCase {
         let next = try writeNumberedFiles(on: origin, folder: "walk/b", prefix: "g", count: 12, size: 800, seed: 970)
         let catalog = scratch.file("tree-catalog.json")
         try publishTree(origin, catalog: catalog)
-        let (mount, metric) = try mountWithMetrics(catalog)
+        let (mount, metric) = try mountWithMetrics(catalog, readDeadline: 10)
         func read(_ f: TreeFile) throws { assertReads(try readWhole(mount.mountpoint + "/" + f.path), f.bytes, f.path) }
 
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mount.mountpoint + "/walk/a").count, first.count)

@@ -53,6 +53,9 @@ public final class SourceTable: Sendable {
         /// Dropped now for silence: not a busy drop (see `Drop`).
         func droppedSilent(now: Double) -> Bool { !droppedBusy && dropped(now: now) }
 
+        /// Owning nothing now (see `recordOwnerMiss`).
+        func notOwner(now: Double) -> Bool { notOwnerUntil.map { now < $0 } ?? false }
+
         func percentile(_ p: Double) -> Double? {
             guard !samples.isEmpty else { return nil }
             let sorted = samples.sorted()
@@ -150,7 +153,7 @@ public final class SourceTable: Sendable {
             e.timeoutsInARow += 1
             if silent { e.silentTimeoutsInARow += 1 }
             guard kind == .peer, e.timeoutsInARow >= configuration.dropAfterTimeouts,
-                  e.droppedUntil.map({ $0 <= now }) ?? true else { return nil }
+                  !e.dropped(now: now) else { return nil }
             e.droppedBusy = e.silentTimeoutsInARow == 0
             // A busy drop lasts until the choke is a busy queue old: a request that waits on it after that
             // is a silent one, so a withholder that chokes everyone still loses its word at that timeout.
@@ -186,7 +189,7 @@ public final class SourceTable: Sendable {
         let now = clock.now
         return entries.withLock { e in
             guard let entry = e[name] else { return true }
-            return (entry.notOwnerUntil.map { now >= $0 } ?? true) && !entry.droppedSilent(now: now)
+            return !entry.notOwner(now: now) && !entry.droppedSilent(now: now)
         }
     }
 
@@ -202,7 +205,7 @@ public final class SourceTable: Sendable {
         let now = clock.now
         return entries.withLock { e in
             guard let entry = e[name] else { return false }
-            return entry.timeoutsInARow > 0 || entry.droppedSilent(now: now) || entry.notOwnerUntil.map { now < $0 } ?? false
+            return entry.timeoutsInARow > 0 || entry.droppedSilent(now: now) || entry.notOwner(now: now)
         }
     }
 

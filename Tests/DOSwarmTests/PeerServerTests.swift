@@ -1,6 +1,7 @@
 import DOCore
 import DOSwarm
 import Foundation
+import Synchronization
 import XCTest
 
 /// The peer server against real sockets on 127.0.0.1: what it serves, what it refuses, and its limits.
@@ -336,6 +337,58 @@ final class PeerServerTests: XCTestCase {
         await server.stop()
     }
 
+    func testADownloaderHoldingTheOnlySlotHandsItOnBetweenTwoPiecesOnceItsTurnIsOverAndAnotherWaits() async throws {
+        let content = TestContent(length: 8 * 131_072, pieceSize: 131_072)
+        var configuration = PeerServerConfiguration()
+        configuration.uploadSlots = 1
+        configuration.slotIdleSeconds = 60  // only a turn can free the slot within the test
+        configuration.slotTurnSeconds = 0.3
+        // 20 ms a block, 160 ms a piece: most turns end while a piece is on its way.
+        configuration.uploadLimiter = SlowUploads(secondsPerBlock: 0.02)
+        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+        let holder = makeSwarm(content), queued = makeSwarm(content)
+        holder.addPeers([server.address()])
+        let holderReady = await eventually { holder.hasPeer(withPiece: 0) }
+        XCTAssertTrue(holderReady)
+        // The holder downloads on and on (it never stores a piece, so it stays interested) until the
+        // queued peer has its piece, or for 15 s.
+        let queuedDone = Atomic(false)
+        let downloads = Task { () -> (pieces: Int, afterQueued: Int) in
+            var pieces = 0, afterQueued = 0
+            let end = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < end, afterQueued < 3 {
+                let piece = pieces % content.layout.pieceCount
+                // A turn that ends chokes the holder's request for its next piece: it asks again.
+                guard let fetched = try? await holder.fetch(piece: piece, length: 131_072, timeoutSeconds: 10) else { continue }
+                XCTAssertEqual(fetched.bytes, content.piece(piece))
+                pieces += 1
+                if queuedDone.load(ordering: .acquiring) { afterQueued += 1 }
+            }
+            return (pieces, afterQueued)
+        }
+        let first = await eventually { server.statistics.uploadedBytes > 0 }
+        XCTAssertTrue(first)
+
+        queued.addPeers([server.address()])
+        let queuedReady = await eventually { queued.hasPeer(withPiece: 5) }
+        XCTAssertTrue(queuedReady)
+        let started = ContinuousClock.now
+        let fetched = try await queued.fetch(piece: 5, length: 131_072, timeoutSeconds: 10)
+        let waited = ContinuousClock.now - started
+        queuedDone.store(true, ordering: .releasing)
+        XCTAssertEqual(fetched.bytes, content.piece(5))
+        XCTAssertLessThan(waited, .seconds(3), "the queued peer waited for the holder's whole download")
+        let (pieces, afterQueued) = await downloads.value
+        XCTAssertEqual(afterQueued, 3, "the holder was not served again after the queued peer's turn")
+        let statistics = server.statistics
+        XCTAssertEqual(statistics.peakUnchokedPeers, 1, "more than one peer unchoked at once")
+        // Turns end between pieces: no block of a started piece was voided and sent again.
+        XCTAssertEqual(statistics.uploadedBytes, (pieces + 1) * 131_072)
+        await holder.close()
+        await queued.close()
+        await server.stop()
+    }
+
     func testFetchFailsPromptlyWhenThePeerDiesMidTransfer() async throws {
         let content = TestContent(length: 4 * 262_144, pieceSize: 262_144)
         let library = MemoryLibrary(content)
@@ -372,5 +425,15 @@ final class PeerServerTests: XCTestCase {
         }
         XCTAssertLessThan(ContinuousClock.now - before, .seconds(1))
         await swarm.close()
+    }
+}
+
+/// Admits every block, after a pause: a slow uplink.
+private final class SlowUploads: UploadLimiter {
+    let secondsPerBlock: Double
+    init(secondsPerBlock: Double) { self.secondsPerBlock = secondsPerBlock }
+    func admit(bytes: Int, to address: String?) async -> Bool {
+        try? await Task.sleep(for: .seconds(secondsPerBlock))
+        return true
     }
 }

@@ -17,8 +17,10 @@ import Synchronization
 /// Every peer starts choked. When it says `interested` it takes one of `uploadSlots` slots and is
 /// unchoked, or waits in a first-come queue. A slot is freed when its peer says `not interested`,
 /// disconnects, or stays idle (no request) for `slotIdleSeconds` while someone waits; the head of the
-/// queue is then unchoked. So at most `uploadSlots` peers download at once, and a finished downloader
-/// cannot starve the others. Requests from a choked peer are dropped, as in BitTorrent.
+/// queue is then unchoked. A downloader that has held its slot for `slotTurnSeconds` while someone
+/// waits gives it up between two pieces and queues again. So at most `uploadSlots` peers download at
+/// once, and neither a finished downloader nor the first ones to come can starve the others. Requests
+/// from a choked peer are dropped, as in BitTorrent.
 ///
 /// ## What is sent
 /// Only pieces that are in the engine's cache *and* match their SHA-256 at send time: a piece is re-read

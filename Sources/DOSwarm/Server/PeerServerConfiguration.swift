@@ -37,6 +37,14 @@ public struct PeerServerConfiguration: Sendable {
     /// waiting for one (it goes back in the queue). Short enough that a finished downloader does not
     /// hog a slot, long enough to cover the gap between two pieces.
     public var slotIdleSeconds: Double = 10
+    /// A downloader that has held its slot this long while another peer waits for one gives it up at
+    /// its next piece boundary (no block of a piece it has started is held back) and queues again
+    /// behind the waiters. First come, first served kept a slot for a peer's whole download: in a
+    /// 100-peer swarm the eldest members' slots stayed with their first downloaders, the others waited
+    /// behind a choke for more than 5 s, and past that the engine takes a peer's queue for silence
+    /// (`SchedulerConfiguration.busyQueueSeconds`) and fetched from the origin pieces only it held
+    /// (fleet-bench). 1 s is a few pieces on a LAN; 0: no turns.
+    public var slotTurnSeconds: Double = 1
     /// We send a keep-alive when we have written nothing for this long.
     public var keepAliveSeconds: Double = 60
     /// How often each connection compares `SharedContent.have()` with what it advertised and sends

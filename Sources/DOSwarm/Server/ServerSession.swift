@@ -22,6 +22,9 @@ final class ServerSession: Sendable {
     private enum Work {
         case send(PeerMessage)
         case serve(BlockRequest, epoch: Int)
+        /// Our slot's turn is over (`PeerServerConfiguration.slotTurnSeconds`): the peer is choked; the
+        /// slot goes to the peer waiting first.
+        case endTurn
     }
 
     private struct State {
@@ -42,6 +45,11 @@ final class ServerSession: Sendable {
         var requestedAt: ContinuousClock.Instant
         /// Since when the current slot is held.
         var slotSince: ContinuousClock.Instant?
+        /// The piece whose blocks went out last in this slot: a turn ends only between two pieces.
+        var servingPiece: Int?
+        /// Our slot was taken from us and is being handed on (`handOnSlot`): until then the slot table
+        /// still counts it ours, and an `interested` must not take it back.
+        var handingOn = false
         /// When the last block went out.
         var lastBlockAt: ContinuousClock.Instant?
         var lastWriteAt: ContinuousClock.Instant
@@ -96,7 +104,7 @@ final class ServerSession: Sendable {
             switch message {
             case .interested:
                 s.peerInterested = true
-                if !s.holdsSlot, server.slots.acquire(id) {
+                if !s.holdsSlot, !s.handingOn, server.slots.acquire(id) {
                     s.holdsSlot = true
                     s.slotSince = .now
                     s.lastRequestAt = .now
@@ -193,6 +201,10 @@ final class ServerSession: Sendable {
                 case .send(let message):
                     batch.append(.message(message))
                     batchBytes += 64
+                case .endTurn:
+                    try await flush()
+                    logger.debug("upload slot handed on: its turn is over and another peer waits", metadata: ["peer": "\(remotePeerId)"])
+                    handOnSlot()
                 case .serve(let request, let epoch):
                     // Blocks of the piece before go out first: this one may have to be read and hashed.
                     if request.piece != batchPiece { try await flush() }
@@ -226,12 +238,13 @@ final class ServerSession: Sendable {
 
     /// How often `tick` runs.
     var tickInterval: Double {
-        max(0.05, min(1.0, configuration.slotIdleSeconds / 4, configuration.haveRefreshSeconds,
-                      configuration.keepAliveSeconds / 2))
+        let turn = configuration.slotTurnSeconds > 0 ? configuration.slotTurnSeconds / 2 : .infinity
+        return max(0.05, min(1.0, configuration.slotIdleSeconds / 4, turn, configuration.haveRefreshSeconds,
+                             configuration.keepAliveSeconds / 2))
     }
 
-    /// Periodic duties: keep-alives, `have` for newly verified pieces, giving back an idle slot. Run by
-    /// the process's `ConnectionTicker`.
+    /// Periodic duties: keep-alives, `have` for newly verified pieces, handing on an idle slot or one
+    /// whose turn is over. Run by the process's `ConnectionTicker`.
     func tick() {
         let now = ContinuousClock.now
         let needsHaveCheck = state.withLock { now - $0.lastHaveCheckAt >= .seconds(configuration.haveRefreshSeconds) }
@@ -245,10 +258,12 @@ final class ServerSession: Sendable {
                     s.control.append(.have(piece: UInt32(piece)))
                 }
             }
-            if s.holdsSlot, s.requests.isEmpty, now - s.lastRequestAt >= .seconds(configuration.slotIdleSeconds),
-               server.slots.hasWaiters {
+            // A slot with no request queued is between two pieces: its turn may end there too.
+            if s.holdsSlot, s.requests.isEmpty,
+               turnIsOver(s) || (now - s.lastRequestAt >= .seconds(configuration.slotIdleSeconds) && server.slots.hasWaiters) {
                 Self.choke(&s)
                 s.holdsSlot = false
+                s.handingOn = true
                 reclaimed = true
             }
             // A peer that does not re-send `interested` after a refusal (a plain BitTorrent client) is
@@ -266,11 +281,8 @@ final class ServerSession: Sendable {
             return !s.control.isEmpty
         }
         if reclaimed {
-            logger.debug("upload slot taken back from an idle peer", metadata: ["peer": "\(remotePeerId)"])
-            server.releaseSlot(of: id)
-            // Still interested: back in the queue, behind the peers that waited.
-            let interested = state.withLock { $0.peerInterested }
-            if interested, server.slots.acquire(id) { slotGranted() }
+            logger.debug("upload slot handed on: idle, or its turn is over, and another peer waits", metadata: ["peer": "\(remotePeerId)"])
+            handOnSlot()
         }
         // The sender only when there is something to send: an idle connection ticks every second.
         if send { wake() }
@@ -303,9 +315,35 @@ final class ServerSession: Sendable {
     private func nextWork() -> Work? {
         state.withLock { s in
             if !s.control.isEmpty { return .send(s.control.removeFirst()) }
-            if !s.amChoking, let request = s.requests.popFirst() { return .serve(request, epoch: s.chokeEpoch) }
-            return nil
+            guard !s.amChoking, let request = s.requests.first else { return nil }
+            if request.piece != s.servingPiece, turnIsOver(s) {
+                Self.choke(&s)
+                s.holdsSlot = false
+                s.handingOn = true
+                return .endTurn
+            }
+            s.requests.removeFirst()
+            s.servingPiece = request.piece
+            return .serve(request, epoch: s.chokeEpoch)
         }
+    }
+
+    /// Whether our slot has been held for a turn (`slotTurnSeconds`) while another peer waits for one.
+    private func turnIsOver(_ s: State) -> Bool {
+        guard configuration.slotTurnSeconds > 0, s.holdsSlot, let since = s.slotSince,
+              ContinuousClock.now - since >= .seconds(configuration.slotTurnSeconds) else { return false }
+        return server.slots.hasWaiters
+    }
+
+    /// Gives our slot (taken from us, choked) to the peer waiting first; a peer still interested queues
+    /// again, behind the peers that waited.
+    private func handOnSlot() {
+        server.releaseSlot(of: id)
+        let interested = state.withLock { s in
+            s.handingOn = false
+            return s.peerInterested
+        }
+        if interested, server.slots.acquire(id) { slotGranted() }
     }
 
     /// We cannot serve `piece` (no longer held, or it failed its hash): choke the peer, which voids its
@@ -353,6 +391,7 @@ final class ServerSession: Sendable {
 
     private static func choke(_ s: inout State) {
         s.requests.removeAll()
+        s.servingPiece = nil
         guard !s.amChoking else { return }
         s.amChoking = true
         s.chokeEpoch += 1

@@ -132,6 +132,53 @@ final class SwarmTests: XCTestCase {
         slow.stop()
     }
 
+    func testAMuchSlowerPeerThatAloneHasAPieceWeLackIsKeptUntilWeHoldIt() async throws {
+        let content = TestContent(length: 8 * 65536, pieceSize: 65536)
+        let last = content.layout.pieceCount - 1
+        let slow = try FakePeer(.slow(secondsPerBlock: 0.05), content: content)
+        var configuration = SwarmConfiguration()
+        configuration.slowPeerMinSamples = 2
+        configuration.slowPeerFactor = 5
+        let swarm = makeSwarm(content, configuration: configuration)
+        swarm.addPeers([slow.address])
+        let ready = await eventually { swarm.hasPeer(withPiece: 0) }
+        XCTAssertTrue(ready)
+        for i in 0..<2 {
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(bytes, content.piece(i))
+            XCTAssertEqual(peer, slow.peerId)
+            swarm.holds(i)
+        }
+        // A fast peer with every piece but the last.
+        let library = MemoryLibrary(content)
+        library.setHeld(Set(0..<last))
+        let fastId = PeerId.random()
+        let server = try await startServer(library, peerId: fastId)
+        swarm.addPeers([server.address(peerId: fastId)])
+        let both = await eventually { swarm.peerInfo.contains { $0.peerId == fastId && $0.piecesAvailable == last } }
+        XCTAssertTrue(both)
+        for i in 2..<last {
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            XCTAssertEqual(bytes, content.piece(i))
+            XCTAssertEqual(peer, fastId, "piece \(i) from the slow peer")
+            swarm.holds(i)
+        }
+        XCTAssertEqual(Set(swarm.connectedPeers), [slow.peerId, fastId], "the only peer with the last piece was dropped")
+        let (bytes, peer) = try await swarm.fetch(piece: last, length: 65536, timeoutSeconds: 10)
+        XCTAssertEqual(bytes, content.piece(last))
+        XCTAssertEqual(peer, slow.peerId)
+        swarm.holds(last)
+
+        // Once we hold what only it had, the next delivery drops it.
+        let again = try await swarm.fetch(piece: 2, length: 65536, timeoutSeconds: 10)
+        XCTAssertEqual(again.bytes, content.piece(2))
+        let dropped = await eventually { swarm.connectedPeers == [fastId] && slow.openCount == 0 }
+        XCTAssertTrue(dropped, "slow peer kept: \(swarm.peerInfo)")
+        await swarm.close()
+        await server.stop()
+        slow.stop()
+    }
+
     func testConnectionsToOurselvesOrToAnotherSwarmAreRefused() async throws {
         let content = TestContent(length: 65536, pieceSize: 65536)
         let mirror = try FakePeer(.lying, content: content)

@@ -27,7 +27,7 @@ import Synchronization
 /// A timeout or stall counts a failure and backs the peer off (1 s, 2 s, 4 s, ...); three in a row drop
 /// it. Once at least two peers have delivered a few pieces, a peer ten times slower than the typical
 /// one (the better of two, the median of more: `slowPeerReference`) is dropped in favour of faster
-/// sources and not reconnected for two minutes.
+/// sources and not reconnected for two minutes, unless it is the only one to offer a piece we lack.
 ///
 /// ## Bans
 /// The engine verifies every piece; `reportBadPiece` charges a bad one twice: to the identity that sent
@@ -771,19 +771,45 @@ public final class Swarm: Sendable {
         if !dropped.isEmpty { fillConnections() }
     }
 
-    /// Drops peers much slower than the measured peers' typical rate, when they have nothing in flight.
+    /// Drops peers much slower than the measured peers' typical rate, when they have nothing in flight
+    /// and are not the only source of a piece we lack (`onlySource`).
     private func dropSlowPeers(_ s: inout State, now: ContinuousClock.Instant) -> [(PeerConnection, String)] {
         let measured = s.peers.filter { $0.value.samples >= configuration.slowPeerMinSamples && $0.value.rate != nil }
         let rates = measured.values.compactMap(\.rate)
         guard let reference = Self.slowPeerReference(rates) else { return [] }
         var dropped: [(PeerConnection, String)] = []
-        for (id, peer) in measured where peer.rate! * configuration.slowPeerFactor < reference && peer.piecesInFlight.isEmpty {
+        for (id, peer) in measured where peer.rate! * configuration.slowPeerFactor < reference && peer.piecesInFlight.isEmpty
+            && !onlySource(id, s) {
             s.peers[id] = nil
             s.known[peer.endpoint]?.retryAt = now + .seconds(configuration.slowPeerBackoffSeconds)
             dropped.append((peer.connection, "\(Int(peer.rate!)) B/s against \(Int(reference)) B/s for the typical peer"))
         }
         return dropped
     }
+
+    /// Whether peer `id` is the only open connection that announced a piece we lack, or claims to be
+    /// fetching one from HTTP (a claim heard within `freshClaimSeconds`). A slow peer is dropped in
+    /// favour of faster sources, and for such a piece there is none but the origin: in a 100-peer swarm
+    /// an eldest member busy with its upload slots delivered 18 times slower than the typical peer, was
+    /// dropped right after fetching a piece it owned, and the member that dropped it fetched that piece
+    /// from the origin again (fleet-bench).
+    private func onlySource(_ id: PeerId, _ s: State) -> Bool {
+        guard let connection = s.peers[id]?.connection else { return false }
+        let others = s.peers.filter { $0.key != id }.map(\.value.connection)
+        let fresh = ContinuousClock.now - .seconds(Self.freshClaimSeconds)
+        let claimed = Set(connection.claims.filter { $0.value > fresh }.keys)
+        func offers(_ other: PeerConnection, _ piece: Int) -> Bool {
+            other.has(piece) || (other.claimed(piece).map { $0 > fresh } ?? false)
+        }
+        for piece in 0..<layout.pieceCount where !ours.contains(piece) && (connection.has(piece) || claimed.contains(piece)) {
+            if !others.contains(where: { offers($0, piece) }) { return true }
+        }
+        return false
+    }
+
+    /// How long a `fetching` claim counts as a piece on its way, for `onlySource`: the longest the engine
+    /// waits for a claimant (`PeeringConfiguration`'s longest owner wait, 5 s).
+    static let freshClaimSeconds = 5.0
 
     /// The rate a slow peer is compared with: with two measured peers the better one, with more their
     /// median (the upper one of an even count). Against the best of many, one lucky burst (a piece

@@ -36,7 +36,8 @@ public struct SwarmConfiguration: Sendable {
     public var backoffMaxSeconds: Double = 60
     /// A peer whose measured rate is below the typical peer's (the better of two, the median of more;
     /// `Swarm.slowPeerReference`) divided by this is dropped in favour of faster sources (if it has
-    /// nothing in flight). 10 keeps ordinary jitter from dropping anyone.
+    /// nothing in flight and is not the only source of a piece we lack). 10 keeps ordinary jitter from
+    /// dropping anyone.
     public var slowPeerFactor: Double = 10
     /// Pieces a peer (and the best peer) must have delivered before their rates are compared;
     /// a single small piece measures latency more than bandwidth.

@@ -94,8 +94,9 @@ final class SwarmTests: XCTestCase {
         XCTAssertEqual(Swarm.slowPeerReference([0.1e6, 20e6, 30e6, 40e6]), 30e6, "the upper median of an even count")
     }
 
-    func testMuchSlowerPeerIsDroppedForAFasterOne() async throws {
-        let content = TestContent(length: 8 * 65536, pieceSize: 65536)
+    /// A swarm (slow peers dropped at 5 times slower than the typical one, after 2 pieces) that has taken
+    /// pieces 0 and 1 of `content` from a slow peer with every piece, its only peer yet.
+    private func swarmThatMeasuredASlowPeer(_ content: TestContent) async throws -> (Swarm, FakePeer) {
         let slow = try FakePeer(.slow(secondsPerBlock: 0.05), content: content)
         var configuration = SwarmConfiguration()
         configuration.slowPeerMinSamples = 2
@@ -105,10 +106,17 @@ final class SwarmTests: XCTestCase {
         let ready = await eventually { swarm.hasPeer(withPiece: 0) }
         XCTAssertTrue(ready)
         for i in 0..<2 {
-            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
+            let (bytes, peer) = try await swarm.fetch(piece: i, length: content.layout.length(ofPiece: i), timeoutSeconds: 10)
             XCTAssertEqual(bytes, content.piece(i))
             XCTAssertEqual(peer, slow.peerId)
+            swarm.holds(i)
         }
+        return (swarm, slow)
+    }
+
+    func testMuchSlowerPeerIsDroppedForAFasterOne() async throws {
+        let content = TestContent(length: 8 * 65536, pieceSize: 65536)
+        let (swarm, slow) = try await swarmThatMeasuredASlowPeer(content)
 
         let fastId = PeerId.random()
         let server = try await startServer(MemoryLibrary(content), peerId: fastId)
@@ -135,20 +143,7 @@ final class SwarmTests: XCTestCase {
     func testAMuchSlowerPeerThatAloneHasAPieceWeLackIsKeptUntilWeHoldIt() async throws {
         let content = TestContent(length: 8 * 65536, pieceSize: 65536)
         let last = content.layout.pieceCount - 1
-        let slow = try FakePeer(.slow(secondsPerBlock: 0.05), content: content)
-        var configuration = SwarmConfiguration()
-        configuration.slowPeerMinSamples = 2
-        configuration.slowPeerFactor = 5
-        let swarm = makeSwarm(content, configuration: configuration)
-        swarm.addPeers([slow.address])
-        let ready = await eventually { swarm.hasPeer(withPiece: 0) }
-        XCTAssertTrue(ready)
-        for i in 0..<2 {
-            let (bytes, peer) = try await swarm.fetch(piece: i, length: 65536, timeoutSeconds: 10)
-            XCTAssertEqual(bytes, content.piece(i))
-            XCTAssertEqual(peer, slow.peerId)
-            swarm.holds(i)
-        }
+        let (swarm, slow) = try await swarmThatMeasuredASlowPeer(content)
         // A fast peer with every piece but the last.
         let library = MemoryLibrary(content)
         library.setHeld(Set(0..<last))

@@ -797,14 +797,12 @@ public final class Swarm: Sendable {
         guard let connection = s.peers[id]?.connection else { return false }
         let others = s.peers.filter { $0.key != id }.map(\.value.connection)
         let fresh = ContinuousClock.now - .seconds(Self.freshClaimSeconds)
-        let claimed = Set(connection.claims.filter { $0.value > fresh }.keys)
-        func offers(_ other: PeerConnection, _ piece: Int) -> Bool {
-            other.has(piece) || (other.claimed(piece).map { $0 > fresh } ?? false)
+        func offers(_ peer: PeerConnection, _ piece: Int) -> Bool {
+            peer.has(piece) || (peer.claimed(piece).map { $0 > fresh } ?? false)
         }
-        for piece in 0..<layout.pieceCount where !ours.contains(piece) && (connection.has(piece) || claimed.contains(piece)) {
-            if !others.contains(where: { offers($0, piece) }) { return true }
+        return (0..<layout.pieceCount).contains { piece in
+            !ours.contains(piece) && offers(connection, piece) && !others.contains { offers($0, piece) }
         }
-        return false
     }
 
     /// How long a `fetching` claim counts as a piece on its way, for `onlySource`: the longest the engine

@@ -12,7 +12,9 @@ hedges, holds, the fetch), in time order: the chain of decisions behind each cop
 
 usage: bench/fleet/copies.py RUN_FOLDER [SECONDS] [--why]
 """
-import collections, datetime, glob, re, sys
+import collections, re, sys
+
+from peerlogs import HTTP_FETCH, peer_logs, stamp
 
 args = [a for a in sys.argv[1:] if a != "--why"]
 why_lines = "--why" in sys.argv[1:]
@@ -20,18 +22,10 @@ root = args[0]
 early = float(args[1]) if len(args) > 1 else 7.0
 
 
-def stamp(line):
-    try:
-        return datetime.datetime.fromisoformat(line[:23]).timestamp()
-    except ValueError:
-        return None
-
-
 fetches = collections.defaultdict(list)
 joined = {}
 start = None
-for path in glob.glob(root + "/peer-*/stderr"):
-    peer = int(path.split("peer-")[1].split("/")[0])
+for peer, path in peer_logs(root):
     for line in open(path, errors="replace"):
         t = stamp(line)
         if t is None:
@@ -39,9 +33,9 @@ for path in glob.glob(root + "/peer-*/stderr"):
         start = t if start is None else min(start, t)
         if "joined its swarm" in line:
             joined.setdefault(peer, t)
-        m = re.search(r"piece (\d+) from (?:cdn|cache) after \d+ ms: (.*?) content=", line)
+        m = HTTP_FETCH.search(line)
         if m:
-            why = m.group(2)
+            why = m.group(3)
             members = re.search(r"among (\d+) member", why)
             reason = "own" if "we own it" in why else "wait" if " let " in why else why[:30].replace(" ", "_")
             fetches[int(m.group(1))].append((t, peer, reason, int(members.group(1)) if members else -1))

@@ -10,32 +10,25 @@ of them was the piece's first fetcher (its owner, most often).
 
 usage: bench/fleet/drops.py WORK_FOLDER
 """
-import collections, datetime, glob, re, sys
+import collections, re, sys
+
+from peerlogs import HTTP_FETCH, peer_logs, stamp
 
 CHOKE = re.compile(r"it has choked us for (\d+) ms")
-FETCH = re.compile(r"piece (\d+) from cdn after \d+ ms: (.*?) content=")
 PEER_ID = re.compile(r"peer id ([0-9a-f]{40})")
 DROPPED = re.compile(r"peer=([0-9a-f]{40})")
 KINDS = {"it keeps timing out": "silent", "each queued behind its choke": "busy", "for the typical peer": "slow"}
 
 
-def stamp(line):
-    try:
-        return datetime.datetime.fromisoformat(line[:23]).timestamp()
-    except ValueError:
-        return None
-
-
 def swarm(folder):
     chokes, drops, fetches, who = [], collections.defaultdict(list), collections.defaultdict(list), {}
-    for path in glob.glob(f"{folder}/peer-*/stderr"):
-        peer = int(path.split("peer-")[1].split("/")[0])
+    for peer, path in peer_logs(folder):
         for line in open(path, errors="replace"):
             if m := CHOKE.search(line):
                 chokes.append(int(m.group(1)))
             if m := PEER_ID.search(line):
                 who[m.group(1)] = peer
-            if m := FETCH.search(line):
+            if m := HTTP_FETCH.search(line):
                 fetches[int(m.group(1))].append((stamp(line), peer))
             for text, kind in KINDS.items():
                 if text in line and "dropping peer" in line:

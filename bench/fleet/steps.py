@@ -9,17 +9,15 @@ most common first, and the owner-wait pieces by the fetching member's rank below
 
 usage: bench/fleet/steps.py RUN_FOLDER
 """
-import glob, re, sys, datetime, collections
+import re, sys, collections
+from peerlogs import HTTP_FETCH, peer_logs, stamp as ts
 root = sys.argv[1]
-def ts(line):
-    try: return datetime.datetime.fromisoformat(line[:23]).timestamp()
-    except Exception: return None
 rows = []
 reasons = collections.Counter()
 ranks = collections.Counter()
 waits = []
-for path in sorted(glob.glob(root + "/peer-*/stderr"), key=lambda p: int(p.split("peer-")[1].split("/")[0])):
-    r = {"peer": path.split("peer-")[1].split("/")[0]}
+for peer, path in peer_logs(root):
+    r = {"peer": str(peer)}
     cdn = 0; cdn_pre = 0
     for line in open(path, errors="replace"):
         t = ts(line)
@@ -31,17 +29,17 @@ for path in sorted(glob.glob(root + "/peer-*/stderr"), key=lambda p: int(p.split
         if "joined its swarm" in line: 
             r.setdefault("join", t); r.setdefault("listed", int(re.search(r"(\d+) peer\(s\) listed", line).group(1)))
         if "cannot join its swarm" in line: r.setdefault("joinfail", t)
-        m = re.search(r"piece \d+ from (cdn|cache) after \d+ ms: (.*?) content=", line)
+        m = HTTP_FETCH.search(line)
         if m:
             cdn += 1
-            why = re.sub(r"[0-9a-f]{40}", "X", m.group(2)); why = re.sub(r"\d+", "N", why)
+            why = re.sub(r"[0-9a-f]{40}", "X", m.group(3)); why = re.sub(r"\d+", "N", why)
             reasons[why] += 1
-            b = re.search(r"and (\d+) backup\(s\) let (\d+) ms", m.group(2))
+            b = re.search(r"and (\d+) backup\(s\) let (\d+) ms", m.group(3))
             if b:
                 k = int(b.group(1)); ms = int(b.group(2))
                 ranks[("first backup" if k == 0 else "backups 2-5" if k <= 4 else "backups 6+")
-                      + (", peers had it" if "peers have it" in m.group(2) else "")
-                      + (", after a hold" if "swarm stalled" in m.group(2) else "")] += 1
+                      + (", peers had it" if "peers have it" in m.group(3) else "")
+                      + (", after a hold" if "swarm stalled" in m.group(3) else "")] += 1
                 waits.append(ms)
             if "join" not in r: cdn_pre += 1
             r.setdefault("cdn1", t)

@@ -406,6 +406,7 @@ public final class SessionSwarm: Sendable {
 
     /// We start fetching piece `index` from an HTTP source: claim it to the peers now.
     func fetchingFromHTTP(_ index: Int) {
+        logger.debug("piece \(index): fetching it from HTTP; claimed to the peers")
         config.onFetchingFromHTTP?(hashOfHashes.bytes, index)
     }
 

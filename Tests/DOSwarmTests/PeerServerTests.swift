@@ -389,6 +389,56 @@ final class PeerServerTests: XCTestCase {
         await server.stop()
     }
 
+    func testPiecesAskedForWhenAFinishedTurnChokesUsAreAskedAgainOnceTheSlotComesBackNotFailed() async throws {
+        let content = TestContent(length: 8 * 131_072, pieceSize: 131_072)
+        var configuration = PeerServerConfiguration()
+        configuration.uploadSlots = 1
+        configuration.slotIdleSeconds = 60  // only a turn can free the slot within the test
+        configuration.slotTurnSeconds = 0.3
+        configuration.uploadLimiter = SlowUploads(secondsPerBlock: 0.02)  // 160 ms a piece
+        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+        let holder = makeSwarm(content), queued = makeSwarm(content)
+        holder.addPeers([server.address()])
+        queued.addPeers([server.address()])
+        let ready = await eventually { holder.hasPeer(withPiece: 0) && queued.hasPeer(withPiece: 5) }
+        XCTAssertTrue(ready)
+        // The holder asks for four pieces at once (all their blocks requested together), and the queued
+        // peer waits for the slot meanwhile: the holder's turn ends after a piece or two, while the
+        // requests of the next ones are on their way, and the choke voids them.
+        let pieces = (0..<4).map { piece in
+            Task { () -> (Result<[UInt8], PeerError>, at: ContinuousClock.Instant) in
+                do throws(PeerError) {
+                    return (.success(try await holder.fetch(piece: piece, length: 131_072, timeoutSeconds: 10).bytes), .now)
+                } catch {
+                    return (.failure(error), .now)
+                }
+            }
+        }
+        let first = await eventually { server.statistics.uploadedBytes > 0 }
+        XCTAssertTrue(first)
+        let fetched = try await queued.fetch(piece: 5, length: 131_072, timeoutSeconds: 10)
+        let queuedDoneAt = ContinuousClock.now
+        XCTAssertEqual(fetched.bytes, content.piece(5))
+        var holderDoneAt = queuedDoneAt
+        for (piece, task) in pieces.enumerated() {
+            let (result, at) = await task.value
+            switch result {
+            case .success(let bytes):
+                XCTAssertEqual(bytes, content.piece(piece), "piece \(piece)")
+                holderDoneAt = max(holderDoneAt, at)
+            case .failure(let error): XCTFail("piece \(piece) failed: \(error); a choke between pieces must requeue it")
+            }
+        }
+        // One slot: the queued peer served before the holder's last piece means a turn choked the holder.
+        XCTAssertGreaterThan(holderDoneAt, queuedDoneAt, "the holder's turn never ended: nothing was choked")
+        let statistics = server.statistics
+        XCTAssertEqual(statistics.peakUnchokedPeers, 1, "more than one peer unchoked at once")
+        XCTAssertEqual(statistics.uploadedBytes, 5 * 131_072, "a voided block was sent twice, or a piece not at all")
+        await holder.close()
+        await queued.close()
+        await server.stop()
+    }
+
     func testFetchFailsPromptlyWhenThePeerDiesMidTransfer() async throws {
         let content = TestContent(length: 4 * 262_144, pieceSize: 262_144)
         let library = MemoryLibrary(content)

@@ -44,7 +44,7 @@ public protocol PieceSource: Sendable {
     var isReceiving: Bool { get }
     /// How long the source has kept our requests in its queue, unsent (a peer that chokes us: its upload
     /// slots serve others first); `nil` when it serves us, or cannot tell. A request still in flight to a
-    /// source that queues us was never sent: a choke voids the requests it interrupts.
+    /// source that queues us is unsent: a choke sends the requests it interrupts back to the queue.
     var queuedSeconds: Double? { get }
     /// The scheduler is about to start a request to this source: `false` refuses it (a cap is full;
     /// the scheduler tries the next source or waits for news). Called before the request's task runs,

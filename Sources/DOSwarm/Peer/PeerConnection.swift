@@ -19,11 +19,15 @@ import Synchronization
 /// unchokes us, and assembles each piece in place, in the page-aligned buffer (`PieceBuffer`) the
 /// engine stores and serves as it is.
 ///
-/// A `choke` voids every request in flight (BitTorrent semantics), so pieces with requests outstanding
-/// fail with `.choked` at once: it is how a peer says it cannot serve a piece. We then re-send
-/// `interested`, which a dofs server answers with `unchoke` when a slot is ours. Pieces that were only
-/// queued keep waiting for the unchoke. A piece also fails when no block of it arrives for
-/// `stallTimeoutSeconds` while unchoked, at its deadline, or when the connection closes.
+/// A `choke` voids every request in flight (BitTorrent semantics). A piece choked for the first time
+/// goes back to the queue, its voided blocks first, and is asked again when the peer unchokes us: a
+/// dofs server whose slot turn is over (`PeerServerConfiguration.slotTurnSeconds`) chokes between two
+/// pieces, while the next one we asked for is on its way, and failing that piece made 420-680 pieces
+/// of a 100-peer run look elsewhere (often at the origin). Choked a second time it fails with `.choked`:
+/// a server refusing a piece (no longer held, failed re-verification) says so by choking. We then
+/// re-send `interested`, which a dofs server answers with `unchoke` when a slot is ours. A piece also
+/// fails when no block of it arrives for `stallTimeoutSeconds` while unchoked, at its deadline, or
+/// when the connection closes.
 ///
 /// Two tasks share the state (one lock), the reader (in `run`) and the sender (the only writer), with
 /// the process's `ConnectionTicker` (stalls, keep-alives).
@@ -41,6 +45,8 @@ final class PeerConnection: Sendable {
         var blocksOutstanding = 0
         var firstRequestAt: ContinuousClock.Instant?
         var lastProgressAt: ContinuousClock.Instant
+        /// A choke voided requests of this piece once (it was queued again); the next choke fails it.
+        var chokedOnce = false
         var continuation: CheckedContinuation<Result<Delivery, PeerError>, Never>
         var timer: Scheduled<Void>?
 
@@ -410,14 +416,7 @@ final class PeerConnection: Sendable {
             case .choke:
                 if !s.peerChoking { s.chokedSince = .now }
                 s.peerChoking = true
-                // Every request in flight is void; the pieces they belonged to fail now.
-                var voided: Set<UInt64> = []
-                for (_, entry) in s.outstanding { voided.formUnion(entry.fetches) }
-                s.outstanding.removeAll()
-                s.outstandingCount = 0
-                for id in voided {
-                    if let fetch = removeFetch(id, from: &s) { done.append((fetch, .failure(.choked))) }
-                }
+                done += voidRequests(&s)
                 // Said again, so that a dofs server unchokes us once a slot is ours.
                 if s.amInterested { s.control.append(.interested) }
             case .unchoke:
@@ -488,6 +487,37 @@ final class PeerConnection: Sendable {
             s.control.append(.request(piece: UInt32(next.key.piece), begin: UInt32(next.key.begin),
                                       length: UInt32(next.length)))
         }
+    }
+
+    /// Voids every request in flight (a choke): a piece choked for the first time goes back to the head
+    /// of the queue, to be asked again when the peer unchokes us; one choked before fails. Returns the
+    /// failed fetches.
+    private func voidRequests(_ s: inout State) -> [(Fetch, Result<Delivery, PeerError>)] {
+        var voided: [UInt64: [(key: BlockKey, length: Int)]] = [:]
+        for (key, entry) in s.outstanding {
+            for id in entry.fetches { voided[id, default: []].append((key, entry.length)) }
+        }
+        s.outstanding.removeAll()
+        s.outstandingCount = 0
+        var failed: [(Fetch, Result<Delivery, PeerError>)] = []
+        // Oldest fetch last, so that prepending leaves the queue in the order pieces were asked for.
+        for id in voided.keys.sorted(by: >) {
+            guard var fetch = s.fetches[id] else { continue }
+            guard !fetch.chokedOnce else {
+                if let fetch = removeFetch(id, from: &s) { failed.append((fetch, .failure(.choked))) }
+                continue
+            }
+            fetch.chokedOnce = true
+            fetch.blocksOutstanding = 0
+            // Its time counts from the request that is answered: the wait behind the choke is not the
+            // peer's speed.
+            fetch.firstRequestAt = nil
+            s.fetches[id] = fetch
+            for block in voided[id, default: []].sorted(by: { $0.key.begin > $1.key.begin }) {
+                s.pending.prepend((block.key, block.length, id))
+            }
+        }
+        return failed
     }
 
     /// Removes a fetch with all its queued and requested blocks (cancelling the requested ones).

@@ -90,7 +90,8 @@ final class FakeSource: PieceSource {
     let content: [UInt8]
     let clock: FakeClock
     /// What the source says of its queue (`PieceSource.queuedSeconds`): a peer that chokes us.
-    let queuedSeconds: Double?
+    var queuedSeconds: Double? { queued.withLock { $0 } }
+    private let queued: Mutex<Double?>
     private let state = Mutex(Counts())
 
     init(_ name: String, kind: SourceKind, _ behaviour: FakeBehaviour, content: [UInt8], clock: FakeClock,
@@ -100,8 +101,11 @@ final class FakeSource: PieceSource {
         self.behaviour = behaviour
         self.content = content
         self.clock = clock
-        self.queuedSeconds = queuedSeconds
+        queued = Mutex(queuedSeconds)
     }
+
+    /// The peer chokes us from now (`seconds` ago), or unchokes us (`nil`).
+    func setQueued(_ seconds: Double?) { queued.withLock { $0 = seconds } }
 
     var counts: Counts { state.withLock { $0 } }
 

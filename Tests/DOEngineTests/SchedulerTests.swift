@@ -107,6 +107,24 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(took, 0.1, accuracy: 0.01)
     }
 
+    func testAPeerChokingUsWhenEachBudgetRanOutIsABusyDropThoughItUnchokedUsBeforeTheCDNDelivered() async throws {
+        let clock = FakeClock()
+        let busy = source("peer busy", .peer, .fast(30), clock, queuedSeconds: 1)
+        let s = scheduler(clock)
+        let set = FakeSourceSet([busy, source("cdn", .cdn, .fast(0.1), clock)])
+        for index in 0..<3 {
+            busy.setQueued(1)
+            // Its budget runs out 1 s in, queued behind its choke; it unchokes us 50 ms later, before the
+            // CDN (asked at the overrun) delivers.
+            let unchoked = clock.now + s.table.configuration.initialBudgetSeconds + 0.05
+            let (delivery, _) = try await fetch(s, index, set, clock: clock, actions: [(at: unchoked, run: { @Sendable in busy.setQueued(nil) })])
+            XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
+        }
+        XCTAssertNotNil(s.table.scores.first { $0.source == "peer busy" }?.droppedSeconds, "dropped at its third timeout in a row")
+        XCTAssertEqual(busy.counts.dropped, 0, "each request waited unsent behind its choke: a busy drop, not a silent one")
+        XCTAssertTrue(s.table.mayOwn("peer busy"), "and it keeps the pieces it owns")
+    }
+
     func testALyingSourceIsChargedAndItsBytesAreNeverDelivered() async throws {
         let clock = FakeClock()
         let liar = source("peer liar", .peer, .lying(0.01), clock)

@@ -82,6 +82,13 @@ public final class PieceScheduler: Sendable {
         let timer: Task<Void, Never>
         let startedAt: Double
         var expired = false
+        /// How long the source had choked us when the budget ran out, the request unsent behind it
+        /// (`PieceSource.queuedSeconds`); `nil` when it was sent. What the timeout says of the source
+        /// (`SourceTable.recordTimeout`) is judged on this, not on the choke when another source
+        /// delivers: a busy peer has often unchoked us by then, and its queued requests counted as
+        /// silent ones (in a 100-peer run, 2 of 3 extra origin copies followed such silent drops of
+        /// the piece's first fetcher).
+        var queuedAtOverrun: Double?
 
         func cancel() {
             fetch.cancel()
@@ -288,10 +295,10 @@ public final class PieceScheduler: Sendable {
                         break
                     }
                     attempt.expired = true
+                    attempt.queuedAtOverrun = attempt.source.queuedSeconds
                     attempts[id] = attempt
                     trouble(attempt.source.kind)
-                    // The choke's age only when the line is logged: it takes the swarm's and the connection's locks.
-                    logger.debug("piece \(index): \(attempt.source.name) overran its budget; hedging\(attempt.source.queuedSeconds.map { "; it has choked us for \(Int($0 * 1000)) ms" } ?? "")",
+                    logger.debug("piece \(index): \(attempt.source.name) overran its budget; hedging\(attempt.queuedAtOverrun.map { "; it has choked us for \(Int($0 * 1000)) ms" } ?? "")",
                                  metadata: attempt.source.logMetadata)
                     EngineMetrics.hedges.increment()
                 case .answered(let id, let result, let seconds):
@@ -305,7 +312,7 @@ public final class PieceScheduler: Sendable {
                             guard loser.expired else { continue }
                             // A source still sending is slow, not silent: charged, never dropped for it.
                             switch table.recordTimeout(loser.source.name, kind: loser.source.kind, requestedAt: loser.startedAt,
-                                                       stillSending: loser.source.isReceiving, queuedSeconds: loser.source.queuedSeconds) {
+                                                       stillSending: loser.source.isReceiving, queuedSeconds: loser.queuedAtOverrun) {
                             case .silent?:
                                 logger.info("dropping \(loser.source.name): \(config.dropAfterTimeouts) timeouts in a row",
                                             metadata: loser.source.logMetadata)

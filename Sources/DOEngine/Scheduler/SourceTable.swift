@@ -137,8 +137,9 @@ public final class SourceTable: Sendable {
     /// the source (a peer at its `dropAfterTimeouts`-th timeout in a row). A source that delivered a
     /// piece since the request was made, or that is still sending, is busy, not silent: the timeout is
     /// counted, but not in the streak. `queuedSeconds`: how long the source had kept the request in its
-    /// queue, unsent, when its budget ran out (`PieceSource.queuedSeconds`); up to `busyQueueSeconds`, the timeout leaves what
-    /// the source announced believable (see `mayBelieve`), and a streak of only such makes a busy drop.
+    /// queue, unsent, when its budget ran out (`PieceSource.queuedSeconds`); up to `busyQueueSeconds`,
+    /// the timeout leaves what the source announced believable (see `mayBelieve`), and a streak of only
+    /// such makes a busy drop.
     @discardableResult
     func recordTimeout(_ name: String, kind: SourceKind, requestedAt: Double, stillSending: Bool = false,
                        queuedSeconds: Double? = nil) -> Drop? {

@@ -22,12 +22,12 @@ import Synchronization
 /// A `choke` voids every request in flight (BitTorrent semantics). A piece choked for the first time
 /// goes back to the queue, its voided blocks first, and is asked again when the peer unchokes us: a
 /// dofs server whose slot turn is over (`PeerServerConfiguration.slotTurnSeconds`) chokes between two
-/// pieces, while the next one we asked for is on its way, and failing that piece made 420-680 pieces
-/// of a 100-peer run look elsewhere (often at the origin). Choked a second time it fails with `.choked`:
-/// a server refusing a piece (no longer held, failed re-verification) says so by choking. We then
-/// re-send `interested`, which a dofs server answers with `unchoke` when a slot is ours. A piece also
-/// fails when no block of it arrives for `stallTimeoutSeconds` while unchoked, at its deadline, or
-/// when the connection closes.
+/// pieces, while the next one we asked for is on its way, and failing that piece made 422-707 pieces
+/// of a 100-peer run look elsewhere (2 of 9 extra origin copies in six runs). Choked a second time it
+/// fails with `.choked`: a server refusing a piece (no longer held, failed re-verification) says so by
+/// choking. We then re-send `interested`, which a dofs server answers with `unchoke` when a slot is
+/// ours. A piece also fails when no block of it arrives for `stallTimeoutSeconds` while unchoked, at
+/// its deadline, or when the connection closes.
 ///
 /// Two tasks share the state (one lock), the reader (in `run`) and the sender (the only writer), with
 /// the process's `ConnectionTicker` (stalls, keep-alives).

@@ -339,13 +339,8 @@ final class PeerServerTests: XCTestCase {
 
     func testADownloaderHoldingTheOnlySlotHandsItOnBetweenTwoPiecesOnceItsTurnIsOverAndAnotherWaits() async throws {
         let content = TestContent(length: 8 * 131_072, pieceSize: 131_072)
-        var configuration = PeerServerConfiguration()
-        configuration.uploadSlots = 1
-        configuration.slotIdleSeconds = 60  // only a turn can free the slot within the test
-        configuration.slotTurnSeconds = 0.3
-        // 20 ms a block, 160 ms a piece: most turns end while a piece is on its way.
-        configuration.uploadLimiter = SlowUploads(secondsPerBlock: 0.02)
-        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+        // 160 ms a piece: most turns end while a piece is on its way.
+        let server = try await startOneSlotServerInTurns(content)
         let holder = makeSwarm(content), queued = makeSwarm(content)
         holder.addPeers([server.address()])
         let holderReady = await eventually { holder.hasPeer(withPiece: 0) }
@@ -391,12 +386,7 @@ final class PeerServerTests: XCTestCase {
 
     func testPiecesAskedForWhenAFinishedTurnChokesUsAreAskedAgainOnceTheSlotComesBackNotFailed() async throws {
         let content = TestContent(length: 8 * 131_072, pieceSize: 131_072)
-        var configuration = PeerServerConfiguration()
-        configuration.uploadSlots = 1
-        configuration.slotIdleSeconds = 60  // only a turn can free the slot within the test
-        configuration.slotTurnSeconds = 0.3
-        configuration.uploadLimiter = SlowUploads(secondsPerBlock: 0.02)  // 160 ms a piece
-        let server = try await startServer(MemoryLibrary(content), configuration: configuration)
+        let server = try await startOneSlotServerInTurns(content)
         let holder = makeSwarm(content), queued = makeSwarm(content)
         holder.addPeers([server.address()])
         queued.addPeers([server.address()])
@@ -479,6 +469,17 @@ final class PeerServerTests: XCTestCase {
 }
 
 /// Admits every block, after a pause: a slow uplink.
+/// A server of `content` with one upload slot that only a 0.3 s turn frees within a test, sending a
+/// 16 KiB block every 20 ms (160 ms a 128 KiB piece).
+private func startOneSlotServerInTurns(_ content: TestContent) async throws -> PeerServer {
+    var configuration = PeerServerConfiguration()
+    configuration.uploadSlots = 1
+    configuration.slotIdleSeconds = 60
+    configuration.slotTurnSeconds = 0.3
+    configuration.uploadLimiter = SlowUploads(secondsPerBlock: 0.02)
+    return try await startServer(MemoryLibrary(content), configuration: configuration)
+}
+
 private final class SlowUploads: UploadLimiter {
     let secondsPerBlock: Double
     init(secondsPerBlock: Double) { self.secondsPerBlock = secondsPerBlock }

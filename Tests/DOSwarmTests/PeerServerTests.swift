@@ -468,7 +468,6 @@ final class PeerServerTests: XCTestCase {
     }
 }
 
-/// Admits every block, after a pause: a slow uplink.
 /// A server of `content` with one upload slot that only a 0.3 s turn frees within a test, sending a
 /// 16 KiB block every 20 ms (160 ms a 128 KiB piece).
 private func startOneSlotServerInTurns(_ content: TestContent) async throws -> PeerServer {
@@ -480,6 +479,7 @@ private func startOneSlotServerInTurns(_ content: TestContent) async throws -> P
     return try await startServer(MemoryLibrary(content), configuration: configuration)
 }
 
+/// Admits every block, after a pause: a slow uplink.
 private final class SlowUploads: UploadLimiter {
     let secondsPerBlock: Double
     init(secondsPerBlock: Double) { self.secondsPerBlock = secondsPerBlock }

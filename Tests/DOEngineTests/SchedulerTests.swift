@@ -26,14 +26,16 @@ final class SchedulerTests: XCTestCase {
 
     /// Fetches pieces 0-2 with `peer` first and a fast CDN behind it: the peer never answers within its
     /// budget, so each piece comes from the CDN and the peer times out three times in a row. Returns the
-    /// scheduler, the set (the CDN still in it) and the seconds each piece took.
-    private func fetchThreePastATimingOutPeer(_ peer: FakeSource, clock: FakeClock) async throws
-        -> (PieceScheduler, FakeSourceSet, [Double]) {
+    /// scheduler, the set (the CDN still in it) and the seconds each piece took. `actions` gives, for the
+    /// instant a piece starts, what to do at which instants of its fetch.
+    private func fetchThreePastATimingOutPeer(_ peer: FakeSource, clock: FakeClock,
+                                              actions: (_ startedAt: Double) -> [(at: Double, run: @Sendable () -> Void)] = { _ in [] })
+        async throws -> (PieceScheduler, FakeSourceSet, [Double]) {
         let s = scheduler(clock)
         let set = FakeSourceSet([peer, source("cdn", .cdn, .fast(0.1), clock)])
         var times: [Double] = []
         for index in 0..<3 {
-            let (delivery, took) = try await fetch(s, index, set, clock: clock)
+            let (delivery, took) = try await fetch(s, index, set, clock: clock, actions: actions(clock.now))
             XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
             times.append(took)
         }
@@ -110,15 +112,11 @@ final class SchedulerTests: XCTestCase {
     func testAPeerChokingUsWhenEachBudgetRanOutIsABusyDropThoughItUnchokedUsBeforeTheCDNDelivered() async throws {
         let clock = FakeClock()
         let busy = source("peer busy", .peer, .fast(30), clock, queuedSeconds: 1)
-        let s = scheduler(clock)
-        let set = FakeSourceSet([busy, source("cdn", .cdn, .fast(0.1), clock)])
-        for index in 0..<3 {
-            busy.setQueued(1)
-            // Its budget runs out 1 s in, queued behind its choke; it unchokes us 50 ms later, before the
-            // CDN (asked at the overrun) delivers.
-            let unchoked = clock.now + s.table.configuration.initialBudgetSeconds + 0.05
-            let (delivery, _) = try await fetch(s, index, set, clock: clock, actions: [(at: unchoked, run: { @Sendable in busy.setQueued(nil) })])
-            XCTAssertEqual(delivery.source.name, "cdn", "piece \(index)")
+        let budget = SchedulerConfiguration().initialBudgetSeconds
+        // Each piece: it chokes us from the start; its budget runs out 1 s in, queued behind that choke;
+        // it unchokes us 50 ms later, before the CDN (asked at the overrun) delivers.
+        let (s, _, _) = try await fetchThreePastATimingOutPeer(busy, clock: clock) { startedAt in
+            [(at: startedAt, run: { @Sendable in busy.setQueued(1) }), (at: startedAt + budget + 0.05, run: { @Sendable in busy.setQueued(nil) })]
         }
         XCTAssertNotNil(s.table.scores.first { $0.source == "peer busy" }?.droppedSeconds, "dropped at its third timeout in a row")
         XCTAssertEqual(busy.counts.dropped, 0, "each request waited unsent behind its choke: a busy drop, not a silent one")

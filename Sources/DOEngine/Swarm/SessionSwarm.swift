@@ -404,10 +404,15 @@ public final class SessionSwarm: Sendable {
         swarm.holds(index)
     }
 
-    /// We start fetching piece `index` from an HTTP source: claim it to the peers now.
+    /// We start fetching piece `index` from an HTTP source: claim it to the peers now (when we serve
+    /// them: without a peer server, `--no-upload`, there is nobody to tell).
     func fetchingFromHTTP(_ index: Int) {
+        guard let claim = config.onFetchingFromHTTP else {
+            logger.debug("piece \(index): fetching it from HTTP")
+            return
+        }
         logger.debug("piece \(index): fetching it from HTTP; claimed to the peers")
-        config.onFetchingFromHTTP?(hashOfHashes.bytes, index)
+        claim(hashOfHashes.bytes, index)
     }
 
     func recordDownload(from kind: SourceKind, bytes: Int) {

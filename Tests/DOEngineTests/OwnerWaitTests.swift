@@ -6,7 +6,8 @@ import XCTest
 
 /// How long a backup waits for a piece's owner before it goes to HTTP itself: one owner wait (the
 /// CDN's budget, 1 s before anything is measured), longer while our own HTTP fetches of the content are
-/// slower than that, and counted from when our view of the swarm was ready; and once HTTP may go, which
+/// slower than that, and counted from when our view of the swarm was ready, or the owner's may have
+/// been (it joined after us); and once HTTP may go, which
 /// peers still come before it. Driven through `ContentSourceSet.eligible` on scheduler time, against a
 /// real peer server on loopback.
 final class OwnerWaitTests: XCTestCase {
@@ -23,9 +24,10 @@ final class OwnerWaitTests: XCTestCase {
         var other: PeerId { members.other }
     }
 
-    /// We and one other member, which announces one piece we own and none of its own.
-    private func backup() async throws -> Backup {
-        let m = try await TwoMembers.start(self, name: "owner waits", shares: { ours, theirs in
+    /// We and one other member, which announces one piece we own and none of its own (and first joined
+    /// `otherJoinedAfterUs` seconds after us, when given).
+    private func backup(otherJoinedAfterUs: Double? = nil) async throws -> Backup {
+        let m = try await TwoMembers.start(self, name: "owner waits", otherJoinedAfterUs: otherJoinedAfterUs, shares: { ours, theirs in
             guard let mine = ours.first, !theirs.isEmpty else { throw XCTSkip("the ids gave one member every piece") }
             return ([mine], [])
         })
@@ -101,6 +103,32 @@ final class OwnerWaitTests: XCTestCase {
         var later = PieceProgress(startedAt: 2)
         XCTAssertEqual(b.set.eligible(piece: b.piece, progress: &later, now: 2).reconsiderAt, 3,
                        "a piece asked for after the view was ready waits from its own start")
+    }
+
+    func testAnOwnerThatJoinedAfterUsHasItsChanceFromWhenItsOwnViewMayBeReadyNotFromOurs() async throws {
+        let b = try await backup(otherJoinedAfterUs: 1)
+        defer { Task { await b.swarm.stop() } }
+        var progress = PieceProgress(startedAt: 0)
+        let first = b.set.eligible(piece: b.piece, progress: &progress, now: 0)
+        XCTAssertEqual(first.httpCount, 0)
+        // Our first join answer, placed on the scheduler's clock by that first look.
+        let ourJoin = try XCTUnwrap(b.set.firstJoinAnswered.value, "the first look placed our first join")
+        XCTAssertLessThanOrEqual(ourJoin, 0)
+        let ownerReady = ourJoin + 1 + SessionSwarm.viewSettlingSeconds
+        XCTAssertEqual(first.reconsiderAt ?? 0, ownerReady + 1, accuracy: 1e-9,
+                       "one owner wait from the owner's join plus its arrivals' hold (1.8 s), not from our view (1 s)")
+        XCTAssertEqual(b.set.eligible(piece: b.piece, progress: &progress, now: ownerReady + 0.9).httpCount, 0)
+        XCTAssertEqual(b.set.eligible(piece: b.piece, progress: &progress, now: ownerReady + 1).httpCount, 1, "then the backup goes")
+    }
+
+    func testAnOwnerThatJoinedBeforeUsHasItsChanceFromOurViewAsWithoutJoinTimes() async throws {
+        let b = try await backup(otherJoinedAfterUs: -2)
+        defer { Task { await b.swarm.stop() } }
+        var progress = PieceProgress(startedAt: 0)
+        let first = b.set.eligible(piece: b.piece, progress: &progress, now: 0)
+        XCTAssertEqual(first.httpCount, 0)
+        XCTAssertEqual(first.reconsiderAt, 1, "its view was settled before ours was ready")
+        XCTAssertEqual(b.set.eligible(piece: b.piece, progress: &progress, now: 1).httpCount, 1)
     }
 
     func testOnceHTTPMayGoItOvertakesThePeersThatHaveThePieceOnlyWhenTheSwarmAnnouncedNothingNewForAWhile() async throws {

@@ -62,8 +62,9 @@ struct TwoMembers {
 
     /// Starts the other member's server announcing `shares(ours, theirs).held` and claiming its
     /// `fetching` (it may throw `XCTSkip` when the random ids split the pieces badly), and returns once
-    /// our view is ready and its announcements are in (at most 5 s).
-    static func start(_ test: XCTestCase, name: String,
+    /// our view is ready and its announcements are in (at most 5 s). With `otherJoinedAfterUs` (seconds,
+    /// negative: before us) the service gives first-join times, ours and the other member's.
+    static func start(_ test: XCTestCase, name: String, otherJoinedAfterUs: Double? = nil,
                       shares: (_ ours: [Int], _ theirs: [Int]) throws -> (held: Set<Int>, fetching: [Int])) async throws -> TwoMembers {
         let layout = PieceLayout(contentLength: 32 << 20)
         let hash = SHA256.hash(Array(name.utf8))
@@ -76,9 +77,14 @@ struct TwoMembers {
                                                 logger: Logger(label: "test"))
         test.addTeardownBlock { await server.stop() }
         let config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: us, reportedIp: "127.0.0.1", port: 7680)
+        var directory = FixedListing(peers: [(other, server.port)])
+        if let otherJoinedAfterUs {
+            let ours: Int64 = 1_764_790_000_000
+            directory.joinedMs = [us: ours, other: ours + Int64(otherJoinedAfterUs * 1000)]
+        }
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: hash, layout: layout, config: config,
-                                 directory: FixedListing(peers: [(other, server.port)]), logger: Logger(label: "test"))
+                                 directory: directory, logger: Logger(label: "test"))
         let clock = FakeClock()
         let set = ContentSourceSet.withUnansweredCDN(swarm: swarm, table: SourceTable(clock: clock))
         swarm.start { 0 }

@@ -13,8 +13,9 @@ import Logging
 /// two, and so on, nobody later than `httpDelaySeconds` (and the scheduler's largest budget); one wait
 /// more when the owner announced other pieces meanwhile (busy fetching, see `PieceOwnership.httpOpensAt`).
 /// The owner wait is the CDN's budget (how long a piece from the CDN takes now; at least the initial budget).
-/// Waits count from the piece's start, or from when our view of the swarm was ready if that came later,
-/// and last while one of our own HTTP fetches has been under way longer than an owner wait.
+/// Waits count from the piece's start, from when our view of the swarm was ready, or from when the owner's
+/// may have been (its first join plus `SessionSwarm.viewSettlingSeconds`), whichever came last, and last
+/// while one of our own HTTP fetches has been under way longer than an owner wait.
 /// Only the owner and its first `timedBackups` backups go on the clock: a member ranked below them then
 /// still takes the piece from peers while a connected peer has it or the swarm around it announces
 /// pieces, up to `lateBackupMaxHoldSeconds` (`PieceOwnership.lateBackupHold`): in a large swarm on busy
@@ -71,6 +72,9 @@ struct ContentSourceSet: PieceSourceSet {
     /// When our view of the swarm was first seen ready: owner waits of pieces asked for before it count
     /// from it (see `ownerWait`).
     let viewReady = InstantSetOnce()
+    /// When our first join was answered, on the scheduler's clock (pinned at the first look that knows
+    /// it): where the service's first-join times of the members are placed (see `ownerViewSettles`).
+    let firstJoinAnswered = InstantSetOnce()
 
     var newsGeneration: Int { swarm?.swarm.announceGeneration ?? 0 }
 
@@ -220,8 +224,14 @@ struct ContentSourceSet: PieceSourceSet {
         // that came later: the owner learns that the piece is its own from a view of the same moment.
         // Counted from the piece's start, a backup's first wait had mostly gone by in its own wait for
         // the view, and it fetched pieces whose owners were still bringing them.
+        //
+        // Nor before the owner's own view may be ready: a member that joined a moment after us holds its
+        // decisions while peers arrive (`SessionSwarm.viewSettlingSeconds`). Counted from our view alone,
+        // a backup whose view was ready first fetched pieces its owner began 20-100 ms later (debug
+        // fleet runs, 100 peers: the extra copies of the first seconds).
         let wait = table.ownerWaitSeconds
-        let waitingSince = max(progress.startedAt, viewReady.deadline(now: now))
+        let waitingSince = max(progress.startedAt, viewReady.deadline(now: now),
+                               ownerViewSettles(owner, swarm: swarm, now: now) ?? -.infinity)
         var end = PieceOwnership.httpOpensAt(above: above.count, startedAt: waitingSince, wait: wait,
                                              maxWait: swarm.longestOwnerWait(table), ownerBusy: ownerBusy(owner, swarm: swarm, progress: &progress))
         if ownHTTPIsSlow(now: now) {
@@ -259,6 +269,13 @@ struct ContentSourceSet: PieceSourceSet {
         let held = progress.notes.contains(Self.swarmAwaited) ? ", then the swarm stalled or \(Int(config.lateBackupMaxHoldSeconds)) s passed" : ""
         progress.notes.insert("why: owner \(owner) and \(above.count - 1) backup(s) let \(Int((now - progress.startedAt) * 1000)) ms pass among \(swarm.memberCount) member(s)\(peersHaveIt ? ", peers have it" : heldInSwarm ? ", seen held in the swarm" : "")\(held)")
         return nil
+    }
+
+    /// When `owner`'s view of the swarm is ready at the latest, in a swarm that starts together: its first
+    /// join plus `SessionSwarm.viewSettlingSeconds`, on the scheduler's clock. `nil` without first-join times.
+    private func ownerViewSettles(_ owner: PeerId, swarm: SessionSwarm, now: Double) -> Double? {
+        guard let offset = swarm.firstJoinOffset(of: owner), let since = swarm.secondsSinceFirstJoin() else { return nil }
+        return firstJoinAnswered.pin(now - since) + offset + SessionSwarm.viewSettlingSeconds
     }
 
     /// Notes when the swarm was last seen to announce something new (`PieceProgress.swarmHeard`).

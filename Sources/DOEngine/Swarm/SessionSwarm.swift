@@ -215,6 +215,25 @@ public final class SessionSwarm: Sendable {
     /// How long after our first join a peer's arrival holds ownership decisions, and for how long each.
     static let arrivalWindow = Duration.milliseconds(1500)
     static let arrivalWait = Duration.milliseconds(300)
+    /// The longest a member's ownership decisions wait on peers arriving right after its first join
+    /// (`arrivalWindow`, then `arrivalWait` after the last arrival): in a swarm that starts together,
+    /// the latest its view is ready. Other members' owner waits for its pieces begin no sooner (see
+    /// `ContentSourceSet`).
+    static var viewSettlingSeconds: Double { (arrivalWindow + arrivalWait).seconds }
+
+    /// Seconds since our first join was answered; `nil` while it is not.
+    func secondsSinceFirstJoin() -> Double? {
+        firstJoin.withLock { $0 }.map { (ContinuousClock.now - $0.at).seconds }
+    }
+
+    /// How much later than us `peer` first joined the swarm (negative: earlier), in seconds, by the
+    /// service's first-join times; `nil` unless it gives both.
+    func firstJoinOffset(of peer: PeerId) -> Double? {
+        rankings.withLock { r in
+            guard let theirs = r.joinedMs[peer], let ours = r.joinedMs[baseConfig.peerId] else { return nil }
+            return Double(theirs - ours) / 1000
+        }
+    }
 
     /// Joins again soon (a peer we did not know connected to us: it is in the service's list, and it
     /// becomes a member once the answer lists it). At most one such join per `extraJoinInterval`; one

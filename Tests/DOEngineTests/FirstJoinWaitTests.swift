@@ -176,20 +176,50 @@ final class FirstJoinWaitTests: XCTestCase {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// Lists `first` at the first join, and `later` besides at every join after.
+    private final class GrowingListing: ContentDirectory {
+        let first: [(PeerId, Int)]
+        let later: [(PeerId, Int)]
+        private let joins = Mutex(0)
+
+        init(first: [(PeerId, Int)], later: [(PeerId, Int)]) {
+            self.first = first
+            self.later = later
+        }
+
+        func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
+
+        func announce(_ announcement: SwarmAnnouncement) async throws(DirectoryError) -> SwarmAnnouncementAnswer {
+            let isFirst = joins.withLock { joins in
+                joins += 1
+                return joins == 1
+            }
+            let peers = isFirst ? first : first + later
+            return SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1) },
+                                           reannounceSeconds: 300)
+        }
+    }
+
+    /// A peer server on loopback announcing `held` of `layout`'s pieces in the swarm `hash`; stopped at
+    /// the end of the test.
+    private func holder(_ held: Set<Int>, hash: SHA256Digest, layout: PieceLayout) async throws -> (PeerId, Int) {
+        let id = PeerId.random()
+        let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: id,
+                                                library: HeldPieces(swarmHash: hash.bytes, layout: layout, held: held),
+                                                logger: Logger(label: "test"))
+        addTeardownBlock { await server.stop() }
+        return (id, server.port)
+    }
+
     /// A member whose first join lists a peer server holding `held` and a member that never answers;
     /// returns it once its first join is answered and half a second has passed, and the instant of
     /// the answer (at the latest).
     private func arrive(holding held: Set<Int>, viewWait: Double) async throws -> (SessionSwarm, ContentSourceSet, ContinuousClock.Instant) {
         let layout = PieceLayout(contentLength: 32 << 20)
         let hash = SHA256.hash(Array("running swarm".utf8))
-        let serverId = PeerId.random()
-        let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: serverId,
-                                                library: HeldPieces(swarmHash: hash.bytes, layout: layout, held: held),
-                                                logger: Logger(label: "test"))
-        addTeardownBlock { await server.stop() }
         var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
         config.runningSwarmViewWaitSeconds = viewWait
-        let directory = FixedListing(peers: [(serverId, server.port), (.random(), try silentListener())])
+        let directory = FixedListing(peers: [try await holder(held, hash: hash, layout: layout), (.random(), try silentListener())])
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: hash, layout: layout, config: config, directory: directory, logger: Logger(label: "test"))
         let set = ContentSourceSet.withUnansweredCDN(swarm: swarm)
@@ -223,6 +253,32 @@ final class FirstJoinWaitTests: XCTestCase {
         try await Task.sleep(until: answered + .milliseconds(3100))
         XCTAssertEqual(swarm.secondsUntilReady(), 0)
         XCTAssertEqual(swarm.serveAheadFloor, 3, "the swarm's readers had passed pieces 0-2 when we arrived: never served ahead by us")
+    }
+
+    func testAPeerListedByALaterJoinDoesNotStandInForAFirstListedPeerThatHasNotToldWhatItHolds() async throws {
+        let layout = PieceLayout(contentLength: 32 << 20)
+        let hash = SHA256.hash(Array("growing swarm".utf8))
+        var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
+        config.runningSwarmViewWaitSeconds = 3
+        let directory = GrowingListing(first: [try await holder([0, 1, 2], hash: hash, layout: layout), (.random(), try silentListener())],
+                                       later: [try await holder([3], hash: hash, layout: layout)])
+        let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
+                                 hashOfHashes: hash, layout: layout, config: config, directory: directory, logger: Logger(label: "test"))
+        defer { Task { await swarm.stop() } }
+        swarm.start { 0 }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while swarm.swarm.holdingsHeard.told == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let answered = ContinuousClock.now
+        // A peer connecting to our peer server sets off an extra join, which lists the later peer.
+        swarm.announceSoon()
+        while swarm.swarm.holdingsHeard.told < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        XCTAssertEqual(swarm.swarm.holdingsHeard.told, 2, "the first holder's and the later-listed holder's bitfields are in")
+        try await Task.sleep(until: answered + .milliseconds(600))
+        guard ContinuousClock.now - answered < .milliseconds(2500) else {
+            throw XCTSkip("this machine stalled past the 3 s view wait before the test could look")
+        }
+        let ready = try XCTUnwrap(swarm.secondsUntilReady())
+        XCTAssertGreaterThan(ready, 0, "two bitfields for a first join of two, but the silent member listed first has not told: not settled")
     }
 
     func testAMemberArrivingInASwarmThatHoldsNothingDecidesAfterHalfASecondWithoutTheSilentPeer() async throws {

@@ -73,7 +73,8 @@ public final class SessionSwarm: Sendable {
     /// Until when ownership decisions wait for the join that a peer's arrival at our peer server set off
     /// (see `secondsUntilReady`).
     private let arrivalPending = Mutex<ContinuousClock.Instant?>(nil)
-    private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Int)?>(nil)
+    /// When our first join was answered, and the peers it listed (the view `secondsUntilReady` waits on).
+    private let firstJoin = Mutex<(at: ContinuousClock.Instant, listed: Set<PeerId>)?>(nil)
     /// The listed peers of the first join have told what they hold, or their wait is over.
     private let viewSettled = Mutex(false)
     /// The swarm's frontier when our view was first ready (`recordArrivalFrontier`): `nil` until then,
@@ -133,7 +134,7 @@ public final class SessionSwarm: Sendable {
                     let answer = try await directory.announce(announcement(have: held))
                     let (peers, newMembers) = admit(answer)
                     let first = firstJoin.withLock { joined in
-                        let kept = joined ?? (ContinuousClock.now, peers.count)
+                        let kept = joined ?? (ContinuousClock.now, Set(peers.compactMap(\.peerId)))
                         joined = kept
                         return kept
                     }
@@ -146,7 +147,7 @@ public final class SessionSwarm: Sendable {
                     lastWait = wait
                     backoff = 1
                 } catch {
-                    firstJoin.withLock { $0 = $0 ?? (ContinuousClock.now, 0) }
+                    firstJoin.withLock { $0 = $0 ?? (ContinuousClock.now, []) }
                     swarm.nudge()
                     logger.warning("\(contentId): cannot join its swarm: \(error)")
                     wait = backoff
@@ -284,11 +285,11 @@ public final class SessionSwarm: Sendable {
     /// that lacks what the swarm holds sends first reads to the CDN:
     /// - after a join that listed none: `soloJoinGraceSeconds`, so that peers joining at the same
     ///   moment reach our peer server first;
-    /// - after one that listed peers: until each has said what it holds (its bitfield) or its
-    ///   connection failed. Half a second at most while none of them told us it holds a piece (a
+    /// - after one that listed peers: until each of them has said what it holds (its bitfield) or its
+    ///   connection failed. Half a second at most while no peer told us it holds a piece (a
     ///   swarm starting together; or listed peers that are gone, such as nodes stopped before their
     ///   listing expired, whose addresses may not even refuse: they must not hold every first piece
-    ///   back). Once a listed peer told us it holds pieces, up to `runningSwarmViewWaitSeconds`: we
+    ///   back). Once a peer told us it holds pieces, up to `runningSwarmViewWaitSeconds`: we
     ///   arrived in a running swarm, and the pieces we would rank first for were most likely fetched
     ///   by members that ranked first before we were listed. Only pieces nobody announced wait;
     ///   peers' go at once.
@@ -303,7 +304,7 @@ public final class SessionSwarm: Sendable {
         let since = ContinuousClock.now - joined.at
         // Asked on every look at a waiting piece: once nothing below can hold decisions back any more
         // (arrivals count only within `arrivalWindow` of the first join), the answer is 0 for good.
-        let runningSwarmWait = joined.listed == 0 ? 0 : config.runningSwarmViewWaitSeconds
+        let runningSwarmWait = joined.listed.isEmpty ? 0 : config.runningSwarmViewWaitSeconds
         if since >= Self.arrivalWindow + Self.arrivalWait, since >= .milliseconds(500), since >= .seconds(runningSwarmWait) {
             return 0
         }
@@ -311,19 +312,22 @@ public final class SessionSwarm: Sendable {
         if let pending = arrivalPending.withLock({ $0 }), pending > ContinuousClock.now {
             return (pending - ContinuousClock.now).seconds
         }
-        if joined.listed == 0 { return max(0, config.soloJoinGraceSeconds - elapsed) }
+        if joined.listed.isEmpty { return max(0, config.soloJoinGraceSeconds - elapsed) }
         // Settled once is settled: a listed peer dropped later (a withholder, say) has told what it
         // held, and must not hold decisions back again.
         if viewSettled.withLock({ $0 }) { return 0 }
-        let listedIds = Set(listed.withLock { $0.values })
-        let heard = swarm.holdingsHeard
-        let settled = heard.told + swarm.unreachablePeers.intersection(listedIds).count
+        // The first answer's peers, by id: a peer listed by a later join, or one that connected to us,
+        // does not stand in for one of them. Counted, they did: a member whose first join listed four
+        // heard four bitfields, one from a peer an extra join had listed, and decided without the one
+        // listed peer that held the first pieces (fleet-bench: two extra origin copies).
+        let told = swarm.holdingsHeard(from: joined.listed).told
+        let settled = told + swarm.unreachablePeers.intersection(joined.listed).count
         let left: Double
-        if settled >= min(joined.listed, config.maxPeers) {
+        if settled >= min(joined.listed.count, config.maxPeers) {
             left = 0
         } else if elapsed < 0.5 {
             return 0.5 - elapsed
-        } else if heard.holding == 0 {
+        } else if swarm.holdingsHeard.holding == 0 {
             left = 0
         } else {
             left = max(0, runningSwarmWait - elapsed)
@@ -337,7 +341,7 @@ public final class SessionSwarm: Sendable {
     /// `secondsUntilReady` first says 0.
     private func recordArrivalFrontier() {
         guard arrivalFrontier.withLock({ $0 == nil }) else { return }
-        let listedAny = (firstJoin.withLock { $0 }?.listed ?? 0) > 0
+        let listedAny = !(firstJoin.withLock { $0 }?.listed.isEmpty ?? true)
         let frontier = listedAny ? swarm.announcedFrontiers(excluding: { _ in false }).values.max() : nil
         arrivalFrontier.withLock { if $0 == nil { $0 = .some(frontier) } }
     }

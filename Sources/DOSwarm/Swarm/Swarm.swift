@@ -508,7 +508,18 @@ public final class Swarm: Sendable {
     /// Of the open connections: how many peers have said what they hold (a bitfield or a `have`), and
     /// how many of those hold pieces. What a member arriving in a swarm knows of it so far.
     public var holdingsHeard: (told: Int, holding: Int) {
-        let told = withState { s in s.peers.values.compactMap { $0.connection.isOpen ? $0.connection.toldHoldings : nil } }
+        holdingsHeard(where: { _ in true })
+    }
+
+    /// `holdingsHeard`, of the open connections to `peers` only.
+    public func holdingsHeard(from peers: Set<PeerId>) -> (told: Int, holding: Int) {
+        holdingsHeard(where: peers.contains)
+    }
+
+    private func holdingsHeard(where included: (PeerId) -> Bool) -> (told: Int, holding: Int) {
+        let told = withState { s in
+            s.peers.compactMap { id, peer in peer.connection.isOpen && included(id) ? peer.connection.toldHoldings : nil }
+        }
         return (told.count, told.filter { $0 > 0 }.count)
     }
 

@@ -24,6 +24,19 @@ final class ClaimHoldTests: XCTestCase {
         return m
     }
 
+    func testAPieceFromHTTPIsOnItsWayUntilItIsStoredAndOneWhoseFetchWasGivenUpIsNot() async throws {
+        let m = try await member()
+        defer { Task { await m.swarm.stop() } }
+        let (stored, givenUp) = (m.ours[4], m.ours[0])
+        m.swarm.fetchingFromHTTP(stored)
+        m.swarm.fetchingFromHTTP(givenUp)
+        XCTAssertEqual(Set(m.swarm.piecesOnTheirWay), [stored, givenUp], "what a peer that connects now hears as claims")
+        m.swarm.pieceGivenUp(givenUp)
+        XCTAssertEqual(m.swarm.piecesOnTheirWay, [stored], "a piece whose fetch failed is not promised")
+        m.swarm.pieceStored(stored)
+        XCTAssertEqual(m.swarm.piecesOnTheirWay, [], "stored: in the bitfield from now on")
+    }
+
     func testAPieceWeOwnThatAConnectedMemberIsFetchingFromHTTPWaitsForItsHaveNotForTheCDN() async throws {
         let m = try await member()
         defer { Task { await m.swarm.stop() } }

@@ -4,7 +4,7 @@ import Synchronization
 
 /// How many pieces of one content are being fetched from HTTP sources (CDN URLs, cache hosts) now, and
 /// which, for the cap `PeeringConfiguration.maxHTTPFetchesInSwarm` (see `ContentSourceSet`) and for the
-/// swarm's claims (`onStart`; a peer arriving hears `piecesInFlight`). Each HTTP source the
+/// swarm's claims (`onStart`; see `SessionSwarm.piecesOnTheirWay`). Each HTTP source the
 /// source set hands out is wrapped (`GatedSource`) with the cap in force; when a fetch ends,
 /// `onRelease` runs (the swarm's news, so pieces waiting for a place look again: an event, not a poll).
 ///
@@ -22,8 +22,6 @@ final class HTTPGate: Sendable {
     let onRelease: @Sendable () -> Void
 
     private struct State {
-        /// Fetches in flight per piece.
-        var pieces: [Int: Int] = [:]
         /// When each fetch in flight started, by its place: one entry per fetch, so also their count.
         var startedAt: [ObjectIdentifier: Double] = [:]
     }
@@ -37,9 +35,6 @@ final class HTTPGate: Sendable {
 
     /// HTTP fetches in flight now.
     var inFlight: Int { state.withLock { $0.startedAt.count } }
-
-    /// The pieces with an HTTP fetch in flight now.
-    var piecesInFlight: [Int] { state.withLock { Array($0.pieces.keys) } }
 
     /// How long the oldest HTTP fetch in flight has been under way at `now` (0 with none): a lower bound
     /// of how long a piece from HTTP takes now, before the fetches that tell it have ended.
@@ -58,7 +53,6 @@ final class HTTPGate: Sendable {
         let now = clock.now
         let entered = state.withLock { s in
             guard cap <= 0 || s.startedAt.count < cap else { return false }
-            s.pieces[piece, default: 0] += 1
             s.startedAt[ObjectIdentifier(place)] = now
             return true
         }
@@ -67,12 +61,7 @@ final class HTTPGate: Sendable {
     }
 
     fileprivate func leave(_ place: Place) {
-        let piece = place.piece
-        state.withLock { s in
-            s.startedAt[ObjectIdentifier(place)] = nil
-            let left = (s.pieces[piece] ?? 1) - 1
-            s.pieces[piece] = left > 0 ? left : nil
-        }
+        _ = state.withLock { $0.startedAt.removeValue(forKey: ObjectIdentifier(place)) }
         onRelease()
     }
 

@@ -100,8 +100,9 @@ public final class ContentSession: Sendable {
                                      })
     }
 
-    /// The pieces being fetched from HTTP sources now (for a shared content; none otherwise).
-    var piecesFetchingFromHTTP: [Int] { sourceSet.httpGate?.piecesInFlight ?? [] }
+    /// The pieces on their way from HTTP sources (for a shared content; none otherwise): being fetched,
+    /// or fetched and not stored yet (see `SessionSwarm.piecesOnTheirWay`).
+    var piecesFetchingFromHTTP: [Int] { swarm?.piecesOnTheirWay ?? [] }
 
     /// The scored source table: every source asked for this content, best first.
     public var sourceScores: [SourceScore] { scheduler.table.scores }
@@ -458,8 +459,14 @@ public final class ContentSession: Sendable {
         if let bytes = store.readPieceBuffer(key, length: layout.length(ofPiece: index)) { return bytes }
         var expected: SHA256Digest?
         if case .verified(let phf) = mode { expected = phf.pieces[index] }
-        let delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index), expected: expected,
+        let delivery: PieceScheduler.Delivery
+        do {
+            delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index), expected: expected,
                                                  from: sourceSet)
+        } catch {
+            swarm?.pieceGivenUp(index)
+            throw error
+        }
         if delivery.source.kind != .peer {
             logger.debug("piece \(index) from \(delivery.source.kind.rawValue) after \(Int(delivery.waitedSeconds * 1000)) ms: \(ContentSourceSet.whyHTTP(delivery.notes))")
         }

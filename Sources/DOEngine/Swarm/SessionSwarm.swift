@@ -80,6 +80,8 @@ public final class SessionSwarm: Sendable {
     /// The swarm's frontier when our view was first ready (`recordArrivalFrontier`): `nil` until then,
     /// `.some(nil)` when there was none (nobody listed, or no listed peer downloading).
     private let arrivalFrontier = Mutex<Int??>(nil)
+    /// Pieces whose fetch from HTTP started and that are not stored yet (`piecesOnTheirWay`).
+    private let onTheirWay = Mutex<Set<Int>>([])
 
     /// Who ranks above us, per piece, for one set of members and one state of the first-join times.
     private struct Rankings {
@@ -425,11 +427,25 @@ public final class SessionSwarm: Sendable {
     func pieceStored(_ index: Int) {
         config.onVerifiedPiece?(hashOfHashes.bytes, index)
         swarm.holds(index)
+        _ = onTheirWay.withLock { $0.remove(index) }
     }
+
+    /// The fetch of piece `index` ended without it: no longer on its way.
+    func pieceGivenUp(_ index: Int) {
+        _ = onTheirWay.withLock { $0.remove(index) }
+    }
+
+    /// The pieces on their way to us from HTTP sources: fetching, or fetched and not stored yet (being
+    /// verified, or written). A peer that connects hears them as claims (`SharedContent.fetching`) beside
+    /// the bitfield of what we hold. Listed only while the fetch was under way, a piece being verified
+    /// or written was in neither: a member that connected then took it for nobody's, and fetched it
+    /// from the origin again (fleet-bench, debug run: 50 ms after the first copy came).
+    var piecesOnTheirWay: [Int] { onTheirWay.withLock { Array($0) } }
 
     /// We start fetching piece `index` from an HTTP source: claim it to the peers now (when we serve
     /// them: without a peer server, `--no-upload`, there is nobody to tell).
     func fetchingFromHTTP(_ index: Int) {
+        _ = onTheirWay.withLock { $0.insert(index) }
         guard let claim = config.onFetchingFromHTTP else {
             logger.debug("piece \(index): fetching it from HTTP")
             return

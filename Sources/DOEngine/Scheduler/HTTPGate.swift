@@ -2,9 +2,9 @@ import DOCore
 import Logging
 import Synchronization
 
-/// How many pieces of one content are being fetched from HTTP sources (CDN URLs, cache hosts) now, and
-/// which, for the cap `PeeringConfiguration.maxHTTPFetchesInSwarm` (see `ContentSourceSet`) and for the
-/// swarm's claims (`onStart`; see `SessionSwarm.piecesOnTheirWay`). Each HTTP source the
+/// How many pieces of one content are being fetched from HTTP sources (CDN URLs, cache hosts) now, for
+/// the cap `PeeringConfiguration.maxHTTPFetchesInSwarm` (see `ContentSourceSet`), and when each fetch
+/// starts, for the swarm's claims (`onStart`; see `SessionSwarm.piecesOnTheirWay`). Each HTTP source the
 /// source set hands out is wrapped (`GatedSource`) with the cap in force; when a fetch ends,
 /// `onRelease` runs (the swarm's news, so pieces waiting for a place look again: an event, not a poll).
 ///

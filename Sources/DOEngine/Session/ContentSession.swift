@@ -461,8 +461,8 @@ public final class ContentSession: Sendable {
         if case .verified(let phf) = mode { expected = phf.pieces[index] }
         let delivery: PieceScheduler.Delivery
         do {
-            delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index), expected: expected,
-                                                 from: sourceSet)
+            delivery = try await scheduler.fetch(piece: index, range: layout.range(ofPiece: index),
+                                                 expected: expected, from: sourceSet)
         } catch {
             swarm?.pieceGivenUp(index)
             throw error

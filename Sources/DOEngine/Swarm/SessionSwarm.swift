@@ -438,8 +438,8 @@ public final class SessionSwarm: Sendable {
     /// The pieces on their way to us from HTTP sources: fetching, or fetched and not stored yet (being
     /// verified, or written). A peer that connects hears them as claims (`SharedContent.fetching`) beside
     /// the bitfield of what we hold. Listed only while the fetch was under way, a piece being verified
-    /// or written was in neither: a member that connected then took it for nobody's, and fetched it
-    /// from the origin again (fleet-bench, debug run: 50 ms after the first copy came).
+    /// or written was in neither: a member that connected then, 46 ms after the fetch ended, took it for
+    /// nobody's and fetched it from the origin again (fleet-bench, debug run).
     var piecesOnTheirWay: [Int] { onTheirWay.withLock { Array($0) } }
 
     /// We start fetching piece `index` from an HTTP source: claim it to the peers now (when we serve

@@ -18,7 +18,8 @@ struct TestPublisher: Sendable {
             if let pair { return pair }
             let folder = NSTemporaryDirectory() + "dofs-it-publisher-\(getpid())"
             try? FileManager.default.removeItem(atPath: folder)
-            let made = try make(in: folder)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let made = try make(in: folder + "/keys")
             pair = made
             XCTestObservationCenter.shared.addTestObserver(FolderRemover(folder: folder))
             return made
@@ -38,9 +39,11 @@ struct TestPublisher: Sendable {
         return body
     }
 
-    /// A new key pair in `folder` (which must not hold one).
+    /// A new key pair in `folder` (which must not hold one), a test's scratch folder's child: keygen's
+    /// output goes beside it, removed with the scratch folder, not to the machine's temporary folder.
     static func make(in folder: String) throws -> TestPublisher {
-        let outcome = try ChildProcess.run(DofsCLI.binaryPath, ["keygen", "--out", folder], logDirectory: NSTemporaryDirectory(), timeout: 30)
+        let logs = (folder as NSString).deletingLastPathComponent
+        let outcome = try ChildProcess.run(DofsCLI.binaryPath, ["keygen", "--out", folder], logDirectory: logs, timeout: 30)
         guard outcome.succeeded,
               let json = try? JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: String],
               let keyId = json["KeyId"] else {

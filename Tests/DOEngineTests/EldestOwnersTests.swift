@@ -52,12 +52,7 @@ final class EldestOwnersTests: XCTestCase {
         let held = youngestHolds(us, others)
         var listed: [(PeerId, Int)] = []
         for peer in others {
-            let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: peer,
-                                                    library: HeldPieces(swarmHash: hash.bytes, layout: layout,
-                                                                        held: peer == others[2] ? held : []),
-                                                    logger: Logger(label: "test"))
-            addTeardownBlock { await server.stop() }
-            listed.append((peer, server.port))
+            listed.append(try await heldPiecesServer(peer == others[2] ? held : [], hash: hash, layout: layout, id: peer))
         }
         var directory = FixedListing(peers: listed)
         if let ourRank {

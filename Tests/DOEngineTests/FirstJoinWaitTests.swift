@@ -178,13 +178,13 @@ final class FirstJoinWaitTests: XCTestCase {
 
     /// Lists `first` at the first join, and `later` besides at every join after.
     private final class GrowingListing: ContentDirectory {
-        let first: [(PeerId, Int)]
-        let later: [(PeerId, Int)]
+        let first: FixedListing
+        let grown: FixedListing
         private let joins = Mutex(0)
 
         init(first: [(PeerId, Int)], later: [(PeerId, Int)]) {
-            self.first = first
-            self.later = later
+            self.first = FixedListing(peers: first)
+            grown = FixedListing(peers: first + later)
         }
 
         func lookup(contentId: ContentId?, url: String?) async throws(DirectoryError) -> DirectoryAnswer? { nil }
@@ -194,21 +194,8 @@ final class FirstJoinWaitTests: XCTestCase {
                 joins += 1
                 return joins == 1
             }
-            let peers = isFirst ? first : first + later
-            return SwarmAnnouncementAnswer(peers: peers.map { .init(peerId: $0.0.hex, host: "127.0.0.1", port: $0.1) },
-                                           reannounceSeconds: 300)
+            return try await (isFirst ? first : grown).announce(announcement)
         }
-    }
-
-    /// A peer server on loopback announcing `held` of `layout`'s pieces in the swarm `hash`; stopped at
-    /// the end of the test.
-    private func holder(_ held: Set<Int>, hash: SHA256Digest, layout: PieceLayout) async throws -> (PeerId, Int) {
-        let id = PeerId.random()
-        let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: id,
-                                                library: HeldPieces(swarmHash: hash.bytes, layout: layout, held: held),
-                                                logger: Logger(label: "test"))
-        addTeardownBlock { await server.stop() }
-        return (id, server.port)
     }
 
     /// A member whose first join lists a peer server holding `held` and a member that never answers;
@@ -219,7 +206,7 @@ final class FirstJoinWaitTests: XCTestCase {
         let hash = SHA256.hash(Array("running swarm".utf8))
         var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
         config.runningSwarmViewWaitSeconds = viewWait
-        let directory = FixedListing(peers: [try await holder(held, hash: hash, layout: layout), (.random(), try silentListener())])
+        let directory = FixedListing(peers: [try await heldPiecesServer(held, hash: hash, layout: layout), (.random(), try silentListener())])
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: hash, layout: layout, config: config, directory: directory, logger: Logger(label: "test"))
         let set = ContentSourceSet.withUnansweredCDN(swarm: swarm)
@@ -260,8 +247,8 @@ final class FirstJoinWaitTests: XCTestCase {
         let hash = SHA256.hash(Array("growing swarm".utf8))
         var config = PeeringConfiguration(downloadMode: 3, groupId: nil, peerId: .random(), reportedIp: "127.0.0.1", port: 7680)
         config.runningSwarmViewWaitSeconds = 3
-        let directory = GrowingListing(first: [try await holder([0, 1, 2], hash: hash, layout: layout), (.random(), try silentListener())],
-                                       later: [try await holder([3], hash: hash, layout: layout)])
+        let directory = GrowingListing(first: [try await heldPiecesServer([0, 1, 2], hash: hash, layout: layout), (.random(), try silentListener())],
+                                       later: [try await heldPiecesServer([3], hash: hash, layout: layout)])
         let swarm = SessionSwarm(contentId: try ContentId("DO-q_OsiNzEudi8Rf5LXw0YFNzv-ZmhCZWj-77mtEgeDVc="),
                                  hashOfHashes: hash, layout: layout, config: config, directory: directory, logger: Logger(label: "test"))
         defer { Task { await swarm.stop() } }

@@ -34,6 +34,19 @@ final class HeldPieces: SwarmLibrary {
     }
 }
 
+extension XCTestCase {
+    /// A peer server on loopback as `id`, announcing `held` of `layout`'s pieces in the swarm `hash`;
+    /// stopped at the end of the test. Returns its id and port, as a listing takes them.
+    func heldPiecesServer(_ held: Set<Int>, hash: SHA256Digest, layout: PieceLayout,
+                          id: PeerId = .random()) async throws -> (PeerId, Int) {
+        let server = try await PeerServer.start(host: "127.0.0.1", port: 0, peerId: id,
+                                                library: HeldPieces(swarmHash: hash.bytes, layout: layout, held: held),
+                                                logger: Logger(label: "test"))
+        addTeardownBlock { await server.stop() }
+        return (id, server.port)
+    }
+}
+
 /// Lists the same peers at every join, with first-join times when given (`joinedMs`, ours included).
 struct FixedListing: ContentDirectory {
     let peers: [(PeerId, Int)]
